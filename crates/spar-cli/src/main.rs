@@ -1,0 +1,2 @@
+//! The `spar` command-line tool.
+fn main() {}

@@ -1,0 +1,358 @@
+//! The conformance suite every game runs (OpenSpiel's `basic_tests`).
+//!
+//! A game's test calls [`check_conformance`] with a [`Conformance`] describing what to check;
+//! the suite plays seeded random playthroughs and panics (with the seed and history) on the
+//! first broken invariant of the contract in [`crate::game`]:
+//!
+//! * no panic in `playthroughs` random games;
+//! * legal actions strictly ascending, below the action-space size, non-empty exactly when
+//!   not terminal; chance outcomes match the legal actions and sum to 1;
+//! * returns within `[min_utility, max_utility]`; zero-sum (constant-sum) games' returns sum
+//!   to 0 (the constant); every game ends within `max_game_length` actions;
+//! * replaying the history reaches an equal state, and the same seed gives the same
+//!   playthrough;
+//! * information-state strings hide other players' private information: every chance outcome
+//!   that [`Conformance::private_chance`] says only one player sees is swapped for each
+//!   alternative, the rest of the history replayed, and every *other* player's strings
+//!   compared, node by node, with the original ones.
+//!
+//! [`playthrough_text`] renders a seeded playthrough for `insta` snapshots.
+
+use std::fmt::Write as _;
+
+use crate::game::{Action, Game, Player, State, Turn, Utility};
+use crate::policy::sample_action;
+
+/// Which chance outcome is private: given a chance node, the one player who observes its
+/// outcome, or `None` when everyone does (or the outcome is public).
+pub type PrivateChance<S> = fn(&S) -> Option<Player>;
+
+/// What the conformance suite checks for one game.
+#[derive(Debug, Clone)]
+pub struct Conformance<S: State> {
+    /// Number of seeded random playthroughs (the issue asks for 10,000).
+    pub playthroughs: usize,
+    /// First seed; playthrough `i` uses seed `first_seed + i`.
+    pub first_seed: u64,
+    /// For imperfect-information games: who alone sees a chance outcome.
+    pub private_chance: Option<PrivateChance<S>>,
+    /// How many of the playthroughs also run the (slower) hidden-information check.
+    pub hidden_information_checks: usize,
+}
+
+impl<S: State> Default for Conformance<S> {
+    fn default() -> Self {
+        Self {
+            playthroughs: 10_000,
+            first_seed: 0,
+            private_chance: None,
+            hidden_information_checks: 300,
+        }
+    }
+}
+
+/// Plays one seeded random playthrough (uniform over legal actions, chance by its
+/// probabilities) and returns every state visited, the initial and terminal ones included.
+pub fn random_playthrough<G: Game>(game: &G, seed: u64) -> Vec<G::State> {
+    let mut rng = crate::seeded_rng(seed);
+    let mut state = game.new_initial_state();
+    let mut states = vec![state.clone()];
+    while !state.is_terminal() {
+        let action = match state.turn() {
+            Turn::Chance => sample_action(&state.chance_outcomes(), &mut rng),
+            Turn::Player(_) => {
+                let legal = state.legal_actions();
+                legal[rand::Rng::gen_range(&mut rng, 0..legal.len())]
+            }
+            Turn::Terminal => unreachable!(),
+        };
+        state.apply_action(action);
+        states.push(state.clone());
+        assert!(
+            states.len() <= game.info().max_game_length + 1,
+            "seed {seed}: game longer than max_game_length {} (history {:?})",
+            game.info().max_game_length,
+            state.history()
+        );
+    }
+    states
+}
+
+/// Runs the whole suite; panics with the seed and history of the first violation.
+pub fn check_conformance<G: Game>(game: &G, options: &Conformance<G::State>) {
+    let info = game.info();
+    assert!(info.num_players >= 1, "a game needs players");
+    assert!(
+        info.min_utility <= info.max_utility,
+        "min_utility above max_utility"
+    );
+    let initial = game.new_initial_state();
+    assert!(
+        initial.history().is_empty(),
+        "the initial state has a history"
+    );
+    assert_eq!(
+        format!("{initial:?}"),
+        format!("{:?}", game.new_initial_state()),
+        "two initial states differ"
+    );
+
+    for i in 0..options.playthroughs {
+        let seed = options.first_seed + i as u64;
+        let states = random_playthrough(game, seed);
+        for state in &states {
+            check_node(game, state, seed);
+        }
+        let terminal = states.last().expect("a playthrough has states");
+        check_terminal(game, terminal, seed);
+        check_replay(game, terminal, seed);
+        if i < 3 {
+            let again = random_playthrough(game, seed);
+            assert_eq!(
+                again.last().map(|s| s.history().to_vec()),
+                Some(terminal.history().to_vec()),
+                "seed {seed}: the same seed gave a different playthrough"
+            );
+        }
+        if let Some(private_chance) = options.private_chance {
+            if i < options.hidden_information_checks {
+                check_hidden_information(game, terminal.history(), private_chance, seed);
+            }
+        }
+    }
+}
+
+fn check_node<G: Game>(game: &G, state: &G::State, seed: u64) {
+    let info = game.info();
+    let legal = state.legal_actions();
+    let context = || format!("seed {seed}, history {:?}", state.history());
+    assert!(
+        legal.windows(2).all(|w| w[0] < w[1]),
+        "{}: legal actions {legal:?} not strictly ascending",
+        context()
+    );
+    match state.turn() {
+        Turn::Terminal => {
+            assert!(
+                legal.is_empty(),
+                "{}: terminal state has legal actions",
+                context()
+            );
+            assert!(state.chance_outcomes().is_empty(), "{}", context());
+        }
+        Turn::Chance => {
+            assert!(
+                !legal.is_empty(),
+                "{}: chance node without outcomes",
+                context()
+            );
+            let outcomes = state.chance_outcomes();
+            let actions: Vec<Action> = outcomes.iter().map(|&(a, _)| a).collect();
+            assert_eq!(
+                actions,
+                legal,
+                "{}: chance outcomes differ from legal actions",
+                context()
+            );
+            assert!(
+                outcomes.iter().all(|&(_, p)| p > 0.0),
+                "{}: non-positive chance probability",
+                context()
+            );
+            let total: f64 = outcomes.iter().map(|&(_, p)| p).sum();
+            assert!(
+                (total - 1.0).abs() < 1e-12,
+                "{}: chance probabilities sum to {total}",
+                context()
+            );
+            assert!(
+                legal.len() <= info.max_chance_outcomes,
+                "{}: more chance outcomes than max_chance_outcomes",
+                context()
+            );
+        }
+        Turn::Player(player) => {
+            assert!(
+                player < info.num_players,
+                "{}: player {player} out of range",
+                context()
+            );
+            assert!(
+                !legal.is_empty(),
+                "{}: decision node without actions",
+                context()
+            );
+            assert!(
+                legal.iter().all(|&a| a < info.num_distinct_actions),
+                "{}: action beyond num_distinct_actions {}",
+                context(),
+                info.num_distinct_actions
+            );
+            assert!(state.chance_outcomes().is_empty(), "{}", context());
+            for &action in &legal {
+                let name = state.action_to_string(player, action);
+                assert!(!name.is_empty(), "{}: empty action name", context());
+            }
+            // Cloning gives an independent copy.
+            let mut copy = state.clone();
+            copy.apply_action(legal[0]);
+            assert_ne!(copy.history(), state.history(), "{}", context());
+        }
+    }
+    for player in 0..info.num_players {
+        // Must not panic at any node, terminal included.
+        let _ = state.information_state_string(player);
+    }
+}
+
+fn check_terminal<G: Game>(game: &G, terminal: &G::State, seed: u64) {
+    let info = game.info();
+    let returns = terminal.returns();
+    let context = || format!("seed {seed}, history {:?}", terminal.history());
+    assert_eq!(
+        returns.len(),
+        info.num_players,
+        "{}: one return per player",
+        context()
+    );
+    for &r in &returns {
+        assert!(
+            r.is_finite() && r >= info.min_utility - 1e-9 && r <= info.max_utility + 1e-9,
+            "{}: return {r} outside [{}, {}]",
+            context(),
+            info.min_utility,
+            info.max_utility
+        );
+    }
+    let sum: f64 = returns.iter().sum();
+    match info.utility {
+        Utility::ZeroSum => assert!(
+            sum.abs() < 1e-9,
+            "{}: zero-sum returns sum to {sum}",
+            context()
+        ),
+        Utility::ConstantSum(constant) => assert!(
+            (sum - constant).abs() < 1e-9,
+            "{}: constant-sum returns sum to {sum}",
+            context()
+        ),
+        Utility::GeneralSum => {}
+    }
+}
+
+fn check_replay<G: Game>(game: &G, terminal: &G::State, seed: u64) {
+    let replayed = crate::game::replay(game, terminal.history());
+    assert_eq!(
+        format!("{replayed:?}"),
+        format!("{terminal:?}"),
+        "seed {seed}: replaying the history reached a different state"
+    );
+    assert_eq!(replayed.returns(), terminal.returns());
+}
+
+/// Replays `history` with the outcome of chance node `index` replaced by `outcome`; `None`
+/// when the altered history becomes illegal somewhere.
+fn replay_altered<G: Game>(
+    game: &G,
+    history: &[Action],
+    index: usize,
+    outcome: Action,
+) -> Option<Vec<G::State>> {
+    let mut state = game.new_initial_state();
+    let mut states = vec![state.clone()];
+    for (i, &action) in history.iter().enumerate() {
+        let action = if i == index { outcome } else { action };
+        if !state.legal_actions().contains(&action) {
+            return None;
+        }
+        state.apply_action(action);
+        states.push(state.clone());
+    }
+    Some(states)
+}
+
+fn check_hidden_information<G: Game>(
+    game: &G,
+    history: &[Action],
+    private_chance: PrivateChance<G::State>,
+    seed: u64,
+) {
+    let original = replay_altered(game, history, usize::MAX, 0).expect("history is legal");
+    for (index, node) in original.iter().enumerate().take(history.len()) {
+        if !node.is_chance_node() {
+            continue;
+        }
+        let Some(owner) = private_chance(node) else {
+            continue;
+        };
+        for alternative in node.legal_actions() {
+            if alternative == history[index] {
+                continue;
+            }
+            let Some(altered) = replay_altered(game, history, index, alternative) else {
+                continue;
+            };
+            for (a, b) in original.iter().zip(&altered) {
+                for player in (0..game.info().num_players).filter(|&p| p != owner) {
+                    assert_eq!(
+                        a.information_state_string(player),
+                        b.information_state_string(player),
+                        "seed {seed}: player {player}'s information state reveals player \
+                         {owner}'s private chance outcome at history index {index} \
+                         ({:?} vs {:?})",
+                        a.history(),
+                        b.history()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A readable record of one seeded random playthrough: at every node, whose turn it is,
+/// the legal actions with their names, each player's information-state string, and the
+/// action taken; at the end the returns. Pinned by `insta` snapshots in each game's tests.
+pub fn playthrough_text<G: Game>(game: &G, seed: u64) -> String {
+    let states = random_playthrough(game, seed);
+    let info = game.info();
+    let mut out = String::new();
+    let _ = writeln!(out, "game: {}\nseed: {seed}", info.spec);
+    for (i, state) in states.iter().enumerate() {
+        let _ = writeln!(out, "\n# node {i}\n{state}");
+        for player in 0..info.num_players {
+            let _ = writeln!(
+                out,
+                "info[{player}]: {:?}",
+                state.information_state_string(player)
+            );
+        }
+        match state.turn() {
+            Turn::Terminal => {
+                let _ = writeln!(out, "terminal, returns: {:?}", state.returns());
+            }
+            Turn::Chance => {
+                let outcomes: Vec<String> = state
+                    .chance_outcomes()
+                    .iter()
+                    .map(|&(a, p)| format!("{a}:{p:.4}"))
+                    .collect();
+                let _ = writeln!(out, "chance: {}", outcomes.join(" "));
+            }
+            Turn::Player(player) => {
+                let names: Vec<String> = state
+                    .legal_actions()
+                    .iter()
+                    .map(|&a| format!("{a}={}", state.action_to_string(player, a)))
+                    .collect();
+                let _ = writeln!(out, "player {player} to move: {}", names.join(" "));
+            }
+        }
+        if let Some(next) = states.get(i + 1) {
+            let action = *next.history().last().expect("a step adds an action");
+            // At chance nodes the player argument is ignored (see `State::action_to_string`).
+            let name = state.action_to_string(state.current_player().unwrap_or(0), action);
+            let _ = writeln!(out, "action: {action} ({name})");
+        }
+    }
+    out
+}

@@ -1,0 +1,2 @@
+//! spar-eval: exact evaluation.
+#![warn(missing_docs)]

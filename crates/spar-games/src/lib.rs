@@ -1,0 +1,12 @@
+//! spar-games: every game spar ships, one file each.
+//!
+//! Each file holds the rules in its header doc, a parameter table with defaults, reference
+//! policies and its tests, and every game runs `spar_core::testing::check_conformance`.
+//! [`registry`] names them for the command line: `spar games` lists them and
+//! [`with_game!`] turns a specification into a concrete game type with one `match`.
+#![warn(missing_docs)]
+
+pub mod kuhn;
+pub mod registry;
+
+pub use kuhn::KuhnPoker;
