@@ -356,3 +356,172 @@ pub fn playthrough_text<G: Game>(game: &G, seed: u64) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    //! The suite must catch broken games: a toy "high card" game in a correct and in broken
+    //! variants.
+    use super::*;
+    use crate::game::{GameInfo, Information, Utility};
+    use std::fmt;
+
+    #[derive(Debug, Clone, Copy)]
+    enum Flaw {
+        None,
+        LeaksOpponentCard,
+        ReturnsNotZeroSum,
+        UnsortedActions,
+    }
+
+    #[derive(Debug)]
+    struct HighCard {
+        info: GameInfo,
+        flaw: Flaw,
+    }
+
+    #[derive(Debug, Clone)]
+    struct HighCardState {
+        history: Vec<Action>,
+        flaw: Flaw,
+    }
+
+    impl HighCard {
+        fn new(flaw: Flaw) -> Self {
+            Self {
+                flaw,
+                info: GameInfo {
+                    name: "high_card".into(),
+                    long_name: "High Card".into(),
+                    spec: "high_card".into(),
+                    num_players: 2,
+                    utility: Utility::ZeroSum,
+                    information: Information::Imperfect,
+                    has_chance: true,
+                    min_utility: -1.0,
+                    max_utility: 1.0,
+                    num_distinct_actions: 2,
+                    max_chance_outcomes: 3,
+                    max_game_length: 3,
+                },
+            }
+        }
+    }
+
+    impl Game for HighCard {
+        type State = HighCardState;
+        fn info(&self) -> &GameInfo {
+            &self.info
+        }
+        fn new_initial_state(&self) -> HighCardState {
+            HighCardState {
+                history: Vec::new(),
+                flaw: self.flaw,
+            }
+        }
+    }
+
+    impl fmt::Display for HighCardState {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{:?}", self.history)
+        }
+    }
+
+    // Two cards dealt from three, then player 0 says "stay" (0) or "swap" (1, a no-op);
+    // the higher card wins 1.
+    impl State for HighCardState {
+        fn turn(&self) -> Turn {
+            match self.history.len() {
+                0 | 1 => Turn::Chance,
+                2 => Turn::Player(0),
+                _ => Turn::Terminal,
+            }
+        }
+        fn legal_actions(&self) -> Vec<Action> {
+            match self.turn() {
+                Turn::Chance => (0..3).filter(|c| !self.history.contains(c)).collect(),
+                Turn::Player(_) if matches!(self.flaw, Flaw::UnsortedActions) => vec![1, 0],
+                Turn::Player(_) => vec![0, 1],
+                Turn::Terminal => vec![],
+            }
+        }
+        fn chance_outcomes(&self) -> Vec<(Action, f64)> {
+            if self.turn() != Turn::Chance {
+                return vec![];
+            }
+            let legal = self.legal_actions();
+            let p = 1.0 / legal.len() as f64;
+            legal.into_iter().map(|a| (a, p)).collect()
+        }
+        fn apply_action(&mut self, action: Action) {
+            self.history.push(action);
+        }
+        fn returns(&self) -> Vec<f64> {
+            if !self.is_terminal() {
+                return vec![0.0, 0.0];
+            }
+            let sign = if self.history[0] > self.history[1] {
+                1.0
+            } else {
+                -1.0
+            };
+            match self.flaw {
+                Flaw::ReturnsNotZeroSum => vec![sign, sign],
+                _ => vec![sign, -sign],
+            }
+        }
+        fn information_state_string(&self, player: Player) -> String {
+            let own = self.history.get(player).map(|c| c.to_string());
+            let mut text = own.unwrap_or_default();
+            if let (Flaw::LeaksOpponentCard, Some(other)) =
+                (self.flaw, self.history.get(1 - player))
+            {
+                text.push_str(&format!(" vs {other}"));
+            }
+            text
+        }
+        fn action_to_string(&self, _player: Player, action: Action) -> String {
+            format!("a{action}")
+        }
+        fn history(&self) -> &[Action] {
+            &self.history
+        }
+    }
+
+    fn options() -> Conformance<HighCardState> {
+        Conformance {
+            playthroughs: 200,
+            private_chance: Some(|state: &HighCardState| Some(state.history().len())),
+            ..Conformance::default()
+        }
+    }
+
+    #[test]
+    fn a_correct_game_passes() {
+        check_conformance(&HighCard::new(Flaw::None), &options());
+    }
+
+    #[test]
+    #[should_panic(expected = "reveals player")]
+    fn a_leaking_information_state_is_caught() {
+        check_conformance(&HighCard::new(Flaw::LeaksOpponentCard), &options());
+    }
+
+    #[test]
+    #[should_panic(expected = "zero-sum returns sum to")]
+    fn non_zero_sum_returns_are_caught() {
+        check_conformance(&HighCard::new(Flaw::ReturnsNotZeroSum), &options());
+    }
+
+    #[test]
+    #[should_panic(expected = "not strictly ascending")]
+    fn unsorted_legal_actions_are_caught() {
+        check_conformance(&HighCard::new(Flaw::UnsortedActions), &options());
+    }
+
+    #[test]
+    fn playthrough_text_is_seeded() {
+        let game = HighCard::new(Flaw::None);
+        assert_eq!(playthrough_text(&game, 3), playthrough_text(&game, 3));
+        assert!(playthrough_text(&game, 3).contains("terminal, returns"));
+    }
+}
