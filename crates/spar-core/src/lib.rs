@@ -4,23 +4,33 @@
 //!   `spiel.h`. Exact algorithms (best response, CFR, minimax) need nothing else.
 //! * [`spec`]: game specifications such as `kuhn(hands=5)`, parsed once at the edge.
 //! * [`policy`]: the [`Policy`] contract for tree games and the action-sampling helper.
+//! * [`env`], [`role`], [`text`]: the text view. [`Env`] is TextArena's contract (observation
+//!   text in, completion text out), [`Role`] names who acts, and [`TextGame`] adapts any tree
+//!   game to an [`Env`] through a per-game [`GameText`], a swappable [`Protocol`] and an
+//!   [`InvalidMoveRule`].
 //! * [`testing`]: the conformance suite every game runs (OpenSpiel's `basic_tests`).
 //!
 //! Nothing here depends on tensors, a GPU or the network.
 #![warn(missing_docs)]
 
+pub mod env;
 pub mod error;
 pub mod game;
 pub mod policy;
+pub mod role;
 pub mod spec;
 pub mod testing;
+pub mod text;
 
+pub use env::{Env, Observation, Step, StepOutcome, Transcript, TranscriptTurn};
 pub use error::{Error, Result};
 pub use game::{
     Action, Game, GameInfo, Information, Player, State, Turn, Utility, CHANCE_PLAYER_NAME,
 };
 pub use policy::{sample_action, Policy, TabularPolicy, UniformRandom};
+pub use role::Role;
 pub use spec::GameSpec;
+pub use text::{GameText, InvalidMoveRule, Protocol, TextGame, TextOptions};
 
 /// The random number generator spar uses wherever results must be reproducible: a seeded
 /// ChaCha8 stream, identical on every platform and across `rand` releases.

@@ -17,6 +17,10 @@
 //!   compared, node by node, with the original ones.
 //!
 //! [`playthrough_text`] renders a seeded playthrough for `insta` snapshots.
+//!
+//! The text view has its own checks: [`check_text_conformance`] (prompts depend on the
+//! acting player's information state only; action names are usable by every protocol) and
+//! [`check_parser_robustness`] (a million adversarial completions, no panic).
 
 use std::fmt::Write as _;
 
@@ -355,6 +359,268 @@ pub fn playthrough_text<G: Game>(game: &G, seed: u64) -> String {
         }
     }
     out
+}
+
+/// The text view's conformance suite for one game: over seeded random playthroughs,
+///
+/// * every player's state text is a function of their information state alone: the same
+///   information-state string never yields two different texts, and swapping another
+///   player's private chance outcome leaves the text unchanged at every node;
+/// * the legal action names at every decision node are distinct, non-empty and free of
+///   `{}[]` and line breaks, and each one's canonical completion parses back to its action
+///   under every protocol.
+pub fn check_text_conformance<G: Game, T: crate::text::GameText<G::State>>(
+    game: &G,
+    text: &T,
+    options: &Conformance<G::State>,
+) {
+    use std::collections::HashMap;
+    let protocols: Vec<Box<dyn crate::text::Protocol>> = ["boxed", "bracketed", "bare"]
+        .iter()
+        .filter_map(|name| crate::text::protocol_by_name(name))
+        .collect();
+    let players = game.info().num_players;
+    let mut seen: HashMap<(Player, String), String> = HashMap::new();
+    for i in 0..options.playthroughs {
+        let seed = options.first_seed + i as u64;
+        let states = random_playthrough(game, seed);
+        // Prompts are shown before the end only; a terminal text may reveal a showdown.
+        for state in states.iter().filter(|s| !s.is_terminal()) {
+            for player in 0..players {
+                let view = text_view(text, state, player);
+                let key = (player, state.information_state_string(player));
+                if let Some(previous) = seen.get(&key) {
+                    assert_eq!(
+                        previous,
+                        &view,
+                        "seed {seed}: player {player}'s text differs for the same information \
+                         state {:?} (history {:?})",
+                        key.1,
+                        state.history()
+                    );
+                } else {
+                    seen.insert(key, view);
+                }
+            }
+            if let Turn::Player(player) = state.turn() {
+                let legal: Vec<(Action, String)> = state
+                    .legal_actions()
+                    .into_iter()
+                    .map(|a| (a, text.action_name(state, player, a)))
+                    .collect();
+                for (action, name) in &legal {
+                    assert!(
+                        !name.trim().is_empty() && !name.contains(['{', '}', '[', ']', '\n', '\r']),
+                        "seed {seed}: action {action} has an unusable name {name:?}"
+                    );
+                    for protocol in &protocols {
+                        let answer = protocol
+                            .extract(&protocol.render(name))
+                            .expect("a rendered answer extracts");
+                        assert_eq!(
+                            crate::text::match_action(&answer, &legal),
+                            Ok(*action),
+                            "seed {seed}: protocol {} does not read back {name:?}",
+                            protocol.name()
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(private_chance) = options.private_chance {
+            if i < options.hidden_information_checks {
+                let history = states.last().expect("states").history().to_vec();
+                check_hidden_text(game, text, &history, private_chance, seed);
+            }
+        }
+    }
+}
+
+/// Everything a player's prompt is made of at a state (role, state text, action names when
+/// the player is to move).
+fn text_view<S: State, T: crate::text::GameText<S>>(text: &T, state: &S, player: Player) -> String {
+    let mut view = format!(
+        "{}\n{}",
+        text.role_text(player),
+        text.state_text(state, player)
+    );
+    if state.current_player() == Some(player) {
+        for action in state.legal_actions() {
+            let _ = write!(view, "\n{}", text.action_name(state, player, action));
+        }
+    }
+    view
+}
+
+fn check_hidden_text<G: Game, T: crate::text::GameText<G::State>>(
+    game: &G,
+    text: &T,
+    history: &[Action],
+    private_chance: PrivateChance<G::State>,
+    seed: u64,
+) {
+    let original = replay_altered(game, history, usize::MAX, 0).expect("history is legal");
+    for (index, node) in original.iter().enumerate().take(history.len()) {
+        if !node.is_chance_node() {
+            continue;
+        }
+        let Some(owner) = private_chance(node) else {
+            continue;
+        };
+        for alternative in node.legal_actions() {
+            if alternative == history[index] {
+                continue;
+            }
+            let Some(altered) = replay_altered(game, history, index, alternative) else {
+                continue;
+            };
+            let live = original
+                .iter()
+                .zip(&altered)
+                .filter(|(a, _)| !a.is_terminal());
+            for (a, b) in live {
+                for player in (0..game.info().num_players).filter(|&p| p != owner) {
+                    assert_eq!(
+                        text_view(text, a, player),
+                        text_view(text, b, player),
+                        "seed {seed}: player {player}'s prompt reveals player {owner}'s \
+                         private chance outcome at history index {index} ({:?} vs {:?})",
+                        a.history(),
+                        b.history()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Feeds `completions` random and adversarial completions (empty, huge, unbalanced
+/// braces, nested boxes, unicode, control characters, legal names hidden in prose, correct
+/// answers) through every protocol's parser at states of seeded random playthroughs.
+/// Panics unless every outcome is a legal action or an invalid move with a reason.
+/// Returns how many completions parsed to a legal action (a sanity figure for tests).
+pub fn check_parser_robustness<G: Game, T: crate::text::GameText<G::State>>(
+    game: &G,
+    text: &T,
+    completions: usize,
+    seed: u64,
+) -> usize {
+    use rand::Rng as _;
+    let protocols: Vec<Box<dyn crate::text::Protocol>> = ["boxed", "bracketed", "bare"]
+        .iter()
+        .filter_map(|name| crate::text::protocol_by_name(name))
+        .collect();
+    let mut rng = crate::seeded_rng(seed);
+    let mut decision_nodes = Vec::new();
+    let mut playthrough = 0;
+    while decision_nodes.len() < 200 {
+        for state in random_playthrough(game, seed.wrapping_add(playthrough)) {
+            if let Turn::Player(player) = state.turn() {
+                let legal: Vec<(Action, String)> = state
+                    .legal_actions()
+                    .into_iter()
+                    .map(|a| (a, text.action_name(&state, player, a)))
+                    .collect();
+                decision_nodes.push(legal);
+            }
+        }
+        playthrough += 1;
+        assert!(playthrough < 10_000, "the game has no decision nodes");
+    }
+    let mut legal_count = 0;
+    for i in 0..completions {
+        let legal = &decision_nodes[i % decision_nodes.len()];
+        let protocol = &protocols[i % protocols.len()];
+        let completion = adversarial_completion(&mut rng, legal, protocol.as_ref());
+        match protocol
+            .extract(&completion)
+            .and_then(|answer| crate::text::match_action(&answer, legal))
+        {
+            Ok(action) => {
+                assert!(
+                    legal.iter().any(|(a, _)| *a == action),
+                    "parsed an illegal action {action} from {completion:?}"
+                );
+                legal_count += 1;
+            }
+            Err(reason) => assert!(!reason.is_empty(), "empty reason for {completion:?}"),
+        }
+        let _ = rng.gen::<u8>();
+    }
+    legal_count
+}
+
+fn adversarial_completion(
+    rng: &mut crate::Rng,
+    legal: &[(Action, String)],
+    protocol: &dyn crate::text::Protocol,
+) -> String {
+    use rand::Rng as _;
+    const PIECES: &[&str] = &[
+        "\\boxed{",
+        "}",
+        "{",
+        "[",
+        "]",
+        "\\boxed{}",
+        "\\boxed",
+        " ",
+        "\n",
+        "\t",
+        "\u{0}",
+        "\u{7f}",
+        "\u{1b}[31m",
+        "é",
+        "🂡",
+        "\u{202e}",
+        "日本",
+        "I think",
+        "answer:",
+        "\\\\",
+        "boxed{",
+        "}}",
+        "{{",
+        "[[",
+        "]]",
+        "\r\n",
+        "\u{feff}",
+        "…",
+    ];
+    let name = |rng: &mut crate::Rng| legal[rng.gen_range(0..legal.len())].1.clone();
+    match rng.gen_range(0..10) {
+        0 => String::new(),
+        1 => {
+            // Huge: up to 20,000 characters, sometimes ending in a valid answer.
+            let mut text = "x".repeat(rng.gen_range(1_000..20_000));
+            if rng.gen_bool(0.5) {
+                text.push_str(&protocol.render(&name(rng)));
+            }
+            text
+        }
+        2 => protocol.render(&name(rng)),
+        3 => format!(
+            "Let me think. I could {} or not. {}",
+            name(rng),
+            protocol.render(&name(rng))
+        ),
+        4 => format!("After careful thought I choose to {} now.", name(rng)),
+        5 => format!("\\boxed{{\\boxed{{{}}}}}", name(rng)),
+        6 => format!("\\boxed{{{}", name(rng)),
+        7 => (0..rng.gen_range(1..8))
+            .map(|_| rng.gen::<char>())
+            .collect::<String>(),
+        _ => {
+            let mut text = String::new();
+            for _ in 0..rng.gen_range(1..12) {
+                if rng.gen_bool(0.3) {
+                    text.push_str(&name(rng));
+                } else {
+                    text.push_str(PIECES[rng.gen_range(0..PIECES.len())]);
+                }
+            }
+            text
+        }
+    }
 }
 
 #[cfg(test)]
