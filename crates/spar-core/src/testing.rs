@@ -380,7 +380,7 @@ pub fn check_text_conformance<G: Game, T: crate::text::GameText<G::State>>(
         .filter_map(|name| crate::text::protocol_by_name(name))
         .collect();
     let players = game.info().num_players;
-    let mut seen: HashMap<(Player, String), String> = HashMap::new();
+    let mut seen: HashMap<(Player, bool, String), String> = HashMap::new();
     for i in 0..options.playthroughs {
         let seed = options.first_seed + i as u64;
         let states = random_playthrough(game, seed);
@@ -388,14 +388,15 @@ pub fn check_text_conformance<G: Game, T: crate::text::GameText<G::State>>(
         for state in states.iter().filter(|s| !s.is_terminal()) {
             for player in 0..players {
                 let view = text_view(text, state, player);
-                let key = (player, state.information_state_string(player));
+                let to_move = state.current_player() == Some(player);
+                let key = (player, to_move, state.information_state_string(player));
                 if let Some(previous) = seen.get(&key) {
                     assert_eq!(
                         previous,
                         &view,
                         "seed {seed}: player {player}'s text differs for the same information \
                          state {:?} (history {:?})",
-                        key.1,
+                        key.2,
                         state.history()
                     );
                 } else {
@@ -789,5 +790,114 @@ mod tests {
         let game = HighCard::new(Flaw::None);
         assert_eq!(playthrough_text(&game, 3), playthrough_text(&game, 3));
         assert!(playthrough_text(&game, 3).contains("terminal, returns"));
+    }
+
+    struct HighCardText {
+        leak: bool,
+    }
+
+    impl crate::text::GameText<HighCardState> for HighCardText {
+        fn rules(&self) -> String {
+            "Two cards from J, Q, K; the higher card wins.".into()
+        }
+        fn state_text(&self, state: &HighCardState, player: Player) -> String {
+            let mut text = match state.history().get(player) {
+                Some(card) => format!("Your card: {card}"),
+                None => "No card yet".into(),
+            };
+            if let (true, Some(other)) = (self.leak, state.history().get(1 - player)) {
+                text.push_str(&format!(" (opponent: {other})"));
+            }
+            text
+        }
+        fn action_name(&self, _: &HighCardState, _: Player, action: Action) -> String {
+            ["stay", "swap"][action].into()
+        }
+    }
+
+    #[test]
+    fn honest_text_passes_and_leaking_text_is_caught() {
+        let game = HighCard::new(Flaw::None);
+        check_text_conformance(&game, &HighCardText { leak: false }, &options());
+        let caught = std::panic::catch_unwind(|| {
+            check_text_conformance(&game, &HighCardText { leak: true }, &options())
+        });
+        let message = *caught.unwrap_err().downcast::<String>().unwrap();
+        assert!(
+            message.contains("reveals player") || message.contains("differs for the same"),
+            "{message}"
+        );
+        let legal = check_parser_robustness(&game, &HighCardText { leak: false }, 20_000, 1);
+        assert!(legal > 1_000 && legal < 20_000, "{legal} parsed legally");
+    }
+
+    fn text_game(rule: &str, max_turns: Option<usize>) -> crate::TextGame<HighCard, HighCardText> {
+        crate::TextGame::new(
+            HighCard::new(Flaw::None),
+            HighCardText { leak: false },
+            crate::TextOptions {
+                invalid_move_rule: rule.parse().unwrap(),
+                max_turns,
+                ..crate::TextOptions::default()
+            },
+        )
+    }
+
+    #[test]
+    fn spiral_rule_ends_the_game_on_an_invalid_move() {
+        use crate::env::{Env, StepOutcome};
+        let mut env = text_game("spiral", Some(50));
+        env.reset(5);
+        assert_eq!(env.current_player(), Some(0));
+        let observation = env.observation(0);
+        assert_eq!(
+            observation.legal_actions,
+            Some(vec!["stay".into(), "swap".into()])
+        );
+        assert!(observation.prompt().contains("\\boxed{}"));
+        let step = env.step(0, "I pick \\boxed{Stay}");
+        assert!(step.done && matches!(step.outcome, StepOutcome::Invalid { retry: false, .. }));
+        assert_eq!(env.returns(), vec![-1.5, 0.5]);
+        assert_eq!(env.transcript().invalid_moves, vec![1, 0]);
+        assert_eq!(env.transcript().turns.len(), 1);
+    }
+
+    #[test]
+    fn textarena_rule_allows_one_retry_then_forfeits() {
+        use crate::env::Env;
+        let mut env = text_game("textarena", Some(50));
+        env.reset(5);
+        assert!(!env.step(0, "nonsense").done);
+        assert!(env
+            .observation(0)
+            .state_text
+            .contains("previous answer was invalid"));
+        assert!(
+            env.step(0, "\\boxed{swap}").done,
+            "a valid retry finishes the hand"
+        );
+        let cards = &env.state().history()[..2];
+        let expected = if cards[0] > cards[1] { 1.0 } else { -1.0 };
+        assert_eq!(env.returns(), vec![expected, -expected]);
+
+        env.reset(5);
+        env.step(0, "nonsense");
+        let step = env.step(0, "still nonsense");
+        assert!(step.done);
+        assert_eq!(env.returns(), vec![-1.0, 1.0]);
+        assert_eq!(env.transcript().invalid_moves, vec![2, 0]);
+    }
+
+    #[test]
+    fn reset_with_a_seed_replays_the_same_deal() {
+        use crate::env::Env;
+        let mut env = text_game("spiral", Some(1));
+        env.reset(9);
+        let first = env.state().history().to_vec();
+        env.reset(9);
+        assert_eq!(env.state().history(), first.as_slice());
+        // One turn allowed, and the game would end after it anyway: returns are the game's.
+        let step = env.step(0, "\\boxed{stay}");
+        assert!(step.done && !step.truncated);
     }
 }
