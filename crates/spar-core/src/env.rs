@@ -57,7 +57,8 @@ impl Observation {
         let mut parts = vec![self.role_text.trim_end(), self.state_text.trim_end()];
         let legal;
         if let Some(actions) = &self.legal_actions {
-            legal = format!("Legal actions: {}", actions.join(", "));
+            let bracketed: Vec<String> = actions.iter().map(|a| format!("[{a}]")).collect();
+            legal = format!("Legal actions: {}", bracketed.join(", "));
             parts.push(&legal);
         }
         parts.push(self.answer_format.trim_end());

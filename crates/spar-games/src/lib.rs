@@ -8,5 +8,6 @@
 
 pub mod kuhn;
 pub mod registry;
+pub mod text;
 
 pub use kuhn::KuhnPoker;
