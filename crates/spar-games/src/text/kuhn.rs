@@ -100,7 +100,7 @@ mod tests {
     use crate::kuhn::private_chance;
     use crate::text::text_env;
     use spar_core::testing::{check_parser_robustness, check_text_conformance, Conformance};
-    use spar_core::{Env, Game, StepOutcome, TextOptions};
+    use spar_core::{Env, Game, State, StepOutcome, TextOptions};
 
     #[test]
     fn text_conformance() {
