@@ -1,2 +1,33 @@
-//! spar-eval: exact evaluation.
+//! spar-eval: exact evaluation of policies in tree games.
+//!
+//! * [`tree`]: [`GameTree`], the game tree enumerated once into flat arrays with dense
+//!   information-set ids; every exact algorithm below runs on it.
+//! * [`best_response`]: expected returns, exact best responses, NashConv and
+//!   exploitability (OpenSpiel's definitions).
+//! * [`cfr`]: CFR and CFR+ ([`CfrSolver`]), matching OpenSpiel's `CFRSolver` and
+//!   `CFRPlusSolver`.
+//! * [`search`]: full minimax and depth-limited alpha-beta for perfect-information games.
+//! * [`tournament`] and [`elo`]: seeded matches, head-to-head statistics with confidence
+//!   intervals, round robins and maximum-likelihood Elo ratings.
+//! * [`policy_file`]: tabular policies as JSON files (OpenSpiel's `policy_table()`).
+//!
+//! Definitions and formulas are in `docs/evaluation.md`; the file format is in
+//! `docs/policy-format.md`. Nothing here needs a GPU or the network.
 #![warn(missing_docs)]
+
+pub mod best_response;
+pub mod cfr;
+pub mod elo;
+pub mod error;
+pub mod policy_file;
+pub mod search;
+pub mod tournament;
+pub mod tree;
+
+pub use best_response::{best_response, expected_returns, nash_conv, BestResponse, NashConv};
+pub use cfr::{CfrSolver, CfrVariant};
+pub use elo::{fit_elo, EloAnchor, EloOptions, PairResult};
+pub use error::{Error, Result};
+pub use search::{minimax_value, AlphaBeta, Evaluate, Minimax};
+pub use tournament::{head_to_head, play, round_robin, HeadToHead, Interval, Record, RoundRobin};
+pub use tree::{GameTree, TreePolicy};
