@@ -294,17 +294,16 @@ mod tests {
 
     #[test]
     fn best_response_to_always_pass_is_hand_checked() {
-        // Against always-pass, player 1 bets every hand after a pass and wins the ante: the
-        // opponent always folds. Value +1 for player 1.
+        // Against always-pass, player 1 after a pass wins the ante by betting (player 0
+        // folds) with any card: value +1. With J and Q betting beats checking (J: +1 vs -1;
+        // Q: +1 vs 0 on average); with K both give +1, and the tie goes to the lowest action,
+        // pass.
         let response = best_response(&KuhnPoker::new(), &always_pass_policy(), 1).unwrap();
         assert!(close(response.value, 1.0, 1e-12), "{response:?}");
-        for card in ["0p", "1p", "2p"] {
-            assert_eq!(
-                response.policy.table[card],
-                vec![(0, 0.0), (1, 1.0)],
-                "{card}"
-            );
+        for card in ["0p", "1p"] {
+            assert_eq!(response.policy.table[card], vec![(0, 0.0), (1, 1.0)], "{card}");
         }
+        assert_eq!(response.policy.table["2p"], vec![(0, 1.0), (1, 0.0)]);
         // Facing a bet never happens; ties there go to the lowest action (pass).
         assert_eq!(response.policy.table["0b"], vec![(0, 1.0), (1, 0.0)]);
         assert_eq!(response.policy.table.len(), 6);

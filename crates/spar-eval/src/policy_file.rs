@@ -368,7 +368,9 @@ mod tests {
 
     fn load_text(text: &str) -> Result<TabularPolicy> {
         let dir = temp_dir("load");
-        let path = dir.join(format!("p{}.json", text.len()));
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("p{n}.json"));
         std::fs::write(&path, text).unwrap();
         let result = load(&path, &KuhnPoker::new());
         std::fs::remove_file(&path).unwrap();

@@ -331,7 +331,7 @@ mod tests {
     fn play_is_seeded_and_checks_the_number_of_players() {
         let game = KuhnPoker::new();
         let players: [&dyn Policy<_>; 2] = [&UniformRandom, &UniformRandom];
-        let outcomes = |seed| {
+        let outcomes = |seed: u64| {
             (0..40)
                 .map(|i| play(&game, &players, seed + i).unwrap())
                 .collect::<Vec<_>>()

@@ -396,10 +396,10 @@ mod tests {
     #[test]
     fn kuhn_tree_has_the_expected_shape() {
         let tree = GameTree::build(&KuhnPoker::new()).unwrap();
-        // Root chance (1) + 3 deals to p0 (3) + 6 deals to p1 (6) + betting trees: each of
-        // the 6 deals has 9 nodes (p0 node, 2 children, pp terminal, pb node with 2
-        // terminal children, b node with 2 terminal children) = 54. Total 64.
-        assert_eq!(tree.num_nodes(), 64);
+        // Root chance (1) + 3 deals to player 0 (3) + 6 deals to player 1 (6, each player
+        // 0's first decision) + per deal 8 betting nodes below it (p, b, pp, pb, bp, bb,
+        // pbp, pbb) = 1 + 3 + 6 + 48 = 58.
+        assert_eq!(tree.num_nodes(), 58);
         assert_eq!(tree.info_sets().len(), 12);
         assert_eq!(tree.num_info_set_actions(), 24);
         for node in 1..tree.num_nodes() {
