@@ -301,7 +301,11 @@ mod tests {
         let response = best_response(&KuhnPoker::new(), &always_pass_policy(), 1).unwrap();
         assert!(close(response.value, 1.0, 1e-12), "{response:?}");
         for card in ["0p", "1p"] {
-            assert_eq!(response.policy.table[card], vec![(0, 0.0), (1, 1.0)], "{card}");
+            assert_eq!(
+                response.policy.table[card],
+                vec![(0, 0.0), (1, 1.0)],
+                "{card}"
+            );
         }
         assert_eq!(response.policy.table["2p"], vec![(0, 1.0), (1, 0.0)]);
         // Facing a bet never happens; ties there go to the lowest action (pass).

@@ -261,7 +261,7 @@ pub fn round_robin<G: Game>(
     let mut results = Vec::new();
     for i in 0..players.len() {
         for j in i + 1..players.len() {
-            let pair_seed = derive_seed(seed ^ 0x5EED_0F_0A1B, matches.len() as u64);
+            let pair_seed = derive_seed(seed, matches.len() as u64);
             let series = head_to_head(game, players[i], players[j], games_per_pair, pair_seed)?;
             let record = &series.overall[0];
             results.push(PairResult {

@@ -148,8 +148,7 @@ impl<S: State> GameTree<S> {
                 );
                 tree.returns.extend(returns);
             } else {
-                tree.returns
-                    .extend(std::iter::repeat(0.0).take(num_players));
+                tree.returns.extend(std::iter::repeat_n(0.0, num_players));
             }
             let first = tree.parents.len();
             tree.first_child.push(first);
