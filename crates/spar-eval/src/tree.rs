@@ -81,7 +81,8 @@ pub struct GameTree<S> {
     /// `num_players` returns per node (zero at non-terminal nodes).
     returns: Vec<f64>,
     info_sets: Vec<InfoSet<S>>,
-    index: HashMap<(Player, String), usize>,
+    /// Per player: information-state string to information-set id.
+    index: Vec<HashMap<String, usize>>,
     num_info_set_actions: usize,
 }
 
@@ -119,11 +120,11 @@ impl<S: State> GameTree<S> {
             incoming_action: vec![0],
             returns: Vec::new(),
             info_sets: Vec::new(),
-            index: HashMap::new(),
+            index: vec![HashMap::new(); num_players],
             num_info_set_actions: 0,
         };
         // Node `n` is expanded when it leaves the queue; the queue holds the states of nodes
-        // `expanded .. parents.len()` in index order.
+        // `kinds.len() .. parents.len()` in index order.
         let mut queue: VecDeque<S> = VecDeque::from([game.new_initial_state()]);
         while let Some(state) = queue.pop_front() {
             let node = tree.kinds.len();
@@ -192,7 +193,7 @@ impl<S: State> GameTree<S> {
     }
 
     fn intern(&mut self, player: Player, key: String, state: &S) -> usize {
-        if let Some(&id) = self.index.get(&(player, key.clone())) {
+        if let Some(&id) = self.index[player].get(&key) {
             return id;
         }
         let id = self.info_sets.len();
@@ -203,7 +204,7 @@ impl<S: State> GameTree<S> {
         );
         let action_offset = self.num_info_set_actions;
         self.num_info_set_actions += legal_actions.len();
-        self.index.insert((player, key.clone()), id);
+        self.index[player].insert(key.clone(), id);
         self.info_sets.push(InfoSet {
             player,
             key,
@@ -266,7 +267,7 @@ impl<S> GameTree<S> {
 
     /// The id of `player`'s information set with string `key`, if the game has it.
     pub fn info_set_id(&self, player: Player, key: &str) -> Option<usize> {
-        self.index.get(&(player, key.to_string())).copied()
+        self.index.get(player)?.get(key).copied()
     }
 
     /// The ids of every information set whose string is `key` (any player).
