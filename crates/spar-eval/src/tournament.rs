@@ -342,6 +342,25 @@ mod tests {
     }
 
     #[test]
+    fn sampled_play_agrees_with_the_exact_value() {
+        // Nash against Nash: the exact value for player 0 is -1/18 (Kuhn 1950). The mean
+        // of 20,000 seeded games must cover it with its 95% interval.
+        let game = KuhnPoker::new();
+        let nash = nash_policy(0.2);
+        let players: [&dyn Policy<_>; 2] = [&nash, &nash];
+        let returns: Vec<f64> = (0..20_000)
+            .map(|seed| play(&game, &players, seed).unwrap()[0])
+            .collect();
+        let (mean, interval) = mean_interval(&returns);
+        let interval = interval.unwrap();
+        assert!(
+            interval.low <= -1.0 / 18.0 && -1.0 / 18.0 <= interval.high,
+            "mean {mean}, interval {interval:?}"
+        );
+        assert!(interval.high - interval.low < 0.05, "{interval:?}");
+    }
+
+    #[test]
     fn head_to_head_is_deterministic_and_seat_balanced() {
         let game = KuhnPoker::new();
         let nash = nash_policy(0.2);
