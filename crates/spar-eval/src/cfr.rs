@@ -60,9 +60,9 @@ pub struct CfrSolver<S> {
     cumulative_policy: Vec<f64>,
     /// The current policy `sigma^t`.
     current: TreePolicy,
-    // Scratch arrays, one entry per node.
-    own_reach: Vec<f64>,
-    counterfactual_reach: Vec<f64>,
+    // Scratch arrays. `reach[node * (num_players + 1) + i]`: the product of player `i`'s
+    // action probabilities on the path to `node` (`i = num_players`: chance's).
+    reach: Vec<f64>,
     values: Vec<f64>,
 }
 
@@ -77,6 +77,7 @@ impl<S: State> CfrSolver<S> {
     pub fn from_tree(tree: GameTree<S>, variant: CfrVariant) -> Self {
         let num_actions = tree.num_info_set_actions();
         let num_nodes = tree.num_nodes();
+        let width = tree.info().num_players + 1;
         let current = tree.uniform_policy();
         Self {
             tree,
@@ -85,8 +86,7 @@ impl<S: State> CfrSolver<S> {
             regrets: vec![0.0; num_actions],
             cumulative_policy: vec![0.0; num_actions],
             current,
-            own_reach: vec![0.0; num_nodes],
-            counterfactual_reach: vec![0.0; num_nodes],
+            reach: vec![1.0; num_nodes * width],
             values: vec![0.0; num_nodes],
         }
     }
@@ -173,30 +173,28 @@ impl<S: State> CfrSolver<S> {
         let tree = &self.tree;
         let sigma = &self.current.probabilities;
         let num_nodes = tree.num_nodes();
-        self.own_reach[0] = 1.0;
-        self.counterfactual_reach[0] = 1.0;
+        // Reach probabilities are kept per player and multiplied together only where they
+        // are used, in OpenSpiel's order (`prod(reach[:p]) * prod(reach[p + 1:])`, chance
+        // last), so that the floating-point results agree with OpenSpiel's bit for bit:
+        // regret matching is discontinuous at zero regret, and a last-bit difference there
+        // grows over hundreds of iterations.
+        let width = tree.info().num_players + 1;
         for node in 1..num_nodes {
             let parent = tree.parent(node);
-            let (mut own, mut counterfactual) =
-                (self.own_reach[parent], self.counterfactual_reach[parent]);
-            match tree.kind(parent) {
-                NodeKind::Chance => counterfactual *= tree.chance_probability(node),
+            let (mover, probability) = match tree.kind(parent) {
+                NodeKind::Chance => (width - 1, tree.chance_probability(node)),
                 NodeKind::Decision {
                     player: mover,
                     info_set,
                 } => {
                     let offset = tree.info_sets()[info_set].action_offset;
-                    let probability = sigma[offset + node - tree.children(parent).start];
-                    if mover == player {
-                        own *= probability;
-                    } else {
-                        counterfactual *= probability;
-                    }
+                    (mover, sigma[offset + node - tree.children(parent).start])
                 }
                 NodeKind::Terminal => unreachable!("terminal nodes have no children"),
-            }
-            self.own_reach[node] = own;
-            self.counterfactual_reach[node] = counterfactual;
+            };
+            let (from, to) = (parent * width, node * width);
+            self.reach.copy_within(from..from + width, to);
+            self.reach[to + mover] *= probability;
         }
         let weight = match self.variant {
             CfrVariant::CfrPlus => self.iterations as f64,
@@ -204,34 +202,34 @@ impl<S: State> CfrSolver<S> {
         };
         for node in (0..num_nodes).rev() {
             let children = tree.children(node);
-            let value = match tree.kind(node) {
+            self.values[node] = match tree.kind(node) {
                 NodeKind::Terminal => tree.returns(node)[player],
                 NodeKind::Chance => children
                     .map(|child| tree.chance_probability(child) * self.values[child])
                     .sum(),
-                NodeKind::Decision {
-                    player: mover,
-                    info_set,
-                } => {
+                NodeKind::Decision { info_set, .. } => {
                     let offset = tree.info_sets()[info_set].action_offset;
                     let first = children.start;
-                    let value: f64 = children
-                        .clone()
+                    children
                         .map(|child| sigma[offset + child - first] * self.values[child])
-                        .sum();
-                    if mover == player {
-                        let counterfactual = self.counterfactual_reach[node];
-                        let own = weight * self.own_reach[node];
-                        for child in children {
-                            let k = offset + child - first;
-                            self.regrets[k] += counterfactual * (self.values[child] - value);
-                            self.cumulative_policy[k] += own * sigma[k];
-                        }
-                    }
-                    value
+                        .sum()
                 }
             };
-            self.values[node] = value;
+        }
+        // Updates after the sweep, node by node in ascending (history) order within each
+        // information set: OpenSpiel's summation order.
+        let product = |range: &[f64]| range.iter().fold(1.0, |acc, r| acc * r);
+        for set in tree.info_sets().iter().filter(|set| set.player == player) {
+            for &node in &set.nodes {
+                let reach = &self.reach[node * width..(node + 1) * width];
+                let counterfactual = product(&reach[..player]) * product(&reach[player + 1..]);
+                let own = weight * reach[player];
+                let value = self.values[node];
+                for (k, child) in (set.action_offset..).zip(tree.children(node)) {
+                    self.regrets[k] += counterfactual * (self.values[child] - value);
+                    self.cumulative_policy[k] += own * sigma[k];
+                }
+            }
         }
     }
 
