@@ -47,7 +47,7 @@ use crate::error::{Error, Result};
 use crate::tree::{GameTree, DISTRIBUTION_TOLERANCE};
 
 /// Node limit for the legality check of [`load`]: larger games are checked for format only.
-pub const VALIDATION_MAX_NODES: usize = 2_000_000;
+pub const VALIDATION_MAX_NODES: usize = 1_000_000;
 
 /// OpenSpiel's names for games spar also ships under a shorter name.
 const OPENSPIEL_ALIASES: &[(&str, &str)] = &[("kuhn_poker", "kuhn"), ("leduc_poker", "leduc")];
