@@ -1,2 +1,92 @@
-//! The `spar` command-line tool.
-fn main() {}
+//! `spar`: self-play and exact evaluation from the command line.
+//!
+//! Results go to stdout (tables, or JSON with `--json`); logs and progress bars go to stderr.
+//! Exit codes: 0 success, 1 failure while running, 2 bad input (unknown game, policy or
+//! player, malformed file, bad option).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod evaluate;
+mod games;
+mod play;
+mod players;
+mod report;
+
+/// spar: self-play and self-improvement RL for language-model agents, with exact
+/// game-theoretic evaluation.
+#[derive(Debug, Parser)]
+#[command(name = "spar", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the games and their properties.
+    Games(games::GamesArgs),
+    /// NashConv and exploitability of a policy (two-player zero-sum games).
+    Exploitability(evaluate::ExploitabilityArgs),
+    /// Solve a game with CFR or CFR+, reporting exploitability as it goes.
+    Solve(evaluate::SolveArgs),
+    /// Play policies against each other: head to head, or a round robin with Elo.
+    Tournament(evaluate::TournamentArgs),
+    /// Play a game as text, as a language model would: humans type completions.
+    Play(play::PlayArgs),
+    /// Random playouts per second (for benchmarks against other engines).
+    Bench(bench::BenchArgs),
+}
+
+/// Bad input: exits with code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Whether an error is the user's input rather than a failure while running.
+fn is_usage_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if cause.is::<UsageError>() || cause.is::<spar_core::Error>() {
+            return true;
+        }
+        match cause.downcast_ref::<spar_eval::Error>() {
+            Some(error) => !matches!(error, spar_eval::Error::BadPolicyOutput { .. }),
+            None => false,
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Games(args) => games::run(&args),
+        Command::Exploitability(args) => evaluate::exploitability(&args),
+        Command::Solve(args) => evaluate::solve(&args),
+        Command::Tournament(args) => evaluate::tournament(&args),
+        Command::Play(args) => play::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            if is_usage_error(&error) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

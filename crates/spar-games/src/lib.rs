@@ -6,6 +6,7 @@
 //! [`with_game!`] turns a specification into a concrete game type with one `match`.
 #![warn(missing_docs)]
 
+pub mod heuristic;
 pub mod kuhn;
 pub mod registry;
 pub mod text;

@@ -1,0 +1,337 @@
+//! `spar exploitability`, `spar solve` and `spar tournament`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use spar_core::{Game, GameSpec, Policy, UniformRandom};
+use spar_eval::{policy_file, CfrSolver, CfrVariant, HeadToHead, Record, RoundRobin};
+use spar_games::heuristic::Heuristic;
+
+use crate::players::{make_player, PLAYERS};
+use crate::report::{print_json, progress};
+use crate::UsageError;
+
+/// Arguments of `spar exploitability`.
+#[derive(Debug, clap::Args)]
+pub struct ExploitabilityArgs {
+    /// The game (two-player zero-sum), e.g. `kuhn`, `leduc`.
+    #[arg(long)]
+    game: String,
+    /// `uniform`, or a tabular policy file (see docs/policy-format.md).
+    #[arg(long)]
+    policy: String,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ExploitabilityReport {
+    game: String,
+    policy: String,
+    nash_conv: f64,
+    exploitability: f64,
+    best_response_values: Vec<f64>,
+    on_policy_values: Vec<f64>,
+    seconds: f64,
+}
+
+/// Runs `spar exploitability`.
+pub fn exploitability(args: &ExploitabilityArgs) -> anyhow::Result<()> {
+    let spec = GameSpec::parse(&args.game)?;
+    let report = spar_games::with_game!(&spec, |game| exploitability_of(&game, &args.policy))?;
+    if args.json {
+        return print_json(&report);
+    }
+    println!(
+        "{} / {}: NashConv {:.6}, exploitability {:.6} ({:.3} s)",
+        report.game, report.policy, report.nash_conv, report.exploitability, report.seconds
+    );
+    Ok(())
+}
+
+fn exploitability_of<G: Game>(game: &G, policy: &str) -> anyhow::Result<ExploitabilityReport> {
+    let loaded;
+    let policy_ref: &dyn Policy<G::State> = if policy == "uniform" {
+        &UniformRandom
+    } else {
+        let path = Path::new(policy);
+        if !path.exists() {
+            return Err(UsageError(format!(
+                "policy {policy:?} is neither `uniform` nor an existing policy file"
+            ))
+            .into());
+        }
+        loaded = policy_file::load(path, game)?;
+        &loaded
+    };
+    let start = Instant::now();
+    let result = spar_eval::nash_conv(game, policy_ref)?;
+    Ok(ExploitabilityReport {
+        game: game.info().spec.clone(),
+        policy: policy.to_string(),
+        nash_conv: result.nash_conv,
+        exploitability: result.exploitability,
+        best_response_values: result.best_response_values,
+        on_policy_values: result.on_policy_values,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// CFR variants on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Algo {
+    /// OpenSpiel's CFRSolver: alternating updates, uniform averaging.
+    Cfr,
+    /// CFR+: regret matching+, alternating updates, linear averaging.
+    #[value(name = "cfr+")]
+    CfrPlus,
+    /// The original CFR with simultaneous updates.
+    Simultaneous,
+}
+
+/// Arguments of `spar solve`.
+#[derive(Debug, clap::Args)]
+pub struct SolveArgs {
+    /// The game (two-player zero-sum), e.g. `kuhn`, `leduc`.
+    #[arg(long)]
+    game: String,
+    /// The algorithm.
+    #[arg(long, value_enum, default_value = "cfr+")]
+    algo: Algo,
+    /// Iterations to run.
+    #[arg(long, default_value_t = 1000)]
+    iterations: usize,
+    /// Measure exploitability every this many iterations (0: only at the end).
+    #[arg(long, default_value_t = 100)]
+    report_every: usize,
+    /// Write the average policy to this file (tabular policy JSON).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct TracePoint {
+    iteration: usize,
+    nash_conv: f64,
+    exploitability: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct SolveReport {
+    game: String,
+    algo: CfrVariant,
+    iterations: usize,
+    nash_conv: f64,
+    exploitability: f64,
+    /// Time spent in CFR iterations, excluding exploitability measurements.
+    seconds: f64,
+    iterations_per_second: f64,
+    trace: Vec<TracePoint>,
+    out: Option<PathBuf>,
+}
+
+/// Runs `spar solve`.
+pub fn solve(args: &SolveArgs) -> anyhow::Result<()> {
+    let spec = GameSpec::parse(&args.game)?;
+    let report = spar_games::with_game!(&spec, |game| solve_game(&game, args))?;
+    if args.json {
+        return print_json(&report);
+    }
+    println!(
+        "{} {:?}: {} iterations in {:.3} s ({:.0} it/s): NashConv {:.6}, exploitability {:.6}",
+        report.game,
+        report.algo,
+        report.iterations,
+        report.seconds,
+        report.iterations_per_second,
+        report.nash_conv,
+        report.exploitability
+    );
+    if let Some(out) = &report.out {
+        println!("average policy written to {}", out.display());
+    }
+    Ok(())
+}
+
+fn solve_game<G: Game>(game: &G, args: &SolveArgs) -> anyhow::Result<SolveReport> {
+    let variant = match args.algo {
+        Algo::Cfr => CfrVariant::Cfr,
+        Algo::CfrPlus => CfrVariant::CfrPlus,
+        Algo::Simultaneous => CfrVariant::Simultaneous,
+    };
+    let mut solver = CfrSolver::new(game, variant)?;
+    let bar = progress(args.iterations as u64, args.json, "solving");
+    let mut trace = Vec::new();
+    let mut seconds = 0.0;
+    for iteration in 1..=args.iterations {
+        let start = Instant::now();
+        solver.iterate();
+        seconds += start.elapsed().as_secs_f64();
+        bar.inc(1);
+        let report_now = args.report_every > 0 && iteration % args.report_every == 0;
+        if report_now || iteration == args.iterations {
+            let result = solver.nash_conv()?;
+            bar.set_message(format!("exploitability {:.6}", result.exploitability));
+            if !args.json {
+                bar.suspend(|| {
+                    eprintln!(
+                        "iteration {iteration}: exploitability {:.6}",
+                        result.exploitability
+                    )
+                });
+            }
+            trace.push(TracePoint {
+                iteration,
+                nash_conv: result.nash_conv,
+                exploitability: result.exploitability,
+            });
+        }
+    }
+    bar.finish_and_clear();
+    let last = match trace.last() {
+        Some(point) => (point.nash_conv, point.exploitability),
+        None => {
+            let result = solver.nash_conv()?;
+            (result.nash_conv, result.exploitability)
+        }
+    };
+    if let Some(out) = &args.out {
+        policy_file::save(out, &solver.average_policy(), game.info())
+            .with_context(|| format!("writing the average policy to {}", out.display()))?;
+    }
+    Ok(SolveReport {
+        game: game.info().spec.clone(),
+        algo: variant,
+        iterations: args.iterations,
+        nash_conv: last.0,
+        exploitability: last.1,
+        seconds,
+        iterations_per_second: if seconds > 0.0 {
+            args.iterations as f64 / seconds
+        } else {
+            0.0
+        },
+        trace,
+        out: args.out.clone(),
+    })
+}
+
+/// Arguments of `spar tournament`.
+#[derive(Debug, clap::Args)]
+pub struct TournamentArgs {
+    /// The game, e.g. `tictactoe`, `kuhn(hands=5)`.
+    #[arg(long)]
+    game: String,
+    /// Comma-separated players: random, uniform, minimax, alphabeta[:DEPTH], tabular:FILE,
+    /// cfr:FILE. Two players play head to head; three or more play a round robin with Elo.
+    #[arg(long, value_delimiter = ',', required = true)]
+    players: Vec<String>,
+    /// Games per pair of players (seats alternate).
+    #[arg(long, default_value_t = 100)]
+    games: usize,
+    /// Seed of chance and of the players' sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum TournamentReport {
+    HeadToHead(HeadToHead),
+    RoundRobin(RoundRobin),
+}
+
+/// Runs `spar tournament`.
+pub fn tournament(args: &TournamentArgs) -> anyhow::Result<()> {
+    if args.players.len() < 2 {
+        return Err(UsageError(format!(
+            "a tournament needs at least two players (got {:?}); accepted players: {PLAYERS}",
+            args.players
+        ))
+        .into());
+    }
+    let spec = GameSpec::parse(&args.game)?;
+    let report = spar_games::with_game!(&spec, |game| run_tournament(&game, args))?;
+    if args.json {
+        return print_json(&report);
+    }
+    match &report {
+        TournamentReport::HeadToHead(series) => print_series(series),
+        TournamentReport::RoundRobin(robin) => {
+            for series in &robin.matches {
+                print_series(series);
+                println!();
+            }
+            println!("Elo (mean 1500):");
+            let mut order: Vec<usize> = (0..robin.players.len()).collect();
+            order.sort_by(|&a, &b| robin.elo[b].total_cmp(&robin.elo[a]));
+            for i in order {
+                println!("  {:<24} {:>7.1}", robin.players[i], robin.elo[i]);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_tournament<G: Game + Heuristic>(
+    game: &G,
+    args: &TournamentArgs,
+) -> anyhow::Result<TournamentReport> {
+    let players = args
+        .players
+        .iter()
+        .map(|spec| make_player(game, spec))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let refs: Vec<&dyn Policy<G::State>> = players.iter().map(|p| p.as_ref()).collect();
+    if refs.len() == 2 {
+        Ok(TournamentReport::HeadToHead(spar_eval::head_to_head(
+            game, refs[0], refs[1], args.games, args.seed,
+        )?))
+    } else {
+        Ok(TournamentReport::RoundRobin(spar_eval::round_robin(
+            game, &refs, args.games, args.seed,
+        )?))
+    }
+}
+
+fn print_series(series: &HeadToHead) {
+    println!(
+        "{}: {} vs {}, {} games (seed {})",
+        series.game, series.players[0], series.players[1], series.games, series.seed
+    );
+    println!(
+        "  {:<24} {:<6} {:>6} {:>6} {:>6} {:>9} {:>17} {:>12}",
+        "player", "seat", "wins", "draws", "losses", "win rate", "95% CI", "mean return"
+    );
+    let row = |name: &str, seat: &str, record: &Record| {
+        println!(
+            "  {:<24} {:<6} {:>6} {:>6} {:>6} {:>9.3} {:>17} {:>12.3}",
+            name,
+            seat,
+            record.wins,
+            record.draws,
+            record.losses,
+            record.win_rate,
+            format!(
+                "[{:.3}, {:.3}]",
+                record.win_rate_ci95.low, record.win_rate_ci95.high
+            ),
+            record.mean_return
+        );
+    };
+    for (i, name) in series.players.iter().enumerate() {
+        row(name, "all", &series.overall[i]);
+        for seat in 0..2 {
+            row(name, &seat.to_string(), &series.by_seat[i][seat]);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Built-in players, named on the command line.
+//!
+//! | name | player |
+//! |---|---|
+//! | `random`, `uniform` | every legal action with equal probability |
+//! | `minimax` | full-depth minimax (perfect-information games without chance) |
+//! | `alphabeta[:DEPTH]` | depth-limited alpha-beta (default depth 4) with the game's heuristic |
+//! | `tabular:FILE`, `cfr:FILE` | a tabular policy file (e.g. written by `spar solve --out`) |
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use spar_core::{Action, Game, Policy, UniformRandom};
+use spar_eval::{AlphaBeta, Minimax};
+use spar_games::heuristic::Heuristic;
+
+use crate::UsageError;
+
+/// The accepted player names, for error messages and help.
+pub const PLAYERS: &str = "random, uniform, minimax, alphabeta[:DEPTH], tabular:FILE, cfr:FILE";
+
+/// Default alpha-beta depth in plies.
+const DEFAULT_DEPTH: usize = 4;
+
+/// A policy shown under the name the user gave it.
+struct Named<S> {
+    name: String,
+    inner: Box<dyn Policy<S>>,
+}
+
+impl<S: spar_core::State> Policy<S> for Named<S> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn action_probabilities(&self, state: &S) -> Vec<(Action, f64)> {
+        self.inner.action_probabilities(state)
+    }
+}
+
+/// Builds the player named `spec` for `game`.
+pub fn make_player<G: Game + Heuristic>(
+    game: &G,
+    spec: &str,
+) -> anyhow::Result<Box<dyn Policy<G::State>>> {
+    let info = game.info();
+    let (kind, argument) = match spec.split_once(':') {
+        Some((kind, argument)) => (kind, Some(argument)),
+        None => (spec, None),
+    };
+    let inner: Box<dyn Policy<G::State>> = match (kind, argument) {
+        ("random" | "uniform", None) => Box::new(UniformRandom),
+        ("minimax", None) => Box::new(
+            Minimax::new(info).with_context(|| format!("player {spec:?} on {}", info.spec))?,
+        ),
+        ("alphabeta", depth) => {
+            let depth = match depth {
+                None => DEFAULT_DEPTH,
+                Some(text) => text.parse().map_err(|_| {
+                    UsageError(format!(
+                        "player {spec:?}: the alpha-beta depth {text:?} is not a positive integer"
+                    ))
+                })?,
+            };
+            Box::new(
+                AlphaBeta::new(info, depth, game.heuristic())
+                    .with_context(|| format!("player {spec:?} on {}", info.spec))?,
+            )
+        }
+        ("tabular" | "cfr", Some(path)) if !path.is_empty() => Box::new(
+            spar_eval::policy_file::load(Path::new(path), game)
+                .with_context(|| format!("loading the policy of player {spec:?}"))?,
+        ),
+        _ => {
+            return Err(UsageError(format!("unknown player {spec:?}; accepted: {PLAYERS}")).into())
+        }
+    };
+    Ok(Box::new(Named {
+        name: spec.to_string(),
+        inner,
+    }))
+}
