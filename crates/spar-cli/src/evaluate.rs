@@ -246,7 +246,7 @@ pub struct TournamentArgs {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum TournamentReport {
-    HeadToHead(HeadToHead),
+    HeadToHead(Box<HeadToHead>),
     RoundRobin(RoundRobin),
 }
 
@@ -293,9 +293,9 @@ fn run_tournament<G: Game + Heuristic>(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let refs: Vec<&dyn Policy<G::State>> = players.iter().map(|p| p.as_ref()).collect();
     if refs.len() == 2 {
-        Ok(TournamentReport::HeadToHead(spar_eval::head_to_head(
-            game, refs[0], refs[1], args.games, args.seed,
-        )?))
+        Ok(TournamentReport::HeadToHead(Box::new(
+            spar_eval::head_to_head(game, refs[0], refs[1], args.games, args.seed)?,
+        )))
     } else {
         Ok(TournamentReport::RoundRobin(spar_eval::round_robin(
             game, &refs, args.games, args.seed,
