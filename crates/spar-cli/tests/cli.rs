@@ -1,0 +1,268 @@
+//! End-to-end tests of the `spar` binary: the done-when lines of the foundation and
+//! text-view issues, and the exit-2 error cases.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn spar(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spar"))
+        .args(args)
+        .output()
+        .expect("the spar binary runs")
+}
+
+fn spar_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spar"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the spar binary starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts input");
+    child.wait_with_output().expect("the spar binary finishes")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "spar failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spar-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+fn assert_usage_error(output: &Output, mentions: &[&str]) {
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in mentions {
+        assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+    }
+}
+
+#[test]
+fn kuhn_uniform_nash_conv_is_eleven_twelfths() {
+    // OpenSpiel exploitability_test.py: 11/12.
+    let report = json(&spar(&[
+        "exploitability",
+        "--game",
+        "kuhn",
+        "--policy",
+        "uniform",
+        "--json",
+    ]));
+    let nash_conv = report["nash_conv"].as_f64().unwrap();
+    assert!((nash_conv - 11.0 / 12.0).abs() < 1e-6, "{report}");
+    assert!((report["exploitability"].as_f64().unwrap() - 11.0 / 24.0).abs() < 1e-6);
+}
+
+#[test]
+fn kuhn_cfr_plus_200_iterations_is_below_a_thousandth() {
+    let report = json(&spar(&[
+        "solve",
+        "--game",
+        "kuhn",
+        "--algo",
+        "cfr+",
+        "--iterations",
+        "200",
+        "--json",
+    ]));
+    assert!(
+        report["exploitability"].as_f64().unwrap() <= 0.001,
+        "{report}"
+    );
+    assert_eq!(report["iterations"], 200);
+}
+
+#[test]
+fn solved_policy_round_trips_through_a_file() {
+    let path = temp_path("kuhn-cfr.json");
+    let solved = json(&spar(&[
+        "solve",
+        "--game",
+        "kuhn",
+        "--algo",
+        "cfr",
+        "--iterations",
+        "50",
+        "--out",
+        path.to_str().unwrap(),
+        "--json",
+    ]));
+    let evaluated = json(&spar(&[
+        "exploitability",
+        "--game",
+        "kuhn",
+        "--policy",
+        path.to_str().unwrap(),
+        "--json",
+    ]));
+    let (a, b) = (
+        solved["nash_conv"].as_f64().unwrap(),
+        evaluated["nash_conv"].as_f64().unwrap(),
+    );
+    assert!(
+        (a - b).abs() < 1e-9,
+        "solve said {a}, the file evaluates to {b}"
+    );
+    // The file also plays in a tournament.
+    let spec = format!("tabular:{}", path.display());
+    let report = json(&spar(&[
+        "tournament",
+        "--game",
+        "kuhn",
+        "--players",
+        &format!("{spec},random"),
+        "--games",
+        "40",
+        "--json",
+    ]));
+    assert_eq!(report["games"], 40);
+}
+
+#[test]
+fn bad_input_exits_with_code_two_and_names_the_problem() {
+    assert_usage_error(
+        &spar(&["exploitability", "--game", "chess", "--policy", "uniform"]),
+        &["unknown game \"chess\"", "known games: kuhn"],
+    );
+    assert_usage_error(
+        &spar(&["tournament", "--game", "kuhn", "--players", "wizard,random"]),
+        &["unknown player \"wizard\"", "accepted: random"],
+    );
+    assert_usage_error(
+        &spar(&[
+            "exploitability",
+            "--game",
+            "kuhn",
+            "--policy",
+            "/no/such/file.json",
+        ]),
+        &["/no/such/file.json", "uniform"],
+    );
+    assert_usage_error(
+        &spar(&[
+            "exploitability",
+            "--game",
+            "kuhn(hands",
+            "--policy",
+            "uniform",
+        ]),
+        &["malformed game specification"],
+    );
+    let bad = temp_path("bad.json");
+    std::fs::write(&bad, "{\"policy\": {\"0\": [[0, 0.5], [1, 0.6]]}}").unwrap();
+    assert_usage_error(
+        &spar(&[
+            "exploitability",
+            "--game",
+            "kuhn",
+            "--policy",
+            bad.to_str().unwrap(),
+        ]),
+        &["sum to"],
+    );
+    std::fs::write(&bad, "{not json").unwrap();
+    assert_usage_error(
+        &spar(&[
+            "exploitability",
+            "--game",
+            "kuhn",
+            "--policy",
+            bad.to_str().unwrap(),
+        ]),
+        &["invalid JSON"],
+    );
+    assert_usage_error(
+        &spar(&[
+            "play",
+            "--game",
+            "kuhn",
+            "--p0",
+            "random",
+            "--invalid-move-rule",
+            "lenient",
+        ]),
+        &["spiral, textarena, retry:N"],
+    );
+}
+
+#[test]
+fn kuhn_play_writes_a_full_transcript() {
+    let path = temp_path("kuhn.jsonl");
+    let output = spar(&[
+        "play",
+        "--game",
+        "kuhn",
+        "--p0",
+        "random",
+        "--p1",
+        "random",
+        "--seed",
+        "1",
+        "--transcript",
+        path.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "one episode, one line");
+    let episode: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    let turns = episode["turns"].as_array().unwrap();
+    assert!(turns.len() >= 2);
+    for turn in turns {
+        assert!(turn["prompt"].as_str().unwrap().contains("Your card is"));
+        assert!(turn["completion"].as_str().unwrap().starts_with("\\boxed{"));
+        assert!(turn["role"]["name"].as_str().unwrap().starts_with("player"));
+        assert_eq!(turn["outcome"]["kind"], "move");
+        assert!(turn["outcome"]["action"].is_u64());
+    }
+    let returns = episode["returns"].as_array().unwrap();
+    assert_eq!(returns.len(), 2);
+    let sum: f64 = returns.iter().map(|r| r.as_f64().unwrap()).sum();
+    assert_eq!(sum, 0.0);
+}
+
+#[test]
+fn a_human_kuhn_session_through_stdin_handles_an_illegal_answer() {
+    // Player 0 is human; under `textarena` one invalid answer earns a retry.
+    let output = spar_with_stdin(
+        &[
+            "play",
+            "--game",
+            "kuhn",
+            "--p0",
+            "human",
+            "--p1",
+            "random",
+            "--seed",
+            "3",
+            "--invalid-move-rule",
+            "textarena",
+            "--json",
+        ],
+        "I raise!\n\\boxed{bet}\n\\boxed{call}\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Legal actions: [check], [bet]"), "{stdout}");
+    assert!(stdout.contains("Invalid move by player 0"), "{stdout}");
+    assert!(stdout.contains("previous answer was invalid"), "{stdout}");
+}
