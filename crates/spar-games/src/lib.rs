@@ -10,5 +10,7 @@ pub mod heuristic;
 pub mod kuhn;
 pub mod registry;
 pub mod text;
+pub mod tictactoe;
 
 pub use kuhn::KuhnPoker;
+pub use tictactoe::TicTacToe;

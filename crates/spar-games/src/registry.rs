@@ -13,10 +13,16 @@ pub struct Entry {
 }
 
 /// Every game spar ships, in the order `spar games` lists them.
-pub const GAMES: &[Entry] = &[Entry {
-    name: "kuhn",
-    parameters: "",
-}];
+pub const GAMES: &[Entry] = &[
+    Entry {
+        name: "kuhn",
+        parameters: "",
+    },
+    Entry {
+        name: "tictactoe",
+        parameters: "",
+    },
+];
 
 /// The error for a name no entry has, listing the known names.
 pub fn unknown_game(name: &str) -> Error {
@@ -50,6 +56,10 @@ macro_rules! with_game {
         let spec: &spar_core::GameSpec = $spec;
         match spec.name.as_str() {
             "kuhn" => match $crate::kuhn::KuhnPoker::from_spec(spec) {
+                Ok($game) => $body,
+                Err(error) => Err(error.into()),
+            },
+            "tictactoe" => match $crate::tictactoe::TicTacToe::from_spec(spec) {
                 Ok($game) => $body,
                 Err(error) => Err(error.into()),
             },
