@@ -6,11 +6,13 @@
 //! [`with_game!`] turns a specification into a concrete game type with one `match`.
 #![warn(missing_docs)]
 
+pub mod connect_four;
 pub mod heuristic;
 pub mod kuhn;
 pub mod registry;
 pub mod text;
 pub mod tictactoe;
 
+pub use connect_four::ConnectFour;
 pub use kuhn::KuhnPoker;
 pub use tictactoe::TicTacToe;

@@ -22,6 +22,10 @@ pub const GAMES: &[Entry] = &[
         name: "tictactoe",
         parameters: "",
     },
+    Entry {
+        name: "connect_four",
+        parameters: "",
+    },
 ];
 
 /// The error for a name no entry has, listing the known names.
@@ -60,6 +64,10 @@ macro_rules! with_game {
                 Err(error) => Err(error.into()),
             },
             "tictactoe" => match $crate::tictactoe::TicTacToe::from_spec(spec) {
+                Ok($game) => $body,
+                Err(error) => Err(error.into()),
+            },
+            "connect_four" => match $crate::connect_four::ConnectFour::from_spec(spec) {
                 Ok($game) => $body,
                 Err(error) => Err(error.into()),
             },
