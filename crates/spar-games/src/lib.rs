@@ -9,10 +9,12 @@
 pub mod connect_four;
 pub mod heuristic;
 pub mod kuhn;
+pub mod negotiation;
 pub mod registry;
 pub mod text;
 pub mod tictactoe;
 
 pub use connect_four::ConnectFour;
 pub use kuhn::KuhnPoker;
+pub use negotiation::Negotiation;
 pub use tictactoe::TicTacToe;

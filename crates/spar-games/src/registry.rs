@@ -26,6 +26,10 @@ pub const GAMES: &[Entry] = &[
         name: "connect_four",
         parameters: "",
     },
+    Entry {
+        name: "negotiation",
+        parameters: "wood=10, gold=10, max_turns=10, max_quantity=3",
+    },
 ];
 
 /// The error for a name no entry has, listing the known names.
@@ -68,6 +72,10 @@ macro_rules! with_game {
                 Err(error) => Err(error.into()),
             },
             "connect_four" => match $crate::connect_four::ConnectFour::from_spec(spec) {
+                Ok($game) => $body,
+                Err(error) => Err(error.into()),
+            },
+            "negotiation" => match $crate::negotiation::Negotiation::from_spec(spec) {
                 Ok($game) => $body,
                 Err(error) => Err(error.into()),
             },
