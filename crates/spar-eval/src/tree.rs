@@ -1,6 +1,6 @@
 //! The enumerated game tree every exact algorithm shares.
 //!
-//! [`GameTree::build`] walks a game once, breadth first, and stores every node in flat
+//! [`GameTree::build`] walks a game once, depth first, and stores every node in flat
 //! arrays: the node's kind, its player and information-set id, the contiguous range of its
 //! children, the probability of the chance edge that leads to it and, at terminal nodes,
 //! the returns. Information-state strings are computed once per decision node, during the
@@ -8,26 +8,31 @@
 //! information set is kept so that a [`Policy`] is queried exactly once per information set
 //! ([`GameTree::tabulate`]).
 //!
-//! Breadth-first order gives two properties the algorithms rely on:
+//! A node's children get their indices together, when the node is expanded, which gives
+//! the two properties the algorithms rely on:
 //! * a parent's index is below its children's, so one forward sweep over the indices
 //!   propagates reach probabilities, and one backward sweep computes values;
 //! * the children of a node are contiguous (`first_child .. first_child + num_children`),
 //!   in the order of the legal actions, so a child's position is its action's index in the
 //!   information set's legal-action list.
 //!
+//! Nodes are expanded in history order (depth-first preorder, as OpenSpiel's recursive
+//! algorithms visit them), and each information set lists its nodes in that order, so
+//! sums over an information set's nodes run in OpenSpiel's order.
+//!
 //! Information sets are keyed by `(player, information-state string)`; the table of a
 //! [`TabularPolicy`] is keyed by the string alone, as in OpenSpiel.
 
 use std::collections::HashMap;
-use std::collections::VecDeque;
 
 use spar_core::{Action, Game, GameInfo, Player, Policy, State, TabularPolicy, Turn};
 
 use crate::error::{Error, Result};
 
-/// The node limit of [`GameTree::build`]: about 5 million nodes (a few hundred MB).
-/// TicTacToe has 549,946 nodes; Leduc Hold'em about 10^4; Connect Four is far beyond.
-pub const DEFAULT_MAX_NODES: usize = 5_000_000;
+/// The node limit of [`GameTree::build`]: 2 million nodes (a few hundred MB at most; a game
+/// beyond it fails in about a second). TicTacToe has 549,946 nodes and Leduc Hold'em 9,457;
+/// Connect Four and Simple Negotiation are far beyond.
+pub const DEFAULT_MAX_NODES: usize = 2_000_000;
 
 /// Tolerance on the sum of a policy's probabilities at one information state.
 pub const DISTRIBUTION_TOLERANCE: f64 = 1e-6;
@@ -60,7 +65,7 @@ pub struct InfoSet<S> {
     /// Offset of this set's first action in flat per-action arrays (see
     /// [`GameTree::num_info_set_actions`]).
     pub action_offset: usize,
-    /// The tree nodes in this set, ascending.
+    /// The tree nodes in this set, in history (depth-first preorder) order.
     pub nodes: Vec<usize>,
     /// One state of this set, used to query policies.
     pub representative: S,
@@ -113,21 +118,24 @@ impl<S: State> GameTree<S> {
         let mut tree = GameTree {
             info,
             kinds: Vec::new(),
-            parents: vec![0],
+            parents: Vec::new(),
             first_child: Vec::new(),
             num_children: Vec::new(),
-            chance_probability: vec![1.0],
-            incoming_action: vec![0],
+            chance_probability: Vec::new(),
+            incoming_action: Vec::new(),
             returns: Vec::new(),
             info_sets: Vec::new(),
             index: vec![HashMap::new(); num_players],
             num_info_set_actions: 0,
         };
-        // Node `n` is expanded when it leaves the queue; the queue holds the states of nodes
-        // `kinds.len() .. parents.len()` in index order.
-        let mut queue: VecDeque<S> = VecDeque::from([game.new_initial_state()]);
-        while let Some(state) = queue.pop_front() {
-            let node = tree.kinds.len();
+        tree.allocate(0, 0, 1.0);
+        // Depth-first with reserved slots: expanding a node allocates its children's indices
+        // contiguously at the end of the arrays, then pushes their states. The stack holds
+        // only the pending siblings along one path, so memory stays proportional to the
+        // tree, not to its widest level, and nodes are expanded in history (preorder)
+        // order, OpenSpiel's traversal order.
+        let mut stack: Vec<(usize, S)> = vec![(0, game.new_initial_state())];
+        while let Some((node, state)) = stack.pop() {
             let turn = state.turn();
             let kind = match turn {
                 Turn::Terminal => NodeKind::Terminal,
@@ -139,32 +147,23 @@ impl<S: State> GameTree<S> {
                     NodeKind::Decision { player, info_set }
                 }
             };
-            tree.kinds.push(kind);
-            if turn == Turn::Terminal {
-                let returns = state.returns();
-                assert_eq!(
-                    returns.len(),
-                    num_players,
-                    "returns() has one entry per player"
-                );
-                tree.returns.extend(returns);
-            } else {
-                tree.returns.extend(std::iter::repeat_n(0.0, num_players));
-            }
-            let first = tree.parents.len();
-            tree.first_child.push(first);
-            match kind {
-                NodeKind::Terminal => tree.num_children.push(0),
+            tree.kinds[node] = kind;
+            let edges: Vec<(Action, f64)> = match kind {
+                NodeKind::Terminal => {
+                    let returns = state.returns();
+                    assert_eq!(
+                        returns.len(),
+                        num_players,
+                        "returns() has one entry per player"
+                    );
+                    tree.returns[node * num_players..(node + 1) * num_players]
+                        .copy_from_slice(&returns);
+                    Vec::new()
+                }
                 NodeKind::Chance => {
                     let outcomes = state.chance_outcomes();
                     assert!(!outcomes.is_empty(), "a chance node has outcomes");
-                    tree.num_children.push(outcomes.len());
-                    for (action, probability) in outcomes {
-                        tree.parents.push(node);
-                        tree.chance_probability.push(probability);
-                        tree.incoming_action.push(action);
-                        queue.push_back(state.child(action));
-                    }
+                    outcomes
                 }
                 NodeKind::Decision { info_set, .. } => {
                     let legal = state.legal_actions();
@@ -173,16 +172,19 @@ impl<S: State> GameTree<S> {
                         "every node of information set {:?} has the same legal actions",
                         tree.info_sets[info_set].key
                     );
-                    tree.num_children.push(legal.len());
-                    for action in legal {
-                        tree.parents.push(node);
-                        tree.chance_probability.push(1.0);
-                        tree.incoming_action.push(action);
-                        queue.push_back(state.child(action));
-                    }
+                    legal.into_iter().map(|action| (action, 1.0)).collect()
                 }
+            };
+            let first = tree.kinds.len();
+            tree.first_child[node] = first;
+            tree.num_children[node] = edges.len();
+            for &(action, probability) in &edges {
+                tree.allocate(node, action, probability);
             }
-            if tree.parents.len() > max_nodes {
+            for (k, &(action, _)) in edges.iter().enumerate().rev() {
+                stack.push((first + k, state.child(action)));
+            }
+            if tree.kinds.len() > max_nodes {
                 return Err(Error::TreeTooLarge {
                     game: tree.info.spec.clone(),
                     limit: max_nodes,
@@ -190,6 +192,19 @@ impl<S: State> GameTree<S> {
             }
         }
         Ok(tree)
+    }
+
+    /// Reserves the slot of a new node below `parent`, reached by `action` (with
+    /// `probability` when `parent` is a chance node); its kind is set when it is expanded.
+    fn allocate(&mut self, parent: usize, action: Action, probability: f64) {
+        self.kinds.push(NodeKind::Terminal);
+        self.parents.push(parent);
+        self.first_child.push(0);
+        self.num_children.push(0);
+        self.chance_probability.push(probability);
+        self.incoming_action.push(action);
+        self.returns
+            .extend(std::iter::repeat_n(0.0, self.info.num_players));
     }
 
     fn intern(&mut self, player: Player, key: String, state: &S) -> usize {
