@@ -266,3 +266,87 @@ fn a_human_kuhn_session_through_stdin_handles_an_illegal_answer() {
     assert!(stdout.contains("Invalid move by player 0"), "{stdout}");
     assert!(stdout.contains("previous answer was invalid"), "{stdout}");
 }
+
+#[test]
+fn minimax_never_loses_tictactoe_in_either_seat() {
+    let report = json(&spar(&[
+        "tournament",
+        "--game",
+        "tictactoe",
+        "--players",
+        "minimax,random",
+        "--games",
+        "200",
+        "--json",
+    ]));
+    for seat in 0..2 {
+        let record = &report["by_seat"][0][seat];
+        assert_eq!(record["losses"], 0, "minimax lost in seat {seat}: {record}");
+        assert!(record["games"].as_u64().unwrap() == 100);
+    }
+    assert!(
+        report["overall"][0]["wins"].as_u64().unwrap() > 150,
+        "{report}"
+    );
+}
+
+#[test]
+fn a_scripted_human_tictactoe_game_with_one_illegal_input() {
+    // Both seats human; player 1's first answer names an occupied cell, which the
+    // `textarena` rule answers with one retry. X then wins on the 2-4-6 diagonal.
+    let transcript = temp_path("ttt.jsonl");
+    let output = spar_with_stdin(
+        &[
+            "play",
+            "--game",
+            "tictactoe",
+            "--p0",
+            "human",
+            "--p1",
+            "human",
+            "--invalid-move-rule",
+            "textarena",
+            "--transcript",
+            transcript.to_str().unwrap(),
+        ],
+        "\\boxed{4}\nI take the center \\boxed{4}\n\\boxed{0}\n\\boxed{2}\n[1]\n6\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Invalid move by player 1"), "{stdout}");
+    assert!(
+        stdout.contains("Game over: returns [1.0, -1.0]"),
+        "{stdout}"
+    );
+    let episode: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&transcript).unwrap().trim()).unwrap();
+    assert_eq!(episode["invalid_moves"], serde_json::json!([0, 1]));
+    assert_eq!(episode["turns"].as_array().unwrap().len(), 6);
+    assert_eq!(episode["turns"][1]["outcome"]["kind"], "invalid");
+}
+
+#[test]
+fn the_spiral_rule_ends_a_human_game_at_the_first_illegal_input() {
+    let output = spar_with_stdin(
+        &[
+            "play",
+            "--game",
+            "tictactoe",
+            "--p0",
+            "human",
+            "--p1",
+            "random",
+        ],
+        "\\boxed{center}\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Game over: returns [-1.5, 0.5]"),
+        "{stdout}"
+    );
+}

@@ -17,3 +17,10 @@ pub trait Heuristic: Game {
 }
 
 impl Heuristic for crate::kuhn::KuhnPoker {}
+impl Heuristic for crate::tictactoe::TicTacToe {}
+impl Heuristic for crate::connect_four::ConnectFour {
+    fn heuristic(&self) -> fn(&Self::State, Player) -> f64 {
+        crate::connect_four::heuristic
+    }
+}
+impl Heuristic for crate::negotiation::Negotiation {}

@@ -11,7 +11,10 @@
 
 use spar_core::{Game, GameText, TextGame, TextOptions};
 
+pub mod connect_four;
 pub mod kuhn;
+pub mod negotiation;
+pub mod tictactoe;
 
 /// A game with a text view.
 pub trait TextView: Game + Sized {
