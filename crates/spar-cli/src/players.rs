@@ -50,9 +50,21 @@ pub fn make_player<G: Game + Heuristic>(
     };
     let inner: Box<dyn Policy<G::State>> = match (kind, argument) {
         ("random" | "uniform", None) => Box::new(UniformRandom),
-        ("minimax", None) => Box::new(
-            Minimax::new(info).with_context(|| format!("player {spec:?} on {}", info.spec))?,
-        ),
+        ("minimax", None) => {
+            let minimax =
+                Minimax::new(info).with_context(|| format!("player {spec:?} on {}", info.spec))?;
+            // Full-depth search must fit in memory: refuse games whose tree is too large
+            // (Connect Four, default Negotiation) instead of searching forever.
+            if let Err(error) = spar_eval::GameTree::build(game) {
+                return Err(UsageError(format!(
+                    "player \"minimax\" searches the whole game tree, which {} cannot offer \
+                     ({error}); use alphabeta[:DEPTH]",
+                    info.spec
+                ))
+                .into());
+            }
+            Box::new(minimax)
+        }
         ("alphabeta", depth) => {
             let depth = match depth {
                 None => DEFAULT_DEPTH,

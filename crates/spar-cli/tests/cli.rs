@@ -350,3 +350,78 @@ fn the_spiral_rule_ends_a_human_game_at_the_first_illegal_input() {
         "{stdout}"
     );
 }
+
+#[test]
+fn minimax_is_refused_where_the_tree_is_too_large_and_alphabeta_plays() {
+    assert_usage_error(
+        &spar(&[
+            "tournament",
+            "--game",
+            "connect_four",
+            "--players",
+            "minimax,random",
+        ]),
+        &["alphabeta"],
+    );
+    assert_usage_error(
+        &spar(&[
+            "tournament",
+            "--game",
+            "kuhn",
+            "--players",
+            "minimax,random",
+        ]),
+        &["minimax"],
+    );
+    let report = json(&spar(&[
+        "tournament",
+        "--game",
+        "connect_four",
+        "--players",
+        "alphabeta:2,random",
+        "--games",
+        "10",
+        "--json",
+    ]));
+    assert!(
+        report["overall"][0]["wins"].as_u64().unwrap() >= 8,
+        "{report}"
+    );
+}
+
+#[test]
+fn three_players_play_a_round_robin_with_elo() {
+    let report = json(&spar(&[
+        "tournament",
+        "--game",
+        "tictactoe",
+        "--players",
+        "minimax,alphabeta:1,random",
+        "--games",
+        "20",
+        "--json",
+    ]));
+    let elo: Vec<f64> = report["elo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_f64().unwrap())
+        .collect();
+    assert_eq!(elo.len(), 3);
+    assert!(elo[0] > elo[2], "minimax outrates random: {elo:?}");
+    assert_eq!(report["matches"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn games_lists_every_game() {
+    let listing = json(&spar(&["games", "--json"]));
+    let names: Vec<&str> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    for name in ["kuhn", "tictactoe", "connect_four", "negotiation"] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+}
