@@ -425,3 +425,41 @@ fn games_lists_every_game() {
         assert!(names.contains(&name), "{names:?}");
     }
 }
+
+#[test]
+fn leduc_uniform_nash_conv_matches_openspiel() {
+    // OpenSpiel exploitability_test.py: 4.747222222222222.
+    let report = json(&spar(&[
+        "exploitability",
+        "--game",
+        "leduc",
+        "--policy",
+        "uniform",
+        "--json",
+    ]));
+    assert!(
+        (report["nash_conv"].as_f64().unwrap() - 4.7472).abs() < 1e-4,
+        "{report}"
+    );
+}
+
+#[test]
+fn leduc_cfr_1000_iterations_reaches_openspiels_exploitability() {
+    // OpenSpiel's CFR trace on Leduc: 0.0118 at 999 iterations (PR #197); the issue asks
+    // for <= 0.015.
+    let report = json(&spar(&[
+        "solve",
+        "--game",
+        "leduc",
+        "--algo",
+        "cfr",
+        "--iterations",
+        "1000",
+        "--report-every",
+        "0",
+        "--json",
+    ]));
+    let exploitability = report["exploitability"].as_f64().unwrap();
+    assert!(exploitability <= 0.015, "{report}");
+    assert!((exploitability - 0.0118).abs() < 1e-4, "{report}");
+}

@@ -17,6 +17,7 @@ pub trait Heuristic: Game {
 }
 
 impl Heuristic for crate::kuhn::KuhnPoker {}
+impl Heuristic for crate::leduc::LeducPoker {}
 impl Heuristic for crate::tictactoe::TicTacToe {}
 impl Heuristic for crate::connect_four::ConnectFour {
     fn heuristic(&self) -> fn(&Self::State, Player) -> f64 {

@@ -9,6 +9,7 @@
 pub mod connect_four;
 pub mod heuristic;
 pub mod kuhn;
+pub mod leduc;
 pub mod negotiation;
 pub mod registry;
 pub mod text;
@@ -16,5 +17,6 @@ pub mod tictactoe;
 
 pub use connect_four::ConnectFour;
 pub use kuhn::KuhnPoker;
+pub use leduc::LeducPoker;
 pub use negotiation::Negotiation;
 pub use tictactoe::TicTacToe;

@@ -19,6 +19,10 @@ pub const GAMES: &[Entry] = &[
         parameters: "",
     },
     Entry {
+        name: "leduc",
+        parameters: "",
+    },
+    Entry {
         name: "tictactoe",
         parameters: "",
     },
@@ -64,6 +68,10 @@ macro_rules! with_game {
         let spec: &spar_core::GameSpec = $spec;
         match spec.name.as_str() {
             "kuhn" => match $crate::kuhn::KuhnPoker::from_spec(spec) {
+                Ok($game) => $body,
+                Err(error) => Err(error.into()),
+            },
+            "leduc" => match $crate::leduc::LeducPoker::from_spec(spec) {
                 Ok($game) => $body,
                 Err(error) => Err(error.into()),
             },

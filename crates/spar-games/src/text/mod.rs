@@ -13,6 +13,7 @@ use spar_core::{Game, GameText, TextGame, TextOptions};
 
 pub mod connect_four;
 pub mod kuhn;
+pub mod leduc;
 pub mod negotiation;
 pub mod tictactoe;
 
