@@ -43,6 +43,11 @@ pub struct Conformance<S: State> {
     pub private_chance: Option<PrivateChance<S>>,
     /// How many of the playthroughs also run the (slower) hidden-information check.
     pub hidden_information_checks: usize,
+    /// For games that reveal private outcomes before the end (a showdown in a match of
+    /// hands): whether the private chance outcomes dealt so far are public at this node.
+    /// The hidden-information checks compare nodes only up to the first such node after a
+    /// swapped outcome.
+    pub reveals: Option<fn(&S) -> bool>,
 }
 
 impl<S: State> Default for Conformance<S> {
@@ -52,6 +57,7 @@ impl<S: State> Default for Conformance<S> {
             first_seed: 0,
             private_chance: None,
             hidden_information_checks: 300,
+            reveals: None,
         }
     }
 }
@@ -121,7 +127,13 @@ pub fn check_conformance<G: Game>(game: &G, options: &Conformance<G::State>) {
         }
         if let Some(private_chance) = options.private_chance {
             if i < options.hidden_information_checks {
-                check_hidden_information(game, terminal.history(), private_chance, seed);
+                check_hidden_information(
+                    game,
+                    terminal.history(),
+                    private_chance,
+                    options.reveals,
+                    seed,
+                );
             }
         }
     }
@@ -280,6 +292,7 @@ fn check_hidden_information<G: Game>(
     game: &G,
     history: &[Action],
     private_chance: PrivateChance<G::State>,
+    reveals: Option<fn(&G::State) -> bool>,
     seed: u64,
 ) {
     let original = replay_altered(game, history, usize::MAX, 0).expect("history is legal");
@@ -299,9 +312,12 @@ fn check_hidden_information<G: Game>(
             };
             // Terminal nodes are exempt: a showdown legitimately reveals cards (OpenSpiel's
             // Leduc strings show the pot paid out), and no decision is taken there.
+            // So are nodes from the first one where `reveals` says the cards are public.
             let live = original
                 .iter()
                 .zip(&altered)
+                .skip(index + 1)
+                .take_while(|(a, _)| !reveals.is_some_and(|revealed| revealed(a)))
                 .filter(|(a, _)| !a.is_terminal());
             for (a, b) in live {
                 for player in (0..game.info().num_players).filter(|&p| p != owner) {
@@ -438,7 +454,7 @@ pub fn check_text_conformance<G: Game, T: crate::text::GameText<G::State>>(
         if let Some(private_chance) = options.private_chance {
             if i < options.hidden_information_checks {
                 let history = states.last().expect("states").history().to_vec();
-                check_hidden_text(game, text, &history, private_chance, seed);
+                check_hidden_text(game, text, &history, private_chance, options.reveals, seed);
             }
         }
     }
@@ -465,6 +481,7 @@ fn check_hidden_text<G: Game, T: crate::text::GameText<G::State>>(
     text: &T,
     history: &[Action],
     private_chance: PrivateChance<G::State>,
+    reveals: Option<fn(&G::State) -> bool>,
     seed: u64,
 ) {
     let original = replay_altered(game, history, usize::MAX, 0).expect("history is legal");
@@ -485,6 +502,8 @@ fn check_hidden_text<G: Game, T: crate::text::GameText<G::State>>(
             let live = original
                 .iter()
                 .zip(&altered)
+                .skip(index + 1)
+                .take_while(|(a, _)| !reveals.is_some_and(|revealed| revealed(a)))
                 .filter(|(a, _)| !a.is_terminal());
             for (a, b) in live {
                 for player in (0..game.info().num_players).filter(|&p| p != owner) {
