@@ -10,14 +10,24 @@ use crate::kuhn::{KuhnPoker, KuhnState, BET, PASS};
 
 use super::TextView;
 
-/// The text view of [`KuhnPoker`].
-#[derive(Debug, Clone, Default)]
-pub struct KuhnText;
+/// The text view of [`KuhnPoker`] (a single hand, or a match of `hands` hands).
+#[derive(Debug, Clone)]
+pub struct KuhnText {
+    hands: usize,
+}
+
+impl Default for KuhnText {
+    fn default() -> Self {
+        Self { hands: 1 }
+    }
+}
 
 impl TextView for KuhnPoker {
     type Text = KuhnText;
     fn text_view(&self) -> KuhnText {
-        KuhnText
+        KuhnText {
+            hands: self.hands(),
+        }
     }
 }
 
@@ -36,12 +46,24 @@ fn verb(action: Action, facing: bool) -> &'static str {
 
 impl GameText<KuhnState> for KuhnText {
     fn rules(&self) -> String {
-        "You are playing Kuhn Poker, a two-player zero-sum card game. Make valid actions to win.
+        let structure = if self.hands == 1 {
+            "- Each player antes 1 chip and is dealt one private card.
+- Player 0 acts first. With no bet on the table a player may check or bet 1 chip; facing a bet a player may fold or call 1 chip."
+                .to_string()
+        } else {
+            format!(
+                "- The game is a match of {} hands. In every hand each player antes 1 chip and is dealt one private card from a fresh deck.
+- Player 1 acts first in hand 1, and the first player alternates from hand to hand. With no bet on the table a player may check or bet 1 chip; facing a bet a player may fold or call 1 chip.
+- The player with more chips after the last hand wins the match.",
+                self.hands
+            )
+        };
+        format!(
+            "You are playing Kuhn Poker, a two-player zero-sum card game. Make valid actions to win.
 
 Game rules:
 - The deck has three cards: J, Q and K (J lowest, K highest).
-- Each player antes 1 chip and is dealt one private card.
-- Player 0 acts first. With no bet on the table a player may check or bet 1 chip; facing a bet a player may fold or call 1 chip.
+{structure}
 - If both players check, or a bet is called, the higher card wins the pot. A player who folds loses the pot.
 
 Actions:
@@ -49,40 +71,99 @@ Actions:
 - [bet]: add 1 chip to the pot (only when no bet is on the table)
 - [call]: match the opponent's bet by adding 1 chip to the pot
 - [fold]: give up and let the opponent win the pot"
-            .to_string()
+        )
     }
 
     fn role_text(&self, player: Player) -> String {
-        format!("You are Player {player} in a game of Kuhn Poker.")
+        if self.hands == 1 {
+            format!("You are Player {player} in a game of Kuhn Poker.")
+        } else {
+            format!(
+                "You are Player {player} in a {} hand match of Kuhn Poker.",
+                self.hands
+            )
+        }
     }
 
     fn state_text(&self, state: &KuhnState, player: Player) -> String {
+        let mut lines = Vec::new();
+        if self.hands > 1 {
+            for (i, hand) in state.finished_hands().iter().enumerate() {
+                let amount = hand.chips[player].abs();
+                let unit = if amount == 1 { "chip" } else { "chips" };
+                let result = if hand.chips[player] > 0 {
+                    format!("you won {amount} {unit}")
+                } else {
+                    format!("you lost {amount} {unit}")
+                };
+                let reveal = if hand.showdown {
+                    format!(
+                        ", showdown: your {} against {}",
+                        KuhnState::card_name(hand.cards[player]),
+                        KuhnState::card_name(hand.cards[1 - player])
+                    )
+                } else {
+                    String::new()
+                };
+                lines.push(format!(
+                    "Hand {}: your card {}, betting: {}{reveal}; {result}.",
+                    i + 1,
+                    KuhnState::card_name(hand.cards[player]),
+                    betting_words(&hand.betting, hand.first)
+                ));
+            }
+            let chips = state.chips();
+            lines.push(format!(
+                "Chips so far: you {:+}, your opponent {:+}.",
+                chips[player],
+                chips[1 - player]
+            ));
+            lines.push(format!(
+                "Hand {} of {} (Player {} acts first).",
+                state.hand_index() + 1,
+                self.hands,
+                state.first_actor()
+            ));
+        }
         let card = match state.card(player) {
             Some(card) => format!("Your card is: {}", KuhnState::card_name(card)),
             None => "You have not been dealt a card yet.".to_string(),
         };
-        let mut moves = Vec::new();
-        let mut facing = false;
-        for (i, &action) in state.betting().iter().enumerate() {
-            moves.push(format!(
-                "Player {} {}",
-                i % 2,
-                past_tense(verb(action, facing))
-            ));
-            facing |= action == BET;
-        }
-        let betting = if moves.is_empty() {
+        let betting = if state.betting().is_empty() {
             "Betting so far: none.".to_string()
         } else {
-            format!("Betting so far: {}.", moves.join(", "))
+            format!(
+                "Betting so far: {}.",
+                betting_words(state.betting(), state.first_actor())
+            )
         };
         let pot: f64 = state.contributions().iter().sum();
-        format!("{card}\n{betting}\nPot: {pot} chips.")
+        lines.extend([card, betting, format!("Pot: {pot} chips.")]);
+        lines.join("\n")
     }
 
     fn action_name(&self, state: &KuhnState, _player: Player, action: Action) -> String {
         verb(action, facing_bet(state)).to_string()
     }
+}
+
+/// A hand's betting in words (`Player 1 checked, Player 0 bet`).
+fn betting_words(betting: &[Action], first: Player) -> String {
+    let mut facing = false;
+    let moves: Vec<String> = betting
+        .iter()
+        .enumerate()
+        .map(|(i, &action)| {
+            let word = format!(
+                "Player {} {}",
+                (first + i) % 2,
+                past_tense(verb(action, facing))
+            );
+            facing |= action == BET;
+            word
+        })
+        .collect();
+    moves.join(", ")
 }
 
 fn past_tense(verb: &str) -> &'static str {
@@ -107,7 +188,7 @@ mod tests {
         let game = KuhnPoker::new();
         check_text_conformance(
             &game,
-            &KuhnText,
+            &KuhnText::default(),
             &Conformance {
                 playthroughs: 2_000,
                 private_chance: Some(private_chance),
@@ -118,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_million_adversarial_completions() {
-        let legal = check_parser_robustness(&KuhnPoker::new(), &KuhnText, 1_000_000, 3);
+        let legal = check_parser_robustness(&KuhnPoker::new(), &KuhnText::default(), 1_000_000, 3);
         assert!(legal > 0);
     }
 
@@ -128,11 +209,11 @@ mod tests {
         let mut state = game.new_initial_state();
         state.apply_action(2);
         state.apply_action(0);
-        assert_eq!(KuhnText.action_name(&state, 0, PASS), "check");
-        assert_eq!(KuhnText.action_name(&state, 0, BET), "bet");
+        assert_eq!(KuhnText::default().action_name(&state, 0, PASS), "check");
+        assert_eq!(KuhnText::default().action_name(&state, 0, BET), "bet");
         state.apply_action(BET);
-        assert_eq!(KuhnText.action_name(&state, 1, PASS), "fold");
-        assert_eq!(KuhnText.action_name(&state, 1, BET), "call");
+        assert_eq!(KuhnText::default().action_name(&state, 1, PASS), "fold");
+        assert_eq!(KuhnText::default().action_name(&state, 1, BET), "call");
     }
 
     #[test]
@@ -161,5 +242,49 @@ mod tests {
         assert_eq!(turns.len(), 2);
         assert_eq!(turns[1].role.to_string(), "kuhn/player1");
         assert!(turns[1].prompt.contains("Player 0 bet"));
+    }
+
+    fn five_hands() -> KuhnPoker {
+        KuhnPoker::from_spec(&spar_core::GameSpec::parse("kuhn(hands=5)").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn match_text_conformance() {
+        let game = five_hands();
+        check_text_conformance(
+            &game,
+            &game.text_view(),
+            &Conformance {
+                playthroughs: 1_000,
+                private_chance: Some(private_chance),
+                reveals: Some(crate::kuhn::showdown_revealed),
+                ..Conformance::default()
+            },
+        );
+    }
+
+    #[test]
+    fn match_prompt_snapshot() {
+        let mut env = text_env(five_hands(), TextOptions::default());
+        env.reset(4);
+        // Play until hand 3 with scripted answers (check whenever possible, else call).
+        while env.state().hand_index() < 2 {
+            let player = env.current_player().unwrap();
+            let names = env.legal_action_names();
+            let answer = if names.iter().any(|(_, n)| n == "check") {
+                "check"
+            } else {
+                "call"
+            };
+            env.step(player, &format!("\\boxed{{{answer}}}"));
+        }
+        let player = env.current_player().unwrap();
+        assert_eq!(player, env.state().first_actor());
+        let observation = env.observation(player);
+        insta::assert_snapshot!(format!(
+            "--- system ---\n{}\n--- prompt ---\n{}",
+            observation.system,
+            observation.prompt()
+        ));
     }
 }
