@@ -1,13 +1,12 @@
-//! Known answers on Leduc Hold'em (OpenSpiel `exploitability_test.py`, and values computed
+//! Known answers on `spar_games::leduc` (OpenSpiel `exploitability_test.py`, and values computed
 //! with OpenSpiel 2.0.2 by `tests/golden/openspiel_golden.py`).
-
-mod fixture;
 
 use spar_core::UniformRandom;
 use spar_eval::{nash_conv, CfrSolver, CfrVariant, GameTree};
+use spar_games::leduc::{always_fold_policy, LeducPoker};
 
-fn game() -> fixture::Leduc {
-    fixture::Leduc::new()
+fn game() -> LeducPoker {
+    LeducPoker::new()
 }
 
 #[test]
@@ -31,12 +30,7 @@ fn leduc_uniform_nash_conv() {
 #[test]
 fn leduc_always_fold_nash_conv_is_two() {
     // OpenSpiel exploitability_test.py (FirstActionPolicy): 2.
-    let tree = GameTree::build(&game()).unwrap();
-    let policy = fixture::first_action_policy(
-        tree.info_sets()
-            .iter()
-            .map(|set| (set.key.clone(), set.legal_actions.clone())),
-    );
+    let policy = always_fold_policy();
     let result = nash_conv(&game(), &policy).unwrap();
     assert!((result.nash_conv - 2.0).abs() < 1e-9, "{result:?}");
 }
