@@ -16,7 +16,7 @@ pub struct Entry {
 pub const GAMES: &[Entry] = &[
     Entry {
         name: "kuhn",
-        parameters: "",
+        parameters: "hands=1, payoff=winner|chips",
     },
     Entry {
         name: "leduc",
