@@ -127,12 +127,14 @@ pub fn check_conformance<G: Game>(game: &G, options: &Conformance<G::State>) {
         }
         if let Some(private_chance) = options.private_chance {
             if i < options.hidden_information_checks {
-                check_hidden_information(
+                check_hidden(
                     game,
                     terminal.history(),
+                    options,
                     private_chance,
-                    options.reveals,
                     seed,
+                    "information state",
+                    |state, player| state.information_state_string(player),
                 );
             }
         }
@@ -288,12 +290,17 @@ fn replay_altered<G: Game>(
     Some(states)
 }
 
-fn check_hidden_information<G: Game>(
+/// Swaps every private chance outcome of `history` for each alternative and asserts that
+/// `view` (an information-state string or a prompt) of every other player is unchanged at
+/// every node while the outcome stays hidden.
+fn check_hidden<G: Game>(
     game: &G,
     history: &[Action],
+    options: &Conformance<G::State>,
     private_chance: PrivateChance<G::State>,
-    reveals: Option<fn(&G::State) -> bool>,
     seed: u64,
+    what: &str,
+    view: impl Fn(&G::State, Player) -> String,
 ) {
     let original = replay_altered(game, history, usize::MAX, 0).expect("history is legal");
     for (index, node) in original.iter().enumerate().take(history.len()) {
@@ -311,22 +318,21 @@ fn check_hidden_information<G: Game>(
                 continue;
             };
             // Terminal nodes are exempt: a showdown legitimately reveals cards (OpenSpiel's
-            // Leduc strings show the pot paid out), and no decision is taken there.
-            // So are nodes from the first one where `reveals` says the cards are public.
+            // Leduc strings show the pot paid out), and no decision is taken there. So are
+            // nodes from the first one where `reveals` says the cards are public.
             let live = original
                 .iter()
                 .zip(&altered)
                 .skip(index + 1)
-                .take_while(|(a, _)| !reveals.is_some_and(|revealed| revealed(a)))
+                .take_while(|(a, _)| !options.reveals.is_some_and(|revealed| revealed(a)))
                 .filter(|(a, _)| !a.is_terminal());
             for (a, b) in live {
                 for player in (0..game.info().num_players).filter(|&p| p != owner) {
                     assert_eq!(
-                        a.information_state_string(player),
-                        b.information_state_string(player),
-                        "seed {seed}: player {player}'s information state reveals player \
-                         {owner}'s private chance outcome at history index {index} \
-                         ({:?} vs {:?})",
+                        view(a, player),
+                        view(b, player),
+                        "seed {seed}: player {player}'s {what} reveals player {owner}'s \
+                         private chance outcome at history index {index} ({:?} vs {:?})",
                         a.history(),
                         b.history()
                     );
@@ -454,7 +460,15 @@ pub fn check_text_conformance<G: Game, T: crate::text::GameText<G::State>>(
         if let Some(private_chance) = options.private_chance {
             if i < options.hidden_information_checks {
                 let history = states.last().expect("states").history().to_vec();
-                check_hidden_text(game, text, &history, private_chance, options.reveals, seed);
+                check_hidden(
+                    game,
+                    &history,
+                    options,
+                    private_chance,
+                    seed,
+                    "prompt",
+                    |state, player| text_view(text, state, player),
+                );
             }
         }
     }
@@ -474,51 +488,6 @@ fn text_view<S: State, T: crate::text::GameText<S>>(text: &T, state: &S, player:
         }
     }
     view
-}
-
-fn check_hidden_text<G: Game, T: crate::text::GameText<G::State>>(
-    game: &G,
-    text: &T,
-    history: &[Action],
-    private_chance: PrivateChance<G::State>,
-    reveals: Option<fn(&G::State) -> bool>,
-    seed: u64,
-) {
-    let original = replay_altered(game, history, usize::MAX, 0).expect("history is legal");
-    for (index, node) in original.iter().enumerate().take(history.len()) {
-        if !node.is_chance_node() {
-            continue;
-        }
-        let Some(owner) = private_chance(node) else {
-            continue;
-        };
-        for alternative in node.legal_actions() {
-            if alternative == history[index] {
-                continue;
-            }
-            let Some(altered) = replay_altered(game, history, index, alternative) else {
-                continue;
-            };
-            let live = original
-                .iter()
-                .zip(&altered)
-                .skip(index + 1)
-                .take_while(|(a, _)| !reveals.is_some_and(|revealed| revealed(a)))
-                .filter(|(a, _)| !a.is_terminal());
-            for (a, b) in live {
-                for player in (0..game.info().num_players).filter(|&p| p != owner) {
-                    assert_eq!(
-                        text_view(text, a, player),
-                        text_view(text, b, player),
-                        "seed {seed}: player {player}'s prompt reveals player {owner}'s \
-                         private chance outcome at history index {index} ({:?} vs {:?})",
-                        a.history(),
-                        b.history()
-                    );
-                }
-            }
-        }
-    }
 }
 
 /// Feeds `completions` random and adversarial completions (empty, huge, unbalanced
