@@ -144,9 +144,13 @@ pub fn solve(args: &SolveArgs) -> anyhow::Result<()> {
         return print_json(&report);
     }
     println!(
-        "{} {:?}: {} iterations in {:.3} s ({:.0} it/s): NashConv {:.6}, exploitability {:.6}",
+        "{} {}: {} iterations in {:.3} s ({:.0} it/s): NashConv {:.6}, exploitability {:.6}",
         report.game,
-        report.algo,
+        match report.algo {
+            CfrVariant::Cfr => "CFR",
+            CfrVariant::CfrPlus => "CFR+",
+            CfrVariant::Simultaneous => "simultaneous CFR",
+        },
         report.iterations,
         report.seconds,
         report.iterations_per_second,
