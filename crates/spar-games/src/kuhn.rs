@@ -640,6 +640,33 @@ mod tests {
     }
 
     #[test]
+    fn match_trees_have_the_hand_computed_sizes() {
+        // Nodes of an N-hand match, by hand. One hand below its first deal: the deal root,
+        // 3 + 6 deal outcomes, and per deal 3 decision nodes (first action, after a check,
+        // after check-bet) and 5 ends (pp, pbp, pbb, bp, bb): T(1) = 1 + 9 + 6 * 8 = 58.
+        // In a match each of the 30 ends is the next hand's deal root:
+        // T(N) = 28 + 30 T(N - 1), so T(2) = 1,768 and T(3) = 53,068.
+        fn count(state: &KuhnState) -> usize {
+            1 + state
+                .legal_actions()
+                .into_iter()
+                .map(|a| count(&state.child(a)))
+                .sum::<usize>()
+        }
+        for (spec, nodes) in [
+            ("kuhn", 58),
+            ("kuhn(hands=2)", 1_768),
+            ("kuhn(hands=3)", 53_068),
+        ] {
+            assert_eq!(
+                count(&match_game(spec).new_initial_state()),
+                nodes,
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
     fn a_tied_match_is_a_draw() {
         // Hand 1: (K, J), p1 first: p1 bets, p0 folds: p1 +1. Hand 2: (K, J), p0 first:
         // p0 bets, p1 folds: p0 +1.
