@@ -8,9 +8,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: candle's CPU tensors allocate and free large buffers on every op; the system
+/// allocator returns them to the kernel, which then zeroes fresh pages (2.3x slower training
+/// step, `../shared/reference/candle-notes.md`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod evaluate;
 mod games;
+mod lm;
 mod play;
 mod players;
 mod report;
@@ -38,6 +45,8 @@ enum Command {
     Play(play::PlayArgs),
     /// Random playouts per second (for benchmarks against other engines).
     Bench(bench::BenchArgs),
+    /// Language models: sample, pretrain, inspect, compare, benchmark.
+    Lm(lm::LmArgs),
 }
 
 /// Bad input: exits with code 2.
@@ -74,6 +83,7 @@ fn main() -> ExitCode {
         Command::Tournament(args) => evaluate::tournament(&args),
         Command::Play(args) => play::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Lm(args) => lm::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

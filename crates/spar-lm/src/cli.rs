@@ -1,0 +1,251 @@
+//! The logic behind `spar lm ...`: typed arguments in, results out. The binary only parses
+//! flags and prints.
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{LmError, Result};
+use crate::gguf::Gguf;
+use crate::model::Llama;
+use crate::sample::{generate, Completion, SamplingParams};
+use crate::tokenizer::{Message, TextTokenizer};
+use crate::train::{pretrain as train_loop, PretrainConfig};
+use candle_core::{Device, Tensor};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The device spar computes on: the first CUDA GPU when built with the `cuda` feature and one
+/// is present, the CPU otherwise.
+pub fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(device) = Device::new_cuda(0) {
+        return device;
+    }
+    Device::Cpu
+}
+
+/// How a GGUF file is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GgufMode {
+    /// Quantised projections (fast sampling).
+    #[default]
+    Quantized,
+    /// Every weight dequantised to f32 (the trainable model).
+    Dequantized,
+}
+
+/// A model with its tokenizer, from a checkpoint directory or a GGUF file.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// The model.
+    pub model: Llama,
+    /// Its tokenizer.
+    pub tokenizer: TextTokenizer,
+}
+
+/// Loads `path`: a `.gguf` file (in `mode`) or a Hugging Face checkpoint directory.
+pub fn load_model(path: &Path, mode: GgufMode, device: &Device) -> Result<LoadedModel> {
+    let is_gguf = path.extension().is_some_and(|e| e == "gguf");
+    if is_gguf {
+        let gguf = Gguf::open(path)?;
+        let model = match mode {
+            GgufMode::Quantized => gguf.quantized(device)?,
+            GgufMode::Dequantized => gguf.dequantized(device)?.frozen()?,
+        };
+        return Ok(LoadedModel {
+            model,
+            tokenizer: gguf.tokenizer()?,
+        });
+    }
+    let ckpt = Checkpoint::load(path, device)?;
+    let tokenizer = ckpt
+        .tokenizer
+        .clone()
+        .ok_or_else(|| LmError::Tokenizer(format!("{} has no tokenizer.json", path.display())))?;
+    Ok(LoadedModel {
+        model: ckpt.frozen()?,
+        tokenizer,
+    })
+}
+
+/// Arguments of `spar lm sample`.
+#[derive(Debug, Clone)]
+pub struct SampleArgs {
+    /// A checkpoint directory or a `.gguf` file.
+    pub model: PathBuf,
+    /// The prompt: raw text, or the user message when `chat`.
+    pub prompt: String,
+    /// Wrap the prompt in the model's chat template (as the user's message).
+    pub chat: bool,
+    /// How to load a GGUF file.
+    pub mode: GgufMode,
+    /// Prepend the tokenizer's BOS token (when it has one).
+    pub add_bos: bool,
+    /// Sampling parameters.
+    pub params: SamplingParams,
+}
+
+/// What `spar lm sample` produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleOutput {
+    /// The prompt's token ids, as fed to the model.
+    pub prompt_ids: Vec<u32>,
+    /// The completion's token ids.
+    pub token_ids: Vec<u32>,
+    /// The completion's text.
+    pub text: String,
+    /// Log-probability of each sampled token.
+    pub logprobs: Vec<f32>,
+    /// `stop` or `length`.
+    pub finish_reason: String,
+}
+
+/// The token ids of a prompt (chat template applied when asked).
+pub fn prompt_ids(
+    tokenizer: &TextTokenizer,
+    prompt: &str,
+    chat: bool,
+    add_bos: bool,
+) -> Result<Vec<u32>> {
+    let text = if chat {
+        let template = tokenizer.chat_template().ok_or_else(|| {
+            LmError::InvalidArgument("--chat: the model has no chat template".into())
+        })?;
+        template.render(&[Message::new("user", prompt)], true)
+    } else {
+        prompt.to_string()
+    };
+    let mut ids: Vec<u32> = match (add_bos, tokenizer.bos_id()) {
+        (true, Some(bos)) => vec![bos],
+        _ => Vec::new(),
+    };
+    ids.extend(tokenizer.encode(&text)?);
+    Ok(ids)
+}
+
+/// `spar lm sample`: one completion of the prompt.
+pub fn sample(args: &SampleArgs, device: &Device) -> Result<SampleOutput> {
+    let loaded = load_model(&args.model, args.mode, device)?;
+    let ids = prompt_ids(&loaded.tokenizer, &args.prompt, args.chat, args.add_bos)?;
+    let completion: Completion = generate(
+        &loaded.model,
+        &loaded.tokenizer,
+        std::slice::from_ref(&ids),
+        &args.params,
+    )?
+    .remove(0);
+    Ok(SampleOutput {
+        prompt_ids: ids,
+        token_ids: completion.token_ids,
+        text: completion.text,
+        logprobs: completion.logprobs,
+        finish_reason: format!("{:?}", completion.finish_reason).to_lowercase(),
+    })
+}
+
+/// `spar lm logits`: the next-token logits after `ids` (for comparisons with other
+/// implementations).
+pub fn next_token_logits(model: &Llama, ids: &[u32]) -> Result<Vec<f32>> {
+    let input = Tensor::new(ids, model.device())?.unsqueeze(0)?;
+    let logits = model.forward(&input, &mut model.new_cache())?;
+    Ok(logits.get(0)?.get(ids.len() - 1)?.to_vec1()?)
+}
+
+/// `spar lm info`: a readable summary of a model file or directory.
+pub fn info(path: &Path) -> Result<String> {
+    let mut out = String::new();
+    let is_gguf = path.extension().is_some_and(|e| e == "gguf");
+    let (config, tokenizer) = if is_gguf {
+        let gguf = Gguf::open(path)?;
+        let mut types: Vec<String> = gguf.tensor_types().into_iter().map(|(_, t)| t).collect();
+        types.sort();
+        types.dedup();
+        out.push_str(&format!(
+            "format: GGUF ({} tensors; types {})\n",
+            gguf.tensor_types().len(),
+            types.join(", ")
+        ));
+        if let Some(name) = gguf.metadata().get("general.name") {
+            out.push_str(&format!("name: {}\n", name.to_string()?));
+        }
+        (gguf.config()?, Some(gguf.tokenizer()?))
+    } else {
+        let config = crate::config::Config::from_file(&path.join("config.json"))?;
+        let tokenizer = if path.join("tokenizer.json").exists() {
+            Some(TextTokenizer::from_hf(path)?)
+        } else {
+            None
+        };
+        out.push_str("format: Hugging Face checkpoint directory\n");
+        (config, tokenizer)
+    };
+    out.push_str(&format!(
+        "parameters: {}\nlayers: {}, hidden: {}, intermediate: {}, heads: {} (key/value {}), head width: {}\nvocab: {}, context: {}, rope theta: {}, tied embeddings: {}\n",
+        config.num_parameters(),
+        config.num_hidden_layers,
+        config.hidden_size,
+        config.intermediate_size,
+        config.num_attention_heads,
+        config.kv_heads(),
+        config.head_width(),
+        config.vocab_size,
+        config.max_position_embeddings,
+        config.rope_theta,
+        config.tie_word_embeddings,
+    ));
+    if let Some(tok) = tokenizer {
+        let names: Vec<String> = tok
+            .eos_ids()
+            .iter()
+            .filter_map(|&id| tok.inner().id_to_token(id))
+            .collect();
+        out.push_str(&format!(
+            "tokenizer: {} tokens, end of sequence {:?}, chat template: {}\n",
+            tok.vocab_size(),
+            names,
+            match tok.chat_template() {
+                Some(t) => format!("{t:?}"),
+                None => "none".to_string(),
+            }
+        ));
+    }
+    Ok(out)
+}
+
+/// Arguments of `spar lm pretrain`.
+#[derive(Debug, Clone)]
+pub struct PretrainArgs {
+    /// The training text.
+    pub data: PathBuf,
+    /// The checkpoint directory to write.
+    pub out: PathBuf,
+    /// Hyperparameters.
+    pub config: PretrainConfig,
+}
+
+/// `spar lm pretrain`: trains a byte-level model on a text file, writes the checkpoint,
+/// `pretrain.json` (the resolved hyperparameters) and `loss.csv` (the loss curve) to `out`, and
+/// returns the losses. `on_step(step, loss)` reports progress.
+pub fn pretrain(
+    args: &PretrainArgs,
+    device: &Device,
+    on_step: impl FnMut(usize, f32),
+) -> Result<Vec<f32>> {
+    let text = std::fs::read_to_string(&args.data).map_err(|e| LmError::io(&args.data, e))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| LmError::io(&args.out, e))?;
+    let resolved = serde_json::to_string_pretty(&args.config).expect("config serialises");
+    crate::checkpoint::write_atomic(&args.out.join("pretrain.json"), resolved.as_bytes())?;
+    let (ckpt, losses) = train_loop(&text, &args.config, device, on_step)?;
+    ckpt.save(&args.out)?;
+    let mut csv = String::from("step,loss\n");
+    for (i, l) in losses.iter().enumerate() {
+        csv.push_str(&format!("{i},{l}\n"));
+    }
+    crate::checkpoint::write_atomic(&args.out.join("loss.csv"), csv.as_bytes())?;
+    Ok(losses)
+}
+
+/// `spar lm export`: a GGUF file dequantised into a Hugging Face checkpoint directory.
+pub fn export_gguf(gguf: &Path, out: &Path, device: &Device) -> Result<Checkpoint> {
+    let ckpt = Gguf::open(gguf)?.dequantized(device)?;
+    ckpt.save(out)?;
+    Ok(ckpt)
+}

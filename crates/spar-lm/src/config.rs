@@ -1,0 +1,233 @@
+//! Model configuration, read from and written to Hugging Face `config.json`
+//! (`LlamaForCausalLM`).
+
+use crate::error::{LmError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A Llama-family decoder's hyperparameters, with Hugging Face's field names so that a
+/// `config.json` round-trips. Fields spar does not use are kept in `extra` and written back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Number of token ids (rows of the embedding matrix).
+    pub vocab_size: usize,
+    /// Width of the residual stream (`d_model`).
+    pub hidden_size: usize,
+    /// Width of the SwiGLU hidden layer.
+    pub intermediate_size: usize,
+    /// Number of decoder layers.
+    pub num_hidden_layers: usize,
+    /// Number of query heads.
+    pub num_attention_heads: usize,
+    /// Number of key/value heads (grouped-query attention); `None` means as many as query heads.
+    #[serde(default)]
+    pub num_key_value_heads: Option<usize>,
+    /// Per-head width; `None` means `hidden_size / num_attention_heads`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
+    /// Epsilon inside RMSNorm's square root.
+    #[serde(default = "default_rms_norm_eps")]
+    pub rms_norm_eps: f64,
+    /// Base of the rotary embedding frequencies.
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f64,
+    /// Longest sequence (prompt plus completion) the rotary tables cover.
+    #[serde(default = "default_max_position_embeddings")]
+    pub max_position_embeddings: usize,
+    /// Whether the output projection reuses the embedding matrix.
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    /// Id of the beginning-of-sequence token, if the model has one.
+    #[serde(default)]
+    pub bos_token_id: Option<u32>,
+    /// Id of the end-of-sequence token, if the model has one.
+    #[serde(default)]
+    pub eos_token_id: Option<u32>,
+    /// Must be `silu` (SwiGLU).
+    #[serde(default = "default_hidden_act")]
+    pub hidden_act: String,
+    /// Hugging Face model class; spar writes `["LlamaForCausalLM"]`.
+    #[serde(default = "default_architectures")]
+    pub architectures: Vec<String>,
+    /// Hugging Face model type; spar writes `llama`.
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    /// Rotary scaling (Llama 3's, YaRN, ...); spar supports only `None` and refuses others.
+    #[serde(default)]
+    pub rope_scaling: Option<serde_json::Value>,
+    /// Whether q/k/v/o projections have a bias; spar supports only `false`.
+    #[serde(default)]
+    pub attention_bias: bool,
+    /// Whether MLP projections have a bias; spar supports only `false`.
+    #[serde(default)]
+    pub mlp_bias: bool,
+    /// Every other field of the file, written back unchanged.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_rms_norm_eps() -> f64 {
+    1e-5
+}
+fn default_rope_theta() -> f64 {
+    10_000.0
+}
+fn default_max_position_embeddings() -> usize {
+    2048
+}
+fn default_hidden_act() -> String {
+    "silu".to_string()
+}
+fn default_architectures() -> Vec<String> {
+    vec!["LlamaForCausalLM".to_string()]
+}
+fn default_model_type() -> String {
+    "llama".to_string()
+}
+
+impl Config {
+    /// A small model for training from scratch with the byte-level tokenizer:
+    /// `layers` decoder layers of width `hidden`, `heads` heads (as many key/value heads),
+    /// SwiGLU width `4 * hidden`, tied embeddings.
+    pub fn tiny(vocab_size: usize, hidden: usize, layers: usize, heads: usize) -> Config {
+        Config {
+            vocab_size,
+            hidden_size: hidden,
+            intermediate_size: 4 * hidden,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            num_key_value_heads: Some(heads),
+            head_dim: None,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            max_position_embeddings: 1024,
+            tie_word_embeddings: true,
+            bos_token_id: None,
+            eos_token_id: None,
+            hidden_act: default_hidden_act(),
+            architectures: default_architectures(),
+            model_type: default_model_type(),
+            rope_scaling: None,
+            attention_bias: false,
+            mlp_bias: false,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// Number of key/value heads.
+    pub fn kv_heads(&self) -> usize {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+
+    /// Width of one attention head.
+    pub fn head_width(&self) -> usize {
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads)
+    }
+
+    /// Checks that spar can run this configuration.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |m: String| Err(LmError::Config(m));
+        if self.hidden_act != "silu" {
+            return fail(format!("hidden_act {:?} (only \"silu\")", self.hidden_act));
+        }
+        if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
+            return fail(format!("rope_scaling {:?} (only null)", self.rope_scaling));
+        }
+        if self.attention_bias || self.mlp_bias {
+            return fail("attention_bias/mlp_bias true (only false)".to_string());
+        }
+        if self.num_attention_heads == 0 || self.kv_heads() == 0 {
+            return fail("zero attention heads".to_string());
+        }
+        if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
+            return fail(format!(
+                "num_attention_heads {} not a multiple of num_key_value_heads {}",
+                self.num_attention_heads,
+                self.kv_heads()
+            ));
+        }
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return fail(format!(
+                "hidden_size {} not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if !self.head_width().is_multiple_of(2) {
+            return fail(format!("head width {} is odd", self.head_width()));
+        }
+        Ok(())
+    }
+
+    /// Number of trainable parameters.
+    pub fn num_parameters(&self) -> usize {
+        let (d, f, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
+        let hd = self.head_width();
+        let attn = d * hd * self.num_attention_heads * 2 + d * hd * self.kv_heads() * 2;
+        let layer = attn + 3 * d * f + 2 * d;
+        let head = if self.tie_word_embeddings { 0 } else { v * d };
+        v * d + self.num_hidden_layers * layer + d + head
+    }
+
+    /// Reads a Hugging Face `config.json`.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| LmError::io(path, e))?;
+        let cfg: Config = serde_json::from_str(&text).map_err(|source| LmError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The `config.json` text (pretty-printed, with `torch_dtype` float32 unless set).
+    pub fn to_json(&self) -> String {
+        let mut cfg = self.clone();
+        cfg.extra
+            .entry("torch_dtype")
+            .or_insert_with(|| serde_json::Value::String("float32".to_string()));
+        serde_json::to_string_pretty(&cfg).expect("a Config always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields of SmolLM2-135M-Instruct's `config.json` as published on the Hugging Face hub.
+    const SMOLLM2: &str = r#"{
+      "architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+      "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 576,
+      "initializer_range": 0.041666666666666664, "intermediate_size": 1536,
+      "max_position_embeddings": 8192, "mlp_bias": false, "model_type": "llama",
+      "num_attention_heads": 9, "num_hidden_layers": 30, "num_key_value_heads": 3,
+      "pad_token_id": 2, "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": null,
+      "rope_theta": 100000, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+      "transformers_version": "4.42.3", "use_cache": true, "vocab_size": 49152 }"#;
+
+    #[test]
+    fn reads_smollm2_config_and_counts_its_parameters() {
+        let cfg: Config = serde_json::from_str(SMOLLM2).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.kv_heads(), 3);
+        assert_eq!(cfg.head_width(), 64);
+        // Hand count: embeddings 49152*576 + 30 layers * (attention 884,736 + MLP 2,654,208
+        // + norms 1,152) + final norm 576 = 134,515,008 (the model card rounds it to 135M).
+        assert_eq!(cfg.num_parameters(), 134_515_008);
+        // Unknown fields survive a round trip.
+        let back: Config = serde_json::from_str(&cfg.to_json()).unwrap();
+        assert_eq!(back, cfg);
+        assert_eq!(back.extra["initializer_range"], 0.041666666666666664);
+    }
+
+    #[test]
+    fn refuses_rope_scaling() {
+        let mut cfg = Config::tiny(256, 32, 1, 2);
+        cfg.rope_scaling = Some(serde_json::json!({"rope_type": "llama3"}));
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("rope_scaling"));
+    }
+}

@@ -1,0 +1,58 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `spar-lm` outside tensor code (which returns
+/// `candle_core::Result`).
+#[derive(Debug, thiserror::Error)]
+pub enum LmError {
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A JSON file did not parse or did not have the expected fields.
+    #[error("{path}: {source}")]
+    Json {
+        /// The JSON file.
+        path: PathBuf,
+        /// The underlying error.
+        source: serde_json::Error,
+    },
+    /// The tokenizer library failed, or a tokenizer file is not usable.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A model configuration is invalid or unsupported (the message names the field and value).
+    #[error("config: {0}")]
+    Config(String),
+    /// A GGUF file lacks something spar needs (the message names the key or tensor).
+    #[error("gguf {path}: {message}")]
+    Gguf {
+        /// The GGUF file.
+        path: PathBuf,
+        /// What is missing or unsupported.
+        message: String,
+    },
+    /// A sampling or scoring argument is out of range (the message names it).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl LmError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        LmError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with [`LmError`].
+pub type Result<T> = std::result::Result<T, LmError>;

@@ -1,0 +1,36 @@
+//! In-process language models on candle.
+//!
+//! * [`model`]: a trainable Llama-family decoder ([`Llama`]) with Hugging Face tensor names and
+//!   a caller-owned [`KvCache`];
+//! * [`ops`]: RMSNorm, softmax and rotary embeddings with hand-written backward passes (candle's
+//!   fused kernels cut the autograd graph);
+//! * [`config`]: Hugging Face `config.json` ([`Config`]);
+//! * [`tokenizer`]: byte-level, Hugging Face `tokenizer.json` and GGUF tokenizers, chat
+//!   templates ([`TextTokenizer`]);
+//! * [`sample`]: batched, seeded sampling with a KV cache; [`score`]: log-probabilities of
+//!   given completions;
+//! * [`checkpoint`]: Hugging Face checkpoint directories ([`Checkpoint`]); [`gguf`]: GGUF
+//!   files, quantised or dequantised;
+//! * [`train`]: next-token pretraining of a small byte-level model.
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod gguf;
+pub mod linear;
+pub mod model;
+pub mod ops;
+pub mod rng;
+pub mod sample;
+pub mod score;
+pub mod tokenizer;
+pub mod train;
+
+pub use checkpoint::Checkpoint;
+pub use config::Config;
+pub use error::{LmError, Result};
+pub use model::{KvCache, Llama};
+pub use tokenizer::TextTokenizer;

@@ -1,0 +1,84 @@
+//! A bias-free linear layer whose weight is either a dense tensor (trainable or frozen) or a
+//! quantised GGUF tensor, optionally with a LoRA adapter on top.
+
+use candle_core::{quantized::QMatMul, Module, Result, Tensor};
+use std::sync::Arc;
+
+/// The weight of a [`Linear`] layer, shape `(out_features, in_features)`.
+#[derive(Debug, Clone)]
+pub enum Weight {
+    /// A dense tensor (a `Var`'s tensor when the layer trains).
+    Dense(Tensor),
+    /// A quantised matrix (inference only: no gradient flows into it, but one flows through it
+    /// into its input, so LoRA adapters on top still train).
+    Quantized(Arc<QMatMul>),
+}
+
+/// A LoRA adapter `scale * B A` (Hu et al. 2021, eq. 3) added to a frozen weight.
+#[derive(Debug, Clone)]
+pub struct LoraPair {
+    /// `A`, shape `(rank, in_features)`.
+    pub a: Tensor,
+    /// `B`, shape `(out_features, rank)`, zero at initialisation.
+    pub b: Tensor,
+    /// `alpha / rank`.
+    pub scale: f64,
+}
+
+/// `y = x W^T (+ scale x A^T B^T)`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub(crate) weight: Weight,
+    pub(crate) lora: Option<LoraPair>,
+}
+
+impl Linear {
+    /// A layer with a dense weight `(out, in)`.
+    pub fn dense(weight: Tensor) -> Linear {
+        Linear {
+            weight: Weight::Dense(weight),
+            lora: None,
+        }
+    }
+
+    /// A layer with a quantised weight.
+    pub fn quantized(weight: Arc<QMatMul>) -> Linear {
+        Linear {
+            weight: Weight::Quantized(weight),
+            lora: None,
+        }
+    }
+
+    /// The weight.
+    pub fn weight(&self) -> &Weight {
+        &self.weight
+    }
+
+    /// The LoRA adapter, if any.
+    pub fn lora(&self) -> Option<&LoraPair> {
+        self.lora.as_ref()
+    }
+
+    /// Applies the layer to `xs` of shape `(..., in_features)`.
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let base = match &self.weight {
+            Weight::Dense(w) => matmul_t(xs, w)?,
+            Weight::Quantized(q) => q.forward(&xs.contiguous()?)?,
+        };
+        match &self.lora {
+            None => Ok(base),
+            Some(l) => base + (matmul_t(&matmul_t(xs, &l.a)?, &l.b)? * l.scale)?,
+        }
+    }
+}
+
+/// `xs W^T` for `xs` of any rank, as one 2-D matrix product.
+pub(crate) fn matmul_t(xs: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let dims = xs.dims();
+    let inner = dims[dims.len() - 1];
+    let rows = xs.elem_count() / inner.max(1);
+    let out = xs.reshape((rows, inner))?.matmul(&w.t()?)?;
+    let mut shape = dims.to_vec();
+    *shape.last_mut().expect("rank >= 1") = w.dim(0)?;
+    out.reshape(shape)
+}
