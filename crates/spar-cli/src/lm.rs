@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use spar_lm::bench::{self, BenchShape, CONFIG_A, CONFIG_B};
-use spar_lm::cli::{self as lm, GgufMode, PretrainArgs, SampleArgs};
+use spar_lm::cli::{self as lm, FinetuneArgs, GgufMode, PretrainArgs, SampleArgs};
+use spar_lm::lora::LoraConfig;
 use spar_lm::sample::SamplingParams;
+use spar_lm::train::FinetuneMode;
 use spar_lm::train::PretrainConfig;
 
 use crate::report::print_json;
@@ -24,12 +26,16 @@ enum LmCommand {
     Sample(SampleCli),
     /// Train a small byte-level model on a text file (next-token prediction).
     Pretrain(PretrainCli),
+    /// Fine-tune a model on a text file (next-token prediction), in full or with a LoRA adapter.
+    Finetune(FinetuneCli),
     /// Describe a model: architecture, size, tokenizer, chat template.
     Info(InfoCli),
     /// Next-token logits after a prompt, as JSON (for comparisons with other implementations).
     Logits(LogitsCli),
     /// Dequantise a .gguf file into a Hugging Face checkpoint directory.
     Export(ExportCli),
+    /// Fold a LoRA adapter into its base model and write a plain checkpoint.
+    Merge(MergeCli),
     /// Time a training step and KV-cache sampling (configs A and B of docs/lm.md).
     Bench(BenchCli),
 }
@@ -42,6 +48,10 @@ struct ModelFlags {
     /// Load a .gguf file dequantised to f32 (the trainable model) instead of quantised.
     #[arg(long)]
     dequantize: bool,
+    /// A LoRA adapter directory (PEFT layout: adapter_config.json, adapter_model.safetensors)
+    /// to apply on top of the model.
+    #[arg(long)]
+    lora: Option<PathBuf>,
 }
 
 impl ModelFlags {
@@ -125,6 +135,43 @@ struct PretrainCli {
 }
 
 #[derive(Debug, clap::Args)]
+struct FinetuneCli {
+    /// The base model: a checkpoint directory or a .gguf file (dequantised to f32).
+    #[arg(long)]
+    model: PathBuf,
+    /// The training text file.
+    #[arg(long)]
+    data: PathBuf,
+    /// The directory to write: a checkpoint, or with --lora-rank an adapter (PEFT layout).
+    #[arg(long)]
+    out: PathBuf,
+    /// Train a LoRA adapter of this rank over the frozen base instead of every weight.
+    #[arg(long)]
+    lora_rank: Option<usize>,
+    /// LoRA scale numerator (the update is scaled by alpha / rank).
+    #[arg(long, default_value_t = 16.0)]
+    lora_alpha: f64,
+    /// Projections the adapter targets (comma-separated), or all-linear.
+    #[arg(long, value_delimiter = ',', default_value = "q_proj,v_proj")]
+    lora_targets: Vec<String>,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+    /// Tokens per training window.
+    #[arg(long, default_value_t = 128)]
+    seq_len: usize,
+    /// Windows per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Seed of the adapter's initial weights and of the windows.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
 struct InfoCli {
     /// A checkpoint directory or a .gguf file.
     #[arg(long)]
@@ -148,6 +195,19 @@ struct ExportCli {
     /// The .gguf file.
     #[arg(long)]
     gguf: PathBuf,
+    /// The checkpoint directory to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct MergeCli {
+    /// The base model: a checkpoint directory or a .gguf file (dequantised).
+    #[arg(long)]
+    model: PathBuf,
+    /// The LoRA adapter directory.
+    #[arg(long)]
+    lora: PathBuf,
     /// The checkpoint directory to write.
     #[arg(long)]
     out: PathBuf,
@@ -185,6 +245,7 @@ pub fn run(args: &LmArgs) -> anyhow::Result<()> {
                     prompt: a.prompt.clone(),
                     chat: a.chat,
                     mode: a.model.mode(),
+                    lora: a.model.lora.clone(),
                     add_bos: a.bos,
                     params: SamplingParams {
                         temperature: a.temperature,
@@ -216,11 +277,7 @@ pub fn run(args: &LmArgs) -> anyhow::Result<()> {
                 seed: a.seed,
                 ..PretrainConfig::default()
             };
-            let bar = ProgressBar::new(a.steps as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {msg} [{elapsed}<{eta}]")
-                    .expect("valid template"),
-            );
+            let bar = step_bar(a.steps);
             let args = PretrainArgs {
                 data: a.data.clone(),
                 out: a.out.clone(),
@@ -231,18 +288,50 @@ pub fn run(args: &LmArgs) -> anyhow::Result<()> {
                 bar.inc(1);
             })?;
             bar.finish();
-            // The loss curve, ten points, on stdout; every step is in loss.csv.
-            let every = (losses.len() / 10).max(1);
-            for (i, l) in losses.iter().enumerate() {
-                if i % every == 0 || i + 1 == losses.len() {
-                    println!("step {i:>6}  loss {l:.4}");
+            print_curve(&losses);
+            eprintln!("wrote {}", a.out.display());
+        }
+        LmCommand::Finetune(a) => {
+            let mode = match a.lora_rank {
+                Some(r) => {
+                    let targets: Vec<&str> = a.lora_targets.iter().map(String::as_str).collect();
+                    FinetuneMode::Lora(LoraConfig::new(r, a.lora_alpha, &targets))
                 }
-            }
+                None => FinetuneMode::Full,
+            };
+            let config = PretrainConfig {
+                seq_len: a.seq_len,
+                batch_size: a.batch,
+                steps: a.steps,
+                learning_rate: a.lr,
+                seed: a.seed,
+                weight_decay: 0.0,
+                ..PretrainConfig::default()
+            };
+            let bar = step_bar(a.steps);
+            let args = FinetuneArgs {
+                model: a.model.clone(),
+                data: a.data.clone(),
+                out: a.out.clone(),
+                mode,
+                config,
+            };
+            let losses = lm::finetune(&args, &device, |_, loss| {
+                bar.set_message(format!("loss {loss:.4}"));
+                bar.inc(1);
+            })?;
+            bar.finish();
+            print_curve(&losses);
             eprintln!("wrote {}", a.out.display());
         }
         LmCommand::Info(a) => print!("{}", lm::info(&a.model)?),
         LmCommand::Logits(a) => {
-            let loaded = lm::load_model(&a.model.model, a.model.mode(), &device)?;
+            let loaded = lm::load_model_with_lora(
+                &a.model.model,
+                a.model.mode(),
+                a.model.lora.as_deref(),
+                &device,
+            )?;
             let ids = match &a.prompt {
                 Some(p) => loaded.tokenizer.encode(p)?,
                 None => a.ids.clone(),
@@ -259,9 +348,36 @@ pub fn run(args: &LmArgs) -> anyhow::Result<()> {
                 ckpt.config.num_parameters()
             );
         }
+        LmCommand::Merge(a) => {
+            let ckpt = lm::merge_lora(&a.model, &a.lora, &a.out, &device)?;
+            eprintln!(
+                "wrote {} ({} parameters)",
+                a.out.display(),
+                ckpt.config.num_parameters()
+            );
+        }
         LmCommand::Bench(a) => bench_cmd(a, &device)?,
     }
     Ok(())
+}
+
+fn step_bar(steps: usize) -> ProgressBar {
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {msg} [{elapsed}<{eta}]")
+            .expect("valid template"),
+    );
+    bar
+}
+
+/// The loss curve, ten points, on stdout (every step is in the run's loss.csv).
+fn print_curve(losses: &[f32]) {
+    let every = (losses.len() / 10).max(1);
+    for (i, l) in losses.iter().enumerate() {
+        if i % every == 0 || i + 1 == losses.len() {
+            println!("step {i:>6}  loss {l:.4}");
+        }
+    }
 }
 
 fn bench_cmd(a: &BenchCli, device: &candle_core::Device) -> anyhow::Result<()> {

@@ -67,6 +67,10 @@ fn is_usage_error(error: &anyhow::Error) -> bool {
         if cause.is::<UsageError>() || cause.is::<spar_core::Error>() {
             return true;
         }
+        // A model file, adapter, config or argument that is wrong; a failing tensor op is not.
+        if let Some(error) = cause.downcast_ref::<spar_lm::LmError>() {
+            return !matches!(error, spar_lm::LmError::Candle(_));
+        }
         match cause.downcast_ref::<spar_eval::Error>() {
             Some(error) => !matches!(error, spar_eval::Error::BadPolicyOutput { .. }),
             None => false,

@@ -4,10 +4,11 @@
 use crate::checkpoint::Checkpoint;
 use crate::error::{LmError, Result};
 use crate::gguf::Gguf;
+use crate::lora::Lora;
 use crate::model::Llama;
 use crate::sample::{generate, Completion, SamplingParams};
 use crate::tokenizer::{Message, TextTokenizer};
-use crate::train::{pretrain as train_loop, PretrainConfig};
+use crate::train::{pretrain as train_loop, FinetuneMode, Finetuned, PretrainConfig};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,39 @@ pub struct LoadedModel {
     pub model: Llama,
     /// Its tokenizer.
     pub tokenizer: TextTokenizer,
+}
+
+/// Loads `path` (see [`load_model`]) and puts the LoRA adapter in directory `lora` on it.
+pub fn load_model_with_lora(
+    path: &Path,
+    mode: GgufMode,
+    lora: Option<&Path>,
+    device: &Device,
+) -> Result<LoadedModel> {
+    let mut loaded = load_model(path, mode, device)?;
+    if let Some(dir) = lora {
+        Lora::load(dir, device)?.attach(&mut loaded.model)?;
+    }
+    Ok(loaded)
+}
+
+/// The base weights of `path` as a checkpoint: a Hugging Face directory, or a `.gguf` file
+/// dequantised.
+pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
+    if path.extension().is_some_and(|e| e == "gguf") {
+        Gguf::open(path)?.dequantized(device)
+    } else {
+        Checkpoint::load(path, device)
+    }
+}
+
+/// `spar lm merge`: folds the adapter in `lora` into the base model `base` and writes a
+/// checkpoint that needs no adapter to `out`.
+pub fn merge_lora(base: &Path, lora: &Path, out: &Path, device: &Device) -> Result<Checkpoint> {
+    let ckpt = load_checkpoint(base, device)?;
+    let merged = Lora::load(lora, device)?.merge_into(&ckpt)?;
+    merged.save(out)?;
+    Ok(merged)
 }
 
 /// Loads `path`: a `.gguf` file (in `mode`) or a Hugging Face checkpoint directory.
@@ -77,6 +111,8 @@ pub struct SampleArgs {
     pub chat: bool,
     /// How to load a GGUF file.
     pub mode: GgufMode,
+    /// A LoRA adapter directory (PEFT layout) to apply.
+    pub lora: Option<PathBuf>,
     /// Prepend the tokenizer's BOS token (when it has one).
     pub add_bos: bool,
     /// Sampling parameters.
@@ -123,7 +159,7 @@ pub fn prompt_ids(
 
 /// `spar lm sample`: one completion of the prompt.
 pub fn sample(args: &SampleArgs, device: &Device) -> Result<SampleOutput> {
-    let loaded = load_model(&args.model, args.mode, device)?;
+    let loaded = load_model_with_lora(&args.model, args.mode, args.lora.as_deref(), device)?;
     let ids = prompt_ids(&loaded.tokenizer, &args.prompt, args.chat, args.add_bos)?;
     let completion: Completion = generate(
         &loaded.model,
@@ -235,12 +271,74 @@ pub fn pretrain(
     crate::checkpoint::write_atomic(&args.out.join("pretrain.json"), resolved.as_bytes())?;
     let (ckpt, losses) = train_loop(&text, &args.config, device, on_step)?;
     ckpt.save(&args.out)?;
+    write_loss_csv(&args.out, &losses)?;
+    Ok(losses)
+}
+
+/// Arguments of `spar lm finetune`.
+#[derive(Debug, Clone)]
+pub struct FinetuneArgs {
+    /// The base model: a checkpoint directory or a `.gguf` file (dequantised).
+    pub model: PathBuf,
+    /// The training text.
+    pub data: PathBuf,
+    /// The directory to write: a checkpoint (full fine-tuning) or an adapter (LoRA).
+    pub out: PathBuf,
+    /// Full fine-tuning or a LoRA adapter.
+    pub mode: FinetuneMode,
+    /// Optimiser and window settings (architecture fields are ignored).
+    pub config: PretrainConfig,
+}
+
+/// `spar lm finetune`: next-token training of an existing model on a text file, in full or with
+/// a LoRA adapter; writes the checkpoint or adapter, `finetune.json` and `loss.csv` to `out`.
+pub fn finetune(
+    args: &FinetuneArgs,
+    device: &Device,
+    on_step: impl FnMut(usize, f32),
+) -> Result<Vec<f32>> {
+    let text = std::fs::read_to_string(&args.data).map_err(|e| LmError::io(&args.data, e))?;
+    let base = load_checkpoint(&args.model, device)?;
+    std::fs::create_dir_all(&args.out).map_err(|e| LmError::io(&args.out, e))?;
+    let resolved = serde_json::json!({
+        "model": args.model,
+        "data": args.data,
+        "mode": match &args.mode {
+            FinetuneMode::Full => serde_json::json!("full"),
+            FinetuneMode::Lora(c) => serde_json::to_value(c).expect("config serialises"),
+        },
+        "steps": args.config.steps,
+        "batch_size": args.config.batch_size,
+        "seq_len": args.config.seq_len,
+        "learning_rate": args.config.learning_rate,
+        "weight_decay": args.config.weight_decay,
+        "seed": args.config.seed,
+    });
+    crate::checkpoint::write_atomic(
+        &args.out.join("finetune.json"),
+        serde_json::to_string_pretty(&resolved)
+            .expect("json")
+            .as_bytes(),
+    )?;
+    let (trained, losses) =
+        crate::train::finetune(&base, &text, &args.mode, &args.config, device, on_step)?;
+    match trained {
+        Finetuned::Full(ckpt) => ckpt.save(&args.out)?,
+        Finetuned::Lora(mut lora) => {
+            lora.config.base_model_name_or_path = Some(args.model.display().to_string());
+            lora.save(&args.out)?;
+        }
+    }
+    write_loss_csv(&args.out, &losses)?;
+    Ok(losses)
+}
+
+fn write_loss_csv(out: &Path, losses: &[f32]) -> Result<()> {
     let mut csv = String::from("step,loss\n");
     for (i, l) in losses.iter().enumerate() {
         csv.push_str(&format!("{i},{l}\n"));
     }
-    crate::checkpoint::write_atomic(&args.out.join("loss.csv"), csv.as_bytes())?;
-    Ok(losses)
+    crate::checkpoint::write_atomic(&out.join("loss.csv"), csv.as_bytes())
 }
 
 /// `spar lm export`: a GGUF file dequantised into a Hugging Face checkpoint directory.

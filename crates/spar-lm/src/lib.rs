@@ -11,6 +11,7 @@
 //!   given completions;
 //! * [`checkpoint`]: Hugging Face checkpoint directories ([`Checkpoint`]); [`gguf`]: GGUF
 //!   files, quantised or dequantised;
+//! * [`lora`]: LoRA adapters in PEFT layout, trainable over a frozen base, mergeable;
 //! * [`train`]: next-token pretraining of a small byte-level model.
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod gguf;
 pub mod linear;
+pub mod lora;
 pub mod model;
 pub mod ops;
 pub mod rng;
@@ -32,5 +34,6 @@ pub mod train;
 pub use checkpoint::Checkpoint;
 pub use config::Config;
 pub use error::{LmError, Result};
+pub use lora::{Lora, LoraConfig};
 pub use model::{KvCache, Llama};
 pub use tokenizer::TextTokenizer;

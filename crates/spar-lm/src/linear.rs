@@ -54,6 +54,17 @@ impl Linear {
         &self.weight
     }
 
+    /// `(out_features, in_features)`.
+    pub fn shape(&self) -> Result<(usize, usize)> {
+        match &self.weight {
+            Weight::Dense(w) => w.dims2(),
+            Weight::Quantized(q) => match q.as_ref() {
+                QMatMul::QTensor(t) => t.shape().dims2(),
+                QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.dims2(),
+            },
+        }
+    }
+
     /// The LoRA adapter, if any.
     pub fn lora(&self) -> Option<&LoraPair> {
         self.lora.as_ref()

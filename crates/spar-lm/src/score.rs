@@ -78,7 +78,11 @@ pub fn score(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Scores> {
     let ids = Tensor::from_vec(ids, (b_sz, total), device)?;
     // The last position predicts nothing inside the batch.
     let hidden = model.forward_hidden(&ids, &mut model.new_cache())?;
-    let hidden = hidden.narrow(1, start, total - 1 - start)?;
+    // (At least one position: when every completion is empty there is nothing to predict, and
+    // the mask zeroes the one row kept.)
+    let hidden = hidden
+        .narrow(1, start, (total - 1 - start).max(1))?
+        .contiguous()?;
     let hidden = hidden.gather(
         &Tensor::from_vec(positions, (b_sz, longest, 1), device)?
             .broadcast_as((b_sz, longest, model.config().hidden_size))?
@@ -103,4 +107,98 @@ pub fn score_values(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec
         mask: scores.mask.detach(),
     };
     Ok(detached.to_vecs()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::model::init_weights;
+    use candle_core::{Device, Var};
+    use candle_nn::{VarBuilder, VarMap};
+
+    fn model(trainable: bool) -> (Llama, VarMap) {
+        let mut cfg = Config::tiny(30, 16, 2, 4);
+        cfg.num_key_value_heads = Some(2);
+        let weights = init_weights(&cfg, 0.3, 17, &Device::Cpu).unwrap();
+        let varmap = VarMap::new();
+        let vb = if trainable {
+            let mut data = varmap.data().lock().unwrap();
+            for (name, t) in &weights {
+                data.insert(name.clone(), Var::from_tensor(t).unwrap());
+            }
+            drop(data);
+            VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu)
+        } else {
+            VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu)
+        };
+        (Llama::new(&cfg, &vb).unwrap(), varmap)
+    }
+
+    /// log p(completion | prompt) token by token from full forward passes, one sequence at a
+    /// time: the definition `score` must reproduce in its batched form.
+    fn by_hand(model: &Llama, prompt: &[u32], completion: &[u32]) -> Vec<f32> {
+        let seq: Vec<u32> = prompt.iter().chain(completion).copied().collect();
+        let ids = Tensor::new(seq.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let logits: Vec<Vec<f32>> = model
+            .forward(&ids, &mut model.new_cache())
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        (0..completion.len())
+            .map(|j| {
+                let row = &logits[prompt.len() + j - 1];
+                let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
+                row[completion[j] as usize] - lse
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batched_scores_equal_one_sequence_at_a_time() {
+        let (model, _) = model(false);
+        let pairs = vec![
+            (vec![1, 2, 3], vec![4, 5]),
+            (vec![7], vec![8, 9, 10, 11]),
+            (vec![12, 13, 14, 15, 16], vec![17]),
+            (vec![2, 2], vec![]),
+        ];
+        let got = score_values(&model, &pairs).unwrap();
+        for ((prompt, completion), values) in pairs.iter().zip(&got) {
+            let want = by_hand(&model, prompt, completion);
+            assert_eq!(values.len(), want.len());
+            for (a, b) in values.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{prompt:?} {completion:?}: {a} vs {b}"
+                );
+            }
+        }
+        // Only empty completions: nothing to predict, no error.
+        let empty = score_values(&model, &[(vec![1, 2], vec![]), (vec![3, 4], vec![])]).unwrap();
+        assert_eq!(empty, vec![Vec::<f32>::new(), Vec::new()]);
+        assert!(score(&model, &[]).is_err());
+        assert!(score(&model, &[(vec![], vec![1])]).is_err());
+    }
+
+    #[test]
+    fn scores_carry_the_gradient_of_every_weight() {
+        let (model, varmap) = model(true);
+        let scores = score(&model, &[(vec![1, 2], vec![3, 4]), (vec![5], vec![6])]).unwrap();
+        let loss = scores.sums().unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        for (name, var) in varmap.data().lock().unwrap().iter() {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{name}: no gradient"));
+            let n: f32 = g.sqr().unwrap().sum_all().unwrap().to_scalar().unwrap();
+            assert!(n > 0.0 && n.is_finite(), "{name}: gradient norm {n}");
+        }
+    }
 }

@@ -3,9 +3,11 @@
 use crate::checkpoint::{varmap_tensors, Checkpoint};
 use crate::config::Config;
 use crate::error::{LmError, Result};
+use crate::lora::{Lora, LoraConfig};
 use crate::model::init_weights;
+use crate::model::Llama;
 use crate::tokenizer::TextTokenizer;
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -87,14 +89,46 @@ pub fn pretrain(
         tokenizer: Some(tokenizer),
     };
     let (model, varmap) = fresh.trainable()?;
+    let losses = train_windows(
+        &model,
+        varmap.all_vars(),
+        &tokens,
+        cfg,
+        device,
+        &mut on_step,
+    )?;
+    let trained = Checkpoint {
+        tensors: varmap_tensors(&varmap),
+        ..fresh
+    };
+    Ok((trained, losses))
+}
+
+/// Next-token training of `vars` (the model's trainable tensors) on random windows of
+/// `tokens`: AdamW, `cfg.steps` steps of `cfg.batch_size` windows of `cfg.seq_len + 1` tokens.
+/// Returns the loss of every step.
+pub fn train_windows(
+    model: &Llama,
+    vars: Vec<Var>,
+    tokens: &[u32],
+    cfg: &PretrainConfig,
+    device: &Device,
+    on_step: &mut dyn FnMut(usize, f32),
+) -> Result<Vec<f32>> {
+    let window = cfg.seq_len + 1;
+    if tokens.len() < window {
+        return Err(LmError::InvalidArgument(format!(
+            "text has {} tokens; training windows need at least seq_len + 1 = {window}",
+            tokens.len()
+        )));
+    }
     let params = ParamsAdamW {
         lr: cfg.learning_rate,
         weight_decay: cfg.weight_decay,
         ..ParamsAdamW::default()
     };
-    let mut optimizer = AdamW::new(varmap.all_vars(), params)?;
+    let mut optimizer = AdamW::new(vars, params)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
-    let window = cfg.seq_len + 1;
     let mut losses = Vec::with_capacity(cfg.steps);
     for step in 0..cfg.steps {
         let mut batch = Vec::with_capacity(cfg.batch_size * window);
@@ -109,14 +143,75 @@ pub fn pretrain(
         let loss = candle_nn::loss::cross_entropy(&logits.flatten_to(1)?, &target.flatten_all()?)?;
         optimizer.backward_step(&loss)?;
         let value = loss.to_scalar::<f32>()?;
+        if !value.is_finite() {
+            return Err(LmError::InvalidArgument(format!(
+                "loss became {value} at step {step}: lower the learning rate ({})",
+                cfg.learning_rate
+            )));
+        }
         losses.push(value);
         on_step(step, value);
     }
-    let trained = Checkpoint {
-        tensors: varmap_tensors(&varmap),
-        ..fresh
-    };
-    Ok((trained, losses))
+    Ok(losses)
+}
+
+/// What [`finetune`] trains.
+#[derive(Debug, Clone)]
+pub enum FinetuneMode {
+    /// Every weight.
+    Full,
+    /// A fresh LoRA adapter over the frozen base.
+    Lora(LoraConfig),
+}
+
+/// What [`finetune`] produced.
+#[derive(Debug)]
+pub enum Finetuned {
+    /// The whole model.
+    Full(Checkpoint),
+    /// The adapter (the base is unchanged).
+    Lora(Lora),
+}
+
+/// Next-token fine-tuning of the model in `base` on `text` (its own tokenizer), in full or with
+/// a LoRA adapter. `cfg`'s architecture fields are ignored; its optimiser and window fields
+/// apply.
+pub fn finetune(
+    base: &Checkpoint,
+    text: &str,
+    mode: &FinetuneMode,
+    cfg: &PretrainConfig,
+    device: &Device,
+    mut on_step: impl FnMut(usize, f32),
+) -> Result<(Finetuned, Vec<f32>)> {
+    let tokenizer = base.tokenizer.as_ref().ok_or_else(|| {
+        LmError::Tokenizer("the base model has no tokenizer to encode the text with".into())
+    })?;
+    let tokens = tokenizer.encode(text)?;
+    match mode {
+        FinetuneMode::Full => {
+            let (model, varmap) = base.trainable()?;
+            let losses = train_windows(
+                &model,
+                varmap.all_vars(),
+                &tokens,
+                cfg,
+                device,
+                &mut on_step,
+            )?;
+            let trained = Checkpoint {
+                tensors: varmap_tensors(&varmap),
+                ..base.clone()
+            };
+            Ok((Finetuned::Full(trained), losses))
+        }
+        FinetuneMode::Lora(lora_cfg) => {
+            let mut model = base.frozen()?;
+            let lora = Lora::init(&mut model, lora_cfg.clone(), cfg.seed)?;
+            let losses = train_windows(&model, lora.vars(), &tokens, cfg, device, &mut on_step)?;
+            Ok((Finetuned::Lora(lora), losses))
+        }
+    }
 }
 
 #[cfg(test)]
