@@ -168,7 +168,7 @@ pub enum FinetuneMode {
 #[derive(Debug)]
 pub enum Finetuned {
     /// The whole model.
-    Full(Checkpoint),
+    Full(Box<Checkpoint>),
     /// The adapter (the base is unchanged).
     Lora(Lora),
 }
@@ -203,7 +203,7 @@ pub fn finetune(
                 tensors: varmap_tensors(&varmap),
                 ..base.clone()
             };
-            Ok((Finetuned::Full(trained), losses))
+            Ok((Finetuned::Full(Box::new(trained)), losses))
         }
         FinetuneMode::Lora(lora_cfg) => {
             let mut model = base.frozen()?;
