@@ -20,9 +20,9 @@ with torch.no_grad():
     logits = model(torch.tensor([IDS])).logits[0]
 last = logits[-1].tolist()
 print(f"/// `transformers` {transformers.__version__} / torch {torch.__version__.split('+')[0]} CPU, float32: logits at the last position.")
-print(f"const LAST: [f32; {len(last)}] = [")
+print(f"const LAST: [f64; {len(last)}] = [")
 for i in range(0, len(last), 6):
     print("    " + " ".join(f"{v:.8g}," for v in last[i:i + 6]))
 print("];")
 print(f"/// The sum of all {logits.shape[0]} x {logits.shape[1]} logits.")
-print(f"const SUM: f32 = {logits.sum().item():.9g};")
+print(f"const SUM: f64 = {logits.sum().item():.9g};")
