@@ -95,7 +95,7 @@ fn tiny_model_logits_match_transformers() {
     let last = &all[all.len() - 48..];
     for (i, (a, b)) in last.iter().zip(LAST.iter()).enumerate() {
         assert!(
-            (a - b).abs() < 1e-4,
+            (f64::from(*a) - b).abs() < 1e-4,
             "logit {i}: spar {a}, transformers {b}"
         );
     }
