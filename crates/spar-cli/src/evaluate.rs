@@ -5,9 +5,13 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
+use spar_core::text::protocol_by_name;
 use spar_core::{Game, GameSpec, Policy, UniformRandom};
+use spar_core::{TextGame, TextOptions};
 use spar_eval::{policy_file, CfrSolver, CfrVariant, HeadToHead, Record, RoundRobin};
 use spar_games::heuristic::Heuristic;
+use spar_games::text::TextView;
+use spar_rl::{LmPolicyOptions, PromptStyle};
 
 use crate::players::{make_player, PLAYERS};
 use crate::report::{print_json, progress};
@@ -19,12 +23,43 @@ pub struct ExploitabilityArgs {
     /// The game (two-player zero-sum), e.g. `kuhn`, `leduc`.
     #[arg(long)]
     game: String,
-    /// `uniform`, or a tabular policy file (see docs/policy-format.md).
+    /// `uniform`, a tabular policy file (see docs/policy-format.md), or `model:PATH` (a
+    /// language model: checkpoint directory or .gguf file, evaluated exactly at every
+    /// information set).
     #[arg(long)]
     policy: String,
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// model: sampling temperature the model's policy is evaluated at.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// model: answer protocol whose canonical completions are scored (boxed, bracketed, bare).
+    #[arg(long, default_value = "boxed")]
+    protocol: String,
+    /// model: how prompts are written (auto: the chat template when the model has one; chat;
+    /// raw).
+    #[arg(long, default_value = "auto")]
+    prompt_style: String,
+    /// model: a LoRA adapter directory to apply.
+    #[arg(long)]
+    lora: Option<PathBuf>,
+    /// model: write the model's tabulated policy to this file (docs/policy-format.md).
+    #[arg(long)]
+    save_policy: Option<PathBuf>,
+}
+
+/// What exact evaluation of a language-model policy adds to the report.
+#[derive(Debug, Serialize)]
+struct ModelPolicyReport {
+    temperature: f64,
+    protocol: String,
+    prompt_style: String,
+    information_sets: usize,
+    /// Mean over information sets of the probability of answers outside the canonical legal
+    /// completions (other wordings, invalid answers).
+    outside_mass_mean: f64,
+    outside_mass_max: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -36,12 +71,14 @@ struct ExploitabilityReport {
     best_response_values: Vec<f64>,
     on_policy_values: Vec<f64>,
     seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<ModelPolicyReport>,
 }
 
 /// Runs `spar exploitability`.
 pub fn exploitability(args: &ExploitabilityArgs) -> anyhow::Result<()> {
     let spec = GameSpec::parse(&args.game)?;
-    let report = spar_games::with_game!(&spec, |game| exploitability_of(&game, &args.policy))?;
+    let report = spar_games::with_game!(&spec, |game| exploitability_of(&game, args))?;
     if args.json {
         return print_json(&report);
     }
@@ -49,18 +86,106 @@ pub fn exploitability(args: &ExploitabilityArgs) -> anyhow::Result<()> {
         "{} / {}: NashConv {:.6}, exploitability {:.6} ({:.3} s)",
         report.game, report.policy, report.nash_conv, report.exploitability, report.seconds
     );
+    if let Some(m) = &report.model {
+        println!(
+            "  model at temperature {}: {} information sets, mass outside the legal answers \
+             {:.4} mean, {:.4} max",
+            m.temperature, m.information_sets, m.outside_mass_mean, m.outside_mass_max
+        );
+    }
     Ok(())
 }
 
-fn exploitability_of<G: Game>(game: &G, policy: &str) -> anyhow::Result<ExploitabilityReport> {
+/// The exact policy of the language model at `path` on `game`.
+fn model_policy<G: TextView + Clone>(
+    game: &G,
+    path: &Path,
+    args: &ExploitabilityArgs,
+) -> anyhow::Result<(spar_core::TabularPolicy, ModelPolicyReport)> {
+    let protocol = protocol_by_name(&args.protocol).ok_or_else(|| {
+        UsageError(format!(
+            "unknown protocol {:?}; accepted: boxed, bracketed, bare",
+            args.protocol
+        ))
+    })?;
+    let style: PromptStyle = args
+        .prompt_style
+        .parse()
+        .map_err(|e: spar_rl::Error| UsageError(e.to_string()))?;
+    if !(args.temperature.is_finite() && args.temperature > 0.0) {
+        return Err(UsageError(format!(
+            "--temperature must be positive, got {}",
+            args.temperature
+        ))
+        .into());
+    }
+    crate::lm::set_threads();
+    let device = spar_lm::cli::default_device();
+    let loaded = spar_lm::cli::load_model_with_lora(
+        path,
+        spar_lm::cli::GgufMode::Quantized,
+        args.lora.as_deref(),
+        &device,
+    )
+    .with_context(|| format!("loading the model {}", path.display()))?;
+    let env = TextGame::new(
+        game.clone(),
+        game.text_view(),
+        TextOptions {
+            protocol,
+            ..TextOptions::default()
+        },
+    );
+    let options = LmPolicyOptions {
+        temperature: args.temperature,
+        style,
+        ..LmPolicyOptions::default()
+    };
+    let bar = progress(0, args.json, "scoring legal completions");
+    let table = spar_rl::lm_policy::tabulate(
+        &env,
+        &loaded.model,
+        &loaded.tokenizer,
+        &options,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    if let Some(out) = &args.save_policy {
+        policy_file::save(out, &table.policy, game.info())?;
+    }
+    let report = ModelPolicyReport {
+        temperature: args.temperature,
+        protocol: args.protocol.clone(),
+        prompt_style: args.prompt_style.clone(),
+        information_sets: table.legal_mass.len(),
+        outside_mass_mean: table.mean_outside_mass(),
+        outside_mass_max: table.max_outside_mass(),
+    };
+    Ok((table.policy, report))
+}
+
+fn exploitability_of<G: TextView + Clone>(
+    game: &G,
+    args: &ExploitabilityArgs,
+) -> anyhow::Result<ExploitabilityReport> {
+    let policy = args.policy.as_str();
     let loaded;
-    let policy_ref: &dyn Policy<G::State> = if policy == "uniform" {
+    let mut model_report = None;
+    let policy_ref: &dyn Policy<G::State> = if let Some(path) = policy.strip_prefix("model:") {
+        let (table, report) = model_policy(game, Path::new(path), args)?;
+        loaded = table;
+        model_report = Some(report);
+        &loaded
+    } else if policy == "uniform" {
         &UniformRandom
     } else {
         let path = Path::new(policy);
         if !path.exists() {
             return Err(UsageError(format!(
-                "policy {policy:?} is neither `uniform` nor an existing policy file"
+                "policy {policy:?} is neither `uniform`, `model:PATH` nor an existing policy file"
             ))
             .into());
         }
@@ -77,6 +202,7 @@ fn exploitability_of<G: Game>(game: &G, policy: &str) -> anyhow::Result<Exploita
         best_response_values: result.best_response_values,
         on_policy_values: result.on_policy_values,
         seconds: start.elapsed().as_secs_f64(),
+        model: model_report,
     })
 }
 

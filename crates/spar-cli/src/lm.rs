@@ -229,13 +229,18 @@ struct BenchCli {
     parts: Vec<String>,
 }
 
-/// Runs `spar lm ...`.
-pub fn run(args: &LmArgs) -> anyhow::Result<()> {
-    // candle asks the OS for the CPU count on every matmul unless this is set.
+/// Sets `RAYON_NUM_THREADS` to the number of CPUs unless the user set it: candle asks the OS
+/// for the CPU count on every matmul otherwise (`../shared/reference/candle-notes.md`).
+pub fn set_threads() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
+}
+
+/// Runs `spar lm ...`.
+pub fn run(args: &LmArgs) -> anyhow::Result<()> {
+    set_threads();
     let device = lm::default_device();
     match &args.command {
         LmCommand::Sample(a) => {

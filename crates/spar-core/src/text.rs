@@ -372,6 +372,28 @@ impl<G: Game, T: GameText<G::State>> TextGame<G, T> {
         match_action(&answer, &self.legal_action_names())
     }
 
+    /// What `player` would see at an arbitrary `state` of this game as the first attempt of a
+    /// turn: the prompt a language-model policy is evaluated on at that information state
+    /// (exact evaluation walks every information set this way). Legal actions are listed
+    /// when `player` is to move at `state`.
+    pub fn observation_at(&self, state: &G::State, player: Player) -> Observation {
+        let to_move = state.current_player() == Some(player);
+        Observation {
+            role: Role::player(self.game.info().name.clone(), player),
+            system: self.text.rules(),
+            role_text: self.text.role_text(player),
+            state_text: self.text.state_text(state, player),
+            legal_actions: to_move.then(|| {
+                state
+                    .legal_actions()
+                    .into_iter()
+                    .map(|a| self.text.action_name(state, player, a))
+                    .collect()
+            }),
+            answer_format: self.options.protocol.instruction(),
+        }
+    }
+
     /// The canonical completion for a tree action (what a scripted player writes).
     pub fn completion_for(&self, action: Action) -> String {
         let player = self.state.current_player().unwrap_or(0);
@@ -434,26 +456,17 @@ impl<G: Game, T: GameText<G::State>> Env for TextGame<G, T> {
     }
 
     fn observation(&self, player: Player) -> Observation {
-        let mut state_text = self.text.state_text(&self.state, player);
         let to_move = self.current_player() == Some(player);
+        let mut observation = self.observation_at(&self.state, player);
+        if !to_move {
+            observation.legal_actions = None;
+        }
         if let (true, Some(reason)) = (to_move, &self.pending_reason) {
-            state_text.push_str(&format!(
+            observation.state_text.push_str(&format!(
                 "\n\nYour previous answer was invalid: {reason}. Please answer again."
             ));
         }
-        Observation {
-            role: self.role(player),
-            system: self.text.rules(),
-            role_text: self.text.role_text(player),
-            state_text,
-            legal_actions: to_move.then(|| {
-                self.legal_action_names()
-                    .into_iter()
-                    .map(|(_, n)| n)
-                    .collect()
-            }),
-            answer_format: self.options.protocol.instruction(),
-        }
+        observation
     }
 
     fn step(&mut self, player: Player, completion: &str) -> Step {

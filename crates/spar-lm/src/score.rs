@@ -40,6 +40,21 @@ impl Scores {
 /// Scores `(prompt, completion)` pairs of token ids in one batch (right padding; every prompt
 /// must have at least one token). Differentiable when the model trains.
 pub fn score(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Scores> {
+    score_at_temperature(model, pairs, 1.0)
+}
+
+/// [`score`] under the sampling distribution at `temperature`: `log softmax(logits / T)`, the
+/// log-probability that sampling at `T` (no top-k/top-p) produces each completion token.
+pub fn score_at_temperature(
+    model: &Llama,
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    temperature: f64,
+) -> Result<Scores> {
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(LmError::InvalidArgument(format!(
+            "scoring temperature must be positive, got {temperature}"
+        )));
+    }
     if pairs.is_empty() {
         return Err(LmError::InvalidArgument("no completions to score".into()));
     }
@@ -89,7 +104,11 @@ pub fn score(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Scores> {
             .contiguous()?,
         1,
     )?;
-    let log_probs = candle_nn::ops::log_softmax(&model.logits(&hidden)?, D::Minus1)?;
+    let mut logits = model.logits(&hidden)?;
+    if temperature != 1.0 {
+        logits = (logits / temperature)?;
+    }
+    let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     let targets = Tensor::from_vec(targets, (b_sz, longest, 1), device)?;
     let picked = log_probs.gather(&targets, 2)?.squeeze(2)?;
     let mask = Tensor::from_vec(mask, (b_sz, longest), device)?.to_dtype(picked.dtype())?;
@@ -101,7 +120,16 @@ pub fn score(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Scores> {
 
 /// [`score`] without a gradient: the per-token log-probabilities of each completion.
 pub fn score_values(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<Vec<f32>>> {
-    let scores = score(model, pairs)?;
+    score_values_at_temperature(model, pairs, 1.0)
+}
+
+/// [`score_at_temperature`] without a gradient.
+pub fn score_values_at_temperature(
+    model: &Llama,
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    temperature: f64,
+) -> Result<Vec<Vec<f32>>> {
+    let scores = score_at_temperature(model, pairs, temperature)?;
     let detached = Scores {
         token_logprobs: scores.token_logprobs.detach().to_dtype(DType::F32)?,
         mask: scores.mask.detach(),
@@ -180,6 +208,25 @@ mod tests {
                 );
             }
         }
+        // At temperature 2 the scores are log softmax(logits / 2).
+        let hot = score_values_at_temperature(&model, &pairs[..1], 2.0).unwrap();
+        let seq = Tensor::new(&[1u32, 2, 3, 4], &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let logits: Vec<Vec<f32>> = model
+            .forward(&seq, &mut model.new_cache())
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        for (j, target) in [4usize, 5].iter().enumerate() {
+            let row: Vec<f32> = logits[2 + j].iter().map(|v| v / 2.0).collect();
+            let lse = row.iter().map(|v| v.exp()).sum::<f32>().ln();
+            assert!((hot[0][j] - (row[*target] - lse)).abs() < 1e-5);
+        }
+        assert!(score_at_temperature(&model, &pairs, 0.0).is_err());
         // Only empty completions: nothing to predict, no error.
         let empty = score_values(&model, &[(vec![1, 2], vec![]), (vec![3, 4], vec![])]).unwrap();
         assert_eq!(empty, vec![Vec::<f32>::new(), Vec::new()]);

@@ -1,0 +1,24 @@
+//! The crate's error type.
+
+/// What can go wrong in `spar-rl`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The language model failed (loading, tokenising, a tensor op).
+    #[error(transparent)]
+    Lm(#[from] spar_lm::LmError),
+    /// Exact evaluation failed (e.g. the game tree is too large).
+    #[error(transparent)]
+    Eval(#[from] spar_eval::Error),
+    /// A setting is out of range or inconsistent (the message names it and how to fix it).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Lm(spar_lm::LmError::Candle(e))
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
