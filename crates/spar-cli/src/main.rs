@@ -67,6 +67,9 @@ fn is_usage_error(error: &anyhow::Error) -> bool {
         if cause.is::<UsageError>() || cause.is::<spar_core::Error>() {
             return true;
         }
+        if let Some(spar_rl::Error::Invalid(_)) = cause.downcast_ref::<spar_rl::Error>() {
+            return true;
+        }
         // A model file, adapter, config or argument that is wrong; a failing tensor op is not.
         if let Some(error) = cause.downcast_ref::<spar_lm::LmError>() {
             return !matches!(error, spar_lm::LmError::Candle(_));

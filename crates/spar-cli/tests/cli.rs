@@ -578,15 +578,36 @@ fn exploitability_of_a_language_model_policy() {
     std::fs::write(&data, "\\boxed{bet}\n".repeat(80)).unwrap();
     let model = temp_path("kuhn-lm");
     let out = spar(&[
-        "lm", "pretrain", "--data", data.to_str().unwrap(), "--out",
-        model.to_str().unwrap(), "--steps", "5", "--hidden", "16", "--layers", "1",
-        "--heads", "2", "--seq-len", "32", "--batch", "4",
+        "lm",
+        "pretrain",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--steps",
+        "5",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--seq-len",
+        "32",
+        "--batch",
+        "4",
     ]);
     assert!(out.status.success(), "{out:?}");
     let policy_file = temp_path("kuhn-lm-policy.json");
     let spec = format!("model:{}", model.display());
     let report = json(&spar(&[
-        "exploitability", "--game", "kuhn", "--policy", &spec, "--json", "--save-policy",
+        "exploitability",
+        "--game",
+        "kuhn",
+        "--policy",
+        &spec,
+        "--json",
+        "--save-policy",
         policy_file.to_str().unwrap(),
     ]));
     let m = &report["model"];
@@ -595,7 +616,12 @@ fn exploitability_of_a_language_model_policy() {
     assert!((0.0..=1.0).contains(&outside));
     // The saved table is an ordinary policy file: evaluating it gives the same NashConv.
     let again = json(&spar(&[
-        "exploitability", "--game", "kuhn", "--policy", policy_file.to_str().unwrap(), "--json",
+        "exploitability",
+        "--game",
+        "kuhn",
+        "--policy",
+        policy_file.to_str().unwrap(),
+        "--json",
     ]));
     let a = report["nash_conv"].as_f64().unwrap();
     let b = again["nash_conv"].as_f64().unwrap();
@@ -603,7 +629,13 @@ fn exploitability_of_a_language_model_policy() {
     assert!(a > 0.0 && a <= 4.0);
     // A bad temperature is a usage error.
     let out = spar(&[
-        "exploitability", "--game", "kuhn", "--policy", &spec, "--temperature", "0",
+        "exploitability",
+        "--game",
+        "kuhn",
+        "--policy",
+        &spec,
+        "--temperature",
+        "0",
     ]);
     assert_usage_error(&out, &["--temperature"]);
 }

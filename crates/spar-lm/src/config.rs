@@ -100,7 +100,8 @@ impl Config {
             head_dim: None,
             rms_norm_eps: 1e-5,
             rope_theta: 10_000.0,
-            max_position_embeddings: 1024,
+            // Long enough for every game prompt spar writes in bytes (Leduc's is about 1,300).
+            max_position_embeddings: 4096,
             tie_word_embeddings: true,
             bos_token_id: None,
             eos_token_id: None,

@@ -111,6 +111,20 @@ pub fn tabulate<G: Game, T: GameText<G::State>>(
             owners.push(set_id);
         }
     }
+    let context = model.config().max_position_embeddings;
+    if let Some((i, (p, c))) = pairs
+        .iter()
+        .enumerate()
+        .find(|(_, (p, c))| p.len() + c.len() > context)
+    {
+        return Err(Error::Invalid(format!(
+            "the prompt at information state {:?} and its answer take {} tokens, more than the \
+             model's context of {context} (max_position_embeddings): use a model with a longer \
+             context (e.g. `spar lm pretrain --seq-len`) or a shorter prompt",
+            tree.info_sets()[owners[i]].key,
+            p.len() + c.len()
+        )));
+    }
     let mut logps: Vec<f64> = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(options.batch_size) {
         let scores = score_values_at_temperature(model, chunk, options.temperature)?;
