@@ -21,6 +21,7 @@ mod lm;
 mod play;
 mod players;
 mod report;
+mod train;
 
 /// spar: self-play and self-improvement RL for language-model agents, with exact
 /// game-theoretic evaluation.
@@ -47,6 +48,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Language models: sample, pretrain, inspect, compare, benchmark.
     Lm(lm::LmArgs),
+    /// Self-play training (SPIRAL) from a TOML config; --resume continues a run exactly.
+    Train(train::TrainArgs),
 }
 
 /// Bad input: exits with code 2.
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Play(args) => play::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Lm(args) => lm::run(&args),
+        Command::Train(args) => train::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,7 +64,8 @@ pub fn byte_to_char() -> [char; 256] {
 
 impl TextTokenizer {
     /// Byte-level: token `b` is byte `b` for `b < 256`; `special[i]` is token `256 + i` and is
-    /// recognised as a whole in text. The first special token (if any) ends sequences.
+    /// recognised as a whole in text. The first special token (if any) ends sequences, and so do
+    /// the usual end-of-generation tokens among them (`<|im_end|>`).
     pub fn byte_level(special: &[&str]) -> Result<TextTokenizer> {
         let chars = byte_to_char();
         let vocab: Vocab = (0..256u32)
@@ -82,13 +83,18 @@ impl TextTokenizer {
             .map(|s| AddedToken::from(s.to_string(), true))
             .collect();
         inner.add_special_tokens(tokens).map_err(tok_err)?;
-        let eos_ids = special.first().map(|_| vec![256]).unwrap_or_default();
-        Ok(TextTokenizer {
+        let mut out = TextTokenizer {
             inner,
-            eos_ids,
+            eos_ids: Vec::new(),
             bos_id: None,
             chat: None,
-        })
+        };
+        // The same end tokens a reload from tokenizer.json finds (`from_hf`), so that a saved
+        // and reloaded model stops where the original stops.
+        if !special.is_empty() {
+            out.eos_ids = out.end_ids(Some(256));
+        }
+        Ok(out)
     }
 
     /// A Hugging Face tokenizer directory or file: `tokenizer.json`, plus `tokenizer_config.json`
@@ -438,6 +444,12 @@ mod tests {
         );
         assert_eq!(back.eos_ids(), &[256]);
         assert_eq!(back.chat_template(), tok.chat_template());
+        // spar's own byte-level set: both end tokens survive the round trip.
+        let full = TextTokenizer::byte_level(&crate::train::BYTE_SPECIAL_TOKENS).unwrap();
+        full.save(&dir).unwrap();
+        let back = TextTokenizer::from_hf(&dir).unwrap();
+        assert_eq!(full.eos_ids(), &[256, 258]);
+        assert_eq!(back.eos_ids(), full.eos_ids());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

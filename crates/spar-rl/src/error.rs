@@ -9,6 +9,9 @@ pub enum Error {
     /// Exact evaluation failed (e.g. the game tree is too large).
     #[error(transparent)]
     Eval(#[from] spar_eval::Error),
+    /// A game spec or game-level error.
+    #[error(transparent)]
+    Core(#[from] spar_core::Error),
     /// A setting is out of range or inconsistent (the message names it and how to fix it).
     #[error("{0}")]
     Invalid(String),

@@ -5,13 +5,21 @@
 //!   share it, so a policy is evaluated on exactly the prompts it plays with;
 //! * [`lm_policy`]: a language model as a game policy, tabulated exactly at every information
 //!   set (the probability it gives the canonical completion of each legal action), for
-//!   NashConv and exploitability.
+//!   NashConv and exploitability;
+//! * [`rollout`], [`advantage`] (RAE, REINFORCE), [`ppo`] (PPO-clip, AdamW with state) and
+//!   [`selfplay`]: SPIRAL's self-play loop, configured by [`config::TrainConfig`].
 #![warn(missing_docs)]
 
+pub mod advantage;
+pub mod config;
 pub mod error;
 pub mod lm_policy;
+pub mod ppo;
 pub mod prompt;
+pub mod rollout;
+pub mod selfplay;
 
+pub use config::TrainConfig;
 pub use error::{Error, Result};
 pub use lm_policy::{tabulate, LmPolicyOptions, LmPolicyTable};
 pub use prompt::PromptStyle;

@@ -1,0 +1,96 @@
+//! `spar train`: SPIRAL self-play from a TOML config (`spar_rl::selfplay`).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use spar_rl::TrainConfig;
+
+use crate::UsageError;
+
+/// Arguments of `spar train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The run's TOML config (see configs/ and docs/training.md); every field has a default.
+    config: Option<PathBuf>,
+    /// Override a config field: `--set ppo.clip=0.1` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// The run directory (config.toml, metrics.jsonl, checkpoints/).
+    #[arg(long, conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this directory from its latest checkpoint, with its config.toml.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+/// Runs `spar train`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    crate::lm::set_threads();
+    let (config_path, out, resume) = match (&args.resume, &args.config, &args.out) {
+        (Some(dir), _, _) => (dir.join("config.toml"), dir.clone(), true),
+        (None, Some(config), Some(out)) => (config.clone(), out.clone(), false),
+        (None, Some(config), None) => {
+            let stem = config
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or("run".into());
+            (config.clone(), PathBuf::from("runs").join(stem), false)
+        }
+        (None, None, _) => {
+            return Err(UsageError(
+                "give a config file (spar train CONFIG.toml) or --resume DIR".into(),
+            )
+            .into())
+        }
+    };
+    let text = std::fs::read_to_string(&config_path)
+        .map_err(|e| UsageError(format!("cannot read config {}: {e}", config_path.display())))?;
+    let config = TrainConfig::parse(&text, &args.set)
+        .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
+    if !resume && out.join("checkpoints").exists() {
+        return Err(UsageError(format!(
+            "{} already holds a run; continue it with --resume {} or choose another --out",
+            out.display(),
+            out.display()
+        ))
+        .into());
+    }
+    let bar = ProgressBar::new(config.run.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}")
+            .expect("valid template"),
+    );
+    eprintln!("run directory: {}", out.display());
+    let history = spar_rl::selfplay::run(&config, &out, resume, |m| {
+        let returns: Vec<String> = m
+            .mean_return
+            .iter()
+            .map(|(r, v)| format!("{}={v:+.2}", r.rsplit('/').next().unwrap_or(r)))
+            .collect();
+        let mut line = format!(
+            "step {:>4}  invalid {:.3}  len {:.1}  loss {:+.4}  {}",
+            m.step,
+            m.invalid_rate,
+            m.response_tokens,
+            m.loss,
+            returns.join(" ")
+        );
+        if let Some(e) = m.exploitability {
+            line.push_str(&format!("  exploitability {e:.4}"));
+        }
+        if let Some(v) = &m.vs_random {
+            let s: Vec<String> = v.iter().map(|x| format!("{x:+.2}")).collect();
+            line.push_str(&format!("  vs random {}", s.join("/")));
+        }
+        bar.set_position(m.step as u64);
+        bar.set_message(line.clone());
+        bar.println(line);
+    })
+    .with_context(|| format!("training in {}", out.display()))?;
+    bar.finish_and_clear();
+    if let Some(last) = history.last() {
+        println!("{}", serde_json::to_string(last)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,355 @@
+//! The typed configuration of `spar train` (TOML). Every field has a default; an unknown or
+//! ill-typed key is an error that names it. `--set section.key=value` overrides a field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A self-play run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Seeds and length.
+    pub run: RunConfig,
+    /// The game and its text protocol.
+    pub game: GameConfig,
+    /// The model: trained from scratch or loaded.
+    pub model: ModelConfig,
+    /// Supervised warm start on random legal play (teaches the answer protocol).
+    pub warm_start: WarmStartConfig,
+    /// Self-play rollouts.
+    pub rollout: RolloutConfig,
+    /// Advantage estimation.
+    pub advantage: AdvantageConfig,
+    /// The PPO update.
+    pub ppo: PpoConfig,
+    /// Evaluation during the run.
+    pub eval: EvalConfig,
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Seed of everything random (weights, games, sampling, minibatches).
+    pub seed: u64,
+    /// Policy-improvement steps (collect, estimate, update).
+    pub steps: usize,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            seed: 0,
+            steps: 20,
+            checkpoint_every: 5,
+        }
+    }
+}
+
+/// `[game]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GameConfig {
+    /// The game spec (`kuhn`, `leduc`, `tictactoe`, `kuhn(hands=5)`, ...).
+    pub name: String,
+    /// Answer protocol: `boxed` (SPIRAL), `bracketed`, `bare`.
+    pub protocol: String,
+    /// Invalid moves: `spiral` (-1.5 / +0.5, game over), `textarena`, `retry:N`.
+    pub invalid_move_rule: String,
+    /// Turn limit (then a draw).
+    pub max_turns: usize,
+}
+
+impl Default for GameConfig {
+    fn default() -> Self {
+        GameConfig {
+            name: "kuhn".into(),
+            protocol: "boxed".into(),
+            invalid_move_rule: "spiral".into(),
+            max_turns: 50,
+        }
+    }
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// `scratch` (a fresh byte-level model of the size below) or a checkpoint directory or
+    /// `.gguf` file (dequantised and trained in full).
+    pub init: String,
+    /// Residual width (scratch models).
+    pub hidden: usize,
+    /// Decoder layers (scratch models).
+    pub layers: usize,
+    /// Attention heads (scratch models).
+    pub heads: usize,
+    /// How observations are written: `auto`, `chat`, `raw`.
+    pub prompt_style: String,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            init: "scratch".into(),
+            hidden: 64,
+            layers: 2,
+            heads: 4,
+            prompt_style: "auto".into(),
+        }
+    }
+}
+
+/// `[warm_start]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WarmStartConfig {
+    /// Supervised steps on transcripts of random legal play (0 skips the warm start).
+    pub steps: usize,
+    /// Random-play episodes whose turns form the supervised data.
+    pub episodes: usize,
+    /// Turns per supervised batch.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+}
+
+impl Default for WarmStartConfig {
+    fn default() -> Self {
+        WarmStartConfig {
+            steps: 60,
+            episodes: 200,
+            batch_size: 16,
+            learning_rate: 3e-3,
+        }
+    }
+}
+
+/// `[rollout]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutConfig {
+    /// Self-play episodes per step (every turn of both seats is a sample).
+    pub episodes: usize,
+    /// Sampling temperature (SPIRAL: 1.0).
+    pub temperature: f64,
+    /// Most tokens per answer (a longer answer is cut and parsed as it stands).
+    pub max_tokens: usize,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        RolloutConfig {
+            episodes: 32,
+            temperature: 1.0,
+            max_tokens: 24,
+        }
+    }
+}
+
+/// `[advantage]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvantageConfig {
+    /// `rae` (SPIRAL's role-conditioned EMA baseline) or `reinforce` (no baseline).
+    pub estimator: String,
+    /// EMA decay of the RAE baseline (SPIRAL: 0.95).
+    pub decay: f64,
+    /// RAE update rule: `per_game` (SPIRAL's oat code: one EMA update per finished game) or
+    /// `batch_mean` (SPIRAL's Tinker code: one update per batch with the batch's mean return).
+    pub update: String,
+    /// Drop samples whose advantage is exactly 0 (SPIRAL: true).
+    pub filter_zero: bool,
+}
+
+impl Default for AdvantageConfig {
+    fn default() -> Self {
+        AdvantageConfig {
+            estimator: "rae".into(),
+            decay: 0.95,
+            update: "per_game".into(),
+            filter_zero: true,
+        }
+    }
+}
+
+/// `[ppo]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PpoConfig {
+    /// Passes over each step's samples (SPIRAL: 2).
+    pub epochs: usize,
+    /// Samples per minibatch (one optimiser step each).
+    pub minibatch_size: usize,
+    /// Clip range epsilon (SPIRAL: 0.2).
+    pub clip: f64,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// `token_sum` (Dr. GRPO / SPIRAL: sum over tokens divided by `normaliser`) or
+    /// `token_mean`.
+    pub loss_aggregation: String,
+    /// The constant of `token_sum` (SPIRAL uses its generation budget, 4096).
+    pub normaliser: f64,
+    /// Gradient-norm clipping (0 disables).
+    pub max_grad_norm: f64,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        PpoConfig {
+            epochs: 2,
+            minibatch_size: 32,
+            clip: 0.2,
+            learning_rate: 3e-4,
+            weight_decay: 0.0,
+            loss_aggregation: "token_sum".into(),
+            normaliser: 64.0,
+            max_grad_norm: 1.0,
+        }
+    }
+}
+
+/// `[eval]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Evaluate every this many steps (and after the last); 0 never.
+    pub every: usize,
+    /// Exact exploitability of the model's policy (games whose tree spar can enumerate).
+    pub exploitability: bool,
+    /// Games against the uniform random player, per seat.
+    pub games_vs_random: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            every: 5,
+            exploitability: true,
+            games_vs_random: 32,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Parses TOML text, applies `key=value` overrides (`ppo.clip=0.1`), and checks the
+    /// result. Errors name the key.
+    pub fn parse(text: &str, overrides: &[String]) -> Result<TrainConfig> {
+        let mut value: toml::Table =
+            toml::from_str(text).map_err(|e| Error::Invalid(format!("config: {e}")))?;
+        for item in overrides {
+            let (key, raw) = item.split_once('=').ok_or_else(|| {
+                Error::Invalid(format!("--set {item:?}: expected section.key=value"))
+            })?;
+            let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+                Ok(mut t) => t.remove("v").expect("parsed key"),
+                Err(_) => toml::Value::String(raw.to_string()),
+            };
+            let mut table = &mut value;
+            let parts: Vec<&str> = key.split('.').collect();
+            for part in &parts[..parts.len() - 1] {
+                table = table
+                    .entry(part.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("--set {key}: {part} is not a section"))
+                    })?;
+            }
+            table.insert(parts[parts.len() - 1].to_string(), parsed);
+        }
+        let config: TrainConfig = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Invalid(format!("config: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The resolved configuration as TOML (written to the run directory first).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Checks ranges and names.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
+        if !["rae", "reinforce"].contains(&self.advantage.estimator.as_str()) {
+            return bad(format!(
+                "advantage.estimator {:?} is not rae or reinforce",
+                self.advantage.estimator
+            ));
+        }
+        if !["per_game", "batch_mean"].contains(&self.advantage.update.as_str()) {
+            return bad(format!(
+                "advantage.update {:?} is not per_game or batch_mean",
+                self.advantage.update
+            ));
+        }
+        if !(0.0..1.0).contains(&self.advantage.decay) {
+            return bad(format!(
+                "advantage.decay {} is not in [0, 1)",
+                self.advantage.decay
+            ));
+        }
+        if !["token_sum", "token_mean"].contains(&self.ppo.loss_aggregation.as_str()) {
+            return bad(format!(
+                "ppo.loss_aggregation {:?} is not token_sum or token_mean",
+                self.ppo.loss_aggregation
+            ));
+        }
+        if self.ppo.epochs == 0 || self.ppo.minibatch_size == 0 || self.rollout.episodes == 0 {
+            return bad("ppo.epochs, ppo.minibatch_size and rollout.episodes must be >= 1".into());
+        }
+        if !(self.ppo.clip > 0.0 && self.ppo.normaliser > 0.0) {
+            return bad("ppo.clip and ppo.normaliser must be positive".into());
+        }
+        if self.rollout.temperature.is_nan()
+            || self.rollout.temperature <= 0.0
+            || self.rollout.max_tokens == 0
+        {
+            return bad("rollout.temperature must be > 0 and rollout.max_tokens >= 1".into());
+        }
+        if self.run.checkpoint_every == 0 {
+            return bad("run.checkpoint_every must be >= 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_overrides_and_errors_name_the_key() {
+        let c = TrainConfig::parse(
+            "[run]\nsteps = 3\n",
+            &["ppo.clip=0.1".into(), "game.name=leduc".into()],
+        )
+        .unwrap();
+        assert_eq!(c.run.steps, 3);
+        assert_eq!(c.ppo.clip, 0.1);
+        assert_eq!(c.game.name, "leduc");
+        assert_eq!(c.advantage.decay, 0.95);
+        let back = TrainConfig::parse(&c.to_toml(), &[]).unwrap();
+        assert_eq!(back, c);
+        let e = TrainConfig::parse("[ppo]\nclipp = 0.1\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("clipp"), "{e}");
+        let e = TrainConfig::parse("[ppo]\nepochs = \"two\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("epochs") || e.contains("integer"), "{e}");
+        let e = TrainConfig::parse("", &["advantage.estimator=grpo".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("advantage.estimator"), "{e}");
+        assert!(TrainConfig::parse("", &["ppo.clip".into()]).is_err());
+    }
+}

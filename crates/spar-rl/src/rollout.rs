@@ -1,0 +1,170 @@
+//! Playing episodes through the text environment with a language model in the seats.
+//!
+//! Many episodes run side by side; every round, the model answers all the prompts of the
+//! episodes where it is to move in one sampling batch. Each model turn becomes one sample
+//! (prompt ids, completion ids, role, episode); invalid moves, truncated answers and answer
+//! lengths are counted. Randomness: game `g` of a batch is reset with seed `seed + g`, and
+//! round `k`'s sampling uses seed `seed ^ (k << 32)`, so a batch is a pure function of its
+//! seed and the weights.
+
+use std::collections::BTreeMap;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use spar_core::{Env, Game, GameText, StepOutcome, TextGame};
+use spar_lm::sample::{generate, FinishReason, SamplingParams};
+use spar_lm::{Llama, TextTokenizer};
+
+use crate::error::Result;
+use crate::prompt::{prompt_ids, PromptStyle};
+
+/// Who plays a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seat {
+    /// The language model (its turns become samples).
+    Model,
+    /// Uniformly random legal actions, written canonically.
+    Random,
+}
+
+/// One model turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// Episode index in the batch.
+    pub episode: usize,
+    /// The seat.
+    pub player: usize,
+    /// `game/role`.
+    pub role: String,
+    /// Prompt ids.
+    pub prompt: Vec<u32>,
+    /// Completion ids (stop token included when the model stopped).
+    pub completion: Vec<u32>,
+    /// The answer did not stop within the token budget.
+    pub truncated: bool,
+    /// The answer named no legal action.
+    pub invalid: bool,
+}
+
+/// A batch of finished episodes.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Every model turn, in the order played.
+    pub turns: Vec<Turn>,
+    /// Returns per episode and seat.
+    pub returns: Vec<Vec<f64>>,
+    /// Episodes that ended by the turn limit.
+    pub truncated_episodes: usize,
+}
+
+impl Batch {
+    /// Per episode: the return of each role the model played (`game/role` -> return).
+    pub fn model_returns(&self, game: &str, seats: &[Seat]) -> Vec<BTreeMap<String, f64>> {
+        self.returns
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .filter(|(p, _)| seats[*p] == Seat::Model)
+                    .map(|(p, &v)| (format!("{game}/player{p}"), v))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Fraction of model turns that were invalid.
+    pub fn invalid_rate(&self) -> f64 {
+        let n = self.turns.len().max(1) as f64;
+        self.turns.iter().filter(|t| t.invalid).count() as f64 / n
+    }
+
+    /// Fraction of model turns cut by the token budget.
+    pub fn truncation_rate(&self) -> f64 {
+        let n = self.turns.len().max(1) as f64;
+        self.turns.iter().filter(|t| t.truncated).count() as f64 / n
+    }
+
+    /// Mean completion length in tokens.
+    pub fn mean_response_tokens(&self) -> f64 {
+        let n = self.turns.len().max(1) as f64;
+        self.turns.iter().map(|t| t.completion.len()).sum::<usize>() as f64 / n
+    }
+}
+
+/// Plays `episodes` games from `make_env()` with the given seats.
+#[allow(clippy::too_many_arguments)]
+pub fn play_batch<G: Game, T: GameText<G::State>>(
+    make_env: &dyn Fn() -> TextGame<G, T>,
+    model: &Llama,
+    tokenizer: &TextTokenizer,
+    style: PromptStyle,
+    seats: &[Seat],
+    episodes: usize,
+    params: &SamplingParams,
+    seed: u64,
+) -> Result<Batch> {
+    let mut envs: Vec<TextGame<G, T>> = (0..episodes)
+        .map(|g| {
+            let mut env = make_env();
+            env.reset(seed.wrapping_add(g as u64));
+            env
+        })
+        .collect();
+    let game_name = envs
+        .first()
+        .map(|e| e.game().info().name.clone())
+        .unwrap_or_default();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7a4d_0000);
+    let mut batch = Batch::default();
+    for round in 0u64.. {
+        // Random seats move at once; model seats are collected for one sampling batch.
+        let mut asks: Vec<(usize, usize, Vec<u32>)> = Vec::new();
+        let mut any = false;
+        for (g, env) in envs.iter_mut().enumerate() {
+            while let Some(player) = env.current_player() {
+                any = true;
+                if seats[player] == Seat::Random {
+                    let legal = env.legal_action_names();
+                    let (action, _) = legal.choose(&mut rng).expect("a legal action").clone();
+                    let completion = env.completion_for(action);
+                    env.step(player, &completion);
+                } else {
+                    let observation = env.observation(player);
+                    asks.push((g, player, prompt_ids(tokenizer, &observation, style)?));
+                    break;
+                }
+            }
+        }
+        if !any {
+            break;
+        }
+        if asks.is_empty() {
+            continue;
+        }
+        let prompts: Vec<Vec<u32>> = asks.iter().map(|(_, _, p)| p.clone()).collect();
+        let round_params = SamplingParams {
+            seed: seed ^ (round << 32) ^ 0x5eed,
+            ..params.clone()
+        };
+        let completions = generate(model, tokenizer, &prompts, &round_params)?;
+        for ((g, player, prompt), completion) in asks.into_iter().zip(completions) {
+            let step = envs[g].step(player, &completion.text);
+            batch.turns.push(Turn {
+                episode: g,
+                player,
+                role: format!("{game_name}/player{player}"),
+                prompt,
+                completion: completion.token_ids,
+                truncated: completion.finish_reason == FinishReason::Length,
+                invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
+            });
+        }
+    }
+    for env in &envs {
+        batch.returns.push(env.returns());
+        if env.transcript().truncated {
+            batch.truncated_episodes += 1;
+        }
+    }
+    Ok(batch)
+}

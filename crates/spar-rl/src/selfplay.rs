@@ -1,0 +1,654 @@
+//! The SPIRAL self-play loop (Liu et al. 2025), readable top to bottom: [`run`].
+//!
+//! 1. Build or load the model; a fresh run first learns the answer protocol by supervised
+//!    training on transcripts of random legal play (the warm start), then checkpoints step 0.
+//! 2. Every step: play `rollout.episodes` games with the model in both seats (self-play, one
+//!    set of weights), turn every model turn into a sample, estimate advantages (RAE or
+//!    REINFORCE), recompute the sampling log-probabilities, and run `ppo.epochs` passes of
+//!    PPO-clip minibatches (AdamW, gradient-norm clipping; a non-finite loss or gradient skips
+//!    the step and is counted, never applied).
+//! 3. Every `eval.every` steps: exact exploitability of the model's policy (games spar can
+//!    enumerate) and the mean return against the uniform random player in each seat.
+//! 4. Metrics go to `metrics.jsonl`; checkpoints (weights, optimiser moments, RAE baselines,
+//!    step) to `checkpoints/step-NNNNNN/`, written to a temporary directory and renamed.
+//!
+//! Every random draw is a function of `run.seed` and the step (games, sampling, minibatch
+//! order), so a run resumed from a checkpoint continues exactly as if it had not stopped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use spar_core::text::protocol_by_name;
+use spar_core::{Env, Game, GameSpec, GameText, InvalidMoveRule, TextGame, TextOptions};
+use spar_games::text::TextView;
+use spar_lm::checkpoint::{safetensors_bytes, write_atomic, Checkpoint};
+use spar_lm::config::Config;
+use spar_lm::model::init_weights;
+use spar_lm::sample::SamplingParams;
+use spar_lm::score::{score, score_values_at_temperature};
+use spar_lm::train::BYTE_SPECIAL_TOKENS;
+use spar_lm::{Llama, TextTokenizer};
+
+use crate::advantage::{reinforce, RaeUpdate, RoleBaselines};
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::lm_policy::{tabulate, LmPolicyOptions};
+use crate::ppo::{ppo_loss, AdamW, Aggregation, Sample};
+use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::rollout::{play_batch, Seat};
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Policy-improvement steps done (0: after the warm start).
+    pub step: usize,
+    /// Mean return of each role over the step's self-play games.
+    pub mean_return: BTreeMap<String, f64>,
+    /// RAE baseline of each role after the step.
+    pub baseline: BTreeMap<String, f64>,
+    /// Fraction of model turns that named no legal action.
+    pub invalid_rate: f64,
+    /// Fraction of model turns cut by `rollout.max_tokens`.
+    pub truncation_rate: f64,
+    /// Mean answer length in tokens.
+    pub response_tokens: f64,
+    /// Samples trained on (after dropping zero advantages).
+    pub samples: usize,
+    /// Mean PPO loss over minibatches.
+    pub loss: f64,
+    /// Mean fraction of clipped token ratios.
+    pub clip_fraction: f64,
+    /// Mean k1 estimate of KL(old policy || new policy) per token.
+    pub approx_kl: f64,
+    /// Mean gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Optimiser steps skipped for a non-finite loss or gradient (cumulative).
+    pub skipped_updates: usize,
+    /// Warm-start loss (step 0 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_start_loss: Option<f64>,
+    /// Exact NashConv of the model's policy (eval steps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nash_conv: Option<f64>,
+    /// Exact exploitability (NashConv / 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exploitability: Option<f64>,
+    /// Mean probability of answers outside the legal ones, over information sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outside_mass: Option<f64>,
+    /// Mean return against the uniform random player, per model seat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vs_random: Option<Vec<f64>>,
+    /// Wall-clock seconds of the step.
+    pub seconds: f64,
+}
+
+/// Everything besides weights and optimiser moments that a checkpoint holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RunState {
+    step: usize,
+    optimizer_step: u64,
+    skipped_updates: usize,
+    /// RAE baselines as exact bit patterns of the f64 values.
+    baselines: BTreeMap<String, u64>,
+}
+
+/// The model, its variables and tokenizer.
+struct Learner {
+    checkpoint: Checkpoint,
+    model: Llama,
+    varmap: candle_nn::VarMap,
+    tokenizer: TextTokenizer,
+}
+
+impl Learner {
+    fn from_checkpoint(checkpoint: Checkpoint) -> Result<Learner> {
+        let tokenizer = checkpoint
+            .tokenizer
+            .clone()
+            .ok_or_else(|| Error::Invalid("the model has no tokenizer (tokenizer.json)".into()))?;
+        let (model, varmap) = checkpoint.trainable()?;
+        Ok(Learner {
+            checkpoint,
+            model,
+            varmap,
+            tokenizer,
+        })
+    }
+
+    fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
+        let data = self.varmap.data().lock().expect("VarMap lock");
+        data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    fn current_checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            tensors: spar_lm::checkpoint::varmap_tensors(&self.varmap),
+            ..self.checkpoint.clone()
+        }
+    }
+}
+
+fn fresh_model(config: &TrainConfig, device: &Device) -> Result<Checkpoint> {
+    let m = &config.model;
+    if m.init == "scratch" {
+        let tokenizer = TextTokenizer::byte_level(&BYTE_SPECIAL_TOKENS)?;
+        let mut cfg = Config::tiny(tokenizer.vocab_size(), m.hidden, m.layers, m.heads);
+        cfg.eos_token_id = Some(256);
+        cfg.validate()?;
+        Ok(Checkpoint {
+            tensors: init_weights(&cfg, 0.02, config.run.seed, device)?,
+            config: cfg,
+            tokenizer: Some(tokenizer),
+        })
+    } else {
+        Ok(spar_lm::cli::load_checkpoint(Path::new(&m.init), device)?)
+    }
+}
+
+fn text_options(config: &TrainConfig) -> Result<TextOptions> {
+    let g = &config.game;
+    let protocol = protocol_by_name(&g.protocol).ok_or_else(|| {
+        Error::Invalid(format!(
+            "config: game.protocol {:?} is not boxed, bracketed or bare",
+            g.protocol
+        ))
+    })?;
+    let rule: InvalidMoveRule = g
+        .invalid_move_rule
+        .parse()
+        .map_err(|e| Error::Invalid(format!("config: game.invalid_move_rule: {e}")))?;
+    Ok(TextOptions {
+        protocol,
+        invalid_move_rule: rule,
+        max_turns: Some(g.max_turns),
+    })
+}
+
+/// Where a run keeps its checkpoints.
+pub fn checkpoint_dir(out: &Path, step: usize) -> PathBuf {
+    out.join("checkpoints").join(format!("step-{step:06}"))
+}
+
+/// The latest complete checkpoint of a run directory (one with `state.json`).
+pub fn latest_checkpoint(out: &Path) -> Option<(usize, PathBuf)> {
+    let dir = out.join("checkpoints");
+    let mut best = None;
+    for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(step) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if entry.path().join("state.json").exists() && best.as_ref().is_none_or(|(s, _)| step > *s)
+        {
+            best = Some((step, entry.path()));
+        }
+    }
+    best
+}
+
+fn save_checkpoint(out: &Path, learner: &Learner, opt: &AdamW, state: &RunState) -> Result<()> {
+    let final_dir = checkpoint_dir(out, state.step);
+    let tmp = out
+        .join("checkpoints")
+        .join(format!(".tmp-step-{:06}", state.step));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::Lm(spar_lm::LmError::io(&tmp, e)))?;
+    }
+    learner.current_checkpoint().save(&tmp)?;
+    write_atomic(
+        &tmp.join("optimizer.safetensors"),
+        &safetensors_bytes(&opt.state_tensors())?,
+    )?;
+    let json = serde_json::to_string_pretty(state).expect("state serialises");
+    write_atomic(&tmp.join("state.json"), json.as_bytes())?;
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir)
+            .map_err(|e| Error::Lm(spar_lm::LmError::io(&final_dir, e)))?;
+    }
+    std::fs::rename(&tmp, &final_dir)
+        .map_err(|e| Error::Lm(spar_lm::LmError::io(&final_dir, e)))?;
+    Ok(())
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::Lm(spar_lm::LmError::io(path, e))
+}
+
+/// Runs (or resumes) the self-play run described by `config` in `out`. `on_metrics` sees
+/// every line written to `metrics.jsonl`.
+pub fn run(
+    config: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    mut on_metrics: impl FnMut(&Metrics),
+) -> Result<Vec<Metrics>> {
+    config.validate()?;
+    let spec = GameSpec::parse(&config.game.name)
+        .map_err(|e| Error::Invalid(format!("config: game.name: {e}")))?;
+    spar_games::with_game!(&spec, |game| run_game(
+        &game,
+        config,
+        out,
+        resume,
+        &mut on_metrics
+    ))
+}
+
+fn run_game<G: TextView + Clone>(
+    game: &G,
+    config: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    on_metrics: &mut dyn FnMut(&Metrics),
+) -> Result<Vec<Metrics>> {
+    let device = spar_lm::cli::default_device();
+    let style: PromptStyle = config.model.prompt_style.parse()?;
+    text_options(config)?;
+    let make_env = || -> TextGame<G, G::Text> {
+        TextGame::new(
+            game.clone(),
+            game.text_view(),
+            text_options(config).expect("checked"),
+        )
+    };
+    let game_name = game.info().name.clone();
+    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+    let metrics_path = out.join("metrics.jsonl");
+    let mut history: Vec<Metrics> = Vec::new();
+
+    // 1. The model: resumed, or fresh (then warm-started).
+    let resumed = if resume { latest_checkpoint(out) } else { None };
+    if resume && resumed.is_none() {
+        return Err(Error::Invalid(format!(
+            "--resume: {} has no complete checkpoint (checkpoints/step-*/state.json)",
+            out.display()
+        )));
+    }
+    let (learner, mut opt, mut baselines, mut state) = match resumed {
+        Some((_, dir)) => {
+            let learner = Learner::from_checkpoint(Checkpoint::load(&dir, &device)?)?;
+            let text =
+                std::fs::read_to_string(dir.join("state.json")).map_err(|e| io_err(&dir, e))?;
+            let state: RunState = serde_json::from_str(&text).map_err(|e| {
+                Error::Invalid(format!("{}: corrupt state.json: {e}", dir.display()))
+            })?;
+            let mut opt = AdamW::new(
+                learner.named_vars(),
+                config.ppo.learning_rate,
+                config.ppo.weight_decay,
+            )?;
+            let moments =
+                candle_core::safetensors::load(dir.join("optimizer.safetensors"), &device)?;
+            opt.load_state(&moments, state.optimizer_step)?;
+            let baselines = RoleBaselines {
+                values: state
+                    .baselines
+                    .iter()
+                    .map(|(k, b)| (k.clone(), f64::from_bits(*b)))
+                    .collect(),
+            };
+            // Keep the metrics up to the checkpoint; later lines are replayed.
+            if let Ok(text) = std::fs::read_to_string(&metrics_path) {
+                history = text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<Metrics>(l).ok())
+                    .filter(|m| m.step <= state.step)
+                    .collect();
+            }
+            rewrite_metrics(&metrics_path, &history)?;
+            (learner, opt, baselines, state)
+        }
+        None => {
+            std::fs::write(out.join("config.toml"), config.to_toml())
+                .map_err(|e| io_err(out, e))?;
+            let learner = Learner::from_checkpoint(fresh_model(config, &device)?)?;
+            let start = Instant::now();
+            let warm_loss = warm_start(&make_env, &learner, config, style)?;
+            let opt = AdamW::new(
+                learner.named_vars(),
+                config.ppo.learning_rate,
+                config.ppo.weight_decay,
+            )?;
+            let state = RunState {
+                step: 0,
+                optimizer_step: 0,
+                skipped_updates: 0,
+                baselines: BTreeMap::new(),
+            };
+            let mut m = empty_metrics(0);
+            m.warm_start_loss = warm_loss;
+            evaluate(&make_env, &learner, config, style, &mut m)?;
+            m.seconds = start.elapsed().as_secs_f64();
+            rewrite_metrics(&metrics_path, &[])?;
+            append_metrics(&metrics_path, &m)?;
+            on_metrics(&m);
+            history.push(m);
+            save_checkpoint(out, &learner, &opt, &state)?;
+            (learner, opt, RoleBaselines::default(), state)
+        }
+    };
+
+    // 2-4. Policy-improvement steps.
+    while state.step < config.run.steps {
+        let step = state.step + 1;
+        let start = Instant::now();
+        let step_seed = config
+            .run
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add(step as u64);
+        let seats = [Seat::Model; 2];
+        let params = SamplingParams {
+            temperature: config.rollout.temperature,
+            max_tokens: config.rollout.max_tokens,
+            ..SamplingParams::default()
+        };
+        let batch = play_batch(
+            &make_env,
+            &learner.model,
+            &learner.tokenizer,
+            style,
+            &seats,
+            config.rollout.episodes,
+            &params,
+            step_seed,
+        )?;
+        let returns = batch.model_returns(&game_name, &seats);
+        let advantages = match config.advantage.estimator.as_str() {
+            "rae" => {
+                let rule = if config.advantage.update == "per_game" {
+                    RaeUpdate::PerGame
+                } else {
+                    RaeUpdate::BatchMean
+                };
+                baselines.advantages(&returns, config.advantage.decay, rule)
+            }
+            _ => reinforce(&returns),
+        };
+        let mut samples: Vec<Sample> = batch
+            .turns
+            .iter()
+            .map(|t| Sample {
+                prompt: t.prompt.clone(),
+                completion: t.completion.clone(),
+                role: t.role.clone(),
+                episode: t.episode,
+                advantage: advantages[t.episode][&t.role],
+                old_logprobs: Vec::new(),
+            })
+            .filter(|s| {
+                !(s.completion.is_empty() || config.advantage.filter_zero && s.advantage == 0.0)
+            })
+            .collect();
+        // The sampling policy's log-probabilities, recomputed by the learner (as SPIRAL does).
+        for chunk in samples.chunks_mut(config.ppo.minibatch_size) {
+            let pairs: Vec<(Vec<u32>, Vec<u32>)> = chunk
+                .iter()
+                .map(|s| (s.prompt.clone(), s.completion.clone()))
+                .collect();
+            let values =
+                score_values_at_temperature(&learner.model, &pairs, config.rollout.temperature)?;
+            for (s, v) in chunk.iter_mut().zip(values) {
+                s.old_logprobs = v;
+            }
+        }
+        let agg = if config.ppo.loss_aggregation == "token_sum" {
+            Aggregation::TokenSum(config.ppo.normaliser)
+        } else {
+            Aggregation::TokenMean
+        };
+        let (mut losses, mut clips, mut kls, mut norms) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for epoch in 0..config.ppo.epochs {
+            let mut order: Vec<usize> = (0..samples.len()).collect();
+            let mut rng =
+                rand_chacha::ChaCha8Rng::seed_from_u64(step_seed ^ ((epoch as u64 + 1) << 40));
+            order.shuffle(&mut rng);
+            for idx in order.chunks(config.ppo.minibatch_size) {
+                let mb: Vec<&Sample> = idx.iter().map(|&i| &samples[i]).collect();
+                let (loss, stats) = ppo_loss(
+                    &learner.model,
+                    &mb,
+                    config.ppo.clip,
+                    config.rollout.temperature,
+                    agg,
+                )?;
+                let grads = loss.backward()?;
+                let norm = opt.grad_norm(&grads)?;
+                if !stats.loss.is_finite() || !norm.is_finite() {
+                    state.skipped_updates += 1;
+                    continue;
+                }
+                let scale = if config.ppo.max_grad_norm > 0.0 && norm > config.ppo.max_grad_norm {
+                    config.ppo.max_grad_norm / norm
+                } else {
+                    1.0
+                };
+                opt.step(&grads, scale)?;
+                losses.push(stats.loss);
+                clips.push(stats.clip_fraction);
+                kls.push(stats.approx_kl);
+                norms.push(norm);
+            }
+        }
+        state.step = step;
+        state.optimizer_step = opt.step;
+        state.baselines = baselines
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_bits()))
+            .collect();
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        let mut m = empty_metrics(step);
+        for r in &returns {
+            for (role, v) in r {
+                *m.mean_return.entry(role.clone()).or_insert(0.0) += v / returns.len() as f64;
+            }
+        }
+        m.baseline = baselines.values.clone();
+        m.invalid_rate = batch.invalid_rate();
+        m.truncation_rate = batch.truncation_rate();
+        m.response_tokens = batch.mean_response_tokens();
+        m.samples = samples.len();
+        m.loss = mean(&losses);
+        m.clip_fraction = mean(&clips);
+        m.approx_kl = mean(&kls);
+        m.grad_norm = mean(&norms);
+        m.skipped_updates = state.skipped_updates;
+        let last = step == config.run.steps;
+        if config.eval.every > 0 && (step % config.eval.every == 0 || last) {
+            evaluate(&make_env, &learner, config, style, &mut m)?;
+        }
+        m.seconds = start.elapsed().as_secs_f64();
+        append_metrics(&metrics_path, &m)?;
+        on_metrics(&m);
+        history.push(m);
+        if step % config.run.checkpoint_every == 0 || last {
+            save_checkpoint(out, &learner, &opt, &state)?;
+        }
+    }
+    Ok(history)
+}
+
+fn empty_metrics(step: usize) -> Metrics {
+    Metrics {
+        step,
+        mean_return: BTreeMap::new(),
+        baseline: BTreeMap::new(),
+        invalid_rate: 0.0,
+        truncation_rate: 0.0,
+        response_tokens: 0.0,
+        samples: 0,
+        loss: 0.0,
+        clip_fraction: 0.0,
+        approx_kl: 0.0,
+        grad_norm: 0.0,
+        skipped_updates: 0,
+        warm_start_loss: None,
+        nash_conv: None,
+        exploitability: None,
+        outside_mass: None,
+        vs_random: None,
+        seconds: 0.0,
+    }
+}
+
+fn rewrite_metrics(path: &Path, lines: &[Metrics]) -> Result<()> {
+    let mut text = String::new();
+    for m in lines {
+        text.push_str(&serde_json::to_string(m).expect("metrics serialise"));
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+fn append_metrics(path: &Path, m: &Metrics) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    writeln!(
+        file,
+        "{}",
+        serde_json::to_string(m).expect("metrics serialise")
+    )
+    .map_err(|e| io_err(path, e))?;
+    file.sync_data().map_err(|e| io_err(path, e))
+}
+
+/// Supervised warm start: the canonical completion of a random legal action at every turn of
+/// `warm_start.episodes` random games. Returns the last loss (None when skipped).
+fn warm_start<G: Game, T: GameText<G::State>>(
+    make_env: &dyn Fn() -> TextGame<G, T>,
+    learner: &Learner,
+    config: &TrainConfig,
+    style: PromptStyle,
+) -> Result<Option<f64>> {
+    let w = &config.warm_start;
+    if w.steps == 0 {
+        return Ok(None);
+    }
+    let mut data: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.run.seed ^ 0xa11);
+    for g in 0..w.episodes {
+        let mut env = make_env();
+        env.reset(config.run.seed.wrapping_add(1 << 48).wrapping_add(g as u64));
+        while let Some(player) = env.current_player() {
+            let observation = env.observation(player);
+            let legal = env.legal_action_names();
+            let (action, _) = legal.choose(&mut rng).expect("a legal action").clone();
+            let completion = env.completion_for(action);
+            data.push((
+                prompt_ids(&learner.tokenizer, &observation, style)?,
+                completion_ids(&learner.tokenizer, &completion)?,
+            ));
+            env.step(player, &completion);
+        }
+    }
+    let mut opt = AdamW::new(learner.named_vars(), w.learning_rate, 0.0)?;
+    let mut last = None;
+    for step in 0..w.steps {
+        let batch: Vec<(Vec<u32>, Vec<u32>)> = (0..w.batch_size)
+            .map(|i| data[(step * w.batch_size + i) % data.len()].clone())
+            .collect();
+        let scores = score(&learner.model, &batch)?;
+        let tokens = scores.mask.sum_all()?;
+        let loss = scores.token_logprobs.sum_all()?.neg()?.div(&tokens)?;
+        let grads = loss.backward()?;
+        let norm = opt.grad_norm(&grads)?;
+        let value = f64::from(loss.to_scalar::<f32>()?);
+        if value.is_finite() && norm.is_finite() {
+            opt.step(&grads, if norm > 1.0 { 1.0 / norm } else { 1.0 })?;
+            last = Some(value);
+        }
+    }
+    Ok(last)
+}
+
+/// Exploitability (when the game tree can be enumerated) and mean return against random.
+fn evaluate<G: Game, T: GameText<G::State>>(
+    make_env: &dyn Fn() -> TextGame<G, T>,
+    learner: &Learner,
+    config: &TrainConfig,
+    style: PromptStyle,
+    m: &mut Metrics,
+) -> Result<()> {
+    let env = make_env();
+    if config.eval.exploitability && env.game().info().num_players == 2 {
+        let options = LmPolicyOptions {
+            temperature: config.rollout.temperature,
+            style,
+            ..LmPolicyOptions::default()
+        };
+        match tabulate(
+            &env,
+            &learner.model,
+            &learner.tokenizer,
+            &options,
+            |_, _| {},
+        ) {
+            Ok(table) => {
+                if let Ok(nc) = spar_eval::nash_conv(env.game(), &table.policy) {
+                    m.nash_conv = Some(nc.nash_conv);
+                    m.exploitability = Some(nc.exploitability);
+                }
+                m.outside_mass = Some(table.mean_outside_mass());
+            }
+            Err(Error::Eval(_)) => {} // tree too large to enumerate: no exact value
+            Err(e) => return Err(e),
+        }
+    }
+    if config.eval.games_vs_random > 0 {
+        let params = SamplingParams {
+            temperature: config.rollout.temperature,
+            max_tokens: config.rollout.max_tokens,
+            ..SamplingParams::default()
+        };
+        let n = env.game().info().num_players;
+        let mut per_seat = Vec::with_capacity(n);
+        for seat in 0..n {
+            let seats: Vec<Seat> = (0..n)
+                .map(|p| if p == seat { Seat::Model } else { Seat::Random })
+                .collect();
+            let seed = config.run.seed ^ 0xe7a1_0000 ^ seat as u64;
+            let batch = play_batch(
+                make_env,
+                &learner.model,
+                &learner.tokenizer,
+                style,
+                &seats,
+                config.eval.games_vs_random,
+                &params,
+                seed,
+            )?;
+            per_seat.push(
+                batch.returns.iter().map(|r| r[seat]).sum::<f64>() / batch.returns.len() as f64,
+            );
+        }
+        m.vs_random = Some(per_seat);
+    }
+    Ok(())
+}
+
+/// The tensors of the latest checkpoint of a run, for comparing runs (tests, tools).
+pub fn checkpoint_tensors(dir: &Path) -> Result<HashMap<String, Tensor>> {
+    Ok(Checkpoint::load(dir, &Device::Cpu)?.tensors)
+}
