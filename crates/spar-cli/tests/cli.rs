@@ -639,3 +639,64 @@ fn exploitability_of_a_language_model_policy() {
     ]);
     assert_usage_error(&out, &["--temperature"]);
 }
+
+/// `spar train`: a tiny Kuhn self-play run from the shipped config with overrides, its run
+/// directory, `--resume`, and config errors with exit code 2.
+#[test]
+fn train_runs_resumes_and_rejects_bad_configs() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/kuhn-spiral-tiny.toml"
+    );
+    let out = temp_path("train-run");
+    let out_s = out.to_str().unwrap();
+    let tiny = [
+        "--set",
+        "model.hidden=16",
+        "--set",
+        "model.layers=1",
+        "--set",
+        "model.heads=2",
+        "--set",
+        "warm_start.steps=2",
+        "--set",
+        "warm_start.episodes=2",
+        "--set",
+        "rollout.episodes=2",
+        "--set",
+        "rollout.max_tokens=8",
+        "--set",
+        "eval.games_vs_random=1",
+        "--set",
+        "eval.every=1",
+    ];
+    let mut args = vec!["train", config, "--out", out_s, "--set", "run.steps=1"];
+    args.extend_from_slice(&tiny);
+    let run = spar(&args);
+    assert!(run.status.success(), "{run:?}");
+    let last: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(last["step"], 1);
+    assert!(last["exploitability"].as_f64().is_some());
+    let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(resolved.contains("hidden = 16"), "{resolved}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    assert!(out.join("checkpoints/step-000001/state.json").exists());
+    // The same directory again without --resume is refused; --resume continues (nothing left).
+    assert_usage_error(&spar(&args), &["--resume"]);
+    let resumed = spar(&["train", "--resume", out_s]);
+    assert!(resumed.status.success(), "{resumed:?}");
+    // Unknown and ill-typed keys are named.
+    let bad = temp_path("bad.toml");
+    std::fs::write(&bad, "[ppo]\nclipp = 0.1\n").unwrap();
+    assert_usage_error(&spar(&["train", bad.to_str().unwrap()]), &["clipp"]);
+    assert_usage_error(
+        &spar(&["train", config, "--set", "ppo.epochs=two"]),
+        &["epochs"],
+    );
+}

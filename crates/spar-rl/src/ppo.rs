@@ -216,6 +216,62 @@ impl AdamW {
 mod tests {
     use super::*;
     use candle_core::Device;
+    use spar_lm::checkpoint::Checkpoint;
+    use spar_lm::config::Config;
+
+    /// A model whose weights are all zero: every token has log-probability -ln V.
+    fn zero_model() -> (Llama, f32) {
+        let cfg = Config::tiny(50, 8, 1, 2);
+        let tensors = spar_lm::model::init_weights(&cfg, 0.1, 0, &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .map(|(k, t)| (k, t.zeros_like().unwrap()))
+            .collect();
+        let ckpt = Checkpoint {
+            config: cfg,
+            tensors,
+            tokenizer: None,
+        };
+        (ckpt.frozen().unwrap(), -(50f32.ln()))
+    }
+
+    fn sample(n: usize, advantage: f64, old: f32) -> Sample {
+        Sample {
+            prompt: vec![1, 2],
+            completion: (0..n as u32).collect(),
+            role: "kuhn/player0".into(),
+            episode: 0,
+            advantage,
+            old_logprobs: vec![old; n],
+        }
+    }
+
+    #[test]
+    fn ppo_clip_loss_matches_hand_computation() {
+        let (model, lp) = zero_model();
+        let r = 0.5f64.exp(); // ratio when the old log-probability is 0.5 lower
+                              // Ratio 1, A = 2, 3 tokens: per-token objective 2, token-sum loss -(3 * 2) / 10.
+        let s1 = sample(3, 2.0, lp);
+        let (loss, stats) =
+            ppo_loss(&model, &[&s1], 0.2, 1.0, Aggregation::TokenSum(10.0)).unwrap();
+        assert!((stats.loss + 0.6).abs() < 1e-5, "{stats:?}");
+        assert_eq!(stats.clip_fraction, 0.0);
+        assert!(stats.approx_kl.abs() < 1e-6);
+        assert!((f64::from(loss.to_scalar::<f32>().unwrap()) + 0.6).abs() < 1e-5);
+        // Ratio e^0.5 > 1.2 with A = +1: clipped at 1.2 per token.
+        let s2 = sample(4, 1.0, lp - 0.5);
+        let (_, stats) = ppo_loss(&model, &[&s2], 0.2, 1.0, Aggregation::TokenSum(10.0)).unwrap();
+        assert!((stats.loss + 4.0 * 1.2 / 10.0).abs() < 1e-5, "{stats:?}");
+        assert_eq!(stats.clip_fraction, 1.0);
+        assert!((stats.approx_kl + 0.5).abs() < 1e-5);
+        // Same ratio with A = -1: the unclipped term is the minimum (pessimistic bound).
+        let s3 = sample(4, -1.0, lp - 0.5);
+        let (_, stats) = ppo_loss(&model, &[&s3], 0.2, 1.0, Aggregation::TokenSum(10.0)).unwrap();
+        assert!((stats.loss - 4.0 * r / 10.0).abs() < 1e-5, "{stats:?}");
+        // Token mean over a batch: mean over samples of the per-sample token means.
+        let (_, stats) = ppo_loss(&model, &[&s1, &s2], 0.2, 1.0, Aggregation::TokenMean).unwrap();
+        assert!((stats.loss - (-2.0 - 1.2) / 2.0).abs() < 1e-5, "{stats:?}");
+    }
 
     #[test]
     fn adamw_first_steps_match_hand_computation() {
