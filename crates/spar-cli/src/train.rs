@@ -85,7 +85,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
         bar.set_position(m.step as u64);
         bar.set_message(line.clone());
-        bar.println(line);
+        // indicatif draws nothing (println included) when stderr is not a terminal.
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
     })
     .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
