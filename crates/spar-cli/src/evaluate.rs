@@ -31,16 +31,22 @@ pub struct ExploitabilityArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
-    /// model: sampling temperature the model's policy is evaluated at.
-    #[arg(long, default_value_t = 1.0)]
-    temperature: f64,
-    /// model: answer protocol whose canonical completions are scored (boxed, bracketed, bare).
-    #[arg(long, default_value = "boxed")]
-    protocol: String,
+    /// model: sampling temperature the model's policy is evaluated at [default: the
+    /// checkpoint's prompting.json, else 1.0].
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// model: answer protocol whose canonical completions are scored (boxed, bracketed, bare)
+    /// [default: the checkpoint's prompting.json, else boxed].
+    #[arg(long)]
+    protocol: Option<String>,
     /// model: how prompts are written (auto: the chat template when the model has one; chat;
-    /// raw).
-    #[arg(long, default_value = "auto")]
-    prompt_style: String,
+    /// raw) [default: the checkpoint's prompting.json, else auto].
+    #[arg(long)]
+    prompt_style: Option<String>,
+    /// model: whether prompts hold the game's rules [default: the checkpoint's
+    /// prompting.json, else true].
+    #[arg(long)]
+    rules: Option<bool>,
     /// model: a LoRA adapter directory to apply.
     #[arg(long)]
     lora: Option<PathBuf>,
@@ -49,12 +55,82 @@ pub struct ExploitabilityArgs {
     save_policy: Option<PathBuf>,
 }
 
+/// How a model is prompted for evaluation: flags first, then the checkpoint's
+/// `prompting.json` (written by `spar train`), then the defaults.
+#[derive(Debug, Clone)]
+pub struct ModelPrompting {
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Protocol name.
+    pub protocol: String,
+    /// Prompt style name.
+    pub prompt_style: String,
+    /// The parsed prompt style.
+    pub style: PromptStyle,
+    /// Rules in the prompts.
+    pub rules: bool,
+}
+
+impl ModelPrompting {
+    /// Resolves the prompting of the model at `path`.
+    pub fn resolve(
+        path: &Path,
+        temperature: Option<f64>,
+        protocol: Option<&str>,
+        prompt_style: Option<&str>,
+        rules: Option<bool>,
+    ) -> anyhow::Result<ModelPrompting> {
+        let saved = spar_rl::prompt::Prompting::load(path)
+            .map_err(|e| UsageError(format!("{e}; pass --temperature, --protocol, --prompt-style and --rules instead, or remove it")))?;
+        let temperature = temperature
+            .or(saved.as_ref().map(|s| s.temperature))
+            .unwrap_or(1.0);
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(
+                UsageError(format!("--temperature must be positive, got {temperature}")).into(),
+            );
+        }
+        let protocol = protocol
+            .map(str::to_string)
+            .or(saved.as_ref().map(|s| s.protocol.clone()))
+            .unwrap_or_else(|| "boxed".into());
+        let prompt_style = prompt_style
+            .map(str::to_string)
+            .or(saved.as_ref().map(|s| s.prompt_style.clone()))
+            .unwrap_or_else(|| "auto".into());
+        let style: PromptStyle = prompt_style
+            .parse()
+            .map_err(|e: spar_rl::Error| UsageError(e.to_string()))?;
+        let rules = rules.or(saved.as_ref().map(|s| s.rules)).unwrap_or(true);
+        let p = ModelPrompting {
+            temperature,
+            protocol,
+            prompt_style,
+            style,
+            rules,
+        };
+        p.protocol_box()?;
+        Ok(p)
+    }
+
+    /// The protocol object.
+    pub fn protocol_box(&self) -> anyhow::Result<Box<dyn spar_core::text::Protocol>> {
+        Ok(protocol_by_name(&self.protocol).ok_or_else(|| {
+            UsageError(format!(
+                "unknown protocol {:?}; accepted: boxed, bracketed, bare",
+                self.protocol
+            ))
+        })?)
+    }
+}
+
 /// What exact evaluation of a language-model policy adds to the report.
 #[derive(Debug, Serialize)]
 struct ModelPolicyReport {
     temperature: f64,
     protocol: String,
     prompt_style: String,
+    rules: bool,
     information_sets: usize,
     /// Mean over information sets of the probability of answers outside the canonical legal
     /// completions (other wordings, invalid answers).
@@ -102,23 +178,13 @@ fn model_policy<G: TextView + Clone>(
     path: &Path,
     args: &ExploitabilityArgs,
 ) -> anyhow::Result<(spar_core::TabularPolicy, ModelPolicyReport)> {
-    let protocol = protocol_by_name(&args.protocol).ok_or_else(|| {
-        UsageError(format!(
-            "unknown protocol {:?}; accepted: boxed, bracketed, bare",
-            args.protocol
-        ))
-    })?;
-    let style: PromptStyle = args
-        .prompt_style
-        .parse()
-        .map_err(|e: spar_rl::Error| UsageError(e.to_string()))?;
-    if !(args.temperature.is_finite() && args.temperature > 0.0) {
-        return Err(UsageError(format!(
-            "--temperature must be positive, got {}",
-            args.temperature
-        ))
-        .into());
-    }
+    let p = ModelPrompting::resolve(
+        path,
+        args.temperature,
+        args.protocol.as_deref(),
+        args.prompt_style.as_deref(),
+        args.rules,
+    )?;
     crate::lm::set_threads();
     let device = spar_lm::cli::default_device();
     let loaded = spar_lm::cli::load_model_with_lora(
@@ -132,13 +198,14 @@ fn model_policy<G: TextView + Clone>(
         game.clone(),
         game.text_view(),
         TextOptions {
-            protocol,
+            protocol: p.protocol_box()?,
+            rules: p.rules,
             ..TextOptions::default()
         },
     );
     let options = LmPolicyOptions {
-        temperature: args.temperature,
-        style,
+        temperature: p.temperature,
+        style: p.style,
         ..LmPolicyOptions::default()
     };
     let bar = progress(0, args.json, "scoring legal completions");
@@ -157,9 +224,10 @@ fn model_policy<G: TextView + Clone>(
         policy_file::save(out, &table.policy, game.info())?;
     }
     let report = ModelPolicyReport {
-        temperature: args.temperature,
-        protocol: args.protocol.clone(),
-        prompt_style: args.prompt_style.clone(),
+        temperature: p.temperature,
+        protocol: p.protocol.clone(),
+        prompt_style: p.prompt_style.clone(),
+        rules: p.rules,
         information_sets: table.legal_mass.len(),
         outside_mass_mean: table.mean_outside_mass(),
         outside_mass_max: table.max_outside_mass(),

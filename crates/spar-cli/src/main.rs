@@ -18,6 +18,7 @@ mod bench;
 mod evaluate;
 mod games;
 mod lm;
+mod model_eval;
 mod play;
 mod players;
 mod report;
@@ -50,6 +51,11 @@ enum Command {
     Lm(lm::LmArgs),
     /// Self-play training (SPIRAL) from a TOML config; --resume continues a run exactly.
     Train(train::TrainArgs),
+    /// A language model against a built-in player in every seat (mean return, win rate,
+    /// invalid answers).
+    Eval(model_eval::EvalArgs),
+    /// Plots (SVG) and a Markdown summary of a training run.
+    Report(train::ReportArgs),
 }
 
 /// Bad input: exits with code 2.
@@ -95,6 +101,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Lm(args) => lm::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Eval(args) => model_eval::run(&args),
+        Command::Report(args) => train::report(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

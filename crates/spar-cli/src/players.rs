@@ -6,6 +6,7 @@
 //! | `minimax` | full-depth minimax (perfect-information games without chance) |
 //! | `alphabeta[:DEPTH]` | depth-limited alpha-beta (default depth 4) with the game's heuristic |
 //! | `tabular:FILE`, `cfr:FILE` | a tabular policy file (e.g. written by `spar solve --out`) |
+//! | `cfr+[:ITERATIONS]` | the average policy of CFR+ run now (default 1,000 iterations; games whose tree spar can enumerate) |
 
 use std::path::Path;
 
@@ -17,7 +18,8 @@ use spar_games::heuristic::Heuristic;
 use crate::UsageError;
 
 /// The accepted player names, for error messages and help.
-pub const PLAYERS: &str = "random, uniform, minimax, alphabeta[:DEPTH], tabular:FILE, cfr:FILE";
+pub const PLAYERS: &str =
+    "random, uniform, minimax, alphabeta[:DEPTH], tabular:FILE, cfr:FILE, cfr+[:ITERATIONS]";
 
 /// Default alpha-beta depth in plies.
 const DEFAULT_DEPTH: usize = 4;
@@ -78,6 +80,25 @@ pub fn make_player<G: Game + Heuristic>(
                 AlphaBeta::new(info, depth, game.heuristic())
                     .with_context(|| format!("player {spec:?} on {}", info.spec))?,
             )
+        }
+        ("cfr+", iterations) => {
+            let iterations = match iterations {
+                None => 1000,
+                Some(text) => text.parse().map_err(|_| {
+                    UsageError(format!(
+                        "player {spec:?}: the CFR+ iteration count {text:?} is not a positive integer"
+                    ))
+                })?,
+            };
+            let mut solver = spar_eval::CfrSolver::new(game, spar_eval::CfrVariant::CfrPlus)
+                .map_err(|error| {
+                    UsageError(format!(
+                        "player {spec:?} solves the whole game tree, which {} cannot offer ({error})",
+                        info.spec
+                    ))
+                })?;
+            solver.run(iterations);
+            Box::new(solver.average_policy())
         }
         ("tabular" | "cfr", Some(path)) if !path.is_empty() => Box::new(
             spar_eval::policy_file::load(Path::new(path), game)

@@ -99,3 +99,20 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Arguments of `spar report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A run directory written by `spar train` (it holds metrics.jsonl).
+    run: PathBuf,
+}
+
+/// Runs `spar report`: SVG plots and a Markdown summary in `RUN/report/`.
+pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    let files = spar_rl::report::write_report(&args.run)?;
+    for plot in &files.plots {
+        println!("{}", plot.display());
+    }
+    println!("{}", files.summary.display());
+    Ok(())
+}

@@ -277,6 +277,11 @@ pub struct TextOptions {
     pub invalid_move_rule: InvalidMoveRule,
     /// Player turns after which the episode is truncated and scored as a draw (SPIRAL: 50).
     pub max_turns: Option<usize>,
+    /// Write the game's rules as the observation's system text (default true). Off, the
+    /// system text is empty and a prompt holds only the role, the state, the legal actions
+    /// and the answer format: for small models trained from scratch, to which the rules are
+    /// a constant prefix that carries no information but costs attention over every token.
+    pub rules: bool,
 }
 
 impl Default for TextOptions {
@@ -285,6 +290,7 @@ impl Default for TextOptions {
             protocol: Box::new(Boxed),
             invalid_move_rule: InvalidMoveRule::Spiral,
             max_turns: Some(50),
+            rules: true,
         }
     }
 }
@@ -380,7 +386,11 @@ impl<G: Game, T: GameText<G::State>> TextGame<G, T> {
         let to_move = state.current_player() == Some(player);
         Observation {
             role: Role::player(self.game.info().name.clone(), player),
-            system: self.text.rules(),
+            system: if self.options.rules {
+                self.text.rules()
+            } else {
+                String::new()
+            },
             role_text: self.text.role_text(player),
             state_text: self.text.state_text(state, player),
             legal_actions: to_move.then(|| {

@@ -14,6 +14,10 @@ pub struct Scores {
     pub token_logprobs: Tensor,
     /// `(batch, longest completion)`: 1 where a completion token is, 0 after its end.
     pub mask: Tensor,
+    /// `(batch, longest completion)`: the entropy `-sum_v p(v) log p(v)` of the whole
+    /// next-token distribution at each completion position (0 past the end), when asked for
+    /// ([`score_with_entropy`]). Differentiable like `token_logprobs`.
+    pub entropy: Option<Tensor>,
 }
 
 impl Scores {
@@ -49,6 +53,17 @@ pub fn score_at_temperature(
     model: &Llama,
     pairs: &[(Vec<u32>, Vec<u32>)],
     temperature: f64,
+) -> Result<Scores> {
+    score_with_entropy(model, pairs, temperature, false)
+}
+
+/// [`score_at_temperature`], and with `entropy` the entropy of the next-token distribution
+/// (at `temperature`) at every completion position, for an entropy bonus.
+pub fn score_with_entropy(
+    model: &Llama,
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    temperature: f64,
+    entropy: bool,
 ) -> Result<Scores> {
     if !(temperature.is_finite() && temperature > 0.0) {
         return Err(LmError::InvalidArgument(format!(
@@ -112,9 +127,16 @@ pub fn score_at_temperature(
     let targets = Tensor::from_vec(targets, (b_sz, longest, 1), device)?;
     let picked = log_probs.gather(&targets, 2)?.squeeze(2)?;
     let mask = Tensor::from_vec(mask, (b_sz, longest), device)?.to_dtype(picked.dtype())?;
+    let entropy = if entropy {
+        let h = (log_probs.exp()? * &log_probs)?.sum(D::Minus1)?.neg()?;
+        Some((h * &mask)?)
+    } else {
+        None
+    };
     Ok(Scores {
         token_logprobs: (picked * &mask)?,
         mask,
+        entropy,
     })
 }
 
@@ -133,6 +155,7 @@ pub fn score_values_at_temperature(
     let detached = Scores {
         token_logprobs: scores.token_logprobs.detach().to_dtype(DType::F32)?,
         mask: scores.mask.detach(),
+        entropy: None,
     };
     Ok(detached.to_vecs()?)
 }

@@ -37,6 +37,8 @@ pub struct RunConfig {
     pub steps: usize,
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: usize,
+    /// Also write every metric as TensorBoard scalars to `tensorboard/` in the run directory.
+    pub tensorboard: bool,
 }
 
 impl Default for RunConfig {
@@ -45,6 +47,7 @@ impl Default for RunConfig {
             seed: 0,
             steps: 20,
             checkpoint_every: 5,
+            tensorboard: true,
         }
     }
 }
@@ -61,6 +64,10 @@ pub struct GameConfig {
     pub invalid_move_rule: String,
     /// Turn limit (then a draw).
     pub max_turns: usize,
+    /// Write the game's rules as the prompt's system text. `false` keeps only the role, the
+    /// state, the legal actions and the answer format: for tiny models trained from scratch,
+    /// to which the rules are a constant prefix that costs attention and teaches nothing.
+    pub rules: bool,
 }
 
 impl Default for GameConfig {
@@ -70,6 +77,7 @@ impl Default for GameConfig {
             protocol: "boxed".into(),
             invalid_move_rule: "spiral".into(),
             max_turns: 50,
+            rules: true,
         }
     }
 }
@@ -197,6 +205,20 @@ pub struct PpoConfig {
     pub normaliser: f64,
     /// Gradient-norm clipping (0 disables).
     pub max_grad_norm: f64,
+    /// Learning-rate schedule over the run's steps: `constant`, `linear` or `cosine` (to 0
+    /// at the last step).
+    pub lr_schedule: String,
+    /// Steps of linear learning-rate warm-up before the schedule.
+    pub warmup_steps: usize,
+    /// Coefficient of the KL penalty to the frozen reference, the model right after the warm
+    /// start (0: none; SPIRAL uses none). With `k2` this is the magnet of magnetic mirror
+    /// descent (Sokota et al. 2023): a pull towards a fixed policy that makes self-play
+    /// converge (to a regularised equilibrium) instead of cycling.
+    pub kl_coef: f64,
+    /// Estimator of the KL per token: `k1`, `k2` or `k3` (see docs/training.md).
+    pub kl_estimator: String,
+    /// Coefficient of the entropy bonus (0: none).
+    pub entropy_coef: f64,
 }
 
 impl Default for PpoConfig {
@@ -210,6 +232,11 @@ impl Default for PpoConfig {
             loss_aggregation: "token_sum".into(),
             normaliser: 64.0,
             max_grad_norm: 1.0,
+            lr_schedule: "constant".into(),
+            warmup_steps: 0,
+            kl_coef: 0.0,
+            kl_estimator: "k3".into(),
+            entropy_coef: 0.0,
         }
     }
 }
@@ -224,6 +251,10 @@ pub struct EvalConfig {
     pub exploitability: bool,
     /// Games against the uniform random player, per seat.
     pub games_vs_random: usize,
+    /// Games against a CFR+ policy, per seat (games spar can enumerate; 0: none).
+    pub games_vs_cfr: usize,
+    /// CFR+ iterations of that policy (Kuhn: 1,000 reach NashConv < 1e-3).
+    pub cfr_iterations: usize,
 }
 
 impl Default for EvalConfig {
@@ -232,6 +263,8 @@ impl Default for EvalConfig {
             every: 5,
             exploitability: true,
             games_vs_random: 32,
+            games_vs_cfr: 32,
+            cfr_iterations: 1000,
         }
     }
 }
@@ -313,6 +346,21 @@ impl TrainConfig {
             || self.rollout.max_tokens == 0
         {
             return bad("rollout.temperature must be > 0 and rollout.max_tokens >= 1".into());
+        }
+        if let Err(e) = self.ppo.lr_schedule.parse::<crate::ppo::LrSchedule>() {
+            return bad(format!("ppo.lr_schedule: {e}"));
+        }
+        if let Err(e) = self.ppo.kl_estimator.parse::<crate::ppo::KlEstimator>() {
+            return bad(format!("ppo.kl_estimator: {e}"));
+        }
+        for (name, v) in [
+            ("ppo.kl_coef", self.ppo.kl_coef),
+            ("ppo.entropy_coef", self.ppo.entropy_coef),
+            ("ppo.learning_rate", self.ppo.learning_rate),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(format!("{name} must be a finite number >= 0, got {v}"));
+            }
         }
         if self.run.checkpoint_every == 0 {
             return bad("run.checkpoint_every must be >= 1".into());

@@ -7,7 +7,9 @@
 //!   set (the probability it gives the canonical completion of each legal action), for
 //!   NashConv and exploitability;
 //! * [`rollout`], [`advantage`] (RAE, REINFORCE), [`ppo`] (PPO-clip, AdamW with state) and
-//!   [`selfplay`]: SPIRAL's self-play loop, configured by [`config::TrainConfig`].
+//!   [`selfplay`]: SPIRAL's self-play loop, configured by [`config::TrainConfig`];
+//! * [`tensorboard`]: TensorBoard event files written by hand (metrics as scalars), and
+//!   [`report`]: SVG plots and a Markdown summary of a run directory's `metrics.jsonl`.
 #![warn(missing_docs)]
 
 pub mod advantage;
@@ -16,8 +18,10 @@ pub mod error;
 pub mod lm_policy;
 pub mod ppo;
 pub mod prompt;
+pub mod report;
 pub mod rollout;
 pub mod selfplay;
+pub mod tensorboard;
 
 pub use config::TrainConfig;
 pub use error::{Error, Result};

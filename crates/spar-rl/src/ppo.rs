@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use candle_core::{backprop::GradStore, DType, Tensor, Var};
-use spar_lm::score::score_at_temperature;
+use spar_lm::score::score_with_entropy;
 use spar_lm::Llama;
 
 use crate::error::Result;
@@ -26,6 +26,82 @@ pub struct Sample {
     /// Log-probabilities of the completion tokens under the policy that sampled them
     /// (recomputed before the update).
     pub old_logprobs: Vec<f32>,
+    /// Log-probabilities of the completion tokens under the frozen reference model (empty
+    /// without a KL penalty).
+    pub ref_logprobs: Vec<f32>,
+}
+
+/// Per-token estimators of `KL(pi_theta || pi_ref)` from tokens sampled by the policy
+/// (Schulman 2020, "Approximating KL divergence"), with `log r = log pi_ref - log pi_theta`:
+///
+/// * `k1 = -log r`: unbiased, high variance, can be negative; as a loss its expected
+///   gradient is zero (only its value is informative);
+/// * `k2 = (log r)^2 / 2`: biased, low variance, non-negative; as a loss its gradient is the
+///   gradient of the reverse KL `KL(pi_theta || pi_ref)` (the magnet term of magnetic mirror
+///   descent, Sokota et al. 2023, eq. 3);
+/// * `k3 = (r - 1) - log r`: unbiased, low variance, non-negative; the estimator of GRPO
+///   (Shao et al. 2024, eq. 4) and of SPIRAL's oat trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KlEstimator {
+    /// `-log r`.
+    K1,
+    /// `(log r)^2 / 2`.
+    K2,
+    /// `r - 1 - log r`.
+    K3,
+}
+
+impl std::str::FromStr for KlEstimator {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "k1" => Ok(KlEstimator::K1),
+            "k2" => Ok(KlEstimator::K2),
+            "k3" => Ok(KlEstimator::K3),
+            other => Err(crate::Error::Invalid(format!(
+                "KL estimator {other:?} is not one of k1, k2, k3"
+            ))),
+        }
+    }
+}
+
+/// The estimator's per-token values from the policy's and the reference's log-probabilities
+/// (same shape; differentiable in `logp`).
+pub fn kl_estimate(estimator: KlEstimator, logp: &Tensor, ref_logp: &Tensor) -> Result<Tensor> {
+    // log r = log pi_ref - log pi_theta.
+    let log_r = (ref_logp - logp)?;
+    Ok(match estimator {
+        KlEstimator::K1 => log_r.neg()?,
+        KlEstimator::K2 => (log_r.sqr()? * 0.5)?,
+        // Clamped as in the reference implementations (log r in [-20, 20]) so that one
+        // near-impossible token under the reference cannot make the loss infinite.
+        KlEstimator::K3 => {
+            let log_r = log_r.clamp(-20f32, 20f32)?;
+            ((log_r.exp()? - 1.0)? - log_r)?
+        }
+    })
+}
+
+/// Terms added to the PPO-clip objective.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Regularisers {
+    /// Coefficient `beta` of the KL penalty to the reference (0: none).
+    pub kl_coef: f64,
+    /// Which estimator of the KL the penalty uses.
+    pub kl_estimator: KlEstimator,
+    /// Coefficient of the entropy bonus (0: none).
+    pub entropy_coef: f64,
+}
+
+impl Default for Regularisers {
+    fn default() -> Self {
+        Regularisers {
+            kl_coef: 0.0,
+            kl_estimator: KlEstimator::K3,
+            entropy_coef: 0.0,
+        }
+    }
 }
 
 /// How per-token terms become one loss.
@@ -47,31 +123,57 @@ pub struct PpoStats {
     pub clip_fraction: f64,
     /// Mean of `old - new` log-probability over tokens (the k1 estimate of KL(old || new)).
     pub approx_kl: f64,
+    /// Mean per-token KL estimate to the reference (0 without a penalty).
+    pub kl_ref: f64,
+    /// Mean per-token entropy of the next-token distribution (0 without a bonus).
+    pub entropy: f64,
 }
 
-/// The PPO-clip loss (Schulman et al. 2017, eq. 7) of `samples` under `model`:
-/// `-min(r A, clip(r, 1 - eps, 1 + eps) A)` per token with `r = exp(logp - logp_old)`,
-/// aggregated by `agg`. Differentiable in the model's variables.
+/// The PPO-clip loss (Schulman et al. 2017, eq. 7) of `samples` under `model`, with the
+/// optional KL penalty and entropy bonus of `reg`. Per token `t` of a completion:
+///
+/// `l_t = -min(r_t A, clip(r_t, 1 - eps, 1 + eps) A) + beta * k(t) - c * H_t`
+///
+/// with `r_t = exp(logp_t - logp_old_t)` (eq. 6), `k` the chosen KL estimator against the
+/// reference ([`kl_estimate`]; the penalty as in GRPO, Shao et al. 2024, eq. 3) and `H_t` the
+/// entropy of the next-token distribution (the entropy bonus of Schulman et al. 2017, eq. 9);
+/// aggregated over tokens and samples by `agg`. Differentiable in the model's variables.
 pub fn ppo_loss(
     model: &Llama,
     samples: &[&Sample],
     clip: f64,
     temperature: f64,
     agg: Aggregation,
+    reg: &Regularisers,
 ) -> Result<(Tensor, PpoStats)> {
     let pairs: Vec<(Vec<u32>, Vec<u32>)> = samples
         .iter()
         .map(|s| (s.prompt.clone(), s.completion.clone()))
         .collect();
-    let scores = score_at_temperature(model, &pairs, temperature)?;
+    let scores = score_with_entropy(model, &pairs, temperature, reg.entropy_coef != 0.0)?;
     let (b, width) = scores.token_logprobs.dims2()?;
     let device = scores.token_logprobs.device().clone();
     let mut old = vec![0f32; b * width];
     let mut adv = vec![0f32; b * width];
+    let mut reference = vec![0f32; b * width];
     for (i, s) in samples.iter().enumerate() {
         for (j, &lp) in s.old_logprobs.iter().enumerate() {
             old[i * width + j] = lp;
             adv[i * width + j] = s.advantage as f32;
+        }
+        if reg.kl_coef != 0.0 {
+            if s.ref_logprobs.len() != s.old_logprobs.len() {
+                return Err(crate::Error::Invalid(format!(
+                    "a KL penalty needs the reference's log-probabilities of every token: \
+                     sample of episode {} has {} for {} tokens",
+                    s.episode,
+                    s.ref_logprobs.len(),
+                    s.old_logprobs.len()
+                )));
+            }
+            for (j, &lp) in s.ref_logprobs.iter().enumerate() {
+                reference[i * width + j] = lp;
+            }
         }
     }
     let old = Tensor::from_vec(old, (b, width), &device)?;
@@ -81,7 +183,21 @@ pub fn ppo_loss(
     let ratio = ((new - &old)? * mask)?.exp()?;
     let surr1 = (&ratio * &adv)?;
     let surr2 = (ratio.clamp(1.0 - clip, 1.0 + clip)? * &adv)?;
-    let per_token = (surr1.minimum(&surr2)?.neg()? * mask)?;
+    let mut per_token = surr1.minimum(&surr2)?.neg()?;
+    let tokens: f32 = mask.sum_all()?.to_scalar()?;
+    let mut kl_ref = 0f32;
+    if reg.kl_coef != 0.0 {
+        let reference = Tensor::from_vec(reference, (b, width), &device)?;
+        let k = (kl_estimate(reg.kl_estimator, new, &reference)? * mask)?;
+        kl_ref = k.detach().sum_all()?.to_scalar::<f32>()? / tokens.max(1.0);
+        per_token = (per_token + (k * reg.kl_coef)?)?;
+    }
+    let mut entropy = 0f32;
+    if let Some(h) = &scores.entropy {
+        entropy = h.detach().sum_all()?.to_scalar::<f32>()? / tokens.max(1.0);
+        per_token = (per_token - (h * reg.entropy_coef)?)?;
+    }
+    let per_token = (per_token * mask)?;
     let lengths = mask.sum(1)?;
     let per_sample = match agg {
         Aggregation::TokenSum(c) => (per_token.sum(1)? / c)?,
@@ -89,7 +205,6 @@ pub fn ppo_loss(
     };
     let loss = per_sample.mean_all()?;
     // Statistics (no gradient).
-    let tokens: f32 = mask.sum_all()?.to_scalar()?;
     let r = ratio.detach();
     let clipped = ((r.ge(1.0 + clip)?.to_dtype(DType::F32)?
         + r.le(1.0 - clip)?.to_dtype(DType::F32)?)?
@@ -101,8 +216,55 @@ pub fn ppo_loss(
         loss: f64::from(loss.to_scalar::<f32>()?),
         clip_fraction: f64::from(clipped / tokens.max(1.0)),
         approx_kl: f64::from(kl / tokens.max(1.0)),
+        kl_ref: f64::from(kl_ref),
+        entropy: f64::from(entropy),
     };
     Ok((loss, stats))
+}
+
+/// Learning-rate schedules over the run's policy steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LrSchedule {
+    /// The base rate throughout.
+    Constant,
+    /// Linear decay from the base rate to 0 at the last step.
+    Linear,
+    /// Cosine decay from the base rate to 0 at the last step (Loshchilov and Hutter 2017,
+    /// eq. 5 with one cycle and eta_min = 0).
+    Cosine,
+}
+
+impl std::str::FromStr for LrSchedule {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "constant" => Ok(LrSchedule::Constant),
+            "linear" => Ok(LrSchedule::Linear),
+            "cosine" => Ok(LrSchedule::Cosine),
+            other => Err(crate::Error::Invalid(format!(
+                "learning-rate schedule {other:?} is not one of constant, linear, cosine"
+            ))),
+        }
+    }
+}
+
+impl LrSchedule {
+    /// The rate at policy step `step` (1-based) of `total`, after `warmup` steps of linear
+    /// warm-up from `base / (warmup + 1)`.
+    pub fn rate(self, base: f64, step: usize, total: usize, warmup: usize) -> f64 {
+        if step <= warmup {
+            return base * step as f64 / (warmup + 1) as f64;
+        }
+        let span = total.saturating_sub(warmup).max(1) as f64;
+        // Progress through the decay, 0 at the first step after warm-up.
+        let progress = ((step - warmup - 1) as f64 / span).clamp(0.0, 1.0);
+        match self {
+            LrSchedule::Constant => base,
+            LrSchedule::Linear => base * (1.0 - progress),
+            LrSchedule::Cosine => base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+        }
+    }
 }
 
 /// AdamW (Loshchilov and Hutter 2019, Algorithm 2) whose moments can be saved and restored, so
@@ -243,6 +405,7 @@ mod tests {
             episode: 0,
             advantage,
             old_logprobs: vec![old; n],
+            ref_logprobs: Vec::new(),
         }
     }
 
@@ -252,25 +415,135 @@ mod tests {
         let r = 0.5f64.exp(); // ratio when the old log-probability is 0.5 lower
                               // Ratio 1, A = 2, 3 tokens: per-token objective 2, token-sum loss -(3 * 2) / 10.
         let s1 = sample(3, 2.0, lp);
-        let (loss, stats) =
-            ppo_loss(&model, &[&s1], 0.2, 1.0, Aggregation::TokenSum(10.0)).unwrap();
+        let (loss, stats) = ppo_loss(
+            &model,
+            &[&s1],
+            0.2,
+            1.0,
+            Aggregation::TokenSum(10.0),
+            &Regularisers::default(),
+        )
+        .unwrap();
         assert!((stats.loss + 0.6).abs() < 1e-5, "{stats:?}");
         assert_eq!(stats.clip_fraction, 0.0);
         assert!(stats.approx_kl.abs() < 1e-6);
         assert!((f64::from(loss.to_scalar::<f32>().unwrap()) + 0.6).abs() < 1e-5);
         // Ratio e^0.5 > 1.2 with A = +1: clipped at 1.2 per token.
         let s2 = sample(4, 1.0, lp - 0.5);
-        let (_, stats) = ppo_loss(&model, &[&s2], 0.2, 1.0, Aggregation::TokenSum(10.0)).unwrap();
+        let (_, stats) = ppo_loss(
+            &model,
+            &[&s2],
+            0.2,
+            1.0,
+            Aggregation::TokenSum(10.0),
+            &Regularisers::default(),
+        )
+        .unwrap();
         assert!((stats.loss + 4.0 * 1.2 / 10.0).abs() < 1e-5, "{stats:?}");
         assert_eq!(stats.clip_fraction, 1.0);
         assert!((stats.approx_kl + 0.5).abs() < 1e-5);
         // Same ratio with A = -1: the unclipped term is the minimum (pessimistic bound).
         let s3 = sample(4, -1.0, lp - 0.5);
-        let (_, stats) = ppo_loss(&model, &[&s3], 0.2, 1.0, Aggregation::TokenSum(10.0)).unwrap();
+        let (_, stats) = ppo_loss(
+            &model,
+            &[&s3],
+            0.2,
+            1.0,
+            Aggregation::TokenSum(10.0),
+            &Regularisers::default(),
+        )
+        .unwrap();
         assert!((stats.loss - 4.0 * r / 10.0).abs() < 1e-5, "{stats:?}");
         // Token mean over a batch: mean over samples of the per-sample token means.
-        let (_, stats) = ppo_loss(&model, &[&s1, &s2], 0.2, 1.0, Aggregation::TokenMean).unwrap();
+        let (_, stats) = ppo_loss(
+            &model,
+            &[&s1, &s2],
+            0.2,
+            1.0,
+            Aggregation::TokenMean,
+            &Regularisers::default(),
+        )
+        .unwrap();
         assert!((stats.loss - (-2.0 - 1.2) / 2.0).abs() < 1e-5, "{stats:?}");
+    }
+
+    #[test]
+    fn kl_estimators_match_hand_computation() {
+        // log pi = -1, log pi_ref = -1.5: log r = -0.5.
+        let logp = Tensor::new(&[-1f32, -2.0], &Device::Cpu).unwrap();
+        let reference = Tensor::new(&[-1.5f32, -2.0], &Device::Cpu).unwrap();
+        let values = |e| {
+            kl_estimate(e, &logp, &reference)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let k1 = values(KlEstimator::K1);
+        let k2 = values(KlEstimator::K2);
+        let k3 = values(KlEstimator::K3);
+        assert!((k1[0] - 0.5).abs() < 1e-6, "{k1:?}");
+        assert!((k2[0] - 0.125).abs() < 1e-6, "{k2:?}");
+        let expected = (-0.5f32).exp() - 1.0 + 0.5; // 0.10653066
+        assert!((k3[0] - expected).abs() < 1e-6, "{k3:?}");
+        // Equal log-probabilities: every estimator is 0.
+        assert_eq!((k1[1], k2[1], k3[1]), (0.0, 0.0, 0.0));
+        // Averaged over samples of a known distribution, k1 and k3 estimate the exact KL.
+        // pi = (0.75, 0.25), pi_ref = (0.5, 0.5): KL(pi || pi_ref) = 0.75 ln 1.5 + 0.25 ln 0.5.
+        let kl = 0.75f64 * 1.5f64.ln() + 0.25 * 0.5f64.ln();
+        let logp = Tensor::new(&[0.75f32.ln(), 0.25f32.ln()], &Device::Cpu).unwrap();
+        let reference = Tensor::new(&[0.5f32.ln(), 0.5f32.ln()], &Device::Cpu).unwrap();
+        for e in [KlEstimator::K1, KlEstimator::K3] {
+            let v = kl_estimate(e, &logp, &reference)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let mean = 0.75 * f64::from(v[0]) + 0.25 * f64::from(v[1]);
+            assert!((mean - kl).abs() < 1e-6, "{e:?}: {mean} vs {kl}");
+        }
+        assert!("k4".parse::<KlEstimator>().is_err());
+    }
+
+    #[test]
+    fn kl_penalty_and_entropy_bonus_enter_the_loss() {
+        // Zero model: every token has log-probability lp = -ln 50 and the next-token entropy
+        // is ln 50 at every position.
+        let (model, lp) = zero_model();
+        let mut s = sample(2, 0.0, lp);
+        s.ref_logprobs = vec![lp - 0.5; 2]; // log r = -0.5: k2 = 0.125 per token
+        let reg = Regularisers {
+            kl_coef: 0.1,
+            kl_estimator: KlEstimator::K2,
+            entropy_coef: 0.01,
+        };
+        let (_, stats) = ppo_loss(&model, &[&s], 0.2, 1.0, Aggregation::TokenMean, &reg).unwrap();
+        let h = 50f64.ln();
+        assert!((stats.kl_ref - 0.125).abs() < 1e-5, "{stats:?}");
+        assert!((stats.entropy - h).abs() < 1e-4, "{stats:?}");
+        // A = 0: loss = beta * k2 - c * H per token (token mean).
+        assert!(
+            (stats.loss - (0.1 * 0.125 - 0.01 * h)).abs() < 1e-5,
+            "{stats:?}"
+        );
+        // A penalty without reference log-probabilities is an error, not a silent zero.
+        s.ref_logprobs.clear();
+        assert!(ppo_loss(&model, &[&s], 0.2, 1.0, Aggregation::TokenMean, &reg).is_err());
+    }
+
+    #[test]
+    fn learning_rate_schedules() {
+        let c = LrSchedule::Constant;
+        assert_eq!(c.rate(1.0, 1, 10, 0), 1.0);
+        assert_eq!(c.rate(1.0, 10, 10, 0), 1.0);
+        // Warm-up of 3 steps: 1/4, 2/4, 3/4, then the base rate.
+        assert_eq!(c.rate(1.0, 1, 10, 3), 0.25);
+        assert_eq!(c.rate(1.0, 3, 10, 3), 0.75);
+        assert_eq!(c.rate(1.0, 4, 10, 3), 1.0);
+        // Linear over 10 steps: 1, 0.9, ..., 0.1.
+        assert!((LrSchedule::Linear.rate(2.0, 1, 10, 0) - 2.0).abs() < 1e-12);
+        assert!((LrSchedule::Linear.rate(2.0, 10, 10, 0) - 0.2).abs() < 1e-12);
+        // Cosine: half way down at the middle step.
+        assert!((LrSchedule::Cosine.rate(1.0, 6, 10, 0) - 0.5).abs() < 1e-12);
+        assert!("step".parse::<LrSchedule>().is_err());
     }
 
     #[test]

@@ -93,3 +93,52 @@ pub fn completion_ids(tokenizer: &TextTokenizer, completion: &str) -> Result<Vec
     ids.push(stop_token(tokenizer)?);
     Ok(ids)
 }
+
+/// How a model was prompted during training, saved in each checkpoint as `prompting.json` so
+/// that evaluating the checkpoint (`spar exploitability --policy model:DIR`, `spar eval`)
+/// shows it the prompts it learned on unless told otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prompting {
+    /// The game spec trained on.
+    pub game: String,
+    /// Answer protocol (`boxed`, `bracketed`, `bare`).
+    pub protocol: String,
+    /// Prompt style (`auto`, `chat`, `raw`).
+    pub prompt_style: String,
+    /// Whether prompts held the rules.
+    pub rules: bool,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Most tokens per answer.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+}
+
+fn default_max_tokens() -> usize {
+    64
+}
+
+impl Prompting {
+    /// The file name inside a checkpoint directory.
+    pub const FILE: &'static str = "prompting.json";
+
+    /// Reads `dir/prompting.json`; `None` when `dir` is not a directory or has none.
+    pub fn load(dir: &std::path::Path) -> Result<Option<Prompting>> {
+        let path = dir.join(Self::FILE);
+        if !dir.is_dir() || !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Invalid(format!("{}: corrupt prompting file: {e}", path.display())))
+    }
+
+    /// Writes `dir/prompting.json` (atomically).
+    pub fn save(&self, dir: &std::path::Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("prompting serialises");
+        spar_lm::checkpoint::write_atomic(&dir.join(Self::FILE), json.as_bytes())?;
+        Ok(())
+    }
+}

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use spar_core::{Env, Game, GameText, StepOutcome, TextGame};
+use spar_core::{sample_action, Env, Game, GameText, Policy, StepOutcome, TextGame};
 use spar_lm::sample::{generate, FinishReason, SamplingParams};
 use spar_lm::{Llama, TextTokenizer};
 
@@ -19,12 +19,39 @@ use crate::error::Result;
 use crate::prompt::{prompt_ids, PromptStyle};
 
 /// Who plays a seat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seat {
+pub enum Seat<'a, S> {
     /// The language model (its turns become samples).
     Model,
     /// Uniformly random legal actions, written canonically.
     Random,
+    /// A game policy (a CFR+ solution, a tabular file) on the game state, its actions
+    /// written canonically.
+    Policy(&'a dyn Policy<S>),
+}
+
+impl<S> Clone for Seat<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for Seat<'_, S> {}
+
+impl<S> Seat<'_, S> {
+    /// The language model plays this seat.
+    pub fn is_model(&self) -> bool {
+        matches!(self, Seat::Model)
+    }
+}
+
+impl<S: spar_core::State> std::fmt::Debug for Seat<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seat::Model => write!(f, "Model"),
+            Seat::Random => write!(f, "Random"),
+            Seat::Policy(p) => write!(f, "Policy({})", p.name()),
+        }
+    }
 }
 
 /// One model turn.
@@ -59,13 +86,13 @@ pub struct Batch {
 
 impl Batch {
     /// Per episode: the return of each role the model played (`game/role` -> return).
-    pub fn model_returns(&self, game: &str, seats: &[Seat]) -> Vec<BTreeMap<String, f64>> {
+    pub fn model_returns<S>(&self, game: &str, seats: &[Seat<S>]) -> Vec<BTreeMap<String, f64>> {
         self.returns
             .iter()
             .map(|r| {
                 r.iter()
                     .enumerate()
-                    .filter(|(p, _)| seats[*p] == Seat::Model)
+                    .filter(|(p, _)| seats[*p].is_model())
                     .map(|(p, &v)| (format!("{game}/player{p}"), v))
                     .collect()
             })
@@ -98,7 +125,7 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
     model: &Llama,
     tokenizer: &TextTokenizer,
     style: PromptStyle,
-    seats: &[Seat],
+    seats: &[Seat<G::State>],
     episodes: usize,
     params: &SamplingParams,
     seed: u64,
@@ -123,16 +150,22 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
         for (g, env) in envs.iter_mut().enumerate() {
             while let Some(player) = env.current_player() {
                 any = true;
-                if seats[player] == Seat::Random {
-                    let legal = env.legal_action_names();
-                    let (action, _) = legal.choose(&mut rng).expect("a legal action").clone();
-                    let completion = env.completion_for(action);
-                    env.step(player, &completion);
-                } else {
-                    let observation = env.observation(player);
-                    asks.push((g, player, prompt_ids(tokenizer, &observation, style)?));
-                    break;
-                }
+                let action = match seats[player] {
+                    Seat::Model => {
+                        let observation = env.observation(player);
+                        asks.push((g, player, prompt_ids(tokenizer, &observation, style)?));
+                        break;
+                    }
+                    Seat::Random => {
+                        let legal = env.legal_action_names();
+                        legal.choose(&mut rng).expect("a legal action").0
+                    }
+                    Seat::Policy(policy) => {
+                        sample_action(&policy.action_probabilities(env.state()), &mut rng)
+                    }
+                };
+                let completion = env.completion_for(action);
+                env.step(player, &completion);
             }
         }
         if !any {

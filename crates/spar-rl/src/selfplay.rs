@@ -25,7 +25,10 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use spar_core::text::protocol_by_name;
-use spar_core::{Env, Game, GameSpec, GameText, InvalidMoveRule, TextGame, TextOptions};
+use spar_core::{
+    Env, Game, GameSpec, GameText, InvalidMoveRule, TabularPolicy, TextGame, TextOptions,
+};
+use spar_eval::{CfrSolver, CfrVariant};
 use spar_games::text::TextView;
 use spar_lm::checkpoint::{safetensors_bytes, write_atomic, Checkpoint};
 use spar_lm::config::Config;
@@ -39,9 +42,10 @@ use crate::advantage::{reinforce, RaeUpdate, RoleBaselines};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::lm_policy::{tabulate, LmPolicyOptions};
-use crate::ppo::{ppo_loss, AdamW, Aggregation, Sample};
-use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::ppo::{ppo_loss, AdamW, Aggregation, LrSchedule, Regularisers, Sample};
+use crate::prompt::{completion_ids, prompt_ids, PromptStyle, Prompting};
 use crate::rollout::{play_batch, Seat};
+use crate::tensorboard::EventWriter;
 
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +72,15 @@ pub struct Metrics {
     pub approx_kl: f64,
     /// Mean gradient norm before clipping.
     pub grad_norm: f64,
+    /// Learning rate of the step's updates.
+    #[serde(default)]
+    pub learning_rate: f64,
+    /// Mean per-token KL estimate to the frozen reference (with a KL penalty).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kl_ref: Option<f64>,
+    /// Mean per-token entropy of the next-token distribution (with an entropy bonus).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub entropy: Option<f64>,
     /// Optimiser steps skipped for a non-finite loss or gradient (cumulative).
     pub skipped_updates: usize,
     /// Warm-start loss (step 0 only).
@@ -85,6 +98,13 @@ pub struct Metrics {
     /// Mean return against the uniform random player, per model seat.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vs_random: Option<Vec<f64>>,
+    /// Mean return against the CFR+ policy, per model seat (its game value is the model's
+    /// target: Kuhn -1/18 as player 0, +1/18 as player 1).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vs_cfr: Option<Vec<f64>>,
+    /// Win rate (return > 0) against the CFR+ policy, per model seat.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub win_rate_vs_cfr: Option<Vec<f64>>,
     /// Wall-clock seconds of the step.
     pub seconds: f64,
 }
@@ -168,6 +188,7 @@ fn text_options(config: &TrainConfig) -> Result<TextOptions> {
         protocol,
         invalid_move_rule: rule,
         max_turns: Some(g.max_turns),
+        rules: g.rules,
     })
 }
 
@@ -196,7 +217,13 @@ pub fn latest_checkpoint(out: &Path) -> Option<(usize, PathBuf)> {
     best
 }
 
-fn save_checkpoint(out: &Path, learner: &Learner, opt: &AdamW, state: &RunState) -> Result<()> {
+fn save_checkpoint(
+    out: &Path,
+    learner: &Learner,
+    opt: &AdamW,
+    state: &RunState,
+    config: &TrainConfig,
+) -> Result<()> {
     let final_dir = checkpoint_dir(out, state.step);
     let tmp = out
         .join("checkpoints")
@@ -205,6 +232,15 @@ fn save_checkpoint(out: &Path, learner: &Learner, opt: &AdamW, state: &RunState)
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::Lm(spar_lm::LmError::io(&tmp, e)))?;
     }
     learner.current_checkpoint().save(&tmp)?;
+    Prompting {
+        game: config.game.name.clone(),
+        protocol: config.game.protocol.clone(),
+        prompt_style: config.model.prompt_style.clone(),
+        rules: config.game.rules,
+        temperature: config.rollout.temperature,
+        max_tokens: config.rollout.max_tokens,
+    }
+    .save(&tmp)?;
     write_atomic(
         &tmp.join("optimizer.safetensors"),
         &safetensors_bytes(&opt.state_tensors())?,
@@ -265,6 +301,28 @@ fn run_game<G: TextView + Clone>(
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let metrics_path = out.join("metrics.jsonl");
     let mut history: Vec<Metrics> = Vec::new();
+    let mut tensorboard = if config.run.tensorboard {
+        Some(EventWriter::create(&out.join("tensorboard"))?)
+    } else {
+        None
+    };
+    // metrics.jsonl, TensorBoard and the caller see every line.
+    let mut emit = |m: &Metrics| -> Result<()> {
+        append_metrics(&metrics_path, m)?;
+        if let Some(tb) = tensorboard.as_mut() {
+            let value = serde_json::to_value(m).expect("metrics serialise");
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            tb.log_metrics(&value, m.step as i64, wall)?;
+            tb.flush()?;
+        }
+        on_metrics(m);
+        Ok(())
+    };
+
+    // The CFR+ opponent of the evaluation (games spar can enumerate).
+    let cfr = cfr_opponent(game, config);
 
     // 1. The model: resumed, or fresh (then warm-started).
     let resumed = if resume { latest_checkpoint(out) } else { None };
@@ -327,16 +385,28 @@ fn run_game<G: TextView + Clone>(
             };
             let mut m = empty_metrics(0);
             m.warm_start_loss = warm_loss;
-            evaluate(&make_env, &learner, config, style, &mut m)?;
+            evaluate(&make_env, &learner, config, style, cfr.as_ref(), &mut m)?;
             m.seconds = start.elapsed().as_secs_f64();
             rewrite_metrics(&metrics_path, &[])?;
-            append_metrics(&metrics_path, &m)?;
-            on_metrics(&m);
+            emit(&m)?;
             history.push(m);
-            save_checkpoint(out, &learner, &opt, &state)?;
+            save_checkpoint(out, &learner, &opt, &state, config)?;
             (learner, opt, RoleBaselines::default(), state)
         }
     };
+
+    // The frozen reference of the KL penalty: the model right after the warm start.
+    let reference = if config.ppo.kl_coef > 0.0 {
+        Some(Checkpoint::load(&checkpoint_dir(out, 0), &device)?.frozen()?)
+    } else {
+        None
+    };
+    let reg = Regularisers {
+        kl_coef: config.ppo.kl_coef,
+        kl_estimator: config.ppo.kl_estimator.parse()?,
+        entropy_coef: config.ppo.entropy_coef,
+    };
+    let schedule: LrSchedule = config.ppo.lr_schedule.parse()?;
 
     // 2-4. Policy-improvement steps.
     while state.step < config.run.steps {
@@ -385,6 +455,7 @@ fn run_game<G: TextView + Clone>(
                 episode: t.episode,
                 advantage: advantages[t.episode][&t.role],
                 old_logprobs: Vec::new(),
+                ref_logprobs: Vec::new(),
             })
             .filter(|s| {
                 !(s.completion.is_empty() || config.advantage.filter_zero && s.advantage == 0.0)
@@ -401,7 +472,20 @@ fn run_game<G: TextView + Clone>(
             for (s, v) in chunk.iter_mut().zip(values) {
                 s.old_logprobs = v;
             }
+            if let Some(reference) = &reference {
+                let values =
+                    score_values_at_temperature(reference, &pairs, config.rollout.temperature)?;
+                for (s, v) in chunk.iter_mut().zip(values) {
+                    s.ref_logprobs = v;
+                }
+            }
         }
+        opt.lr = schedule.rate(
+            config.ppo.learning_rate,
+            step,
+            config.run.steps,
+            config.ppo.warmup_steps,
+        );
         let agg = if config.ppo.loss_aggregation == "token_sum" {
             Aggregation::TokenSum(config.ppo.normaliser)
         } else {
@@ -409,6 +493,7 @@ fn run_game<G: TextView + Clone>(
         };
         let (mut losses, mut clips, mut kls, mut norms) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut ref_kls, mut entropies) = (Vec::new(), Vec::new());
         for epoch in 0..config.ppo.epochs {
             let mut order: Vec<usize> = (0..samples.len()).collect();
             let mut rng =
@@ -422,6 +507,7 @@ fn run_game<G: TextView + Clone>(
                     config.ppo.clip,
                     config.rollout.temperature,
                     agg,
+                    &reg,
                 )?;
                 let grads = loss.backward()?;
                 let norm = opt.grad_norm(&grads)?;
@@ -438,6 +524,8 @@ fn run_game<G: TextView + Clone>(
                 losses.push(stats.loss);
                 clips.push(stats.clip_fraction);
                 kls.push(stats.approx_kl);
+                ref_kls.push(stats.kl_ref);
+                entropies.push(stats.entropy);
                 norms.push(norm);
             }
         }
@@ -470,17 +558,19 @@ fn run_game<G: TextView + Clone>(
         m.clip_fraction = mean(&clips);
         m.approx_kl = mean(&kls);
         m.grad_norm = mean(&norms);
+        m.learning_rate = opt.lr;
+        m.kl_ref = reference.is_some().then(|| mean(&ref_kls));
+        m.entropy = (config.ppo.entropy_coef != 0.0).then(|| mean(&entropies));
         m.skipped_updates = state.skipped_updates;
         let last = step == config.run.steps;
         if config.eval.every > 0 && (step % config.eval.every == 0 || last) {
-            evaluate(&make_env, &learner, config, style, &mut m)?;
+            evaluate(&make_env, &learner, config, style, cfr.as_ref(), &mut m)?;
         }
         m.seconds = start.elapsed().as_secs_f64();
-        append_metrics(&metrics_path, &m)?;
-        on_metrics(&m);
+        emit(&m)?;
         history.push(m);
         if step % config.run.checkpoint_every == 0 || last {
-            save_checkpoint(out, &learner, &opt, &state)?;
+            save_checkpoint(out, &learner, &opt, &state, config)?;
         }
     }
     Ok(history)
@@ -499,12 +589,17 @@ fn empty_metrics(step: usize) -> Metrics {
         clip_fraction: 0.0,
         approx_kl: 0.0,
         grad_norm: 0.0,
+        learning_rate: 0.0,
+        kl_ref: None,
+        entropy: None,
         skipped_updates: 0,
         warm_start_loss: None,
         nash_conv: None,
         exploitability: None,
         outside_mass: None,
         vs_random: None,
+        vs_cfr: None,
+        win_rate_vs_cfr: None,
         seconds: 0.0,
     }
 }
@@ -583,12 +678,25 @@ fn warm_start<G: Game, T: GameText<G::State>>(
     Ok(last)
 }
 
-/// Exploitability (when the game tree can be enumerated) and mean return against random.
+/// The average policy of `eval.cfr_iterations` of CFR+ (None when not asked for, or when
+/// the game's tree is too large to enumerate).
+fn cfr_opponent<G: Game>(game: &G, config: &TrainConfig) -> Option<TabularPolicy> {
+    if config.eval.games_vs_cfr == 0 || config.eval.every == 0 || game.info().num_players != 2 {
+        return None;
+    }
+    let mut solver = CfrSolver::new(game, CfrVariant::CfrPlus).ok()?;
+    solver.run(config.eval.cfr_iterations);
+    Some(solver.average_policy())
+}
+
+/// Exploitability (when the game tree can be enumerated) and mean returns against the random
+/// player and the CFR+ policy, per seat.
 fn evaluate<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
     learner: &Learner,
     config: &TrainConfig,
     style: PromptStyle,
+    cfr: Option<&TabularPolicy>,
     m: &mut Metrics,
 ) -> Result<()> {
     let env = make_env();
@@ -622,30 +730,71 @@ fn evaluate<G: Game, T: GameText<G::State>>(
             max_tokens: config.rollout.max_tokens,
             ..SamplingParams::default()
         };
-        let n = env.game().info().num_players;
-        let mut per_seat = Vec::with_capacity(n);
-        for seat in 0..n {
-            let seats: Vec<Seat> = (0..n)
-                .map(|p| if p == seat { Seat::Model } else { Seat::Random })
-                .collect();
-            let seed = config.run.seed ^ 0xe7a1_0000 ^ seat as u64;
-            let batch = play_batch(
-                make_env,
-                &learner.model,
-                &learner.tokenizer,
-                style,
-                &seats,
-                config.eval.games_vs_random,
-                &params,
-                seed,
-            )?;
-            per_seat.push(
-                batch.returns.iter().map(|r| r[seat]).sum::<f64>() / batch.returns.len() as f64,
-            );
-        }
-        m.vs_random = Some(per_seat);
+        let (means, _) = vs_opponent(
+            make_env,
+            learner,
+            style,
+            Seat::Random,
+            config.eval.games_vs_random,
+            &params,
+            config.run.seed ^ 0xe7a1_0000,
+        )?;
+        m.vs_random = Some(means);
+    }
+    if let (Some(policy), true) = (cfr, config.eval.games_vs_cfr > 0) {
+        let params = SamplingParams {
+            temperature: config.rollout.temperature,
+            max_tokens: config.rollout.max_tokens,
+            ..SamplingParams::default()
+        };
+        let (means, wins) = vs_opponent(
+            make_env,
+            learner,
+            style,
+            Seat::Policy(policy),
+            config.eval.games_vs_cfr,
+            &params,
+            config.run.seed ^ 0xcf2_0000,
+        )?;
+        m.vs_cfr = Some(means);
+        m.win_rate_vs_cfr = Some(wins);
     }
     Ok(())
+}
+
+/// The model in each seat in turn against `opponent` in the others: mean return and win rate
+/// (return > 0) per model seat.
+#[allow(clippy::too_many_arguments)]
+fn vs_opponent<G: Game, T: GameText<G::State>>(
+    make_env: &dyn Fn() -> TextGame<G, T>,
+    learner: &Learner,
+    style: PromptStyle,
+    opponent: Seat<G::State>,
+    games: usize,
+    params: &SamplingParams,
+    seed: u64,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let n = make_env().game().info().num_players;
+    let (mut means, mut wins) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for seat in 0..n {
+        let seats: Vec<Seat<G::State>> = (0..n)
+            .map(|p| if p == seat { Seat::Model } else { opponent })
+            .collect();
+        let batch = play_batch(
+            make_env,
+            &learner.model,
+            &learner.tokenizer,
+            style,
+            &seats,
+            games,
+            params,
+            seed ^ seat as u64,
+        )?;
+        let count = batch.returns.len().max(1) as f64;
+        means.push(batch.returns.iter().map(|r| r[seat]).sum::<f64>() / count);
+        wins.push(batch.returns.iter().filter(|r| r[seat] > 0.0).count() as f64 / count);
+    }
+    Ok((means, wins))
 }
 
 /// The tensors of the latest checkpoint of a run, for comparing runs (tests, tools).

@@ -26,12 +26,19 @@ batch_size = 4
 [rollout]
 episodes = 4
 max_tokens = 16
+[game]
+rules = false
 [ppo]
 minibatch_size = 4
 learning_rate = 1e-3
+kl_coef = 0.05
+kl_estimator = "k2"
+entropy_coef = 0.01
 [eval]
 every = 1
 games_vs_random = 2
+games_vs_cfr = 2
+cfr_iterations = 50
 "#
     );
     TrainConfig::parse(&text, &[]).unwrap()
@@ -69,6 +76,17 @@ fn resumed_run_matches_an_uninterrupted_one() {
     assert!(m.samples > 0 && m.response_tokens > 0.0);
     assert!(m.nash_conv.is_some_and(|v| (0.0..=4.0).contains(&v)));
     assert_eq!(m.vs_random.as_ref().map(Vec::len), Some(2));
+    assert_eq!(m.vs_cfr.as_ref().map(Vec::len), Some(2));
+    assert!(m.kl_ref.is_some_and(|k| k.is_finite()) && m.entropy.is_some_and(|h| h > 0.0));
+    assert!(straight
+        .join("checkpoints/step-000002/prompting.json")
+        .exists());
+    assert!(
+        std::fs::read_dir(straight.join("tensorboard"))
+            .unwrap()
+            .count()
+            >= 1
+    );
     assert!(full[0].warm_start_loss.is_some());
     for file in ["config.toml", "metrics.jsonl"] {
         assert!(straight.join(file).exists(), "{file}");
