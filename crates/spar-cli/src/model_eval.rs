@@ -58,6 +58,9 @@ pub struct EvalArgs {
     /// What an invalid answer costs: spiral, textarena, retry:N.
     #[arg(long, default_value = "spiral")]
     invalid_move_rule: String,
+    /// Write every game's transcript here as JSONL (prompts, completions, outcomes).
+    #[arg(long)]
+    transcript: Option<PathBuf>,
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -182,6 +185,7 @@ fn eval_game<G: TextView + Heuristic + Clone>(
     let start = Instant::now();
     let bar = progress((args.games * n) as u64, args.json, "games");
     let mut seats = Vec::with_capacity(n);
+    let mut transcripts = String::new();
     for seat in 0..n {
         let players: Vec<Seat<G::State>> = (0..n)
             .map(|p| {
@@ -212,6 +216,12 @@ fn eval_game<G: TextView + Heuristic + Clone>(
                 seed,
             )?;
             returns.extend(batch.returns.iter().map(|r| r[seat]));
+            if args.transcript.is_some() {
+                for t in &batch.transcripts {
+                    transcripts.push_str(&serde_json::to_string(t)?);
+                    transcripts.push('\n');
+                }
+            }
             turns += batch.turns.len();
             invalid += batch.turns.iter().filter(|t| t.invalid).count();
             tokens += batch
@@ -244,6 +254,10 @@ fn eval_game<G: TextView + Heuristic + Clone>(
         });
     }
     bar.finish_and_clear();
+    if let Some(path) = &args.transcript {
+        std::fs::write(path, transcripts)
+            .with_context(|| format!("writing transcripts to {}", path.display()))?;
+    }
     Ok(EvalReport {
         model: args.model.display().to_string(),
         game: game.info().spec.clone(),

@@ -94,6 +94,27 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     })
     .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
+    // The exploitability curve, then the last metrics line (JSON) last.
+    let curve: Vec<&spar_rl::selfplay::Metrics> = history
+        .iter()
+        .filter(|m| m.exploitability.is_some())
+        .collect();
+    if !curve.is_empty() {
+        println!("step  exploitability  outside-mass  invalid");
+        for m in curve {
+            println!(
+                "{:>4}  {:>14.4}  {:>12.4}  {:>7.3}",
+                m.step,
+                m.exploitability.unwrap_or(f64::NAN),
+                m.outside_mass.unwrap_or(f64::NAN),
+                m.invalid_rate
+            );
+        }
+    }
+    match spar_rl::report::write_report(&out) {
+        Ok(files) => eprintln!("report: {}", files.summary.display()),
+        Err(e) => eprintln!("report not written: {e}"),
+    }
     if let Some(last) = history.last() {
         println!("{}", serde_json::to_string(last)?);
     }

@@ -674,9 +674,55 @@ fn train_runs_resumes_and_rejects_bad_configs() {
     args.extend_from_slice(&tiny);
     let run = spar(&args);
     assert!(run.status.success(), "{run:?}");
-    let last: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    // stdout: the exploitability curve, then the last metrics line as JSON.
+    let stdout = String::from_utf8(run.stdout.clone()).unwrap();
+    assert!(stdout.starts_with("step  exploitability"), "{stdout}");
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["step"], 1);
-    assert!(last["exploitability"].as_f64().is_some());
+    let e = last["exploitability"].as_f64().unwrap();
+    // `spar exploitability` on the last checkpoint agrees (its prompting.json gives the
+    // prompts and temperature of the run).
+    let ckpt = format!("model:{}", out.join("checkpoints/step-000001").display());
+    let ex = spar(&[
+        "exploitability",
+        "--game",
+        "kuhn",
+        "--policy",
+        &ckpt,
+        "--json",
+    ]);
+    assert!(ex.status.success(), "{ex:?}");
+    let ex: serde_json::Value = serde_json::from_slice(&ex.stdout).unwrap();
+    assert!(
+        (ex["exploitability"].as_f64().unwrap() - e).abs() < 1e-9,
+        "{ex} vs {e}"
+    );
+    assert!(out.join("report/summary.md").exists());
+    // spar eval against CFR+ in both seats.
+    let ev = spar(&[
+        "eval",
+        "--model",
+        out.join("checkpoints/step-000001").to_str().unwrap(),
+        "--vs",
+        "cfr+:50",
+        "--games",
+        "3",
+        "--json",
+    ]);
+    assert!(ev.status.success(), "{ev:?}");
+    let ev: serde_json::Value = serde_json::from_slice(&ev.stdout).unwrap();
+    assert_eq!(ev["seats"].as_array().unwrap().len(), 2);
+    assert_eq!(ev["seats"][1]["games"], 3);
+    assert_usage_error(
+        &spar(&[
+            "eval",
+            "--model",
+            out.join("checkpoints/step-000001").to_str().unwrap(),
+            "--vs",
+            "nobody",
+        ]),
+        &["nobody"],
+    );
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(resolved.contains("hidden = 16"), "{resolved}");
     assert_eq!(

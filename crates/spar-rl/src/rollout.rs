@@ -82,6 +82,8 @@ pub struct Batch {
     pub returns: Vec<Vec<f64>>,
     /// Episodes that ended by the turn limit.
     pub truncated_episodes: usize,
+    /// The transcript of every episode (prompts, completions, outcomes, returns).
+    pub transcripts: Vec<spar_core::Transcript>,
 }
 
 impl Batch {
@@ -195,6 +197,7 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
     }
     for env in &envs {
         batch.returns.push(env.returns());
+        batch.transcripts.push(env.transcript().clone());
         if env.transcript().truncated {
             batch.truncated_episodes += 1;
         }
