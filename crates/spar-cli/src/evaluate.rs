@@ -43,10 +43,10 @@ pub struct ExploitabilityArgs {
     /// raw) [default: the checkpoint's prompting.json, else auto].
     #[arg(long)]
     prompt_style: Option<String>,
-    /// model: whether prompts hold the game's rules [default: the checkpoint's
-    /// prompting.json, else true].
+    /// model: what observations hold: full, norules, compact [default: the checkpoint's
+    /// prompting.json, else full].
     #[arg(long)]
-    rules: Option<bool>,
+    view: Option<String>,
     /// model: a LoRA adapter directory to apply.
     #[arg(long)]
     lora: Option<PathBuf>,
@@ -67,8 +67,8 @@ pub struct ModelPrompting {
     pub prompt_style: String,
     /// The parsed prompt style.
     pub style: PromptStyle,
-    /// Rules in the prompts.
-    pub rules: bool,
+    /// The observation view.
+    pub view: spar_core::View,
 }
 
 impl ModelPrompting {
@@ -78,10 +78,10 @@ impl ModelPrompting {
         temperature: Option<f64>,
         protocol: Option<&str>,
         prompt_style: Option<&str>,
-        rules: Option<bool>,
+        view: Option<&str>,
     ) -> anyhow::Result<ModelPrompting> {
         let saved = spar_rl::prompt::Prompting::load(path)
-            .map_err(|e| UsageError(format!("{e}; pass --temperature, --protocol, --prompt-style and --rules instead, or remove it")))?;
+            .map_err(|e| UsageError(format!("{e}; pass --temperature, --protocol, --prompt-style and --view instead, or remove it")))?;
         let temperature = temperature
             .or(saved.as_ref().map(|s| s.temperature))
             .unwrap_or(1.0);
@@ -101,13 +101,18 @@ impl ModelPrompting {
         let style: PromptStyle = prompt_style
             .parse()
             .map_err(|e: spar_rl::Error| UsageError(e.to_string()))?;
-        let rules = rules.or(saved.as_ref().map(|s| s.rules)).unwrap_or(true);
+        let view: spar_core::View = view
+            .map(str::to_string)
+            .or(saved.as_ref().map(|s| s.view.clone()))
+            .unwrap_or_else(|| "full".into())
+            .parse()
+            .map_err(UsageError)?;
         let p = ModelPrompting {
             temperature,
             protocol,
             prompt_style,
             style,
-            rules,
+            view,
         };
         p.protocol_box()?;
         Ok(p)
@@ -130,7 +135,7 @@ struct ModelPolicyReport {
     temperature: f64,
     protocol: String,
     prompt_style: String,
-    rules: bool,
+    view: &'static str,
     information_sets: usize,
     /// Mean over information sets of the probability of answers outside the canonical legal
     /// completions (other wordings, invalid answers).
@@ -183,7 +188,7 @@ fn model_policy<G: TextView + Clone>(
         args.temperature,
         args.protocol.as_deref(),
         args.prompt_style.as_deref(),
-        args.rules,
+        args.view.as_deref(),
     )?;
     crate::lm::set_threads();
     let device = spar_lm::cli::default_device();
@@ -199,7 +204,7 @@ fn model_policy<G: TextView + Clone>(
         game.text_view(),
         TextOptions {
             protocol: p.protocol_box()?,
-            rules: p.rules,
+            view: p.view,
             ..TextOptions::default()
         },
     );
@@ -227,7 +232,7 @@ fn model_policy<G: TextView + Clone>(
         temperature: p.temperature,
         protocol: p.protocol.clone(),
         prompt_style: p.prompt_style.clone(),
-        rules: p.rules,
+        view: p.view.name(),
         information_sets: table.legal_mass.len(),
         outside_mass_mean: table.mean_outside_mass(),
         outside_mass_max: table.max_outside_mass(),

@@ -10,7 +10,7 @@ use spar_core::{GameSpec, TextGame, TextOptions};
 use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
 use spar_lm::sample::SamplingParams;
-use spar_rl::rollout::{play_batch, Seat};
+use spar_rl::rollout::{play_batch, Decode, Seat};
 
 use crate::evaluate::ModelPrompting;
 use crate::players::make_player;
@@ -49,12 +49,18 @@ pub struct EvalArgs {
     /// Prompt style: auto, chat, raw [default: the checkpoint's prompting.json, else auto].
     #[arg(long)]
     prompt_style: Option<String>,
-    /// Whether prompts hold the rules [default: the checkpoint's prompting.json, else true].
+    /// What observations hold: full, norules, compact [default: the checkpoint's
+    /// prompting.json, else full].
     #[arg(long)]
-    rules: Option<bool>,
+    view: Option<String>,
     /// Most tokens per answer [default: the checkpoint's prompting.json, else 64].
     #[arg(long)]
     max_tokens: Option<usize>,
+    /// How the model answers: sample (free text, parsed) or legal (one of the legal actions'
+    /// canonical completions, by normalised probability) [default: the checkpoint's
+    /// prompting.json, else sample].
+    #[arg(long)]
+    policy: Option<String>,
     /// What an invalid answer costs: spiral, textarena, retry:N.
     #[arg(long, default_value = "spiral")]
     invalid_move_rule: String,
@@ -90,7 +96,7 @@ struct EvalReport {
     temperature: f64,
     protocol: String,
     prompt_style: String,
-    rules: bool,
+    view: &'static str,
     seats: Vec<SeatResult>,
     seconds: f64,
 }
@@ -117,14 +123,22 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         args.temperature,
         args.protocol.as_deref(),
         args.prompt_style.as_deref(),
-        args.rules,
+        args.view.as_deref(),
     )?;
     let max_tokens = args
         .max_tokens
         .or(saved.as_ref().map(|s| s.max_tokens))
         .unwrap_or(64);
-    let report =
-        spar_games::with_game!(&spec, |game| eval_game(&game, args, &prompting, max_tokens))?;
+    let decode: Decode = args
+        .policy
+        .clone()
+        .or(saved.as_ref().map(|s| s.policy.clone()))
+        .unwrap_or_else(|| "sample".into())
+        .parse()
+        .map_err(|e: spar_rl::Error| UsageError(e.to_string()))?;
+    let report = spar_games::with_game!(&spec, |game| eval_game(
+        &game, args, &prompting, max_tokens, decode
+    ))?;
     if args.json {
         return print_json(&report);
     }
@@ -154,6 +168,7 @@ fn eval_game<G: TextView + Heuristic + Clone>(
     args: &EvalArgs,
     prompting: &ModelPrompting,
     max_tokens: usize,
+    decode: Decode,
 ) -> anyhow::Result<EvalReport> {
     let n = game.info().num_players;
     let opponent = make_player(game, &args.vs)?;
@@ -172,7 +187,7 @@ fn eval_game<G: TextView + Heuristic + Clone>(
             TextOptions {
                 protocol: prompting.protocol_box().expect("checked"),
                 invalid_move_rule: rule,
-                rules: prompting.rules,
+                view: prompting.view,
                 ..TextOptions::default()
             },
         )
@@ -213,6 +228,7 @@ fn eval_game<G: TextView + Heuristic + Clone>(
                 &players,
                 count,
                 &params,
+                decode,
                 seed,
             )?;
             returns.extend(batch.returns.iter().map(|r| r[seat]));
@@ -265,7 +281,7 @@ fn eval_game<G: TextView + Heuristic + Clone>(
         temperature: prompting.temperature,
         protocol: prompting.protocol.clone(),
         prompt_style: prompting.prompt_style.clone(),
-        rules: prompting.rules,
+        view: prompting.view.name(),
         seats,
         seconds: start.elapsed().as_secs_f64(),
     })

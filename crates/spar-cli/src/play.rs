@@ -53,9 +53,10 @@ pub struct PlayArgs {
     /// Player turns before the episode is truncated as a draw (SPIRAL: 50).
     #[arg(long, default_value_t = 50)]
     max_turns: usize,
-    /// Leave the rules out of the prompts (the system text is empty).
-    #[arg(long)]
-    no_rules: bool,
+    /// What observations hold: full (rules, role, state, legal actions, answer format),
+    /// norules, compact (the information-state string and the legal actions).
+    #[arg(long, default_value = "full")]
+    view: String,
     /// Print a JSON summary on stdout at the end (prompts still go to stdout for humans).
     #[arg(long)]
     json: bool,
@@ -99,7 +100,7 @@ pub fn run(args: &PlayArgs) -> anyhow::Result<()> {
         protocol,
         invalid_move_rule: rule,
         max_turns: Some(args.max_turns),
-        rules: !args.no_rules,
+        view: args.view.parse().map_err(UsageError)?,
     };
     let summary = spar_games::with_game!(&spec, |game| play_game(game, options, args))?;
     if args.json {

@@ -16,7 +16,8 @@ pub struct TrainArgs {
     /// Override a config field: `--set ppo.clip=0.1` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// The run directory (config.toml, metrics.jsonl, checkpoints/).
+    /// The run directory (config.toml, metrics.jsonl, checkpoints/) [default:
+    /// runs/<config name>-<UTC date-time>].
     #[arg(long, conflicts_with = "resume")]
     out: Option<PathBuf>,
     /// Continue the run in this directory from its latest checkpoint, with its config.toml.
@@ -35,7 +36,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or("run".into());
-            (config.clone(), PathBuf::from("runs").join(stem), false)
+            // A fresh directory per run: runs/<config>-<UTC date>-<time>.
+            let name = format!("{stem}-{}", utc_stamp(std::time::SystemTime::now()));
+            (config.clone(), PathBuf::from("runs").join(name), false)
         }
         (None, None, _) => {
             return Err(UsageError(
@@ -119,6 +122,43 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(last)?);
     }
     Ok(())
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC (civil-from-days, H. Hinnant's algorithm).
+fn utc_stamp(now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_stamps() {
+        let at =
+            |s: u64| super::utc_stamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert_eq!(at(0), "19700101-000000");
+        // 2000-02-29 12:34:56 UTC = 951827696 (a leap day).
+        assert_eq!(at(951_827_696), "20000229-123456");
+        // 2026-11-25 06:30:00 UTC = 1795588200.
+        assert_eq!(at(1_795_588_200), "20261125-063000");
+    }
 }
 
 /// Arguments of `spar report`.

@@ -277,11 +277,50 @@ pub struct TextOptions {
     pub invalid_move_rule: InvalidMoveRule,
     /// Player turns after which the episode is truncated and scored as a draw (SPIRAL: 50).
     pub max_turns: Option<usize>,
-    /// Write the game's rules as the observation's system text (default true). Off, the
-    /// system text is empty and a prompt holds only the role, the state, the legal actions
-    /// and the answer format: for small models trained from scratch, to which the rules are
-    /// a constant prefix that carries no information but costs attention over every token.
-    pub rules: bool,
+    /// What an observation holds (default [`View::Full`]).
+    pub view: View,
+}
+
+/// What an observation holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// The rules as system text, then the role, the state, the legal actions and the answer
+    /// format, all in words (SPIRAL's prompts).
+    #[default]
+    Full,
+    /// [`View::Full`] without the rules: for small models trained from scratch, to which
+    /// the rules are a constant prefix that carries no information but costs attention.
+    NoRules,
+    /// `Player N`, the game's information-state string (OpenSpiel's, e.g. Kuhn `2pb`: card
+    /// K, then pass, bet), and the legal actions; no rules, no answer-format sentence. For
+    /// tiny models trained from scratch (prompts of ~40 bytes instead of ~1,000).
+    Compact,
+}
+
+impl View {
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Full => "full",
+            View::NoRules => "norules",
+            View::Compact => "compact",
+        }
+    }
+}
+
+impl FromStr for View {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "full" => Ok(View::Full),
+            "norules" => Ok(View::NoRules),
+            "compact" => Ok(View::Compact),
+            other => Err(format!(
+                "unknown observation view {other:?}; accepted: full, norules, compact"
+            )),
+        }
+    }
 }
 
 impl Default for TextOptions {
@@ -290,7 +329,7 @@ impl Default for TextOptions {
             protocol: Box::new(Boxed),
             invalid_move_rule: InvalidMoveRule::Spiral,
             max_turns: Some(50),
-            rules: true,
+            view: View::Full,
         }
     }
 }
@@ -384,15 +423,24 @@ impl<G: Game, T: GameText<G::State>> TextGame<G, T> {
     /// when `player` is to move at `state`.
     pub fn observation_at(&self, state: &G::State, player: Player) -> Observation {
         let to_move = state.current_player() == Some(player);
+        let compact = self.options.view == View::Compact;
         Observation {
             role: Role::player(self.game.info().name.clone(), player),
-            system: if self.options.rules {
+            system: if self.options.view == View::Full {
                 self.text.rules()
             } else {
                 String::new()
             },
-            role_text: self.text.role_text(player),
-            state_text: self.text.state_text(state, player),
+            role_text: if compact {
+                format!("Player {player}")
+            } else {
+                self.text.role_text(player)
+            },
+            state_text: if compact {
+                state.information_state_string(player)
+            } else {
+                self.text.state_text(state, player)
+            },
             legal_actions: to_move.then(|| {
                 state
                     .legal_actions()
@@ -400,7 +448,11 @@ impl<G: Game, T: GameText<G::State>> TextGame<G, T> {
                     .map(|a| self.text.action_name(state, player, a))
                     .collect()
             }),
-            answer_format: self.options.protocol.instruction(),
+            answer_format: if compact {
+                String::new()
+            } else {
+                self.options.protocol.instruction()
+            },
         }
     }
 

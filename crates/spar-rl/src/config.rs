@@ -64,10 +64,10 @@ pub struct GameConfig {
     pub invalid_move_rule: String,
     /// Turn limit (then a draw).
     pub max_turns: usize,
-    /// Write the game's rules as the prompt's system text. `false` keeps only the role, the
-    /// state, the legal actions and the answer format: for tiny models trained from scratch,
-    /// to which the rules are a constant prefix that costs attention and teaches nothing.
-    pub rules: bool,
+    /// What observations hold: `full` (rules, role, state, legal actions, answer format:
+    /// SPIRAL's prompts), `norules` (all but the rules) or `compact` (`Player N`, the
+    /// information-state string and the legal actions: for tiny models from scratch).
+    pub view: String,
 }
 
 impl Default for GameConfig {
@@ -77,7 +77,7 @@ impl Default for GameConfig {
             protocol: "boxed".into(),
             invalid_move_rule: "spiral".into(),
             max_turns: 50,
-            rules: true,
+            view: "full".into(),
         }
     }
 }
@@ -146,6 +146,10 @@ pub struct RolloutConfig {
     pub temperature: f64,
     /// Most tokens per answer (a longer answer is cut and parsed as it stands).
     pub max_tokens: usize,
+    /// How answers are produced: `sample` (free text, token by token, parsed: SPIRAL) or
+    /// `legal` (one of the legal actions' canonical completions, drawn from the model's
+    /// probabilities normalised over them: GLAM; the update is then action-level PPO).
+    pub policy: String,
 }
 
 impl Default for RolloutConfig {
@@ -154,6 +158,7 @@ impl Default for RolloutConfig {
             episodes: 32,
             temperature: 1.0,
             max_tokens: 24,
+            policy: "sample".into(),
         }
     }
 }
@@ -219,6 +224,10 @@ pub struct PpoConfig {
     pub kl_estimator: String,
     /// Coefficient of the entropy bonus (0: none).
     pub entropy_coef: f64,
+    /// Coefficient of a supervised term on the warm-start data added to every minibatch's
+    /// loss (PPO-ptx, Ouyang et al. 2022, eq. 2; 0: none). It anchors the answer format of a
+    /// small model, and pulls each decision towards uniform legal play (a magnet).
+    pub sft_coef: f64,
 }
 
 impl Default for PpoConfig {
@@ -237,6 +246,7 @@ impl Default for PpoConfig {
             kl_coef: 0.0,
             kl_estimator: "k3".into(),
             entropy_coef: 0.0,
+            sft_coef: 0.0,
         }
     }
 }
@@ -347,6 +357,12 @@ impl TrainConfig {
         {
             return bad("rollout.temperature must be > 0 and rollout.max_tokens >= 1".into());
         }
+        if let Err(e) = self.rollout.policy.parse::<crate::rollout::Decode>() {
+            return bad(format!("rollout.policy: {e}"));
+        }
+        if let Err(e) = self.game.view.parse::<spar_core::View>() {
+            return bad(format!("game.view: {e}"));
+        }
         if let Err(e) = self.ppo.lr_schedule.parse::<crate::ppo::LrSchedule>() {
             return bad(format!("ppo.lr_schedule: {e}"));
         }
@@ -356,6 +372,7 @@ impl TrainConfig {
         for (name, v) in [
             ("ppo.kl_coef", self.ppo.kl_coef),
             ("ppo.entropy_coef", self.ppo.entropy_coef),
+            ("ppo.sft_coef", self.ppo.sft_coef),
             ("ppo.learning_rate", self.ppo.learning_rate),
         ] {
             if !(v.is_finite() && v >= 0.0) {

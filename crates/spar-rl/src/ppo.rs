@@ -29,6 +29,13 @@ pub struct Sample {
     /// Log-probabilities of the completion tokens under the frozen reference model (empty
     /// without a KL penalty).
     pub ref_logprobs: Vec<f32>,
+    /// Action-level samples ([`crate::rollout::Decode::Legal`]): the canonical completions of
+    /// every legal action, `completion` among them at `chosen`. The policy is then the
+    /// model's probability of each alternative normalised over them, and `old_logprobs` /
+    /// `ref_logprobs` hold one value: the chosen action's normalised log-probability.
+    pub alternatives: Vec<Vec<u32>>,
+    /// Index of `completion` in `alternatives`.
+    pub chosen: usize,
 }
 
 /// Per-token estimators of `KL(pi_theta || pi_ref)` from tokens sampled by the policy
@@ -222,6 +229,115 @@ pub fn ppo_loss(
     Ok((loss, stats))
 }
 
+/// Normalised log-probabilities of the chosen alternative of each action-level sample, and
+/// the entropy of each sample's distribution over its alternatives, under `model` at
+/// `temperature` (differentiable).
+fn action_scores(model: &Llama, samples: &[&Sample], temperature: f64) -> Result<(Tensor, Tensor)> {
+    let mut pairs = Vec::new();
+    for s in samples {
+        if s.alternatives.is_empty() || s.chosen >= s.alternatives.len() {
+            return Err(crate::Error::Invalid(format!(
+                "an action-level sample (episode {}) has no alternatives or a bad choice",
+                s.episode
+            )));
+        }
+        for alt in &s.alternatives {
+            pairs.push((s.prompt.clone(), alt.clone()));
+        }
+    }
+    let sums = score_with_entropy(model, &pairs, temperature, false)?.sums()?;
+    let (mut chosen, mut entropy) = (Vec::new(), Vec::new());
+    let mut offset = 0;
+    for s in samples {
+        let n = s.alternatives.len();
+        // log pi(a | s) = log p(c_a) - logsumexp_b log p(c_b).
+        let logits = sums.narrow(0, offset, n)?;
+        let log_pi = candle_nn::ops::log_softmax(&logits, 0)?;
+        chosen.push(log_pi.narrow(0, s.chosen, 1)?);
+        entropy.push((log_pi.exp()? * &log_pi)?.sum_all()?.neg()?.reshape(1)?);
+        offset += n;
+    }
+    Ok((Tensor::cat(&chosen, 0)?, Tensor::cat(&entropy, 0)?))
+}
+
+/// The normalised log-probability of each action-level sample's chosen alternative (no
+/// gradient): the `old_logprobs` / `ref_logprobs` of [`ppo_loss_actions`].
+pub fn action_logprobs(model: &Llama, samples: &[&Sample], temperature: f64) -> Result<Vec<f32>> {
+    let (chosen, _) = action_scores(model, samples, temperature)?;
+    Ok(chosen.detach().to_vec1()?)
+}
+
+/// PPO-clip on the action-level policy of [`crate::rollout::Decode::Legal`]: one ratio per
+/// sample, `r = pi(a | s) / pi_old(a | s)` with `pi` the model's probabilities of the legal
+/// actions' canonical completions normalised over them (GLAM, Carta et al. 2023, sec. 3.1),
+/// `-min(r A, clip(r) A)` (Schulman et al. 2017, eq. 7), plus `beta * k` against the
+/// reference ([`kl_estimate`] on the chosen action's normalised log-probabilities) and minus
+/// `c * H`, `H` the exact entropy over the legal actions. Mean over samples.
+pub fn ppo_loss_actions(
+    model: &Llama,
+    samples: &[&Sample],
+    clip: f64,
+    temperature: f64,
+    reg: &Regularisers,
+) -> Result<(Tensor, PpoStats)> {
+    let (new, entropy) = action_scores(model, samples, temperature)?;
+    let device = new.device().clone();
+    let first = |v: &Vec<f32>, what: &str, s: &Sample| {
+        v.first().copied().ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "action-level sample of episode {} lacks its {what} log-probability",
+                s.episode
+            ))
+        })
+    };
+    let old: Vec<f32> = samples
+        .iter()
+        .map(|s| first(&s.old_logprobs, "old", s))
+        .collect::<Result<_>>()?;
+    let adv: Vec<f32> = samples.iter().map(|s| s.advantage as f32).collect();
+    let n = samples.len();
+    let old = Tensor::from_vec(old, n, &device)?;
+    let adv = Tensor::from_vec(adv, n, &device)?;
+    let ratio = (&new - &old)?.exp()?;
+    let surr1 = (&ratio * &adv)?;
+    let surr2 = (ratio.clamp(1.0 - clip, 1.0 + clip)? * &adv)?;
+    let mut per_sample = surr1.minimum(&surr2)?.neg()?;
+    let mut kl_ref = 0f32;
+    if reg.kl_coef != 0.0 {
+        let reference: Vec<f32> = samples
+            .iter()
+            .map(|s| first(&s.ref_logprobs, "reference", s))
+            .collect::<Result<_>>()?;
+        let reference = Tensor::from_vec(reference, n, &device)?;
+        let k = kl_estimate(reg.kl_estimator, &new, &reference)?;
+        kl_ref = k.detach().mean_all()?.to_scalar()?;
+        per_sample = (per_sample + (k * reg.kl_coef)?)?;
+    }
+    let entropy_mean: f32 = entropy.detach().mean_all()?.to_scalar()?;
+    if reg.entropy_coef != 0.0 {
+        per_sample = (per_sample - (&entropy * reg.entropy_coef)?)?;
+    }
+    let loss = per_sample.mean_all()?;
+    let r = ratio.detach();
+    let clipped = (r.ge(1.0 + clip)?.to_dtype(DType::F32)?
+        + r.le(1.0 - clip)?.to_dtype(DType::F32)?)?
+    .sum_all()?
+    .to_scalar::<f32>()?;
+    let kl: f32 = (&old - new.detach())?.mean_all()?.to_scalar()?;
+    let stats = PpoStats {
+        loss: f64::from(loss.to_scalar::<f32>()?),
+        clip_fraction: f64::from(clipped / n.max(1) as f32),
+        approx_kl: f64::from(kl),
+        kl_ref: f64::from(kl_ref),
+        entropy: if reg.entropy_coef != 0.0 {
+            f64::from(entropy_mean)
+        } else {
+            0.0
+        },
+    };
+    Ok((loss, stats))
+}
+
 /// Learning-rate schedules over the run's policy steps.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LrSchedule {
@@ -406,6 +522,8 @@ mod tests {
             advantage,
             old_logprobs: vec![old; n],
             ref_logprobs: Vec::new(),
+            alternatives: Vec::new(),
+            chosen: 0,
         }
     }
 
@@ -465,6 +583,159 @@ mod tests {
         )
         .unwrap();
         assert!((stats.loss - (-2.0 - 1.2) / 2.0).abs() < 1e-5, "{stats:?}");
+    }
+
+    #[test]
+    fn ppo_gradient_raises_positive_and_lowers_negative_advantage_answers() {
+        let cfg = Config::tiny(50, 16, 1, 2);
+        let ckpt = Checkpoint {
+            tensors: spar_lm::model::init_weights(&cfg, 0.1, 3, &Device::Cpu).unwrap(),
+            config: cfg,
+            tokenizer: None,
+        };
+        for advantage in [1.0, -1.0] {
+            let (model, varmap) = ckpt.trainable().unwrap();
+            let vars: Vec<(String, Var)> = varmap
+                .data()
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let pairs = vec![(vec![1u32, 2, 3], vec![4u32, 5])];
+            let old = spar_lm::score::score_values(&model, &pairs).unwrap();
+            let s = Sample {
+                prompt: pairs[0].0.clone(),
+                completion: pairs[0].1.clone(),
+                role: "r".into(),
+                episode: 0,
+                advantage,
+                old_logprobs: old[0].clone(),
+                ref_logprobs: Vec::new(),
+                alternatives: Vec::new(),
+                chosen: 0,
+            };
+            let (loss, _) = ppo_loss(
+                &model,
+                &[&s],
+                0.2,
+                1.0,
+                Aggregation::TokenMean,
+                &Regularisers::default(),
+            )
+            .unwrap();
+            let grads = loss.backward().unwrap();
+            // A small plain gradient step.
+            for (_, v) in &vars {
+                if let Some(g) = grads.get(v.as_tensor()) {
+                    v.set(&(v.as_tensor() - (g * 0.01).unwrap()).unwrap())
+                        .unwrap();
+                }
+            }
+            let new = spar_lm::score::score_values(&model, &pairs).unwrap();
+            let (before, after): (f32, f32) = (old[0].iter().sum(), new[0].iter().sum());
+            assert!(
+                (after - before) * advantage as f32 > 0.0,
+                "A = {advantage}: log p went {before} -> {after}"
+            );
+        }
+    }
+
+    #[test]
+    fn ppo_gradient_separates_samples_of_one_batch() {
+        let cfg = Config::tiny(50, 16, 1, 2);
+        let ckpt = Checkpoint {
+            tensors: spar_lm::model::init_weights(&cfg, 0.1, 3, &Device::Cpu).unwrap(),
+            config: cfg,
+            tokenizer: None,
+        };
+        let (model, varmap) = ckpt.trainable().unwrap();
+        let vars: Vec<(String, Var)> = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        // Same completion after two prompts of different lengths: A = +1 after the first,
+        // A = -1 after the second.
+        let pairs = vec![
+            (vec![1u32, 2, 3], vec![4u32, 5]),
+            (vec![7u32, 8, 9, 10, 11], vec![4u32, 5]),
+        ];
+        let old = spar_lm::score::score_values(&model, &pairs).unwrap();
+        let samples: Vec<Sample> = pairs
+            .iter()
+            .zip([1.0, -1.0])
+            .zip(&old)
+            .map(|(((p, c), a), o)| Sample {
+                prompt: p.clone(),
+                completion: c.clone(),
+                role: "r".into(),
+                episode: 0,
+                advantage: a,
+                old_logprobs: o.clone(),
+                ref_logprobs: Vec::new(),
+                alternatives: Vec::new(),
+                chosen: 0,
+            })
+            .collect();
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let (loss, _) = ppo_loss(
+            &model,
+            &refs,
+            0.2,
+            1.0,
+            Aggregation::TokenSum(4.0),
+            &Regularisers::default(),
+        )
+        .unwrap();
+        let grads = loss.backward().unwrap();
+        for (_, v) in &vars {
+            if let Some(g) = grads.get(v.as_tensor()) {
+                v.set(&(v.as_tensor() - (g * 0.01).unwrap()).unwrap())
+                    .unwrap();
+            }
+        }
+        let new = spar_lm::score::score_values(&model, &pairs).unwrap();
+        let sum = |v: &Vec<f32>| v.iter().sum::<f32>();
+        assert!(sum(&new[0]) > sum(&old[0]), "{old:?} -> {new:?}");
+        assert!(sum(&new[1]) < sum(&old[1]), "{old:?} -> {new:?}");
+    }
+
+    #[test]
+    fn action_level_ppo_matches_hand_computation() {
+        // Zero model: a completion of n tokens has log-probability -n ln 50, so alternatives
+        // of 2 and 3 tokens get pi = (50/51, 1/51) once normalised.
+        let (model, _) = zero_model();
+        let pi0 = 50.0f64 / 51.0;
+        let mut s = sample(2, 1.0, 0.0);
+        s.alternatives = vec![vec![0, 1], vec![0, 1, 2]];
+        s.chosen = 0;
+        s.old_logprobs = vec![pi0.ln() as f32];
+        s.ref_logprobs = vec![(pi0.ln() - 0.5) as f32];
+        let reg = Regularisers {
+            kl_coef: 0.1,
+            kl_estimator: KlEstimator::K1,
+            entropy_coef: 0.01,
+        };
+        let (_, stats) = ppo_loss_actions(&model, &[&s], 0.2, 1.0, &reg).unwrap();
+        let h = -(pi0 * pi0.ln() + (1.0 - pi0) * (1.0 - pi0).ln());
+        // Ratio 1, A = 1: -1; k1 = log pi - log pi_ref = 0.5; minus c * H.
+        assert!((stats.kl_ref - 0.5).abs() < 1e-5, "{stats:?}");
+        assert!((stats.entropy - h).abs() < 1e-5, "{stats:?}");
+        assert!((stats.loss - (-1.0 + 0.1 * 0.5 - 0.01 * h)).abs() < 1e-5, "{stats:?}");
+        assert!(stats.approx_kl.abs() < 1e-6);
+        // The no-gradient helper gives the same normalised log-probability.
+        let lp = action_logprobs(&model, &[&s], 1.0).unwrap();
+        assert!((f64::from(lp[0]) - pi0.ln()).abs() < 1e-5);
+        // The other alternative: log(1/51).
+        s.chosen = 1;
+        let lp = action_logprobs(&model, &[&s], 1.0).unwrap();
+        assert!((f64::from(lp[0]) - (1.0f64 / 51.0).ln()).abs() < 1e-5);
+        // A sample without alternatives is an error.
+        s.alternatives.clear();
+        assert!(ppo_loss_actions(&model, &[&s], 0.2, 1.0, &reg).is_err());
     }
 
     #[test]

@@ -105,13 +105,20 @@ pub struct Prompting {
     pub protocol: String,
     /// Prompt style (`auto`, `chat`, `raw`).
     pub prompt_style: String,
-    /// Whether prompts held the rules.
-    pub rules: bool,
+    /// The observation view (`full`, `norules`, `compact`).
+    pub view: String,
     /// Sampling temperature.
     pub temperature: f64,
     /// Most tokens per answer.
     #[serde(default = "default_max_tokens")]
     pub max_tokens: usize,
+    /// How answers are produced (`sample`, `legal`).
+    #[serde(default = "default_policy")]
+    pub policy: String,
+}
+
+fn default_policy() -> String {
+    "sample".into()
 }
 
 fn default_max_tokens() -> usize {

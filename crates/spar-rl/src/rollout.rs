@@ -16,7 +16,8 @@ use spar_lm::sample::{generate, FinishReason, SamplingParams};
 use spar_lm::{Llama, TextTokenizer};
 
 use crate::error::Result;
-use crate::prompt::{prompt_ids, PromptStyle};
+use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
+use spar_lm::score::score_values_at_temperature;
 
 /// Who plays a seat.
 pub enum Seat<'a, S> {
@@ -54,6 +55,35 @@ impl<S: spar_core::State> std::fmt::Debug for Seat<'_, S> {
     }
 }
 
+/// How the model's answer is produced at its turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Decode {
+    /// Free text, sampled token by token and parsed by the protocol (SPIRAL).
+    #[default]
+    Sample,
+    /// One of the canonical completions of the legal actions, drawn with probability
+    /// proportional to the model's probability of the whole completion at the sampling
+    /// temperature: the language model's policy normalised over the valid actions, as in
+    /// GLAM (Carta et al. 2023, "Grounding Large Language Models in Interactive Environments
+    /// with Online Reinforcement Learning", sec. 3.1). Answers are never invalid; the mass
+    /// the model puts elsewhere is still measured by the exact evaluation (`outside_mass`).
+    Legal,
+}
+
+impl std::str::FromStr for Decode {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sample" => Ok(Decode::Sample),
+            "legal" => Ok(Decode::Legal),
+            other => Err(crate::Error::Invalid(format!(
+                "rollout policy {other:?} is not sample or legal"
+            ))),
+        }
+    }
+}
+
 /// One model turn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
@@ -71,6 +101,11 @@ pub struct Turn {
     pub truncated: bool,
     /// The answer named no legal action.
     pub invalid: bool,
+    /// [`Decode::Legal`]: the canonical completion ids of every legal action (the chosen one
+    /// is `completion`); empty for [`Decode::Sample`].
+    pub alternatives: Vec<Vec<u32>>,
+    /// [`Decode::Legal`]: the index of the chosen completion in `alternatives`.
+    pub chosen: usize,
 }
 
 /// A batch of finished episodes.
@@ -130,6 +165,7 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
     seats: &[Seat<G::State>],
     episodes: usize,
     params: &SamplingParams,
+    decode: Decode,
     seed: u64,
 ) -> Result<Batch> {
     let mut envs: Vec<TextGame<G, T>> = (0..episodes)
@@ -176,6 +212,19 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
         if asks.is_empty() {
             continue;
         }
+        if decode == Decode::Legal {
+            legal_round(
+                &mut envs,
+                &mut batch,
+                asks,
+                model,
+                tokenizer,
+                params,
+                &game_name,
+                seed ^ (round << 32) ^ 0x1e9a1,
+            )?;
+            continue;
+        }
         let prompts: Vec<Vec<u32>> = asks.iter().map(|(_, _, p)| p.clone()).collect();
         let round_params = SamplingParams {
             seed: seed ^ (round << 32) ^ 0x5eed,
@@ -192,6 +241,8 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
                 completion: completion.token_ids,
                 truncated: completion.finish_reason == FinishReason::Length,
                 invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
+                alternatives: Vec::new(),
+                chosen: 0,
             });
         }
     }
@@ -203,4 +254,71 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
         }
     }
     Ok(batch)
+}
+
+/// One round of [`Decode::Legal`]: every waiting episode's legal completions scored in one
+/// batch, one drawn per episode from the normalised probabilities.
+#[allow(clippy::too_many_arguments)]
+fn legal_round<G: Game, T: GameText<G::State>>(
+    envs: &mut [TextGame<G, T>],
+    batch: &mut Batch,
+    asks: Vec<(usize, usize, Vec<u32>)>,
+    model: &Llama,
+    tokenizer: &TextTokenizer,
+    params: &SamplingParams,
+    game_name: &str,
+    seed: u64,
+) -> Result<()> {
+    let mut pairs = Vec::new();
+    let mut options: Vec<Vec<(spar_core::Action, Vec<u32>)>> = Vec::new();
+    for (g, _, prompt) in &asks {
+        let env = &envs[*g];
+        let mut opts = Vec::new();
+        for (action, _) in env.legal_action_names() {
+            let ids = completion_ids(tokenizer, &env.completion_for(action))?;
+            pairs.push((prompt.clone(), ids.clone()));
+            opts.push((action, ids));
+        }
+        options.push(opts);
+    }
+    let values = score_values_at_temperature(model, &pairs, params.temperature)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut offset = 0;
+    for ((g, player, prompt), opts) in asks.into_iter().zip(options) {
+        let logps: Vec<f64> = values[offset..offset + opts.len()]
+            .iter()
+            .map(|v| v.iter().map(|&x| f64::from(x)).sum())
+            .collect();
+        offset += opts.len();
+        let probs = normalise_logprobs(&logps);
+        let dist: Vec<(spar_core::Action, f64)> = opts.iter().map(|(a, _)| *a).zip(probs).collect();
+        let action = sample_action(&dist, &mut rng);
+        let chosen = opts.iter().position(|(a, _)| *a == action).expect("drawn");
+        let completion = envs[g].completion_for(action);
+        let step = envs[g].step(player, &completion);
+        batch.turns.push(Turn {
+            episode: g,
+            player,
+            role: format!("{game_name}/player{player}"),
+            prompt,
+            completion: opts[chosen].1.clone(),
+            truncated: false,
+            invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
+            alternatives: opts.into_iter().map(|(_, ids)| ids).collect(),
+            chosen,
+        });
+    }
+    Ok(())
+}
+
+/// `exp(l_i - logsumexp(l))`: log-probabilities of alternatives to a distribution over them
+/// (uniform when every alternative has probability 0).
+pub fn normalise_logprobs(logps: &[f64]) -> Vec<f64> {
+    let max = logps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return vec![1.0 / logps.len().max(1) as f64; logps.len()];
+    }
+    let exps: Vec<f64> = logps.iter().map(|l| (l - max).exp()).collect();
+    let total: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| e / total).collect()
 }

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng as _, SeedableRng};
 use serde::{Deserialize, Serialize};
 use spar_core::text::protocol_by_name;
 use spar_core::{
@@ -42,9 +42,12 @@ use crate::advantage::{reinforce, RaeUpdate, RoleBaselines};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::lm_policy::{tabulate, LmPolicyOptions};
-use crate::ppo::{ppo_loss, AdamW, Aggregation, LrSchedule, Regularisers, Sample};
+use crate::ppo::{
+    action_logprobs, ppo_loss, ppo_loss_actions, AdamW, Aggregation, LrSchedule, Regularisers,
+    Sample,
+};
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle, Prompting};
-use crate::rollout::{play_batch, Seat};
+use crate::rollout::{play_batch, Decode, Seat};
 use crate::tensorboard::EventWriter;
 
 /// One line of `metrics.jsonl`.
@@ -81,6 +84,9 @@ pub struct Metrics {
     /// Mean per-token entropy of the next-token distribution (with an entropy bonus).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub entropy: Option<f64>,
+    /// Mean supervised loss on the warm-start data (with `ppo.sft_coef`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sft_loss: Option<f64>,
     /// Optimiser steps skipped for a non-finite loss or gradient (cumulative).
     pub skipped_updates: usize,
     /// Warm-start loss (step 0 only).
@@ -188,7 +194,10 @@ fn text_options(config: &TrainConfig) -> Result<TextOptions> {
         protocol,
         invalid_move_rule: rule,
         max_turns: Some(g.max_turns),
-        rules: g.rules,
+        view: g
+            .view
+            .parse()
+            .map_err(|e: String| Error::Invalid(format!("config: game.view: {e}")))?,
     })
 }
 
@@ -236,9 +245,10 @@ fn save_checkpoint(
         game: config.game.name.clone(),
         protocol: config.game.protocol.clone(),
         prompt_style: config.model.prompt_style.clone(),
-        rules: config.game.rules,
+        view: config.game.view.clone(),
         temperature: config.rollout.temperature,
         max_tokens: config.rollout.max_tokens,
+        policy: config.rollout.policy.clone(),
     }
     .save(&tmp)?;
     write_atomic(
@@ -407,6 +417,13 @@ fn run_game<G: TextView + Clone>(
         entropy_coef: config.ppo.entropy_coef,
     };
     let schedule: LrSchedule = config.ppo.lr_schedule.parse()?;
+    let decode: Decode = config.rollout.policy.parse()?;
+    // PPO-ptx's supervised term (Ouyang et al. 2022, eq. 2) on the warm-start data.
+    let sft_data = if config.ppo.sft_coef > 0.0 {
+        warm_start_data(&make_env, &learner, config, style)?
+    } else {
+        Vec::new()
+    };
 
     // 2-4. Policy-improvement steps.
     while state.step < config.run.steps {
@@ -431,6 +448,7 @@ fn run_game<G: TextView + Clone>(
             &seats,
             config.rollout.episodes,
             &params,
+            decode,
             step_seed,
         )?;
         let returns = batch.model_returns(&game_name, &seats);
@@ -456,25 +474,41 @@ fn run_game<G: TextView + Clone>(
                 advantage: advantages[t.episode][&t.role],
                 old_logprobs: Vec::new(),
                 ref_logprobs: Vec::new(),
+                alternatives: t.alternatives.clone(),
+                chosen: t.chosen,
             })
             .filter(|s| {
                 !(s.completion.is_empty() || config.advantage.filter_zero && s.advantage == 0.0)
             })
             .collect();
         // The sampling policy's log-probabilities, recomputed by the learner (as SPIRAL does).
+        let temperature = config.rollout.temperature;
         for chunk in samples.chunks_mut(config.ppo.minibatch_size) {
+            if decode == Decode::Legal {
+                let refs: Vec<&Sample> = chunk.iter().collect();
+                let old = action_logprobs(&learner.model, &refs, temperature)?;
+                let reference_values = match &reference {
+                    Some(r) => Some(action_logprobs(r, &refs, temperature)?),
+                    None => None,
+                };
+                for (i, s) in chunk.iter_mut().enumerate() {
+                    s.old_logprobs = vec![old[i]];
+                    if let Some(r) = &reference_values {
+                        s.ref_logprobs = vec![r[i]];
+                    }
+                }
+                continue;
+            }
             let pairs: Vec<(Vec<u32>, Vec<u32>)> = chunk
                 .iter()
                 .map(|s| (s.prompt.clone(), s.completion.clone()))
                 .collect();
-            let values =
-                score_values_at_temperature(&learner.model, &pairs, config.rollout.temperature)?;
+            let values = score_values_at_temperature(&learner.model, &pairs, temperature)?;
             for (s, v) in chunk.iter_mut().zip(values) {
                 s.old_logprobs = v;
             }
             if let Some(reference) = &reference {
-                let values =
-                    score_values_at_temperature(reference, &pairs, config.rollout.temperature)?;
+                let values = score_values_at_temperature(reference, &pairs, temperature)?;
                 for (s, v) in chunk.iter_mut().zip(values) {
                     s.ref_logprobs = v;
                 }
@@ -493,7 +527,7 @@ fn run_game<G: TextView + Clone>(
         };
         let (mut losses, mut clips, mut kls, mut norms) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut ref_kls, mut entropies) = (Vec::new(), Vec::new());
+        let (mut ref_kls, mut entropies, mut sft_losses) = (Vec::new(), Vec::new(), Vec::new());
         for epoch in 0..config.ppo.epochs {
             let mut order: Vec<usize> = (0..samples.len()).collect();
             let mut rng =
@@ -501,14 +535,20 @@ fn run_game<G: TextView + Clone>(
             order.shuffle(&mut rng);
             for idx in order.chunks(config.ppo.minibatch_size) {
                 let mb: Vec<&Sample> = idx.iter().map(|&i| &samples[i]).collect();
-                let (loss, stats) = ppo_loss(
-                    &learner.model,
-                    &mb,
-                    config.ppo.clip,
-                    config.rollout.temperature,
-                    agg,
-                    &reg,
-                )?;
+                let (mut loss, stats) = if decode == Decode::Legal {
+                    ppo_loss_actions(&learner.model, &mb, config.ppo.clip, temperature, &reg)?
+                } else {
+                    ppo_loss(&learner.model, &mb, config.ppo.clip, temperature, agg, &reg)?
+                };
+                let mut sft_value = None;
+                if !sft_data.is_empty() {
+                    let batch: Vec<(Vec<u32>, Vec<u32>)> = (0..config.warm_start.batch_size)
+                        .map(|_| sft_data[rng.gen_range(0..sft_data.len())].clone())
+                        .collect();
+                    let sft = nll(&learner.model, &batch)?;
+                    sft_value = Some(f64::from(sft.to_scalar::<f32>()?));
+                    loss = (loss + (sft * config.ppo.sft_coef)?)?;
+                }
                 let grads = loss.backward()?;
                 let norm = opt.grad_norm(&grads)?;
                 if !stats.loss.is_finite() || !norm.is_finite() {
@@ -525,6 +565,7 @@ fn run_game<G: TextView + Clone>(
                 clips.push(stats.clip_fraction);
                 kls.push(stats.approx_kl);
                 ref_kls.push(stats.kl_ref);
+                sft_losses.extend(sft_value);
                 entropies.push(stats.entropy);
                 norms.push(norm);
             }
@@ -561,6 +602,7 @@ fn run_game<G: TextView + Clone>(
         m.learning_rate = opt.lr;
         m.kl_ref = reference.is_some().then(|| mean(&ref_kls));
         m.entropy = (config.ppo.entropy_coef != 0.0).then(|| mean(&entropies));
+        m.sft_loss = (!sft_data.is_empty()).then(|| mean(&sft_losses));
         m.skipped_updates = state.skipped_updates;
         let last = step == config.run.steps;
         if config.eval.every > 0 && (step % config.eval.every == 0 || last) {
@@ -592,6 +634,7 @@ fn empty_metrics(step: usize) -> Metrics {
         learning_rate: 0.0,
         kl_ref: None,
         entropy: None,
+        sft_loss: None,
         skipped_updates: 0,
         warm_start_loss: None,
         nash_conv: None,
@@ -641,6 +684,42 @@ fn warm_start<G: Game, T: GameText<G::State>>(
     if w.steps == 0 {
         return Ok(None);
     }
+    let data = warm_start_data(make_env, learner, config, style)?;
+    let mut opt = AdamW::new(learner.named_vars(), w.learning_rate, 0.0)?;
+    let mut last = None;
+    for step in 0..w.steps {
+        let batch: Vec<(Vec<u32>, Vec<u32>)> = (0..w.batch_size)
+            .map(|i| data[(step * w.batch_size + i) % data.len()].clone())
+            .collect();
+        let loss = nll(&learner.model, &batch)?;
+        let grads = loss.backward()?;
+        let norm = opt.grad_norm(&grads)?;
+        let value = f64::from(loss.to_scalar::<f32>()?);
+        if value.is_finite() && norm.is_finite() {
+            opt.step(&grads, if norm > 1.0 { 1.0 / norm } else { 1.0 })?;
+            last = Some(value);
+        }
+    }
+    Ok(last)
+}
+
+/// Mean negative log-likelihood per completion token of `pairs` (differentiable).
+fn nll(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Tensor> {
+    let scores = score(model, pairs)?;
+    let tokens = scores.mask.sum_all()?;
+    Ok(scores.token_logprobs.sum_all()?.neg()?.div(&tokens)?)
+}
+
+/// The supervised data of the warm start (and of `ppo.sft_coef`): the prompt and canonical
+/// completion of a uniformly random legal move at every turn of `warm_start.episodes` random
+/// games. A function of `run.seed` only, so a resumed run rebuilds the same data.
+fn warm_start_data<G: Game, T: GameText<G::State>>(
+    make_env: &dyn Fn() -> TextGame<G, T>,
+    learner: &Learner,
+    config: &TrainConfig,
+    style: PromptStyle,
+) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+    let w = &config.warm_start;
     let mut data: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.run.seed ^ 0xa11);
     for g in 0..w.episodes {
@@ -658,24 +737,13 @@ fn warm_start<G: Game, T: GameText<G::State>>(
             env.step(player, &completion);
         }
     }
-    let mut opt = AdamW::new(learner.named_vars(), w.learning_rate, 0.0)?;
-    let mut last = None;
-    for step in 0..w.steps {
-        let batch: Vec<(Vec<u32>, Vec<u32>)> = (0..w.batch_size)
-            .map(|i| data[(step * w.batch_size + i) % data.len()].clone())
-            .collect();
-        let scores = score(&learner.model, &batch)?;
-        let tokens = scores.mask.sum_all()?;
-        let loss = scores.token_logprobs.sum_all()?.neg()?.div(&tokens)?;
-        let grads = loss.backward()?;
-        let norm = opt.grad_norm(&grads)?;
-        let value = f64::from(loss.to_scalar::<f32>()?);
-        if value.is_finite() && norm.is_finite() {
-            opt.step(&grads, if norm > 1.0 { 1.0 / norm } else { 1.0 })?;
-            last = Some(value);
-        }
+    if data.is_empty() {
+        return Err(Error::Invalid(
+            "config: warm_start.episodes must be >= 1 when the warm start or ppo.sft_coef is on"
+                .into(),
+        ));
     }
-    Ok(last)
+    Ok(data)
 }
 
 /// The average policy of `eval.cfr_iterations` of CFR+ (None when not asked for, or when
@@ -737,6 +805,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
             Seat::Random,
             config.eval.games_vs_random,
             &params,
+            config.rollout.policy.parse()?,
             config.run.seed ^ 0xe7a1_0000,
         )?;
         m.vs_random = Some(means);
@@ -754,6 +823,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
             Seat::Policy(policy),
             config.eval.games_vs_cfr,
             &params,
+            config.rollout.policy.parse()?,
             config.run.seed ^ 0xcf2_0000,
         )?;
         m.vs_cfr = Some(means);
@@ -772,6 +842,7 @@ fn vs_opponent<G: Game, T: GameText<G::State>>(
     opponent: Seat<G::State>,
     games: usize,
     params: &SamplingParams,
+    decode: Decode,
     seed: u64,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let n = make_env().game().info().num_players;
@@ -788,6 +859,7 @@ fn vs_opponent<G: Game, T: GameText<G::State>>(
             &seats,
             games,
             params,
+            decode,
             seed ^ seat as u64,
         )?;
         let count = batch.returns.len().max(1) as f64;

@@ -27,13 +27,14 @@ batch_size = 4
 episodes = 4
 max_tokens = 16
 [game]
-rules = false
+view = "compact"
 [ppo]
 minibatch_size = 4
 learning_rate = 1e-3
 kl_coef = 0.05
 kl_estimator = "k2"
 entropy_coef = 0.01
+sft_coef = 0.5
 [eval]
 every = 1
 games_vs_random = 2
@@ -78,6 +79,7 @@ fn resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(m.vs_random.as_ref().map(Vec::len), Some(2));
     assert_eq!(m.vs_cfr.as_ref().map(Vec::len), Some(2));
     assert!(m.kl_ref.is_some_and(|k| k.is_finite()) && m.entropy.is_some_and(|h| h > 0.0));
+    assert!(m.sft_loss.is_some_and(|l| l > 0.0));
     assert!(straight
         .join("checkpoints/step-000002/prompting.json")
         .exists());
