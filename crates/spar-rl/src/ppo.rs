@@ -724,7 +724,10 @@ mod tests {
         // Ratio 1, A = 1: -1; k1 = log pi - log pi_ref = 0.5; minus c * H.
         assert!((stats.kl_ref - 0.5).abs() < 1e-5, "{stats:?}");
         assert!((stats.entropy - h).abs() < 1e-5, "{stats:?}");
-        assert!((stats.loss - (-1.0 + 0.1 * 0.5 - 0.01 * h)).abs() < 1e-5, "{stats:?}");
+        assert!(
+            (stats.loss - (-1.0 + 0.1 * 0.5 - 0.01 * h)).abs() < 1e-5,
+            "{stats:?}"
+        );
         assert!(stats.approx_kl.abs() < 1e-6);
         // The no-gradient helper gives the same normalised log-probability.
         let lp = action_logprobs(&model, &[&s], 1.0).unwrap();

@@ -181,7 +181,7 @@ mod tests {
     use crate::kuhn::private_chance;
     use crate::text::text_env;
     use spar_core::testing::{check_parser_robustness, check_text_conformance, Conformance};
-    use spar_core::{Env, Game, State, StepOutcome, TextOptions};
+    use spar_core::{Env, Game, State, StepOutcome, TextGame, TextOptions};
 
     #[test]
     fn text_conformance() {
@@ -201,6 +201,42 @@ mod tests {
     fn a_million_adversarial_completions() {
         let legal = check_parser_robustness(&KuhnPoker::new(), &KuhnText::default(), 1_000_000, 3);
         assert!(legal > 0);
+    }
+
+    #[test]
+    fn views_full_norules_and_compact() {
+        let game = KuhnPoker::new();
+        let mut state = game.new_initial_state();
+        state.apply_action(2); // player 0: K
+        state.apply_action(0); // player 1: J
+        state.apply_action(PASS);
+        let env = |view| {
+            TextGame::new(
+                game.clone(),
+                KuhnText::default(),
+                TextOptions {
+                    view,
+                    ..TextOptions::default()
+                },
+            )
+        };
+        let full = env(spar_core::View::Full).observation_at(&state, 1);
+        assert!(full.system.contains("Kuhn Poker") && full.prompt().contains("Your card is: J"));
+        let norules = env(spar_core::View::NoRules).observation_at(&state, 1);
+        assert!(norules.system.is_empty());
+        assert_eq!(norules.prompt(), full.prompt());
+        let compact = env(spar_core::View::Compact).observation_at(&state, 1);
+        assert!(compact.system.is_empty());
+        // OpenSpiel's information-state string: card 0 (J), then the pass.
+        assert_eq!(
+            compact.full_prompt(),
+            "Player 1\n\n0p\n\nLegal actions: [check], [bet]"
+        );
+        assert_eq!(
+            "compact".parse::<spar_core::View>(),
+            Ok(spar_core::View::Compact)
+        );
+        assert!("tiny".parse::<spar_core::View>().is_err());
     }
 
     #[test]
