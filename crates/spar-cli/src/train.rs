@@ -114,6 +114,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(avg) = history.last().and_then(|m| m.avg_exploitability) {
+        println!(
+            "average of the checkpointed policies: exploitability {avg:.4} ({})",
+            out.join("average_policy.json").display()
+        );
+    }
     match spar_rl::report::write_report(&out) {
         Ok(files) => eprintln!("report: {}", files.summary.display()),
         Err(e) => eprintln!("report not written: {e}"),

@@ -327,6 +327,71 @@ impl<S> GameTree<S> {
         tabular
     }
 
+    /// Per information set: the probability that its player's own actions under `policy`
+    /// lead to it (the product of that player's action probabilities on the path; chance and
+    /// the other players count as 1). Perfect recall makes it the same at every node of the
+    /// set; it is read at the set's first node.
+    pub fn own_reach(&self, policy: &TreePolicy) -> Vec<f64> {
+        let n = self.info.num_players;
+        let mut reach = vec![1.0; self.num_nodes() * n];
+        // Forward sweep: parents have smaller indices than their children.
+        for node in 0..self.num_nodes() {
+            if let NodeKind::Decision { player, info_set } = self.kinds[node] {
+                let offset = self.info_sets[info_set].action_offset;
+                for child in self.children(node) {
+                    for p in 0..n {
+                        reach[child * n + p] = reach[node * n + p];
+                    }
+                    reach[child * n + player] *=
+                        policy.probabilities[offset + child - self.first_child[node]];
+                }
+            } else {
+                for child in self.children(node) {
+                    for p in 0..n {
+                        reach[child * n + p] = reach[node * n + p];
+                    }
+                }
+            }
+        }
+        self.info_sets
+            .iter()
+            .map(|set| reach[set.nodes[0] * n + set.player])
+            .collect()
+    }
+
+    /// The average strategy of `policies` (Heinrich et al. 2015, "Fictitious Self-Play in
+    /// Extensive-Form Games", Theorem 7): at each information set, the policies' action
+    /// probabilities weighted by their own reach of the set, so that playing the average is
+    /// equivalent to picking one of `policies` uniformly at random for a whole game. Sets no
+    /// policy reaches get the plain mean.
+    pub fn average(&self, policies: &[TreePolicy]) -> TreePolicy {
+        let mut numerator = vec![0.0; self.num_info_set_actions];
+        let mut denominator = vec![0.0; self.info_sets.len()];
+        for policy in policies {
+            let reach = self.own_reach(policy);
+            for (i, set) in self.info_sets.iter().enumerate() {
+                denominator[i] += reach[i];
+                for k in 0..set.legal_actions.len() {
+                    numerator[set.action_offset + k] +=
+                        reach[i] * policy.probabilities[set.action_offset + k];
+                }
+            }
+        }
+        let mut probabilities = vec![0.0; self.num_info_set_actions];
+        for (i, set) in self.info_sets.iter().enumerate() {
+            for k in 0..set.legal_actions.len() {
+                let j = set.action_offset + k;
+                probabilities[j] = if denominator[i] > 0.0 {
+                    numerator[j] / denominator[i]
+                } else {
+                    policies.iter().map(|p| p.probabilities[j]).sum::<f64>()
+                        / policies.len().max(1) as f64
+                };
+            }
+        }
+        TreePolicy { probabilities }
+    }
+
     /// Expected returns when every player follows `policy` (exact, chance included).
     pub fn expected_returns(&self, policy: &TreePolicy) -> Vec<f64> {
         let n = self.info.num_players;
@@ -427,6 +492,45 @@ mod tests {
             2,
             "player 1 holding K faces a bet with J or Q opposite"
         );
+    }
+
+    #[test]
+    fn average_strategies_weight_by_own_reach() {
+        let tree = GameTree::build(&KuhnPoker::new()).unwrap();
+        let prob = |p: &TreePolicy, player: usize, key: &str, k: usize| {
+            let set = &tree.info_sets()[tree.info_set_id(player, key).unwrap()];
+            p.probabilities[set.action_offset + k]
+        };
+        let pass = tree
+            .tabulate(&spar_games::kuhn::always_pass_policy())
+            .unwrap();
+        let uniform = tree.uniform_policy();
+        // Own reach: player 0 reaches "0pb" (J, pass, bet) with probability 1 when always
+        // passing and 1/2 under uniform play; player 1 reaches "0p" with 1 either way.
+        assert_eq!(
+            tree.own_reach(&pass)[tree.info_set_id(0, "0pb").unwrap()],
+            1.0
+        );
+        assert_eq!(
+            tree.own_reach(&uniform)[tree.info_set_id(0, "0pb").unwrap()],
+            0.5
+        );
+        assert_eq!(
+            tree.own_reach(&uniform)[tree.info_set_id(1, "0p").unwrap()],
+            1.0
+        );
+        let avg = tree.average(&[pass.clone(), uniform.clone()]);
+        // At the root sets both reach with 1: the plain mean of (1, 0) and (1/2, 1/2).
+        assert!((prob(&avg, 0, "0", 0) - 0.75).abs() < 1e-12);
+        // At "0pb": weights 1 and 1/2, so pass = (1 * 1 + 0.5 * 0.5) / 1.5 = 5/6.
+        assert!((prob(&avg, 0, "0pb", 0) - 5.0 / 6.0).abs() < 1e-12);
+        // A policy averaged with itself is itself; two equilibria average to an equilibrium.
+        assert_eq!(tree.average(&[pass.clone(), pass.clone()]), pass);
+        let a = tree.tabulate(&nash_policy(0.0)).unwrap();
+        let b = tree.tabulate(&nash_policy(1.0 / 3.0)).unwrap();
+        let mixed = tree.average(&[a, b]);
+        let nc = crate::best_response::nash_conv_on_tree(&tree, &mixed);
+        assert!(nc.nash_conv.abs() < 1e-12, "{nc:?}");
     }
 
     #[test]

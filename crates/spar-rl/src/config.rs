@@ -265,6 +265,10 @@ pub struct EvalConfig {
     pub games_vs_cfr: usize,
     /// CFR+ iterations of that policy (Kuhn: 1,000 reach NashConv < 1e-3).
     pub cfr_iterations: usize,
+    /// At the last step, also the exploitability of the average of the run's checkpointed
+    /// policies (`avg_exploitability`, `average_policy.json`): self-play policy gradient
+    /// cycles, and the average of the iterates is what fictitious play converges with.
+    pub average: bool,
 }
 
 impl Default for EvalConfig {
@@ -275,6 +279,7 @@ impl Default for EvalConfig {
             games_vs_random: 32,
             games_vs_cfr: 32,
             cfr_iterations: 1000,
+            average: true,
         }
     }
 }

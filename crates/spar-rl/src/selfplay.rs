@@ -108,6 +108,11 @@ pub struct Metrics {
     /// target: Kuhn -1/18 as player 0, +1/18 as player 1).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_cfr: Option<Vec<f64>>,
+    /// Exploitability of the average of the run's policies (last step, `eval.average`): the
+    /// checkpoints after step 0 and the final model, averaged by own reach (playing it = one
+    /// of them, drawn uniformly at the start of each game). Written to `average_policy.json`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub avg_exploitability: Option<f64>,
     /// Win rate (return > 0) against the CFR+ policy, per model seat.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub win_rate_vs_cfr: Option<Vec<f64>>,
@@ -608,6 +613,9 @@ fn run_game<G: TextView + Clone>(
         if config.eval.every > 0 && (step % config.eval.every == 0 || last) {
             evaluate(&make_env, &learner, config, style, cfr.as_ref(), &mut m)?;
         }
+        if last && config.eval.average && m.exploitability.is_some() {
+            m.avg_exploitability = average_exploitability(&make_env, &learner, config, style, out)?;
+        }
         m.seconds = start.elapsed().as_secs_f64();
         emit(&m)?;
         history.push(m);
@@ -642,6 +650,7 @@ fn empty_metrics(step: usize) -> Metrics {
         outside_mass: None,
         vs_random: None,
         vs_cfr: None,
+        avg_exploitability: None,
         win_rate_vs_cfr: None,
         seconds: 0.0,
     }
@@ -744,6 +753,59 @@ fn warm_start_data<G: Game, T: GameText<G::State>>(
         ));
     }
     Ok(data)
+}
+
+/// The exploitability of the reach-weighted average of the policies of the run's checkpoints
+/// after step 0 and of the current model; the average is saved as `average_policy.json`.
+fn average_exploitability<G: Game, T: GameText<G::State>>(
+    make_env: &dyn Fn() -> TextGame<G, T>,
+    learner: &Learner,
+    config: &TrainConfig,
+    style: PromptStyle,
+    out: &Path,
+) -> Result<Option<f64>> {
+    let env = make_env();
+    let Ok(tree) = spar_eval::GameTree::build(env.game()) else {
+        return Ok(None);
+    };
+    let options = LmPolicyOptions {
+        temperature: config.rollout.temperature,
+        style,
+        ..LmPolicyOptions::default()
+    };
+    let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(out.join("checkpoints"))
+        .map_err(|e| io_err(out, e))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step-")?.parse::<usize>().ok()?;
+            (step > 0 && e.path().join("state.json").exists()).then(|| (step, e.path()))
+        })
+        .collect();
+    steps.sort();
+    let mut policies = Vec::new();
+    for (_, dir) in &steps {
+        let ckpt = Checkpoint::load(dir, learner.model.device())?;
+        let model = ckpt.frozen()?;
+        let table = tabulate(&env, &model, &learner.tokenizer, &options, |_, _| {})?;
+        policies.push(tree.tabulate(&table.policy)?);
+    }
+    let table = tabulate(
+        &env,
+        &learner.model,
+        &learner.tokenizer,
+        &options,
+        |_, _| {},
+    )?;
+    policies.push(tree.tabulate(&table.policy)?);
+    let average = tree.average(&policies);
+    let nc = spar_eval::best_response::nash_conv_on_tree(&tree, &average);
+    spar_eval::policy_file::save(
+        &out.join("average_policy.json"),
+        &tree.to_tabular(&average),
+        env.game().info(),
+    )?;
+    Ok(Some(nc.exploitability))
 }
 
 /// The average policy of `eval.cfr_iterations` of CFR+ (None when not asked for, or when

@@ -80,6 +80,12 @@ fn resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(m.vs_cfr.as_ref().map(Vec::len), Some(2));
     assert!(m.kl_ref.is_some_and(|k| k.is_finite()) && m.entropy.is_some_and(|h| h > 0.0));
     assert!(m.sft_loss.is_some_and(|l| l > 0.0));
+    // The average of the checkpointed policies (steps 1 and 2) at the last step only.
+    assert!(m
+        .avg_exploitability
+        .is_some_and(|e| (0.0..=2.0).contains(&e)));
+    assert!(full[1].avg_exploitability.is_none());
+    assert!(straight.join("average_policy.json").exists());
     assert!(straight
         .join("checkpoints/step-000002/prompting.json")
         .exists());
@@ -97,7 +103,11 @@ fn resumed_run_matches_an_uninterrupted_one() {
 
     // Stop after one step (as a run killed after its step-1 checkpoint would), then resume.
     let split = temp("split");
-    run(&tiny_config(1), &split, false, |_| {}).unwrap();
+    // (A 1-step run's last step is step 1, where it would average its policies; a run killed
+    // there would not have, so the average is off for this stand-in.)
+    let mut one = tiny_config(1);
+    one.eval.average = false;
+    run(&one, &split, false, |_| {}).unwrap();
     // A half-written later checkpoint (no state.json) is ignored on resume.
     std::fs::create_dir_all(checkpoint_dir(&split, 2)).unwrap();
     let resumed = run(&tiny_config(2), &split, true, |_| {}).unwrap();
