@@ -31,22 +31,8 @@ pub struct ExploitabilityArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
-    /// model: sampling temperature the model's policy is evaluated at [default: the
-    /// checkpoint's prompting.json, else 1.0].
-    #[arg(long)]
-    temperature: Option<f64>,
-    /// model: answer protocol whose canonical completions are scored (boxed, bracketed, bare)
-    /// [default: the checkpoint's prompting.json, else boxed].
-    #[arg(long)]
-    protocol: Option<String>,
-    /// model: how prompts are written (auto: the chat template when the model has one; chat;
-    /// raw) [default: the checkpoint's prompting.json, else auto].
-    #[arg(long)]
-    prompt_style: Option<String>,
-    /// model: what observations hold: full, norules, compact [default: the checkpoint's
-    /// prompting.json, else full].
-    #[arg(long)]
-    view: Option<String>,
+    #[command(flatten)]
+    prompt: PromptArgs,
     /// model: a LoRA adapter directory to apply.
     #[arg(long)]
     lora: Option<PathBuf>,
@@ -55,10 +41,32 @@ pub struct ExploitabilityArgs {
     save_policy: Option<PathBuf>,
 }
 
+/// How a language model is prompted (`spar exploitability --policy model:`, `spar eval`);
+/// each flag defaults to the checkpoint's `prompting.json` (written by `spar train`), then to
+/// the value named.
+#[derive(Debug, clap::Args)]
+pub struct PromptArgs {
+    /// Sampling temperature the model is evaluated at [default: prompting.json, else 1.0].
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Answer protocol (boxed, bracketed, bare) [default: prompting.json, else boxed].
+    #[arg(long)]
+    protocol: Option<String>,
+    /// How prompts are written (auto: the chat template when the model has one; chat; raw)
+    /// [default: prompting.json, else auto].
+    #[arg(long)]
+    prompt_style: Option<String>,
+    /// What observations hold: full, norules, compact [default: prompting.json, else full].
+    #[arg(long)]
+    view: Option<String>,
+}
+
 /// How a model is prompted for evaluation: flags first, then the checkpoint's
 /// `prompting.json` (written by `spar train`), then the defaults.
 #[derive(Debug, Clone)]
 pub struct ModelPrompting {
+    /// The checkpoint's `prompting.json`, when it has one.
+    pub saved: Option<spar_rl::prompt::Prompting>,
     /// Sampling temperature.
     pub temperature: f64,
     /// Protocol name.
@@ -73,16 +81,11 @@ pub struct ModelPrompting {
 
 impl ModelPrompting {
     /// Resolves the prompting of the model at `path`.
-    pub fn resolve(
-        path: &Path,
-        temperature: Option<f64>,
-        protocol: Option<&str>,
-        prompt_style: Option<&str>,
-        view: Option<&str>,
-    ) -> anyhow::Result<ModelPrompting> {
+    pub fn resolve(path: &Path, args: &PromptArgs) -> anyhow::Result<ModelPrompting> {
         let saved = spar_rl::prompt::Prompting::load(path)
             .map_err(|e| UsageError(format!("{e}; pass --temperature, --protocol, --prompt-style and --view instead, or remove it")))?;
-        let temperature = temperature
+        let temperature = args
+            .temperature
             .or(saved.as_ref().map(|s| s.temperature))
             .unwrap_or(1.0);
         if !(temperature.is_finite() && temperature > 0.0) {
@@ -90,24 +93,28 @@ impl ModelPrompting {
                 UsageError(format!("--temperature must be positive, got {temperature}")).into(),
             );
         }
-        let protocol = protocol
-            .map(str::to_string)
+        let protocol = args
+            .protocol
+            .clone()
             .or(saved.as_ref().map(|s| s.protocol.clone()))
             .unwrap_or_else(|| "boxed".into());
-        let prompt_style = prompt_style
-            .map(str::to_string)
+        let prompt_style = args
+            .prompt_style
+            .clone()
             .or(saved.as_ref().map(|s| s.prompt_style.clone()))
             .unwrap_or_else(|| "auto".into());
         let style: PromptStyle = prompt_style
             .parse()
             .map_err(|e: spar_rl::Error| UsageError(e.to_string()))?;
-        let view: spar_core::View = view
-            .map(str::to_string)
+        let view: spar_core::View = args
+            .view
+            .clone()
             .or(saved.as_ref().map(|s| s.view.clone()))
             .unwrap_or_else(|| "full".into())
             .parse()
             .map_err(UsageError)?;
         let p = ModelPrompting {
+            saved,
             temperature,
             protocol,
             prompt_style,
@@ -183,13 +190,7 @@ fn model_policy<G: TextView + Clone>(
     path: &Path,
     args: &ExploitabilityArgs,
 ) -> anyhow::Result<(spar_core::TabularPolicy, ModelPolicyReport)> {
-    let p = ModelPrompting::resolve(
-        path,
-        args.temperature,
-        args.protocol.as_deref(),
-        args.prompt_style.as_deref(),
-        args.view.as_deref(),
-    )?;
+    let p = ModelPrompting::resolve(path, &args.prompt)?;
     crate::lm::set_threads();
     let device = spar_lm::cli::default_device();
     let loaded = spar_lm::cli::load_model_with_lora(

@@ -12,7 +12,7 @@ use spar_games::text::TextView;
 use spar_lm::sample::SamplingParams;
 use spar_rl::rollout::{play_batch, Decode, Seat};
 
-use crate::evaluate::ModelPrompting;
+use crate::evaluate::{ModelPrompting, PromptArgs};
 use crate::players::make_player;
 use crate::report::{print_json, progress};
 use crate::UsageError;
@@ -40,19 +40,8 @@ pub struct EvalArgs {
     /// Games played side by side (one sampling batch per round).
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Sampling temperature [default: the checkpoint's prompting.json, else 1.0].
-    #[arg(long)]
-    temperature: Option<f64>,
-    /// Answer protocol [default: the checkpoint's prompting.json, else boxed].
-    #[arg(long)]
-    protocol: Option<String>,
-    /// Prompt style: auto, chat, raw [default: the checkpoint's prompting.json, else auto].
-    #[arg(long)]
-    prompt_style: Option<String>,
-    /// What observations hold: full, norules, compact [default: the checkpoint's
-    /// prompting.json, else full].
-    #[arg(long)]
-    view: Option<String>,
+    #[command(flatten)]
+    prompt: PromptArgs,
     /// Most tokens per answer [default: the checkpoint's prompting.json, else 64].
     #[arg(long)]
     max_tokens: Option<usize>,
@@ -106,7 +95,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if args.games == 0 || args.batch == 0 {
         return Err(UsageError("--games and --batch must be at least 1".into()).into());
     }
-    let saved = spar_rl::prompt::Prompting::load(&args.model).ok().flatten();
+    let prompting = ModelPrompting::resolve(&args.model, &args.prompt)?;
+    let saved = &prompting.saved;
     let game = args
         .game
         .clone()
@@ -118,13 +108,6 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             ))
         })?;
     let spec = GameSpec::parse(&game)?;
-    let prompting = ModelPrompting::resolve(
-        &args.model,
-        args.temperature,
-        args.protocol.as_deref(),
-        args.prompt_style.as_deref(),
-        args.view.as_deref(),
-    )?;
     let max_tokens = args
         .max_tokens
         .or(saved.as_ref().map(|s| s.max_tokens))

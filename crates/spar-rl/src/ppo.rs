@@ -183,25 +183,60 @@ pub fn ppo_loss(
             }
         }
     }
-    let old = Tensor::from_vec(old, (b, width), &device)?;
-    let adv = Tensor::from_vec(adv, (b, width), &device)?;
-    let mask = &scores.mask;
-    let new = &scores.token_logprobs;
-    let ratio = ((new - &old)? * mask)?.exp()?;
-    let surr1 = (&ratio * &adv)?;
-    let surr2 = (ratio.clamp(1.0 - clip, 1.0 + clip)? * &adv)?;
+    let reference = if reg.kl_coef != 0.0 {
+        Some(Tensor::from_vec(reference, (b, width), &device)?)
+    } else {
+        None
+    };
+    clipped_loss(
+        &Terms {
+            new: &scores.token_logprobs,
+            old: Tensor::from_vec(old, (b, width), &device)?,
+            adv: Tensor::from_vec(adv, (b, width), &device)?,
+            reference,
+            entropy: scores.entropy.as_ref(),
+            mask: &scores.mask,
+        },
+        clip,
+        reg,
+        agg,
+    )
+}
+
+/// The elements both PPO losses are made of, on a `(batch, width)` grid whose `mask` marks
+/// the real ones: the tokens of each answer, or one action per sample.
+struct Terms<'a> {
+    new: &'a Tensor,
+    old: Tensor,
+    adv: Tensor,
+    reference: Option<Tensor>,
+    entropy: Option<&'a Tensor>,
+    mask: &'a Tensor,
+}
+
+/// `-min(r A, clip(r) A) + beta k - c H` per element (see [`ppo_loss`]), aggregated by `agg`,
+/// and its statistics.
+fn clipped_loss(
+    t: &Terms<'_>,
+    clip: f64,
+    reg: &Regularisers,
+    agg: Aggregation,
+) -> Result<(Tensor, PpoStats)> {
+    let (mask, new) = (t.mask, t.new);
+    let ratio = ((new - &t.old)? * mask)?.exp()?;
+    let surr1 = (&ratio * &t.adv)?;
+    let surr2 = (ratio.clamp(1.0 - clip, 1.0 + clip)? * &t.adv)?;
     let mut per_token = surr1.minimum(&surr2)?.neg()?;
     let tokens: f32 = mask.sum_all()?.to_scalar()?;
     let mut kl_ref = 0f32;
-    if reg.kl_coef != 0.0 {
-        let reference = Tensor::from_vec(reference, (b, width), &device)?;
-        let k = (kl_estimate(reg.kl_estimator, new, &reference)? * mask)?;
+    if let Some(reference) = &t.reference {
+        let k = (kl_estimate(reg.kl_estimator, new, reference)? * mask)?;
         kl_ref = k.detach().sum_all()?.to_scalar::<f32>()? / tokens.max(1.0);
         per_token = (per_token + (k * reg.kl_coef)?)?;
     }
     let mut entropy = 0f32;
-    if let Some(h) = &scores.entropy {
-        entropy = h.detach().sum_all()?.to_scalar::<f32>()? / tokens.max(1.0);
+    if let Some(h) = t.entropy {
+        entropy = (h * mask)?.detach().sum_all()?.to_scalar::<f32>()? / tokens.max(1.0);
         per_token = (per_token - (h * reg.entropy_coef)?)?;
     }
     let per_token = (per_token * mask)?;
@@ -218,7 +253,7 @@ pub fn ppo_loss(
         * mask)?
         .sum_all()?
         .to_scalar::<f32>()?;
-    let kl: f32 = ((&old - new.detach())? * mask)?.sum_all()?.to_scalar()?;
+    let kl: f32 = ((&t.old - new.detach())? * mask)?.sum_all()?.to_scalar()?;
     let stats = PpoStats {
         loss: f64::from(loss.to_scalar::<f32>()?),
         clip_fraction: f64::from(clipped / tokens.max(1.0)),
@@ -296,46 +331,32 @@ pub fn ppo_loss_actions(
         .collect::<Result<_>>()?;
     let adv: Vec<f32> = samples.iter().map(|s| s.advantage as f32).collect();
     let n = samples.len();
-    let old = Tensor::from_vec(old, n, &device)?;
-    let adv = Tensor::from_vec(adv, n, &device)?;
-    let ratio = (&new - &old)?.exp()?;
-    let surr1 = (&ratio * &adv)?;
-    let surr2 = (ratio.clamp(1.0 - clip, 1.0 + clip)? * &adv)?;
-    let mut per_sample = surr1.minimum(&surr2)?.neg()?;
-    let mut kl_ref = 0f32;
-    if reg.kl_coef != 0.0 {
-        let reference: Vec<f32> = samples
+    let reference = if reg.kl_coef != 0.0 {
+        let values: Vec<f32> = samples
             .iter()
             .map(|s| first(&s.ref_logprobs, "reference", s))
             .collect::<Result<_>>()?;
-        let reference = Tensor::from_vec(reference, n, &device)?;
-        let k = kl_estimate(reg.kl_estimator, &new, &reference)?;
-        kl_ref = k.detach().mean_all()?.to_scalar()?;
-        per_sample = (per_sample + (k * reg.kl_coef)?)?;
-    }
-    let entropy_mean: f32 = entropy.detach().mean_all()?.to_scalar()?;
-    if reg.entropy_coef != 0.0 {
-        per_sample = (per_sample - (&entropy * reg.entropy_coef)?)?;
-    }
-    let loss = per_sample.mean_all()?;
-    let r = ratio.detach();
-    let clipped = (r.ge(1.0 + clip)?.to_dtype(DType::F32)?
-        + r.le(1.0 - clip)?.to_dtype(DType::F32)?)?
-    .sum_all()?
-    .to_scalar::<f32>()?;
-    let kl: f32 = (&old - new.detach())?.mean_all()?.to_scalar()?;
-    let stats = PpoStats {
-        loss: f64::from(loss.to_scalar::<f32>()?),
-        clip_fraction: f64::from(clipped / n.max(1) as f32),
-        approx_kl: f64::from(kl),
-        kl_ref: f64::from(kl_ref),
-        entropy: if reg.entropy_coef != 0.0 {
-            f64::from(entropy_mean)
-        } else {
-            0.0
-        },
+        Some(Tensor::from_vec(values, (n, 1), &device)?)
+    } else {
+        None
     };
-    Ok((loss, stats))
+    // One element per sample: the token-level core with width 1 and a mean over samples.
+    let new = new.reshape((n, 1))?;
+    let entropy = entropy.reshape((n, 1))?;
+    let mask = Tensor::ones((n, 1), DType::F32, &device)?;
+    clipped_loss(
+        &Terms {
+            new: &new,
+            old: Tensor::from_vec(old, (n, 1), &device)?,
+            adv: Tensor::from_vec(adv, (n, 1), &device)?,
+            reference,
+            entropy: (reg.entropy_coef != 0.0).then_some(&entropy),
+            mask: &mask,
+        },
+        clip,
+        reg,
+        Aggregation::TokenMean,
+    )
 }
 
 /// Learning-rate schedules over the run's policy steps.

@@ -16,6 +16,7 @@ use spar_lm::sample::{generate, FinishReason, SamplingParams};
 use spar_lm::{Llama, TextTokenizer};
 
 use crate::error::Result;
+use crate::lm_policy::normalise;
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
 use spar_lm::score::score_values_at_temperature;
 
@@ -269,15 +270,17 @@ fn legal_round<G: Game, T: GameText<G::State>>(
     game_name: &str,
     seed: u64,
 ) -> Result<()> {
+    // Per waiting episode: (action, canonical completion, its token ids) of each legal action.
     let mut pairs = Vec::new();
-    let mut options: Vec<Vec<(spar_core::Action, Vec<u32>)>> = Vec::new();
+    let mut options: Vec<Vec<(spar_core::Action, String, Vec<u32>)>> = Vec::new();
     for (g, _, prompt) in &asks {
         let env = &envs[*g];
         let mut opts = Vec::new();
         for (action, _) in env.legal_action_names() {
-            let ids = completion_ids(tokenizer, &env.completion_for(action))?;
+            let text = env.completion_for(action);
+            let ids = completion_ids(tokenizer, &text)?;
             pairs.push((prompt.clone(), ids.clone()));
-            opts.push((action, ids));
+            opts.push((action, text, ids));
         }
         options.push(opts);
     }
@@ -290,35 +293,26 @@ fn legal_round<G: Game, T: GameText<G::State>>(
             .map(|v| v.iter().map(|&x| f64::from(x)).sum())
             .collect();
         offset += opts.len();
-        let probs = normalise_logprobs(&logps);
-        let dist: Vec<(spar_core::Action, f64)> = opts.iter().map(|(a, _)| *a).zip(probs).collect();
+        let (probs, _) = normalise(&logps);
+        let dist: Vec<(spar_core::Action, f64)> =
+            opts.iter().map(|(a, _, _)| *a).zip(probs).collect();
         let action = sample_action(&dist, &mut rng);
-        let chosen = opts.iter().position(|(a, _)| *a == action).expect("drawn");
-        let completion = envs[g].completion_for(action);
-        let step = envs[g].step(player, &completion);
+        let chosen = opts
+            .iter()
+            .position(|(a, _, _)| *a == action)
+            .expect("drawn");
+        let step = envs[g].step(player, &opts[chosen].1);
         batch.turns.push(Turn {
             episode: g,
             player,
             role: format!("{game_name}/player{player}"),
             prompt,
-            completion: opts[chosen].1.clone(),
+            completion: opts[chosen].2.clone(),
             truncated: false,
             invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
-            alternatives: opts.into_iter().map(|(_, ids)| ids).collect(),
+            alternatives: opts.into_iter().map(|(_, _, ids)| ids).collect(),
             chosen,
         });
     }
     Ok(())
-}
-
-/// `exp(l_i - logsumexp(l))`: log-probabilities of alternatives to a distribution over them
-/// (uniform when every alternative has probability 0).
-pub fn normalise_logprobs(logps: &[f64]) -> Vec<f64> {
-    let max = logps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return vec![1.0 / logps.len().max(1) as f64; logps.len()];
-    }
-    let exps: Vec<f64> = logps.iter().map(|l| (l - max).exp()).collect();
-    let total: f64 = exps.iter().sum();
-    exps.into_iter().map(|e| e / total).collect()
 }

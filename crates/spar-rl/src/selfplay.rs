@@ -213,22 +213,46 @@ pub fn checkpoint_dir(out: &Path, step: usize) -> PathBuf {
 
 /// The latest complete checkpoint of a run directory (one with `state.json`).
 pub fn latest_checkpoint(out: &Path) -> Option<(usize, PathBuf)> {
-    let dir = out.join("checkpoints");
-    let mut best = None;
-    for entry in std::fs::read_dir(&dir).ok()?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(step) = name
-            .strip_prefix("step-")
-            .and_then(|s| s.parse::<usize>().ok())
-        else {
-            continue;
-        };
-        if entry.path().join("state.json").exists() && best.as_ref().is_none_or(|(s, _)| step > *s)
-        {
-            best = Some((step, entry.path()));
-        }
+    complete_checkpoints(out).pop()
+}
+
+/// The complete checkpoints of a run directory (those with `state.json`), by step.
+pub fn complete_checkpoints(out: &Path) -> Vec<(usize, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(out.join("checkpoints")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(usize, PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step-")?.parse::<usize>().ok()?;
+            entry
+                .path()
+                .join("state.json")
+                .exists()
+                .then(|| (step, entry.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// How the model samples in rollouts and evaluation games.
+fn sampling(config: &TrainConfig) -> SamplingParams {
+    SamplingParams {
+        temperature: config.rollout.temperature,
+        max_tokens: config.rollout.max_tokens,
+        ..SamplingParams::default()
     }
-    best
+}
+
+/// How the model's exact policy is tabulated (the rollouts' temperature and prompts).
+fn policy_options(config: &TrainConfig, style: PromptStyle) -> LmPolicyOptions {
+    LmPolicyOptions {
+        temperature: config.rollout.temperature,
+        style,
+        ..LmPolicyOptions::default()
+    }
 }
 
 fn save_checkpoint(
@@ -423,6 +447,7 @@ fn run_game<G: TextView + Clone>(
     };
     let schedule: LrSchedule = config.ppo.lr_schedule.parse()?;
     let decode: Decode = config.rollout.policy.parse()?;
+    let params = sampling(config);
     // PPO-ptx's supervised term (Ouyang et al. 2022, eq. 2) on the warm-start data.
     let sft_data = if config.ppo.sft_coef > 0.0 {
         warm_start_data(&make_env, &learner, config, style)?
@@ -440,11 +465,6 @@ fn run_game<G: TextView + Clone>(
             .wrapping_mul(1_000_003)
             .wrapping_add(step as u64);
         let seats = [Seat::Model; 2];
-        let params = SamplingParams {
-            temperature: config.rollout.temperature,
-            max_tokens: config.rollout.max_tokens,
-            ..SamplingParams::default()
-        };
         let batch = play_batch(
             &make_env,
             &learner.model,
@@ -768,23 +788,12 @@ fn average_exploitability<G: Game, T: GameText<G::State>>(
     let Ok(tree) = spar_eval::GameTree::build(env.game()) else {
         return Ok(None);
     };
-    let options = LmPolicyOptions {
-        temperature: config.rollout.temperature,
-        style,
-        ..LmPolicyOptions::default()
-    };
-    let mut steps: Vec<(usize, PathBuf)> = std::fs::read_dir(out.join("checkpoints"))
-        .map_err(|e| io_err(out, e))?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let step = name.strip_prefix("step-")?.parse::<usize>().ok()?;
-            (step > 0 && e.path().join("state.json").exists()).then(|| (step, e.path()))
-        })
-        .collect();
-    steps.sort();
+    let options = policy_options(config, style);
     let mut policies = Vec::new();
-    for (_, dir) in &steps {
+    for (_, dir) in complete_checkpoints(out)
+        .iter()
+        .filter(|(step, _)| *step > 0)
+    {
         let ckpt = Checkpoint::load(dir, learner.model.device())?;
         let model = ckpt.frozen()?;
         let table = tabulate(&env, &model, &learner.tokenizer, &options, |_, _| {})?;
@@ -831,11 +840,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
 ) -> Result<()> {
     let env = make_env();
     if config.eval.exploitability && env.game().info().num_players == 2 {
-        let options = LmPolicyOptions {
-            temperature: config.rollout.temperature,
-            style,
-            ..LmPolicyOptions::default()
-        };
+        let options = policy_options(config, style);
         match tabulate(
             &env,
             &learner.model,
@@ -854,12 +859,9 @@ fn evaluate<G: Game, T: GameText<G::State>>(
             Err(e) => return Err(e),
         }
     }
+    let params = sampling(config);
+    let decode: Decode = config.rollout.policy.parse()?;
     if config.eval.games_vs_random > 0 {
-        let params = SamplingParams {
-            temperature: config.rollout.temperature,
-            max_tokens: config.rollout.max_tokens,
-            ..SamplingParams::default()
-        };
         let (means, _) = vs_opponent(
             make_env,
             learner,
@@ -867,17 +869,12 @@ fn evaluate<G: Game, T: GameText<G::State>>(
             Seat::Random,
             config.eval.games_vs_random,
             &params,
-            config.rollout.policy.parse()?,
+            decode,
             config.run.seed ^ 0xe7a1_0000,
         )?;
         m.vs_random = Some(means);
     }
     if let (Some(policy), true) = (cfr, config.eval.games_vs_cfr > 0) {
-        let params = SamplingParams {
-            temperature: config.rollout.temperature,
-            max_tokens: config.rollout.max_tokens,
-            ..SamplingParams::default()
-        };
         let (means, wins) = vs_opponent(
             make_env,
             learner,
@@ -885,7 +882,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
             Seat::Policy(policy),
             config.eval.games_vs_cfr,
             &params,
-            config.rollout.policy.parse()?,
+            decode,
             config.run.seed ^ 0xcf2_0000,
         )?;
         m.vs_cfr = Some(means);
