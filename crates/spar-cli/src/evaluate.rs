@@ -13,7 +13,7 @@ use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
 use spar_rl::{LmPolicyOptions, PromptStyle};
 
-use crate::players::{make_player, PLAYERS};
+use crate::players::PLAYERS;
 use crate::report::{print_json, progress};
 use crate::UsageError;
 
@@ -44,21 +44,21 @@ pub struct ExploitabilityArgs {
 /// How a language model is prompted (`spar exploitability --policy model:`, `spar eval`);
 /// each flag defaults to the checkpoint's `prompting.json` (written by `spar train`), then to
 /// the value named.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct PromptArgs {
     /// Sampling temperature the model is evaluated at [default: prompting.json, else 1.0].
     #[arg(long)]
-    temperature: Option<f64>,
+    pub temperature: Option<f64>,
     /// Answer protocol (boxed, bracketed, bare) [default: prompting.json, else boxed].
     #[arg(long)]
-    protocol: Option<String>,
+    pub protocol: Option<String>,
     /// How prompts are written (auto: the chat template when the model has one; chat; raw)
     /// [default: prompting.json, else auto].
     #[arg(long)]
-    prompt_style: Option<String>,
+    pub prompt_style: Option<String>,
     /// What observations hold: full, norules, compact [default: prompting.json, else full].
     #[arg(long)]
-    view: Option<String>,
+    pub view: Option<String>,
 }
 
 /// How a model is prompted for evaluation: flags first, then the checkpoint's
@@ -433,7 +433,9 @@ pub struct TournamentArgs {
     #[arg(long)]
     game: String,
     /// Comma-separated players: random, uniform, minimax, alphabeta[:DEPTH], tabular:FILE,
-    /// cfr:FILE. Two players play head to head; three or more play a round robin with Elo.
+    /// cfr:FILE, cfr+[:ITERATIONS], model:PATH (a language model here), remote:URL[#NAME] (a
+    /// model behind an OpenAI-compatible server). Two players play head to head; three or more
+    /// play a round robin with Elo.
     #[arg(long, value_delimiter = ',', required = true)]
     players: Vec<String>,
     /// Games per pair of players (seats alternate).
@@ -442,6 +444,8 @@ pub struct TournamentArgs {
     /// Seed of chance and of the players' sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    lm: crate::players::LmArgs,
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -486,25 +490,32 @@ pub fn tournament(args: &TournamentArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_tournament<G: Game + Heuristic>(
+fn run_tournament<G: Game + Heuristic + TextView + Clone + 'static>(
     game: &G,
     args: &TournamentArgs,
 ) -> anyhow::Result<TournamentReport> {
+    let mut counters = Vec::new();
     let players = args
         .players
         .iter()
-        .map(|spec| make_player(game, spec))
+        .enumerate()
+        .map(|(i, spec)| {
+            let seed = args.seed.wrapping_add((i as u64) << 32);
+            crate::players::make_any_player(game, spec, &args.lm, seed, &mut counters)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let refs: Vec<&dyn Policy<G::State>> = players.iter().map(|p| p.as_ref()).collect();
-    if refs.len() == 2 {
-        Ok(TournamentReport::HeadToHead(Box::new(
-            spar_eval::head_to_head(game, refs[0], refs[1], args.games, args.seed)?,
-        )))
-    } else {
-        Ok(TournamentReport::RoundRobin(spar_eval::round_robin(
-            game, &refs, args.games, args.seed,
+    let report = if refs.len() == 2 {
+        TournamentReport::HeadToHead(Box::new(spar_eval::head_to_head(
+            game, refs[0], refs[1], args.games, args.seed,
         )?))
-    }
+    } else {
+        TournamentReport::RoundRobin(spar_eval::round_robin(
+            game, &refs, args.games, args.seed,
+        )?)
+    };
+    crate::players::report_counters(&counters);
+    Ok(report)
 }
 
 fn print_series(series: &HeadToHead) {

@@ -22,6 +22,7 @@ mod model_eval;
 mod play;
 mod players;
 mod report;
+mod serve;
 mod train;
 
 /// spar: self-play and self-improvement RL for language-model agents, with exact
@@ -56,6 +57,9 @@ enum Command {
     Eval(model_eval::EvalArgs),
     /// Plots (SVG) and a Markdown summary of a training run.
     Report(train::ReportArgs),
+    /// Serve a model over an OpenAI-compatible HTTP API (chat, completions, log-probs,
+    /// streaming, LoRA and weight updates).
+    Serve(serve::ServeArgs),
 }
 
 /// Bad input: exits with code 2.
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => model_eval::run(&args),
         Command::Report(args) => train::report(&args),
+        Command::Serve(args) => serve::serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,6 @@ use spar_lm::sample::SamplingParams;
 use spar_rl::rollout::{play_batch, Decode, Seat};
 
 use crate::evaluate::{ModelPrompting, PromptArgs};
-use crate::players::make_player;
 use crate::report::{print_json, progress};
 use crate::UsageError;
 
@@ -146,7 +145,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn eval_game<G: TextView + Heuristic + Clone>(
+fn eval_game<G: TextView + Heuristic + Clone + 'static>(
     game: &G,
     args: &EvalArgs,
     prompting: &ModelPrompting,
@@ -154,7 +153,16 @@ fn eval_game<G: TextView + Heuristic + Clone>(
     decode: Decode,
 ) -> anyhow::Result<EvalReport> {
     let n = game.info().num_players;
-    let opponent = make_player(game, &args.vs)?;
+    let lm = crate::players::LmArgs {
+        prompt: args.prompt.clone(),
+        max_tokens: args.max_tokens,
+        policy: None,
+        remote_timeout: 120.0,
+        remote_retries: 4,
+    };
+    let mut counters = Vec::new();
+    let opponent =
+        crate::players::make_any_player(game, &args.vs, &lm, args.seed ^ 0x0990, &mut counters)?;
     let rule: spar_core::InvalidMoveRule = args
         .invalid_move_rule
         .parse()
@@ -205,7 +213,10 @@ fn eval_game<G: TextView + Heuristic + Clone>(
                 .wrapping_add(done as u64);
             let batch = play_batch(
                 &make_env,
-                &loaded.model,
+                &spar_lm::LocalEngine {
+                    model: &loaded.model,
+                    tokenizer: &loaded.tokenizer,
+                },
                 &loaded.tokenizer,
                 prompting.style,
                 &players,

@@ -27,7 +27,7 @@ pub use error::{Error, Result};
 pub use game::{
     Action, Game, GameInfo, Information, Player, State, Turn, Utility, CHANCE_PLAYER_NAME,
 };
-pub use policy::{sample_action, Policy, TabularPolicy, UniformRandom};
+pub use policy::{forfeit_returns, sample_action, Policy, TabularPolicy, UniformRandom};
 pub use role::Role;
 pub use spec::GameSpec;
 pub use text::{GameText, InvalidMoveRule, Protocol, TextGame, TextOptions, View};

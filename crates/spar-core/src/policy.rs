@@ -21,7 +21,21 @@ pub trait Policy<S: State>: Send + Sync {
     /// The distribution over `state.legal_actions()` for the player to move: pairs with
     /// non-negative probabilities summing to 1, ascending by action. Actions missing from
     /// the list have probability 0. Called only at decision nodes.
+    ///
+    /// An empty list means the player gives no move: a language model whose answer named no
+    /// legal action, or a remote model whose call failed. Play treats it as a forfeit (the
+    /// tournament's [`forfeit_returns`], or the text environment's invalid-move rule in
+    /// rollouts); exact evaluation, which needs a distribution everywhere, reports an error.
     fn action_probabilities(&self, state: &S) -> Vec<(Action, f64)>;
+}
+
+/// Returns when `offender` forfeits a game of `num_players` players by giving no move: -1 for
+/// it and +1 shared among the others (TextArena's forfeit; zero-sum, so Elo stays meaningful).
+pub fn forfeit_returns(offender: crate::game::Player, num_players: usize) -> Vec<f64> {
+    let others = (num_players.max(2) - 1) as f64;
+    (0..num_players)
+        .map(|p| if p == offender { -1.0 } else { 1.0 / others })
+        .collect()
 }
 
 /// Every legal action with equal probability (OpenSpiel's `UniformRandomPolicy`).

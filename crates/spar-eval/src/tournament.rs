@@ -139,7 +139,8 @@ fn derive_seed(seed: u64, index: u64) -> u64 {
 }
 
 /// Plays one game: `players[p]` moves for player `p`, chance outcomes and actions are
-/// sampled from streams derived from `seed`. Returns the final returns.
+/// sampled from streams derived from `seed`. Returns the final returns; a player that gives
+/// no move (an empty distribution) forfeits ([`spar_core::forfeit_returns`]).
 pub fn play<G: Game>(game: &G, players: &[&dyn Policy<G::State>], seed: u64) -> Result<Vec<f64>> {
     let info = game.info();
     if players.len() != info.num_players {
@@ -161,6 +162,10 @@ pub fn play<G: Game>(game: &G, players: &[&dyn Policy<G::State>], seed: u64) -> 
             }
             Turn::Player(player) => {
                 let distribution = players[player].action_probabilities(&state);
+                if distribution.is_empty() {
+                    // No move (an invalid answer or a failed call): a forfeit.
+                    return Ok(spar_core::forfeit_returns(player, info.num_players));
+                }
                 let action = sample_action(&distribution, &mut action_rng);
                 state.apply_action(action);
             }

@@ -11,6 +11,7 @@
 //!   given completions;
 //! * [`checkpoint`]: Hugging Face checkpoint directories ([`Checkpoint`]); [`gguf`]: GGUF
 //!   files, quantised or dequantised;
+//! * [`engine`]: where completions come from ([`engine::Engine`]: this process or a server);
 //! * [`lora`]: LoRA adapters in PEFT layout, trainable over a frozen base, mergeable;
 //! * [`train`]: next-token pretraining of a small byte-level model.
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod gguf;
 pub mod linear;
@@ -33,6 +35,7 @@ pub mod train;
 
 pub use checkpoint::Checkpoint;
 pub use config::Config;
+pub use engine::{Engine, LocalEngine};
 pub use error::{LmError, Result};
 pub use lora::{Lora, LoraConfig};
 pub use model::{KvCache, Llama};

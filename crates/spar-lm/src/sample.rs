@@ -138,14 +138,47 @@ pub fn pick_token(logits: &[f32], params: &SamplingParams, rng: &mut impl Rng) -
     (chosen.0, (chosen.1 / total).ln())
 }
 
-/// Samples a completion of every prompt (token ids), in one batch.
+/// Samples a completion of every prompt (token ids), in one batch. Sequence `i` draws from
+/// random stream `i` of `params.seed`.
 pub fn generate(
     model: &Llama,
     tokenizer: &TextTokenizer,
     prompts: &[Vec<u32>],
     params: &SamplingParams,
 ) -> Result<Vec<Completion>> {
+    let streams: Vec<(u64, u64)> = (0..prompts.len() as u64)
+        .map(|i| (params.seed, i))
+        .collect();
+    generate_streams(
+        model,
+        tokenizer,
+        prompts,
+        params,
+        &streams,
+        &mut |_, _, _| {},
+    )
+}
+
+/// [`generate`] with a random stream of its own for each sequence (`(seed, stream)`, so that
+/// requests batched together by a server sample exactly as they would alone) and a callback
+/// `on_token(sequence, token, logprob)` called as each token is drawn (for streaming).
+/// `params.seed` is ignored.
+pub fn generate_streams(
+    model: &Llama,
+    tokenizer: &TextTokenizer,
+    prompts: &[Vec<u32>],
+    params: &SamplingParams,
+    streams: &[(u64, u64)],
+    on_token: &mut dyn FnMut(usize, u32, f32),
+) -> Result<Vec<Completion>> {
     params.validate()?;
+    if streams.len() != prompts.len() {
+        return Err(LmError::InvalidArgument(format!(
+            "{} random streams for {} prompts",
+            streams.len(),
+            prompts.len()
+        )));
+    }
     if prompts.iter().any(|p| p.is_empty()) {
         return Err(LmError::InvalidArgument("empty prompt".to_string()));
     }
@@ -162,10 +195,11 @@ pub fn generate(
         .collect();
     let device = model.device();
     let mut cache = KvCache::with_left_padding(model.config().num_hidden_layers, pads);
-    let mut rngs: Vec<ChaCha8Rng> = (0..b_sz)
-        .map(|i| {
-            let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-            rng.set_stream(i as u64);
+    let mut rngs: Vec<ChaCha8Rng> = streams
+        .iter()
+        .map(|&(seed, stream)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(stream);
             rng
         })
         .collect();
@@ -194,6 +228,7 @@ pub fn generate(
             let c = &mut out[i];
             c.token_ids.push(token);
             c.logprobs.push(logprob);
+            on_token(i, token, logprob);
             if tokenizer.eos_ids().contains(&token) {
                 c.finish_reason = FinishReason::Stop;
                 done[i] = true;

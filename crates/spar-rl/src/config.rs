@@ -97,6 +97,60 @@ pub struct ModelConfig {
     pub heads: usize,
     /// How observations are written: `auto`, `chat`, `raw`.
     pub prompt_style: String,
+    /// `[model.lora]`: train a LoRA adapter over the frozen base instead of every weight
+    /// (absent: full fine-tuning).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraSettings>,
+}
+
+/// `[model.lora]`: a LoRA adapter (Hu et al. 2021) is the only thing trained; the base weights
+/// stay frozen. Checkpoints then hold the adapter in PEFT layout and `base.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraSettings {
+    /// Rank `r` of the update `B A`.
+    pub r: usize,
+    /// Scale numerator: the update is multiplied by `alpha / r`.
+    pub alpha: f64,
+    /// The adapted projections: some of `q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`,
+    /// `up_proj`, `down_proj`, or `["all-linear"]` (all seven).
+    pub targets: Vec<String>,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        LoraSettings {
+            r: 8,
+            alpha: 16.0,
+            targets: vec!["q_proj".into(), "v_proj".into()],
+        }
+    }
+}
+
+impl LoraSettings {
+    /// The adapter's PEFT configuration.
+    pub fn lora_config(&self) -> spar_lm::lora::LoraConfig {
+        let targets: Vec<&str> = self.targets.iter().map(String::as_str).collect();
+        spar_lm::lora::LoraConfig::new(self.r, self.alpha, &targets)
+    }
+
+    /// Checks the fields; errors name them (`model.lora.r`, ...).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
+        if self.r == 0 {
+            return bad("model.lora.r must be >= 1".into());
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return bad(format!(
+                "model.lora.alpha must be a positive number, got {}",
+                self.alpha
+            ));
+        }
+        if let Err(e) = self.lora_config().validate() {
+            return bad(format!("model.lora.targets: {e}"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ModelConfig {
@@ -107,6 +161,7 @@ impl Default for ModelConfig {
             layers: 2,
             heads: 4,
             prompt_style: "auto".into(),
+            lora: None,
         }
     }
 }
@@ -384,6 +439,9 @@ impl TrainConfig {
                 return bad(format!("{name} must be a finite number >= 0, got {v}"));
             }
         }
+        if let Some(lora) = &self.model.lora {
+            lora.validate()?;
+        }
         if self.run.checkpoint_every == 0 {
             return bad("run.checkpoint_every must be >= 1".into());
         }
@@ -421,5 +479,35 @@ mod tests {
             .to_string();
         assert!(e.contains("advantage.estimator"), "{e}");
         assert!(TrainConfig::parse("", &["ppo.clip".into()]).is_err());
+    }
+
+    #[test]
+    fn lora_table_defaults_round_trips_and_errors_name_the_field() {
+        assert_eq!(TrainConfig::parse("", &[]).unwrap().model.lora, None);
+        assert!(!TrainConfig::default().to_toml().contains("lora"));
+        let c = TrainConfig::parse("[model.lora]\n", &[]).unwrap();
+        assert_eq!(c.model.lora, Some(LoraSettings::default()));
+        let c = TrainConfig::parse(
+            "[model.lora]\nr = 4\nalpha = 8.0\ntargets = [\"all-linear\"]\n",
+            &["model.lora.r=2".into()],
+        )
+        .unwrap();
+        let lora = c.model.lora.clone().unwrap();
+        assert_eq!((lora.r, lora.alpha), (2, 8.0));
+        assert_eq!(lora.lora_config().targets().unwrap().len(), 7);
+        assert_eq!(lora.lora_config().scale(), 4.0);
+        assert_eq!(TrainConfig::parse(&c.to_toml(), &[]).unwrap(), c);
+        for (set, field) in [
+            ("model.lora.r=0", "model.lora.r"),
+            ("model.lora.alpha=-1.0", "model.lora.alpha"),
+            ("model.lora.targets=[\"qproj\"]", "model.lora.targets"),
+            ("model.lora.targets=[]", "model.lora.targets"),
+            ("model.lora.rank=4", "rank"),
+        ] {
+            let e = TrainConfig::parse("[model.lora]\n", &[set.into()])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{set}: {e}");
+        }
     }
 }

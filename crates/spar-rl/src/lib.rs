@@ -6,6 +6,8 @@
 //! * [`lm_policy`]: a language model as a game policy, tabulated exactly at every information
 //!   set (the probability it gives the canonical completion of each legal action), for
 //!   NashConv and exploitability;
+//! * [`lm_player`]: a language model (in this process or behind a server) as a game player
+//!   for tournaments and opponents;
 //! * [`rollout`], [`advantage`] (RAE, REINFORCE), [`ppo`] (PPO-clip, AdamW with state) and
 //!   [`selfplay`]: SPIRAL's self-play loop, configured by [`config::TrainConfig`];
 //! * [`tensorboard`]: TensorBoard event files written by hand (metrics as scalars), and
@@ -15,6 +17,7 @@
 pub mod advantage;
 pub mod config;
 pub mod error;
+pub mod lm_player;
 pub mod lm_policy;
 pub mod ppo;
 pub mod prompt;

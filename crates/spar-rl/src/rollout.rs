@@ -12,13 +12,12 @@ use std::collections::BTreeMap;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use spar_core::{sample_action, Env, Game, GameText, Policy, StepOutcome, TextGame};
-use spar_lm::sample::{generate, FinishReason, SamplingParams};
-use spar_lm::{Llama, TextTokenizer};
+use spar_lm::sample::{FinishReason, SamplingParams};
+use spar_lm::{Engine, TextTokenizer};
 
 use crate::error::Result;
 use crate::lm_policy::normalise;
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
-use spar_lm::score::score_values_at_temperature;
 
 /// Who plays a seat.
 pub enum Seat<'a, S> {
@@ -26,8 +25,9 @@ pub enum Seat<'a, S> {
     Model,
     /// Uniformly random legal actions, written canonically.
     Random,
-    /// A game policy (a CFR+ solution, a tabular file) on the game state, its actions
-    /// written canonically.
+    /// A game policy (a CFR+ solution, a tabular file, a remote model) on the game state, its
+    /// actions written canonically. A policy that answers with no action (a remote model's
+    /// failed call) plays an empty answer, which the invalid-move rule handles.
     Policy(&'a dyn Policy<S>),
 }
 
@@ -107,6 +107,9 @@ pub struct Turn {
     pub alternatives: Vec<Vec<u32>>,
     /// [`Decode::Legal`]: the index of the chosen completion in `alternatives`.
     pub chosen: usize,
+    /// The engine failed to answer (a server's error after every retry): the turn was played
+    /// as an empty, invalid answer and is not a training sample.
+    pub failed: bool,
 }
 
 /// A batch of finished episodes.
@@ -120,6 +123,11 @@ pub struct Batch {
     pub truncated_episodes: usize,
     /// The transcript of every episode (prompts, completions, outcomes, returns).
     pub transcripts: Vec<spar_core::Transcript>,
+    /// Model turns whose request failed (a server's timeout or error after every retry):
+    /// each was played as an empty, invalid answer.
+    pub failed_calls: usize,
+    /// Opponent turns (a [`Seat::Policy`]) that named no action, played as invalid answers.
+    pub opponent_failures: usize,
 }
 
 impl Batch {
@@ -156,11 +164,12 @@ impl Batch {
     }
 }
 
-/// Plays `episodes` games from `make_env()` with the given seats.
+/// Plays `episodes` games from `make_env()` with the given seats; the model's answers come
+/// from `engine` (the model in this process, or a server).
 #[allow(clippy::too_many_arguments)]
 pub fn play_batch<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
-    model: &Llama,
+    engine: &dyn Engine,
     tokenizer: &TextTokenizer,
     style: PromptStyle,
     seats: &[Seat<G::State>],
@@ -200,7 +209,13 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
                         legal.choose(&mut rng).expect("a legal action").0
                     }
                     Seat::Policy(policy) => {
-                        sample_action(&policy.action_probabilities(env.state()), &mut rng)
+                        let distribution = policy.action_probabilities(env.state());
+                        if distribution.is_empty() {
+                            batch.opponent_failures += 1;
+                            env.step(player, "");
+                            continue;
+                        }
+                        sample_action(&distribution, &mut rng)
                     }
                 };
                 let completion = env.completion_for(action);
@@ -218,7 +233,7 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
                 &mut envs,
                 &mut batch,
                 asks,
-                model,
+                engine,
                 tokenizer,
                 params,
                 &game_name,
@@ -231,8 +246,18 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
             seed: seed ^ (round << 32) ^ 0x5eed,
             ..params.clone()
         };
-        let completions = generate(model, tokenizer, &prompts, &round_params)?;
+        let completions = engine.generate(&prompts, &round_params)?;
         for ((g, player, prompt), completion) in asks.into_iter().zip(completions) {
+            let failed = completion.is_err();
+            let completion = completion.unwrap_or_else(|_| {
+                batch.failed_calls += 1;
+                spar_lm::sample::Completion {
+                    token_ids: Vec::new(),
+                    text: String::new(),
+                    logprobs: Vec::new(),
+                    finish_reason: FinishReason::Stop,
+                }
+            });
             let step = envs[g].step(player, &completion.text);
             batch.turns.push(Turn {
                 episode: g,
@@ -244,6 +269,7 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
                 invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
                 alternatives: Vec::new(),
                 chosen: 0,
+                failed,
             });
         }
     }
@@ -264,7 +290,7 @@ fn legal_round<G: Game, T: GameText<G::State>>(
     envs: &mut [TextGame<G, T>],
     batch: &mut Batch,
     asks: Vec<(usize, usize, Vec<u32>)>,
-    model: &Llama,
+    engine: &dyn Engine,
     tokenizer: &TextTokenizer,
     params: &SamplingParams,
     game_name: &str,
@@ -284,15 +310,36 @@ fn legal_round<G: Game, T: GameText<G::State>>(
         }
         options.push(opts);
     }
-    let values = score_values_at_temperature(model, &pairs, params.temperature)?;
+    let values = engine.score(&pairs, params.temperature)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut offset = 0;
     for ((g, player, prompt), opts) in asks.into_iter().zip(options) {
-        let logps: Vec<f64> = values[offset..offset + opts.len()]
+        let scored: std::result::Result<Vec<f64>, _> = values[offset..offset + opts.len()]
             .iter()
-            .map(|v| v.iter().map(|&x| f64::from(x)).sum())
+            .map(|v| {
+                v.as_ref()
+                    .map(|v| v.iter().map(|&x| f64::from(x)).sum::<f64>())
+            })
             .collect();
         offset += opts.len();
+        let Ok(logps) = scored else {
+            // The server failed to score this turn: an empty, invalid answer.
+            batch.failed_calls += 1;
+            let step = envs[g].step(player, "");
+            batch.turns.push(Turn {
+                episode: g,
+                player,
+                role: format!("{game_name}/player{player}"),
+                prompt,
+                completion: Vec::new(),
+                truncated: false,
+                invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
+                alternatives: Vec::new(),
+                chosen: 0,
+                failed: true,
+            });
+            continue;
+        };
         let (probs, _) = normalise(&logps);
         let dist: Vec<(spar_core::Action, f64)> =
             opts.iter().map(|(a, _, _)| *a).zip(probs).collect();
@@ -312,6 +359,7 @@ fn legal_round<G: Game, T: GameText<G::State>>(
             invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
             alternatives: opts.into_iter().map(|(_, _, ids)| ids).collect(),
             chosen,
+            failed: false,
         });
     }
     Ok(())

@@ -12,6 +12,10 @@
 //! 4. Metrics go to `metrics.jsonl`; checkpoints (weights, optimiser moments, RAE baselines,
 //!    step) to `checkpoints/step-NNNNNN/`, written to a temporary directory and renamed.
 //!
+//! With `[model.lora]` the base weights are frozen and only a LoRA adapter is trained (warm
+//! start, PPO and PPO-ptx alike); checkpoints then hold the adapter in PEFT layout and
+//! `base.json` naming the base (`model.init`, or `base/` of the run for a scratch model).
+//!
 //! Every random draw is a function of `run.seed` and the step (games, sampling, minibatch
 //! order), so a run resumed from a checkpoint continues exactly as if it had not stopped.
 
@@ -32,6 +36,7 @@ use spar_eval::{CfrSolver, CfrVariant};
 use spar_games::text::TextView;
 use spar_lm::checkpoint::{safetensors_bytes, write_atomic, Checkpoint};
 use spar_lm::config::Config;
+use spar_lm::lora::Lora;
 use spar_lm::model::init_weights;
 use spar_lm::sample::SamplingParams;
 use spar_lm::score::{score, score_values_at_temperature};
@@ -39,7 +44,7 @@ use spar_lm::train::BYTE_SPECIAL_TOKENS;
 use spar_lm::{Llama, TextTokenizer};
 
 use crate::advantage::{reinforce, RaeUpdate, RoleBaselines};
-use crate::config::TrainConfig;
+use crate::config::{LoraSettings, TrainConfig};
 use crate::error::{Error, Result};
 use crate::lm_policy::{tabulate, LmPolicyOptions};
 use crate::ppo::{
@@ -130,39 +135,135 @@ struct RunState {
     baselines: BTreeMap<String, u64>,
 }
 
-/// The model, its variables and tokenizer.
+/// What the optimisers (warm start, PPO, PPO-ptx) train.
+enum Trained {
+    /// Every weight of the model (full fine-tuning), by Hugging Face name.
+    Full(candle_nn::VarMap),
+    /// Only a LoRA adapter over the frozen base (`[model.lora]`); `base` is the base model's
+    /// path, written to each checkpoint's `base.json`.
+    Lora { lora: Box<Lora>, base: PathBuf },
+}
+
+/// The model, what of it is trained, and its tokenizer.
 struct Learner {
+    /// The weights the model was built from (with LoRA: the frozen base, never updated).
     checkpoint: Checkpoint,
     model: Llama,
-    varmap: candle_nn::VarMap,
+    trained: Trained,
     tokenizer: TextTokenizer,
 }
 
+fn tokenizer_of(checkpoint: &Checkpoint) -> Result<TextTokenizer> {
+    checkpoint
+        .tokenizer
+        .clone()
+        .ok_or_else(|| Error::Invalid("the model has no tokenizer (tokenizer.json)".into()))
+}
+
 impl Learner {
+    /// Full fine-tuning: every weight of `checkpoint` a variable.
     fn from_checkpoint(checkpoint: Checkpoint) -> Result<Learner> {
-        let tokenizer = checkpoint
-            .tokenizer
-            .clone()
-            .ok_or_else(|| Error::Invalid("the model has no tokenizer (tokenizer.json)".into()))?;
+        let tokenizer = tokenizer_of(&checkpoint)?;
         let (model, varmap) = checkpoint.trainable()?;
         Ok(Learner {
             checkpoint,
             model,
-            varmap,
+            trained: Trained::Full(varmap),
             tokenizer,
         })
     }
 
+    /// LoRA: a fresh adapter (`B = 0`, `A` drawn from `seed`) over the frozen `checkpoint`,
+    /// whose files are at `base`.
+    fn with_new_adapter(
+        checkpoint: Checkpoint,
+        settings: &LoraSettings,
+        seed: u64,
+        base: PathBuf,
+    ) -> Result<Learner> {
+        let tokenizer = tokenizer_of(&checkpoint)?;
+        let mut model = checkpoint.frozen()?;
+        let mut lora_config = settings.lora_config();
+        lora_config.base_model_name_or_path = Some(base.display().to_string());
+        let lora = Lora::init(&mut model, lora_config, seed)?;
+        Ok(Learner {
+            checkpoint,
+            model,
+            trained: Trained::Lora {
+                lora: Box::new(lora),
+                base,
+            },
+            tokenizer,
+        })
+    }
+
+    /// The learner saved in a checkpoint directory of a run: full weights, or a LoRA
+    /// checkpoint (the base named by `base.json`, frozen, and the adapter's variables).
+    fn load(dir: &Path, device: &Device) -> Result<Learner> {
+        if !spar_lm::cli::is_lora_checkpoint(dir) {
+            return Learner::from_checkpoint(Checkpoint::load(dir, device)?);
+        }
+        let base = spar_lm::cli::lora_base(dir)?;
+        let checkpoint = spar_lm::cli::load_checkpoint(&base, device)?;
+        let tokenizer = tokenizer_of(&checkpoint)?;
+        let mut model = checkpoint.frozen()?;
+        let lora = Lora::load(dir, device)?;
+        lora.attach(&mut model)?;
+        Ok(Learner {
+            checkpoint,
+            model,
+            trained: Trained::Lora {
+                lora: Box::new(lora),
+                base,
+            },
+            tokenizer,
+        })
+    }
+
+    /// The trained variables by name (with LoRA: the adapter's `A` and `B` only).
     fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
-        let data = self.varmap.data().lock().expect("VarMap lock");
+        let varmap = match &self.trained {
+            Trained::Full(varmap) => varmap,
+            Trained::Lora { lora, .. } => &lora.varmap,
+        };
+        let data = varmap.data().lock().expect("VarMap lock");
         data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
-    fn current_checkpoint(&self) -> Checkpoint {
-        Checkpoint {
-            tensors: spar_lm::checkpoint::varmap_tensors(&self.varmap),
-            ..self.checkpoint.clone()
+    /// A frozen copy of the model saved in checkpoint `dir` of this run: its own tensors,
+    /// never the learner's variables (with LoRA: the base and a copy of that adapter).
+    fn load_frozen(&self, dir: &Path) -> Result<Llama> {
+        let device = self.model.device();
+        match &self.trained {
+            Trained::Full(_) => Ok(Checkpoint::load(dir, device)?.frozen()?),
+            Trained::Lora { .. } => {
+                let mut model = self.checkpoint.frozen()?;
+                Lora::load(dir, device)?.attach(&mut model)?;
+                Ok(model)
+            }
         }
+    }
+
+    /// Writes the model into `dir`: a checkpoint (full), or the adapter in PEFT layout with
+    /// `base.json` and the base's `config.json` and tokenizer files (LoRA).
+    fn save(&self, dir: &Path) -> Result<()> {
+        match &self.trained {
+            Trained::Full(varmap) => Checkpoint {
+                tensors: spar_lm::checkpoint::varmap_tensors(varmap),
+                ..self.checkpoint.clone()
+            }
+            .save(dir)?,
+            Trained::Lora { lora, base } => {
+                lora.save(dir)?;
+                spar_lm::cli::write_lora_base(dir, base)?;
+                write_atomic(
+                    &dir.join("config.json"),
+                    self.checkpoint.config.to_json().as_bytes(),
+                )?;
+                self.tokenizer.save(dir)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -181,6 +282,27 @@ fn fresh_model(config: &TrainConfig, device: &Device) -> Result<Checkpoint> {
     } else {
         Ok(spar_lm::cli::load_checkpoint(Path::new(&m.init), device)?)
     }
+}
+
+/// The learner of a fresh run: full fine-tuning, or (`[model.lora]`) a fresh adapter seeded by
+/// `run.seed` over the frozen base. A scratch base is saved once as `out/base/` (LoRA
+/// checkpoints name it in `base.json`); a loaded base is named by its absolute path.
+fn fresh_learner(config: &TrainConfig, out: &Path, device: &Device) -> Result<Learner> {
+    let checkpoint = fresh_model(config, device)?;
+    let Some(settings) = &config.model.lora else {
+        return Learner::from_checkpoint(checkpoint);
+    };
+    let base = if config.model.init == "scratch" {
+        let base = std::path::absolute(out.join("base")).map_err(|e| io_err(out, e))?;
+        write_dir_atomically(&base, &out.join(".tmp-base"), |tmp| {
+            Ok(checkpoint.save(tmp)?)
+        })?;
+        base
+    } else {
+        let init = Path::new(&config.model.init);
+        std::path::absolute(init).map_err(|e| io_err(init, e))?
+    };
+    Learner::with_new_adapter(checkpoint, settings, config.run.seed, base)
 }
 
 fn text_options(config: &TrainConfig) -> Result<TextOptions> {
@@ -266,10 +388,37 @@ fn save_checkpoint(
     let tmp = out
         .join("checkpoints")
         .join(format!(".tmp-step-{:06}", state.step));
+    write_dir_atomically(&final_dir, &tmp, |tmp| {
+        write_checkpoint_files(tmp, learner, opt, state, config)
+    })
+}
+
+/// Fills `tmp` with `write`, then renames it to `final_dir` (replacing it), so that a reader
+/// (or a resume after SIGKILL) sees the whole directory or none of it.
+fn write_dir_atomically(
+    final_dir: &Path,
+    tmp: &Path,
+    write: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| Error::Lm(spar_lm::LmError::io(&tmp, e)))?;
+        std::fs::remove_dir_all(tmp).map_err(|e| io_err(tmp, e))?;
     }
-    learner.current_checkpoint().save(&tmp)?;
+    std::fs::create_dir_all(tmp).map_err(|e| io_err(tmp, e))?;
+    write(tmp)?;
+    if final_dir.exists() {
+        std::fs::remove_dir_all(final_dir).map_err(|e| io_err(final_dir, e))?;
+    }
+    std::fs::rename(tmp, final_dir).map_err(|e| io_err(final_dir, e))
+}
+
+fn write_checkpoint_files(
+    tmp: &Path,
+    learner: &Learner,
+    opt: &AdamW,
+    state: &RunState,
+    config: &TrainConfig,
+) -> Result<()> {
+    learner.save(tmp)?;
     Prompting {
         game: config.game.name.clone(),
         protocol: config.game.protocol.clone(),
@@ -279,19 +428,13 @@ fn save_checkpoint(
         max_tokens: config.rollout.max_tokens,
         policy: config.rollout.policy.clone(),
     }
-    .save(&tmp)?;
+    .save(tmp)?;
     write_atomic(
         &tmp.join("optimizer.safetensors"),
         &safetensors_bytes(&opt.state_tensors())?,
     )?;
     let json = serde_json::to_string_pretty(state).expect("state serialises");
     write_atomic(&tmp.join("state.json"), json.as_bytes())?;
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir)
-            .map_err(|e| Error::Lm(spar_lm::LmError::io(&final_dir, e)))?;
-    }
-    std::fs::rename(&tmp, &final_dir)
-        .map_err(|e| Error::Lm(spar_lm::LmError::io(&final_dir, e)))?;
     Ok(())
 }
 
@@ -373,7 +516,25 @@ fn run_game<G: TextView + Clone>(
     }
     let (learner, mut opt, mut baselines, mut state) = match resumed {
         Some((_, dir)) => {
-            let learner = Learner::from_checkpoint(Checkpoint::load(&dir, &device)?)?;
+            let lora_checkpoint = spar_lm::cli::is_lora_checkpoint(&dir);
+            if config.model.lora.is_some() != lora_checkpoint {
+                return Err(Error::Invalid(format!(
+                    "--resume: the run's config {} [model.lora], but {} holds {}; resume with \
+                     the run's own config.toml",
+                    if config.model.lora.is_some() {
+                        "has"
+                    } else {
+                        "has no"
+                    },
+                    dir.display(),
+                    if lora_checkpoint {
+                        "a LoRA adapter"
+                    } else {
+                        "full weights"
+                    }
+                )));
+            }
+            let learner = Learner::load(&dir, &device)?;
             let text =
                 std::fs::read_to_string(dir.join("state.json")).map_err(|e| io_err(&dir, e))?;
             let state: RunState = serde_json::from_str(&text).map_err(|e| {
@@ -408,7 +569,7 @@ fn run_game<G: TextView + Clone>(
         None => {
             std::fs::write(out.join("config.toml"), config.to_toml())
                 .map_err(|e| io_err(out, e))?;
-            let learner = Learner::from_checkpoint(fresh_model(config, &device)?)?;
+            let learner = fresh_learner(config, out, &device)?;
             let start = Instant::now();
             let warm_loss = warm_start(&make_env, &learner, config, style)?;
             let opt = AdamW::new(
@@ -434,9 +595,10 @@ fn run_game<G: TextView + Clone>(
         }
     };
 
-    // The frozen reference of the KL penalty: the model right after the warm start.
+    // The frozen reference of the KL penalty: the model right after the warm start (a copy:
+    // with LoRA, the base and the step-0 adapter's values in tensors of its own).
     let reference = if config.ppo.kl_coef > 0.0 {
-        Some(Checkpoint::load(&checkpoint_dir(out, 0), &device)?.frozen()?)
+        Some(learner.load_frozen(&checkpoint_dir(out, 0))?)
     } else {
         None
     };
@@ -467,7 +629,10 @@ fn run_game<G: TextView + Clone>(
         let seats = [Seat::Model; 2];
         let batch = play_batch(
             &make_env,
-            &learner.model,
+            &spar_lm::LocalEngine {
+                model: &learner.model,
+                tokenizer: &learner.tokenizer,
+            },
             &learner.tokenizer,
             style,
             &seats,
@@ -794,8 +959,7 @@ fn average_exploitability<G: Game, T: GameText<G::State>>(
         .iter()
         .filter(|(step, _)| *step > 0)
     {
-        let ckpt = Checkpoint::load(dir, learner.model.device())?;
-        let model = ckpt.frozen()?;
+        let model = learner.load_frozen(dir)?;
         let table = tabulate(&env, &model, &learner.tokenizer, &options, |_, _| {})?;
         policies.push(tree.tabulate(&table.policy)?);
     }
@@ -912,7 +1076,10 @@ fn vs_opponent<G: Game, T: GameText<G::State>>(
             .collect();
         let batch = play_batch(
             make_env,
-            &learner.model,
+            &spar_lm::LocalEngine {
+                model: &learner.model,
+                tokenizer: &learner.tokenizer,
+            },
             &learner.tokenizer,
             style,
             &seats,
@@ -928,7 +1095,114 @@ fn vs_opponent<G: Game, T: GameText<G::State>>(
     Ok((means, wins))
 }
 
-/// The tensors of the latest checkpoint of a run, for comparing runs (tests, tools).
+/// The trained tensors of a checkpoint directory of a run, for comparing runs (tests, tools):
+/// every weight, or for a LoRA run the adapter's (PEFT names).
 pub fn checkpoint_tensors(dir: &Path) -> Result<HashMap<String, Tensor>> {
+    if spar_lm::cli::is_lora_checkpoint(dir) {
+        let lora = Lora::load(dir, &Device::Cpu)?;
+        return Ok(spar_lm::checkpoint::varmap_tensors(&lora.varmap));
+    }
     Ok(Checkpoint::load(dir, &Device::Cpu)?.tensors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spar_games::kuhn::KuhnPoker;
+
+    fn bits(tensors: &HashMap<String, Tensor>) -> Vec<(String, Vec<u32>)> {
+        let mut out: Vec<(String, Vec<u32>)> = tensors
+            .iter()
+            .map(|(name, t)| {
+                let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+                (name.clone(), v.iter().map(|x| x.to_bits()).collect())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn lora_training_changes_only_the_adapter_and_the_checkpoint_reloads_the_same_model() {
+        let config = TrainConfig::parse(
+            "[run]\nseed = 3\n[model]\nhidden = 16\nlayers = 1\nheads = 2\n\
+             prompt_style = \"raw\"\n[model.lora]\nr = 2\nalpha = 4.0\n\
+             targets = [\"q_proj\", \"v_proj\", \"down_proj\"]\n[warm_start]\nsteps = 4\n\
+             episodes = 4\nbatch_size = 4\n[game]\nview = \"compact\"\n",
+            &[],
+        )
+        .unwrap();
+        let out = std::env::temp_dir().join(format!("spar-rl-lora-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        let learner = fresh_learner(&config, &out, &Device::Cpu).unwrap();
+        let trained: Vec<String> = learner.named_vars().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(trained.len(), 2 * 3, "A and B of three projections");
+        assert!(trained.iter().all(|n| n.contains(".lora_")), "{trained:?}");
+        let base_before = bits(&learner.checkpoint.tensors);
+        let ids = learner.tokenizer.encode("Player 0\n0").unwrap();
+        let logits = |model: &Llama| spar_lm::cli::next_token_logits(model, &ids).unwrap();
+        let base_logits = logits(&learner.checkpoint.frozen().unwrap());
+        assert_eq!(
+            logits(&learner.model),
+            base_logits,
+            "a fresh adapter (B = 0) is a no-op"
+        );
+
+        let make_env = || {
+            let game = KuhnPoker::new();
+            let text = game.text_view();
+            TextGame::new(game, text, text_options(&config).unwrap())
+        };
+        let loss = warm_start(&make_env, &learner, &config, PromptStyle::Raw).unwrap();
+        assert!(loss.is_some_and(f64::is_finite));
+        let trained_logits = logits(&learner.model);
+        assert_ne!(trained_logits, base_logits, "the adapter learned");
+        // The base tensors are bit for bit what they were, and the model without its adapter
+        // is the base again.
+        assert_eq!(bits(&learner.checkpoint.tensors), base_before);
+        let mut bare = learner.model.clone();
+        Lora::detach(&mut bare);
+        assert_eq!(logits(&bare), base_logits);
+
+        // The checkpoint loads through load_model as the same model, and base.json names the
+        // scratch base saved in the run directory.
+        let opt = AdamW::new(learner.named_vars(), 1e-3, 0.0).unwrap();
+        let state = RunState {
+            step: 0,
+            optimizer_step: 0,
+            skipped_updates: 0,
+            baselines: BTreeMap::new(),
+        };
+        save_checkpoint(&out, &learner, &opt, &state, &config).unwrap();
+        let dir = checkpoint_dir(&out, 0);
+        assert_eq!(
+            spar_lm::cli::lora_base(&dir).unwrap(),
+            std::path::absolute(out.join("base")).unwrap()
+        );
+        let loaded =
+            spar_lm::cli::load_model(&dir, spar_lm::cli::GgufMode::Quantized, &Device::Cpu)
+                .unwrap();
+        assert_eq!(logits(&loaded.model), trained_logits);
+        // load_checkpoint merges the adapter: the same model up to rounding.
+        let merged = spar_lm::cli::load_checkpoint(&dir, &Device::Cpu)
+            .unwrap()
+            .frozen()
+            .unwrap();
+        let gap = logits(&merged)
+            .iter()
+            .zip(&trained_logits)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(gap < 1e-4, "merged logits differ by {gap}");
+        // The learner restored from the checkpoint trains the same variables.
+        let back = Learner::load(&dir, &Device::Cpu).unwrap();
+        assert_eq!(logits(&back.model), trained_logits);
+        let mut names: Vec<String> = back.named_vars().into_iter().map(|(n, _)| n).collect();
+        let mut expected = trained.clone();
+        names.sort();
+        expected.sort();
+        assert_eq!(names, expected);
+        std::fs::remove_dir_all(&out).unwrap();
+    }
 }

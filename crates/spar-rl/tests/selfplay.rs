@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use spar_rl::config::LoraSettings;
 use spar_rl::selfplay::{checkpoint_dir, checkpoint_tensors, run, Metrics};
 use spar_rl::TrainConfig;
 
@@ -133,4 +134,165 @@ fn resume_without_a_checkpoint_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no complete checkpoint"), "{err}");
+}
+
+/// `tiny_config` training a rank-2 adapter on every projection over a frozen scratch base.
+fn tiny_lora_config(steps: usize) -> TrainConfig {
+    let mut config = tiny_config(steps);
+    config.model.lora = Some(LoraSettings {
+        r: 2,
+        alpha: 4.0,
+        targets: vec!["all-linear".into()],
+    });
+    config.validate().unwrap();
+    config
+}
+
+fn bits(
+    tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+) -> Vec<(String, Vec<u32>)> {
+    let mut out: Vec<(String, Vec<u32>)> = tensors
+        .iter()
+        .map(|(name, t)| {
+            let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+            (name.clone(), v.iter().map(|x| x.to_bits()).collect())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
+    use candle_core::Device;
+    use spar_core::{TextGame, TextOptions};
+    use spar_games::kuhn::KuhnPoker;
+    use spar_games::text::TextView;
+
+    let straight = temp("lora-straight");
+    let full = run(&tiny_lora_config(2), &straight, false, |_| {}).unwrap();
+    assert_eq!(full.len(), 3);
+    assert!(full[2].kl_ref.is_some_and(|k| k.is_finite()));
+
+    // A LoRA checkpoint: the adapter (PEFT layout), base.json, the base's config and
+    // tokenizer, and the run's own files; no full weights.
+    let step2 = checkpoint_dir(&straight, 2);
+    let mut files: Vec<String> = std::fs::read_dir(&step2)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    for expected in [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "base.json",
+        "config.json",
+        "optimizer.safetensors",
+        "prompting.json",
+        "state.json",
+        "tokenizer.json",
+    ] {
+        assert!(
+            files.iter().any(|f| f == expected),
+            "{expected} in {files:?}"
+        );
+    }
+    assert!(!files.iter().any(|f| f == "model.safetensors"), "{files:?}");
+    let base = spar_lm::cli::lora_base(&step2).unwrap();
+    assert!(base.is_absolute());
+    assert_eq!(base, std::path::absolute(straight.join("base")).unwrap());
+
+    // The saved base is the seeded initialisation, bit for bit (and below, the in-run model at
+    // step 2 equals this base plus the step-2 adapter, so training left the base alone).
+    let base_ckpt = spar_lm::checkpoint::Checkpoint::load(&base, &Device::Cpu).unwrap();
+    let init = spar_lm::model::init_weights(&base_ckpt.config, 0.02, 7, &Device::Cpu).unwrap();
+    assert_eq!(bits(&base_ckpt.tensors), bits(&init));
+
+    // The optimiser's moments cover the adapter's tensors and nothing else.
+    let adapter = checkpoint_tensors(&step2).unwrap();
+    assert_eq!(adapter.len(), 2 * 7, "A and B of 7 projections of 1 layer");
+    let moments =
+        candle_core::safetensors::load(step2.join("optimizer.safetensors"), &Device::Cpu).unwrap();
+    let mut expected: Vec<String> = adapter
+        .keys()
+        .flat_map(|k| [format!("m.{k}"), format!("v.{k}")])
+        .collect();
+    expected.sort();
+    let mut got: Vec<String> = moments.keys().cloned().collect();
+    got.sort();
+    assert_eq!(got, expected);
+    // The adapter was trained: B started at zero.
+    let b_norm: f32 = adapter
+        .iter()
+        .filter(|(k, _)| k.contains("lora_B"))
+        .map(|(_, t)| {
+            t.sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        })
+        .sum();
+    assert!(b_norm > 0.0);
+
+    // load_model gives the in-run model: its exact exploitability is the run's, bit for bit
+    // (any change to a base weight or the adapter would move it).
+    let loaded =
+        spar_lm::cli::load_model(&step2, spar_lm::cli::GgufMode::Quantized, &Device::Cpu).unwrap();
+    let game = KuhnPoker::new();
+    let text = game.text_view();
+    let env = TextGame::new(
+        game,
+        text,
+        TextOptions {
+            view: "compact".parse().unwrap(),
+            max_turns: Some(50),
+            ..TextOptions::default()
+        },
+    );
+    let options = spar_rl::LmPolicyOptions {
+        temperature: 1.0,
+        style: spar_rl::PromptStyle::Raw,
+        ..spar_rl::LmPolicyOptions::default()
+    };
+    let table =
+        spar_rl::tabulate(&env, &loaded.model, &loaded.tokenizer, &options, |_, _| {}).unwrap();
+    let nc = spar_eval::nash_conv(env.game(), &table.policy).unwrap();
+    assert_eq!(Some(nc.exploitability), full[2].exploitability);
+    // ... and it differs from the base alone (the adapter matters).
+    let bare = base_ckpt.frozen().unwrap();
+    let ids = loaded.tokenizer.encode("Player 0").unwrap();
+    assert_ne!(
+        spar_lm::cli::next_token_logits(&loaded.model, &ids).unwrap(),
+        spar_lm::cli::next_token_logits(&bare, &ids).unwrap()
+    );
+
+    // Stopped after step 1 and resumed: the same metrics, adapter and optimiser bytes.
+    let split = temp("lora-split");
+    let mut one = tiny_lora_config(1);
+    one.eval.average = false;
+    run(&one, &split, false, |_| {}).unwrap();
+    let resumed = run(&tiny_lora_config(2), &split, true, |_| {}).unwrap();
+    assert_eq!(without_time(&resumed), without_time(&full));
+    let split2 = checkpoint_dir(&split, 2);
+    assert_eq!(bits(&checkpoint_tensors(&split2).unwrap()), bits(&adapter));
+    for file in [
+        "adapter_model.safetensors",
+        "optimizer.safetensors",
+        "state.json",
+    ] {
+        assert_eq!(
+            std::fs::read(step2.join(file)).unwrap(),
+            std::fs::read(split2.join(file)).unwrap(),
+            "{file} differs after resume"
+        );
+    }
+    // Full weights cannot resume a LoRA run's checkpoint, and the error says why.
+    let err = run(&tiny_config(3), &split, true, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[model.lora]"), "{err}");
+    std::fs::remove_dir_all(&straight).unwrap();
+    std::fs::remove_dir_all(&split).unwrap();
 }
