@@ -97,6 +97,6 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         faults,
         ..ServeConfig::new(&args.model, &format!("{}:{}", args.host, args.port))
     };
-    spar_remote::server::serve(config)?;
+    spar_remote::server::serve(&config)?;
     Ok(())
 }

@@ -327,7 +327,7 @@ fn now() -> u64 {
 }
 
 /// Loads the model and starts serving in background threads.
-pub fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
+pub fn start(config: &ServeConfig) -> Result<RunningServer, ServeError> {
     let device = spar_lm::cli::default_device();
     let loaded = spar_lm::cli::load_model(&config.model, config.gguf_mode, &device)?;
     let name = config.served_name.clone().unwrap_or_else(|| {
@@ -434,7 +434,7 @@ pub fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
 }
 
 /// Serves until the process ends, printing where to stderr.
-pub fn serve(config: ServeConfig) -> Result<(), ServeError> {
+pub fn serve(config: &ServeConfig) -> Result<(), ServeError> {
     let server = start(config)?;
     eprintln!(
         "spar serve: {} on {} (OpenAI-compatible; Ctrl-C stops)",
@@ -589,11 +589,11 @@ fn route(
         }
         "/v1/completions" => {
             post_only(method)?;
-            completions(parse(request)?, shared, jobs, writer)
+            completions(&parse(request)?, shared, jobs, writer)
         }
         "/v1/chat/completions" => {
             post_only(method)?;
-            chat(parse(request)?, shared, jobs, writer)
+            chat(&parse(request)?, shared, jobs, writer)
         }
         "/v1/load_lora_adapter" | "/load_lora_adapter" => {
             post_only(method)?;
@@ -902,7 +902,7 @@ impl Detokenizer {
 }
 
 fn completions(
-    r: CompletionRequest,
+    r: &CompletionRequest,
     shared: &Shared,
     jobs: &Sender<Job>,
     writer: &mut TcpStream,
@@ -1068,7 +1068,7 @@ fn completions(
 }
 
 fn chat(
-    r: ChatRequest,
+    r: &ChatRequest,
     shared: &Shared,
     jobs: &Sender<Job>,
     writer: &mut TcpStream,
