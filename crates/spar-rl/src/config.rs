@@ -205,6 +205,22 @@ pub struct RolloutConfig {
     /// `legal` (one of the legal actions' canonical completions, drawn from the model's
     /// probabilities normalised over them: GLAM; the update is then action-level PPO).
     pub policy: String,
+    /// OpenAI-compatible servers that sample the rollouts instead of this process (e.g.
+    /// `["http://127.0.0.1:8000/v1"]`: `spar serve`, or vLLM/SGLang serving a model of the same
+    /// architecture). The learner pushes its weights to each before every step: a LoRA run
+    /// loads its base once with `/update_weights_from_disk`, then each new adapter with
+    /// `/v1/load_lora_adapter`; a full fine-tuning run pushes every checkpoint with
+    /// `/update_weights_from_disk`. Answers from another weight version count as failed
+    /// calls. Empty: rollouts run in this process.
+    pub servers: Vec<String>,
+    /// The base model's name on the servers (`""`: the server's own default).
+    pub server_model: String,
+    /// Seconds before a server call times out (it is then retried).
+    pub server_timeout: f64,
+    /// Retries of a failed server call (timeouts, resets, 429 and 5xx); a call that still
+    /// fails is an invalid answer under `game.invalid_move_rule` and is counted
+    /// (`failed_calls`), never fatal to the run.
+    pub server_retries: u32,
 }
 
 impl Default for RolloutConfig {
@@ -214,6 +230,10 @@ impl Default for RolloutConfig {
             temperature: 1.0,
             max_tokens: 24,
             policy: "sample".into(),
+            servers: Vec::new(),
+            server_model: String::new(),
+            server_timeout: 120.0,
+            server_retries: 4,
         }
     }
 }
@@ -416,6 +436,20 @@ impl TrainConfig {
             || self.rollout.max_tokens == 0
         {
             return bad("rollout.temperature must be > 0 and rollout.max_tokens >= 1".into());
+        }
+        for url in &self.rollout.servers {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return bad(format!(
+                    "rollout.servers: {url:?} is not an http:// or https:// URL (e.g. \
+                     \"http://127.0.0.1:8000/v1\")"
+                ));
+            }
+        }
+        if !(self.rollout.server_timeout > 0.0 && self.rollout.server_timeout.is_finite()) {
+            return bad(format!(
+                "rollout.server_timeout must be a positive number of seconds, got {}",
+                self.rollout.server_timeout
+            ));
         }
         if let Err(e) = self.rollout.policy.parse::<crate::rollout::Decode>() {
             return bad(format!("rollout.policy: {e}"));

@@ -12,6 +12,9 @@ pub enum Error {
     /// A game spec or game-level error.
     #[error(transparent)]
     Core(#[from] spar_core::Error),
+    /// A rollout server could not be reached or refused the learner's weights.
+    #[error("rollout server: {0}")]
+    Remote(#[from] spar_remote::RemoteError),
     /// A setting is out of range or inconsistent (the message names it and how to fix it).
     #[error("{0}")]
     Invalid(String),

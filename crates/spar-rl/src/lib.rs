@@ -10,6 +10,8 @@
 //!   for tournaments and opponents;
 //! * [`rollout`], [`advantage`] (RAE, REINFORCE), [`ppo`] (PPO-clip, AdamW with state) and
 //!   [`selfplay`]: SPIRAL's self-play loop, configured by [`config::TrainConfig`];
+//! * [`server_rollouts`]: rollouts sampled by OpenAI-compatible servers, with the learner's
+//!   weights pushed to them (`rollout.servers`);
 //! * [`tensorboard`]: TensorBoard event files written by hand (metrics as scalars), and
 //!   [`report`]: SVG plots and a Markdown summary of a run directory's `metrics.jsonl`.
 #![warn(missing_docs)]
@@ -24,6 +26,7 @@ pub mod prompt;
 pub mod report;
 pub mod rollout;
 pub mod selfplay;
+pub mod server_rollouts;
 pub mod tensorboard;
 
 pub use config::TrainConfig;

@@ -52,6 +52,7 @@ use crate::ppo::{
     Sample,
 };
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle, Prompting};
+use crate::server_rollouts::ServerRollouts;
 use crate::rollout::{play_batch, Decode, Seat};
 use crate::tensorboard::EventWriter;
 
@@ -94,6 +95,16 @@ pub struct Metrics {
     pub sft_loss: Option<f64>,
     /// Optimiser steps skipped for a non-finite loss or gradient (cumulative).
     pub skipped_updates: usize,
+    /// `rollout.servers`: model turns whose server call failed after every retry (each an
+    /// invalid answer) in this step's rollouts.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failed_calls: Option<usize>,
+    /// `rollout.servers`: retried server calls in this step (timeouts, resets, 429, 5xx).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub server_retries: Option<u64>,
+    /// `rollout.servers`: the weight version the servers sampled this step's rollouts with.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub weight_version: Option<String>,
     /// Warm-start loss (step 0 only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warm_start_loss: Option<f64>,
@@ -264,6 +275,20 @@ impl Learner {
             }
         }
         Ok(())
+    }
+}
+
+/// Writes the learner's weights for `step` and pushes them to the rollout servers.
+fn push_weights(servers: &mut ServerRollouts, learner: &Learner, step: usize) -> Result<()> {
+    let dir = servers.dir_for(step);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    learner.save(&dir)?;
+    match &learner.trained {
+        Trained::Full(_) => servers.push_full(step),
+        Trained::Lora { base, .. } => servers.push_adapter(base, step),
     }
 }
 
@@ -617,6 +642,13 @@ fn run_game<G: TextView + Clone>(
         Vec::new()
     };
 
+    // Rollouts on servers (`rollout.servers`): weights are pushed before each step.
+    let mut servers = if config.rollout.servers.is_empty() {
+        None
+    } else {
+        Some(ServerRollouts::connect(&config.rollout, out)?)
+    };
+
     // 2-4. Policy-improvement steps.
     while state.step < config.run.steps {
         let step = state.step + 1;
@@ -627,12 +659,23 @@ fn run_game<G: TextView + Clone>(
             .wrapping_mul(1_000_003)
             .wrapping_add(step as u64);
         let seats = [Seat::Model; 2];
+        if let Some(s) = servers.as_mut() {
+            if s.pushed() != Some(state.step) {
+                push_weights(s, &learner, state.step)?;
+            }
+        }
+        let retries_before = servers.as_ref().map(|s| s.engine().stats().client.retries);
+        let local = spar_lm::LocalEngine {
+            model: &learner.model,
+            tokenizer: &learner.tokenizer,
+        };
+        let engine: &dyn spar_lm::Engine = match &servers {
+            Some(s) => s.engine(),
+            None => &local,
+        };
         let batch = play_batch(
             &make_env,
-            &spar_lm::LocalEngine {
-                model: &learner.model,
-                tokenizer: &learner.tokenizer,
-            },
+            engine,
             &learner.tokenizer,
             style,
             &seats,
@@ -794,6 +837,11 @@ fn run_game<G: TextView + Clone>(
         m.entropy = (config.ppo.entropy_coef != 0.0).then(|| mean(&entropies));
         m.sft_loss = (!sft_data.is_empty()).then(|| mean(&sft_losses));
         m.skipped_updates = state.skipped_updates;
+        if let (Some(s), Some(before)) = (&servers, retries_before) {
+            m.failed_calls = Some(batch.failed_calls);
+            m.server_retries = Some(s.engine().stats().client.retries - before);
+            m.weight_version = Some(format!("step-{}", step - 1));
+        }
         let last = step == config.run.steps;
         if config.eval.every > 0 && (step % config.eval.every == 0 || last) {
             evaluate(&make_env, &learner, config, style, cfr.as_ref(), &mut m)?;
@@ -829,6 +877,9 @@ fn empty_metrics(step: usize) -> Metrics {
         entropy: None,
         sft_loss: None,
         skipped_updates: 0,
+        failed_calls: None,
+        server_retries: None,
+        weight_version: None,
         warm_start_loss: None,
         nash_conv: None,
         exploitability: None,
