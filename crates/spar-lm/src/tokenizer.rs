@@ -97,6 +97,12 @@ impl TextTokenizer {
         Ok(out)
     }
 
+    /// The same tokenizer with `template` as its chat template (kept by [`TextTokenizer::save`]).
+    pub fn with_chat_template(mut self, template: ChatTemplate) -> TextTokenizer {
+        self.chat = Some(template);
+        self
+    }
+
     /// A Hugging Face tokenizer directory or file: `tokenizer.json`, plus `tokenizer_config.json`
     /// beside it when present (end-of-sequence token and chat template).
     pub fn from_hf(path: &Path) -> Result<TextTokenizer> {

@@ -51,7 +51,8 @@ impl Stop {
 /// `POST /v1/completions`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CompletionRequest {
-    /// The model (a served name or an adapter's name).
+    /// The model (a served name or an adapter's name; empty or absent: the base model).
+    #[serde(default)]
     pub model: String,
     /// The prompt(s).
     pub prompt: Option<Prompt>,
@@ -215,7 +216,8 @@ fn content_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Err
 /// `POST /v1/chat/completions`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
-    /// The model (a served name or an adapter's name).
+    /// The model (a served name or an adapter's name; empty or absent: the base model).
+    #[serde(default)]
     pub model: String,
     /// The conversation.
     pub messages: Vec<ChatMessage>,

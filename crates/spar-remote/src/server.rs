@@ -809,7 +809,7 @@ fn stream(
     tokenizer: &TextTokenizer,
     sequences: usize,
     stop: &[String],
-    mut chunk: impl FnMut(usize, String, u32, f32) -> String,
+    mut chunk: impl FnMut(usize, String, Option<(u32, f32)>) -> String,
     last: impl FnOnce(&JobOutput) -> Vec<String>,
 ) -> Result<Answer, ApiError> {
     let mut sse = SseWriter::start(writer).map_err(|e| ApiError::new(500, e.to_string()))?;
@@ -824,10 +824,18 @@ fn stream(
             } => {
                 if connected {
                     let delta = detok[seq].push(tokenizer, token, stop);
-                    connected = sse.event(&chunk(seq, delta, token, logprob)).is_ok();
+                    connected = sse.event(&chunk(seq, delta, Some((token, logprob)))).is_ok();
                 }
             }
             Event::Done(Ok(out)) => {
+                // Text held back (an incomplete character at the end of a token) goes out now,
+                // so the deltas add up to the answer's text.
+                for (seq, c) in out.completions.iter().enumerate() {
+                    let sent = detok.get(seq).map_or(0, |d| d.sent);
+                    if connected && c.text.len() > sent && c.text.is_char_boundary(sent) {
+                        connected = sse.event(&chunk(seq, c.text[sent..].to_string(), None)).is_ok();
+                    }
+                }
                 for payload in last(&out) {
                     let _ = sse.event(&payload);
                 }
@@ -955,7 +963,7 @@ fn completions(
         let count = prompts.len() * n;
         let rx = submit(shared, jobs, &r.model, prompts, &sampling, false)?;
         let created = now();
-        let chunk = |seq: usize, delta: String, token: u32, logprob: f32| {
+        let chunk = |seq: usize, delta: String, token: Option<(u32, f32)>| {
             serde_json::to_string(&CompletionResponse {
                 id: id.clone(),
                 object: "text_completion".into(),
@@ -965,10 +973,13 @@ fn completions(
                     index: seq,
                     text: delta,
                     logprobs: want_logprobs.then(|| CompletionLogprobs {
-                        tokens: vec![token_text(tokenizer, token)],
-                        token_logprobs: vec![Some(logprob)],
+                        tokens: token
+                            .iter()
+                            .map(|&(t, _)| token_text(tokenizer, t))
+                            .collect(),
+                        token_logprobs: token.iter().map(|&(_, lp)| Some(lp)).collect(),
                         top_logprobs: None,
-                        text_offset: vec![0],
+                        text_offset: token.iter().map(|_| 0).collect(),
                     }),
                     finish_reason: None,
                     ..CompletionChoice::default()
@@ -1135,7 +1146,7 @@ fn chat(
         let rx = submit(shared, jobs, &r.model, vec![prompt], &sampling, false)?;
         let created = now();
         let mut started = vec![false; sampling.n];
-        let chunk = |seq: usize, delta: String, token: u32, logprob: f32| {
+        let chunk = |seq: usize, delta: String, token: Option<(u32, f32)>| {
             let role = (!started[seq]).then(|| "assistant".to_string());
             started[seq] = true;
             serde_json::to_string(&ChatResponse {
@@ -1150,7 +1161,7 @@ fn chat(
                         content: Some(delta),
                     }),
                     logprobs: want_logprobs.then(|| ChatLogprobs {
-                        content: Some(vec![entry(token, logprob)]),
+                        content: Some(token.iter().map(|&(t, lp)| entry(t, lp)).collect()),
                     }),
                     ..ChatChoice::default()
                 }],
