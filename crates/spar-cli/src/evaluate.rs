@@ -510,9 +510,7 @@ fn run_tournament<G: Game + Heuristic + TextView + Clone + 'static>(
             game, refs[0], refs[1], args.games, args.seed,
         )?))
     } else {
-        TournamentReport::RoundRobin(spar_eval::round_robin(
-            game, &refs, args.games, args.seed,
-        )?)
+        TournamentReport::RoundRobin(spar_eval::round_robin(game, &refs, args.games, args.seed)?)
     };
     crate::players::report_counters(&counters);
     Ok(report)

@@ -91,7 +91,11 @@ pub fn make_any_player<G: Game + Heuristic + TextView + Clone + 'static>(
         (p, tokens, policy)
     } else {
         // A remote model has no prompting.json here: flags or defaults.
-        (ModelPrompting::resolve(Path::new(""), &lm.prompt)?, 64, None)
+        (
+            ModelPrompting::resolve(Path::new(""), &lm.prompt)?,
+            64,
+            None,
+        )
     };
     let max_tokens = lm.max_tokens.unwrap_or(default_tokens);
     let decode: Decode = lm

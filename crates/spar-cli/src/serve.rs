@@ -61,12 +61,16 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let mut loras = Vec::new();
     for spec in &args.loras {
         let (name, dir) = spec.split_once('=').ok_or_else(|| {
-            UsageError(format!("--lora {spec:?} is not NAME=DIR (e.g. --lora policy=runs/x/adapter)"))
+            UsageError(format!(
+                "--lora {spec:?} is not NAME=DIR (e.g. --lora policy=runs/x/adapter)"
+            ))
         })?;
         loras.push((name.to_string(), PathBuf::from(dir)));
     }
     let faults: Faults = match &args.faults {
-        Some(text) => text.parse().map_err(|e| UsageError(format!("--faults: {e}")))?,
+        Some(text) => text
+            .parse()
+            .map_err(|e| UsageError(format!("--faults: {e}")))?,
         None => Faults::default(),
     };
     if args.max_batch == 0 {

@@ -95,10 +95,7 @@ impl RemoteEngine {
     }
 
     /// Sends `requests` (request `i` to server `i mod servers`), concurrently.
-    fn send(
-        &self,
-        requests: Vec<CompletionRequest>,
-    ) -> Vec<Result<CompletionResponse, Failure>> {
+    fn send(&self, requests: Vec<CompletionRequest>) -> Vec<Result<CompletionResponse, Failure>> {
         let servers = self.clients.len().max(1);
         let indexed: Vec<(usize, CompletionRequest)> = requests.into_iter().enumerate().collect();
         let expected = self.expected.lock().expect("version lock").clone();

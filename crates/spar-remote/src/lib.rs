@@ -11,8 +11,8 @@
 pub mod client;
 pub mod engine;
 pub mod http;
-pub mod server;
 pub mod protocol;
+pub mod server;
 
 pub use client::{Client, ClientConfig, RemoteError};
 pub use engine::RemoteEngine;

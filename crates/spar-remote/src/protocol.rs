@@ -485,16 +485,23 @@ mod tests {
     fn prompts_parse_in_every_openai_shape() {
         let parse = |s: &str| serde_json::from_str::<Prompt>(s).unwrap();
         assert_eq!(parse(r#""hi""#), Prompt::Text("hi".into()));
-        assert_eq!(parse(r#"["a","b"]"#), Prompt::Texts(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            parse(r#"["a","b"]"#),
+            Prompt::Texts(vec!["a".into(), "b".into()])
+        );
         assert_eq!(parse("[1,2,3]"), Prompt::Ids(vec![1, 2, 3]));
-        assert_eq!(parse("[[1],[2,3]]"), Prompt::IdsBatch(vec![vec![1], vec![2, 3]]));
+        assert_eq!(
+            parse("[[1],[2,3]]"),
+            Prompt::IdsBatch(vec![vec![1], vec![2, 3]])
+        );
     }
 
     #[test]
     fn chat_content_may_be_text_parts() {
-        let m: ChatMessage =
-            serde_json::from_str(r#"{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}"#)
-                .unwrap();
+        let m: ChatMessage = serde_json::from_str(
+            r#"{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}"#,
+        )
+        .unwrap();
         assert_eq!(m.content, "ab");
         let err = serde_json::from_str::<ChatMessage>(
             r#"{"role":"user","content":[{"type":"image_url","image_url":{}}]}"#,
@@ -504,10 +511,9 @@ mod tests {
 
     #[test]
     fn unknown_request_fields_are_ignored() {
-        let r: ChatRequest = serde_json::from_str(
-            r#"{"model":"m","messages":[],"user":"x","frequency_penalty":0}"#,
-        )
-        .unwrap();
+        let r: ChatRequest =
+            serde_json::from_str(r#"{"model":"m","messages":[],"user":"x","frequency_penalty":0}"#)
+                .unwrap();
         assert_eq!(r.model, "m");
     }
 }

@@ -78,7 +78,9 @@ impl std::str::FromStr for Faults {
         let mut faults = Faults::default();
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
             let (key, value) = part.split_once('=').ok_or_else(|| {
-                format!("fault {part:?} is not KEY=VALUE (keys: drop, stall, error, stall_ms, seed)")
+                format!(
+                    "fault {part:?} is not KEY=VALUE (keys: drop, stall, error, stall_ms, seed)"
+                )
             })?;
             let number = |v: &str| {
                 v.trim()
@@ -223,7 +225,11 @@ impl ApiError {
 
 /// One sequence's token, streamed as it is drawn, or the end of a job.
 enum Event {
-    Token { seq: usize, token: u32, logprob: f32 },
+    Token {
+        seq: usize,
+        token: u32,
+        logprob: f32,
+    },
     Done(Result<JobOutput, ApiError>),
 }
 
@@ -285,7 +291,9 @@ struct SharedHandle(Arc<Shared>);
 
 impl std::fmt::Debug for SharedHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("name", &self.0.name).finish()
+        f.debug_struct("Shared")
+            .field("name", &self.0.name)
+            .finish()
     }
 }
 
@@ -461,7 +469,8 @@ fn connection(stream: TcpStream, shared: &Shared, jobs: &Sender<Job>) {
             Err(ReadError::Closed) => return,
             Err(ReadError::Bad { status, message }) => {
                 let error = ApiError::new(status, message);
-                let _ = write_response(&mut writer, status, "application/json", &error.body(), true);
+                let _ =
+                    write_response(&mut writer, status, "application/json", &error.body(), true);
                 return;
             }
         };
@@ -658,10 +667,11 @@ fn admin(job: Admin, jobs: &Sender<Job>) -> Result<String, ApiError> {
 fn check_ids(ids: &[u32], shared: &Shared) -> Result<(), ApiError> {
     let vocab = shared.tokenizer.vocab_size();
     if let Some(bad) = ids.iter().find(|&&t| t as usize >= vocab) {
-        return Err(
-            ApiError::new(400, format!("token id {bad} is outside the vocabulary (size {vocab})"))
-                .param("prompt"),
-        );
+        return Err(ApiError::new(
+            400,
+            format!("token id {bad} is outside the vocabulary (size {vocab})"),
+        )
+        .param("prompt"));
     }
     Ok(())
 }
@@ -681,10 +691,11 @@ struct Sampling {
 impl Sampling {
     fn params(&self, shared: &Shared) -> Result<SamplingParams, ApiError> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return Err(
-                ApiError::new(400, format!("temperature {} must be >= 0", self.temperature))
-                    .param("temperature"),
-            );
+            return Err(ApiError::new(
+                400,
+                format!("temperature {} must be >= 0", self.temperature),
+            )
+            .param("temperature"));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(
@@ -824,7 +835,9 @@ fn stream(
             } => {
                 if connected {
                     let delta = detok[seq].push(tokenizer, token, stop);
-                    connected = sse.event(&chunk(seq, delta, Some((token, logprob)))).is_ok();
+                    connected = sse
+                        .event(&chunk(seq, delta, Some((token, logprob))))
+                        .is_ok();
                 }
             }
             Event::Done(Ok(out)) => {
@@ -833,7 +846,9 @@ fn stream(
                 for (seq, c) in out.completions.iter().enumerate() {
                     let sent = detok.get(seq).map_or(0, |d| d.sent);
                     if connected && c.text.len() > sent && c.text.is_char_boundary(sent) {
-                        connected = sse.event(&chunk(seq, c.text[sent..].to_string(), None)).is_ok();
+                        connected = sse
+                            .event(&chunk(seq, c.text[sent..].to_string(), None))
+                            .is_ok();
                     }
                 }
                 for payload in last(&out) {
@@ -1033,9 +1048,9 @@ fn completions(
             if want_logprobs {
                 let scores = out.prompt_logprobs.as_ref().map(|s| &s[k]);
                 for (t, &id) in prompts[p].iter().enumerate() {
-                    logprobs.text_offset.push(
-                        logprobs.tokens.iter().map(String::len).sum::<usize>(),
-                    );
+                    logprobs
+                        .text_offset
+                        .push(logprobs.tokens.iter().map(String::len).sum::<usize>());
                     logprobs.tokens.push(token_text(tokenizer, id));
                     logprobs.token_logprobs.push(if t == 0 {
                         None
@@ -1225,7 +1240,10 @@ fn chat(
                 ),
             }),
             finish_reason: Some(finish_reason(c.finish_reason)),
-            token_ids: r.return_token_ids.unwrap_or(false).then(|| c.token_ids.clone()),
+            token_ids: r
+                .return_token_ids
+                .unwrap_or(false)
+                .then(|| c.token_ids.clone()),
         })
         .collect();
     json(&ChatResponse {
@@ -1288,7 +1306,10 @@ impl Worker {
                 if r.lora_name.is_empty() || r.lora_name == self.shared.name {
                     return Err(ApiError::new(
                         400,
-                        format!("lora_name {:?} is empty or the base model's name", r.lora_name),
+                        format!(
+                            "lora_name {:?} is empty or the base model's name",
+                            r.lora_name
+                        ),
                     )
                     .param("lora_name"));
                 }
@@ -1303,15 +1324,20 @@ impl Worker {
                     )
                     .param("lora_name"));
                 }
-                let lora = Lora::load(Path::new(&r.lora_path), &self.device)
-                    .map_err(|e| ApiError::new(400, format!("lora_path: {e}")).param("lora_path"))?;
-                lora.attach(&mut self.model)
-                    .map_err(|e| ApiError::new(400, format!("lora_path: {e}")).param("lora_path"))?;
+                let lora = Lora::load(Path::new(&r.lora_path), &self.device).map_err(|e| {
+                    ApiError::new(400, format!("lora_path: {e}")).param("lora_path")
+                })?;
+                lora.attach(&mut self.model).map_err(|e| {
+                    ApiError::new(400, format!("lora_path: {e}")).param("lora_path")
+                })?;
                 Lora::detach(&mut self.model);
-                let loads = self
-                    .adapters
-                    .get(&r.lora_name)
-                    .map(|a| a.version.rsplit_once('#').and_then(|(_, k)| k.parse::<u64>().ok()).unwrap_or(1) + 1);
+                let loads = self.adapters.get(&r.lora_name).map(|a| {
+                    a.version
+                        .rsplit_once('#')
+                        .and_then(|(_, k)| k.parse::<u64>().ok())
+                        .unwrap_or(1)
+                        + 1
+                });
                 let version = match loads {
                     None => r.lora_name.clone(),
                     Some(k) => format!("{}#{k}", r.lora_name),
@@ -1321,13 +1347,8 @@ impl Worker {
                     .lock()
                     .expect("versions lock")
                     .insert(r.lora_name.clone(), version.clone());
-                self.adapters.insert(
-                    r.lora_name.clone(),
-                    Adapter {
-                        lora,
-                        version,
-                    },
-                );
+                self.adapters
+                    .insert(r.lora_name.clone(), Adapter { lora, version });
                 Ok(format!(
                     "Success: LoRA adapter '{}' added successfully.",
                     r.lora_name
@@ -1371,7 +1392,10 @@ impl Worker {
                 let mut model = loaded.model;
                 for (name, a) in &self.adapters {
                     a.lora.attach(&mut model).map_err(|e| {
-                        ApiError::new(400, format!("adapter {name} does not fit the new weights: {e}"))
+                        ApiError::new(
+                            400,
+                            format!("adapter {name} does not fit the new weights: {e}"),
+                        )
                     })?;
                     Lora::detach(&mut model);
                 }
@@ -1504,9 +1528,10 @@ impl Worker {
         };
         if let Some(e) = failure {
             for job in group {
-                let _ = job
-                    .events
-                    .send(Event::Done(Err(ApiError::new(500, format!("sampling failed: {e}")))));
+                let _ = job.events.send(Event::Done(Err(ApiError::new(
+                    500,
+                    format!("sampling failed: {e}"),
+                ))));
             }
             return;
         }
@@ -1544,14 +1569,25 @@ mod tests {
 
     #[test]
     fn faults_parse_and_reject_nonsense() {
-        let f: Faults = "drop=0.1,stall=0.2,error=0.3,stall_ms=50,seed=4".parse().unwrap();
+        let f: Faults = "drop=0.1,stall=0.2,error=0.3,stall_ms=50,seed=4"
+            .parse()
+            .unwrap();
         assert_eq!(
             (f.drop, f.stall, f.error, f.stall_for, f.seed),
             (0.1, 0.2, 0.3, Duration::from_millis(50), 4)
         );
-        assert!("drop=2".parse::<Faults>().unwrap_err().contains("probability"));
-        assert!("drop=0.6,error=0.6".parse::<Faults>().unwrap_err().contains("exceed"));
-        assert!("explode=1".parse::<Faults>().unwrap_err().contains("unknown fault"));
+        assert!("drop=2"
+            .parse::<Faults>()
+            .unwrap_err()
+            .contains("probability"));
+        assert!("drop=0.6,error=0.6"
+            .parse::<Faults>()
+            .unwrap_err()
+            .contains("exceed"));
+        assert!("explode=1"
+            .parse::<Faults>()
+            .unwrap_err()
+            .contains("unknown fault"));
     }
 
     #[test]

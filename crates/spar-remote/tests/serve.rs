@@ -166,16 +166,13 @@ fn chat_and_streaming_answer_like_the_template_and_the_plain_call() {
         .content
         .clone()
         .unwrap();
-    let prompt = tok
-        .chat_template()
-        .unwrap()
-        .render(
-            &[
-                spar_lm::tokenizer::Message::new("system", "rules"),
-                spar_lm::tokenizer::Message::new("user", "your move"),
-            ],
-            true,
-        );
+    let prompt = tok.chat_template().unwrap().render(
+        &[
+            spar_lm::tokenizer::Message::new("system", "rules"),
+            spar_lm::tokenizer::Message::new("user", "your move"),
+        ],
+        true,
+    );
     let local = generate(
         &model,
         &tok,
@@ -262,7 +259,11 @@ fn bad_requests_get_4xx_answers_that_say_what_was_wrong() {
     let server = spar_remote::start(&config).unwrap();
     let addr = server.addr();
     let cases = [
-        (post("/v1/completions", "{not json"), 400, "not the expected JSON"),
+        (
+            post("/v1/completions", "{not json"),
+            400,
+            "not the expected JSON",
+        ),
         (
             post("/v1/completions", r#"{"model":"nope","prompt":"a"}"#),
             404,
@@ -279,7 +280,10 @@ fn bad_requests_get_4xx_answers_that_say_what_was_wrong() {
             "outside the vocabulary",
         ),
         (
-            post("/v1/completions", r#"{"prompt":"a","max_tokens":5,"temperature":-1}"#),
+            post(
+                "/v1/completions",
+                r#"{"prompt":"a","max_tokens":5,"temperature":-1}"#,
+            ),
             400,
             "temperature",
         ),
@@ -385,7 +389,10 @@ fn adapters_and_weight_updates_change_answers_and_versions() {
         lora_path: adapter_dir.display().to_string(),
         load_inplace: false,
     });
-    assert!(matches!(again, Err(RemoteError::Status { status: 400, .. })));
+    assert!(matches!(
+        again,
+        Err(RemoteError::Status { status: 400, .. })
+    ));
     let engine = RemoteEngine::new(vec![c.clone()], "policy-v1");
     engine.expect_version(Some("policy-v1".into()));
     let lora_scores = engine.score(&pair, 1.0).unwrap()[0].clone().unwrap();
@@ -444,7 +451,10 @@ fn adapters_and_weight_updates_change_answers_and_versions() {
         model_path: wide_dir.display().to_string(),
         weight_version: Some("wide".into()),
     });
-    assert!(matches!(refused, Err(RemoteError::Status { status: 400, .. })));
+    assert!(matches!(
+        refused,
+        Err(RemoteError::Status { status: 400, .. })
+    ));
     assert_eq!(
         c.models().unwrap().data[0].weight_version.as_deref(),
         Some("step-7")

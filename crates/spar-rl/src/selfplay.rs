@@ -52,8 +52,8 @@ use crate::ppo::{
     Sample,
 };
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle, Prompting};
-use crate::server_rollouts::ServerRollouts;
 use crate::rollout::{play_batch, Decode, Seat};
+use crate::server_rollouts::ServerRollouts;
 use crate::tensorboard::EventWriter;
 
 /// One line of `metrics.jsonl`.

@@ -99,8 +99,8 @@ impl ServerRollouts {
     /// (pushed first, once per run) and requests name it.
     pub fn push_adapter(&mut self, base: &Path, step: usize) -> Result<()> {
         if !self.base_pushed {
-            let base = std::path::absolute(base)
-                .map_err(|e| Error::Lm(spar_lm::LmError::io(base, e)))?;
+            let base =
+                std::path::absolute(base).map_err(|e| Error::Lm(spar_lm::LmError::io(base, e)))?;
             self.update_weights(&base, "base")?;
             self.base_pushed = true;
         }
