@@ -5,13 +5,12 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use spar_core::text::protocol_by_name;
 use spar_core::{Game, GameSpec, Policy, UniformRandom};
 use spar_core::{TextGame, TextOptions};
 use spar_eval::{policy_file, CfrSolver, CfrVariant, HeadToHead, Record, RoundRobin};
 use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
-use spar_rl::{LmPolicyOptions, PromptStyle};
+use spar_rl::LmPolicyOptions;
 
 use crate::players::PLAYERS;
 use crate::report::{print_json, progress};
@@ -61,78 +60,17 @@ pub struct PromptArgs {
     pub view: Option<String>,
 }
 
-/// How a model is prompted for evaluation: flags first, then the checkpoint's
-/// `prompting.json` (written by `spar train`), then the defaults.
-#[derive(Debug, Clone)]
-pub struct ModelPrompting {
-    /// The checkpoint's `prompting.json`, when it has one.
-    pub saved: Option<spar_rl::prompt::Prompting>,
-    /// Sampling temperature.
-    pub temperature: f64,
-    /// Protocol name.
-    pub protocol: String,
-    /// Prompt style name.
-    pub prompt_style: String,
-    /// The parsed prompt style.
-    pub style: PromptStyle,
-    /// The observation view.
-    pub view: spar_core::View,
-}
+pub use spar_rl::players::ModelPrompting;
 
-impl ModelPrompting {
-    /// Resolves the prompting of the model at `path`.
-    pub fn resolve(path: &Path, args: &PromptArgs) -> anyhow::Result<ModelPrompting> {
-        let saved = spar_rl::prompt::Prompting::load(path)
-            .map_err(|e| UsageError(format!("{e}; pass --temperature, --protocol, --prompt-style and --view instead, or remove it")))?;
-        let temperature = args
-            .temperature
-            .or(saved.as_ref().map(|s| s.temperature))
-            .unwrap_or(1.0);
-        if !(temperature.is_finite() && temperature > 0.0) {
-            return Err(
-                UsageError(format!("--temperature must be positive, got {temperature}")).into(),
-            );
+impl PromptArgs {
+    /// The flags as the library takes them.
+    pub fn flags(&self) -> spar_rl::players::PromptFlags {
+        spar_rl::players::PromptFlags {
+            temperature: self.temperature,
+            protocol: self.protocol.clone(),
+            prompt_style: self.prompt_style.clone(),
+            view: self.view.clone(),
         }
-        let protocol = args
-            .protocol
-            .clone()
-            .or(saved.as_ref().map(|s| s.protocol.clone()))
-            .unwrap_or_else(|| "boxed".into());
-        let prompt_style = args
-            .prompt_style
-            .clone()
-            .or(saved.as_ref().map(|s| s.prompt_style.clone()))
-            .unwrap_or_else(|| "auto".into());
-        let style: PromptStyle = prompt_style
-            .parse()
-            .map_err(|e: spar_rl::Error| UsageError(e.to_string()))?;
-        let view: spar_core::View = args
-            .view
-            .clone()
-            .or(saved.as_ref().map(|s| s.view.clone()))
-            .unwrap_or_else(|| "full".into())
-            .parse()
-            .map_err(UsageError)?;
-        let p = ModelPrompting {
-            saved,
-            temperature,
-            protocol,
-            prompt_style,
-            style,
-            view,
-        };
-        p.protocol_box()?;
-        Ok(p)
-    }
-
-    /// The protocol object.
-    pub fn protocol_box(&self) -> anyhow::Result<Box<dyn spar_core::text::Protocol>> {
-        Ok(protocol_by_name(&self.protocol).ok_or_else(|| {
-            UsageError(format!(
-                "unknown protocol {:?}; accepted: boxed, bracketed, bare",
-                self.protocol
-            ))
-        })?)
     }
 }
 
@@ -190,7 +128,7 @@ fn model_policy<G: TextView + Clone>(
     path: &Path,
     args: &ExploitabilityArgs,
 ) -> anyhow::Result<(spar_core::TabularPolicy, ModelPolicyReport)> {
-    let p = ModelPrompting::resolve(path, &args.prompt)?;
+    let p = ModelPrompting::resolve(path, &args.prompt.flags())?;
     crate::lm::set_threads();
     let device = spar_lm::cli::default_device();
     let loaded = spar_lm::cli::load_model_with_lora(
@@ -501,7 +439,7 @@ fn run_tournament<G: Game + Heuristic + TextView + Clone + 'static>(
         .enumerate()
         .map(|(i, spec)| {
             let seed = args.seed.wrapping_add((i as u64) << 32);
-            crate::players::make_any_player(game, spec, &args.lm, seed, &mut counters)
+            crate::players::make_any_player(game, spec, &args.lm.options(), seed, &mut counters)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let refs: Vec<&dyn Policy<G::State>> = players.iter().map(|p| p.as_ref()).collect();

@@ -94,7 +94,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if args.games == 0 || args.batch == 0 {
         return Err(UsageError("--games and --batch must be at least 1".into()).into());
     }
-    let prompting = ModelPrompting::resolve(&args.model, &args.prompt)?;
+    let prompting = ModelPrompting::resolve(&args.model, &args.prompt.flags())?;
     let saved = &prompting.saved;
     let game = args
         .game
@@ -153,12 +153,10 @@ fn eval_game<G: TextView + Heuristic + Clone + 'static>(
     decode: Decode,
 ) -> anyhow::Result<EvalReport> {
     let n = game.info().num_players;
-    let lm = crate::players::LmArgs {
-        prompt: args.prompt.clone(),
+    let lm = spar_rl::players::PlayerOptions {
+        prompt: args.prompt.flags(),
         max_tokens: args.max_tokens,
-        policy: None,
-        remote_timeout: 120.0,
-        remote_retries: 4,
+        ..spar_rl::players::PlayerOptions::default()
     };
     let mut counters = Vec::new();
     let opponent =

@@ -25,6 +25,62 @@ pub struct TrainConfig {
     pub ppo: PpoConfig,
     /// Evaluation during the run.
     pub eval: EvalConfig,
+    /// How language-model opponents (`model:`, `remote:` in `rollout.opponent` and
+    /// `eval.opponents`) are prompted.
+    pub opponents: OpponentsConfig,
+}
+
+/// `[opponents]`: prompting of language-model opponents. A `remote:` opponent sees the run's
+/// own text view unless told otherwise (`game.protocol`, `game.view`, `model.prompt_style`,
+/// `rollout.temperature`, `rollout.max_tokens`); a `model:` opponent its checkpoint's
+/// `prompting.json`. Fields set here override both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpponentsConfig {
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Answer protocol.
+    pub protocol: Option<String>,
+    /// auto, chat or raw.
+    pub prompt_style: Option<String>,
+    /// full, norules or compact.
+    pub view: Option<String>,
+    /// Most tokens per answer.
+    pub max_tokens: Option<usize>,
+    /// `model:` opponents: sample or legal.
+    pub policy: Option<String>,
+    /// Seconds before a remote call times out (default 120).
+    pub remote_timeout: Option<f64>,
+    /// Retries of a failed remote call before the opponent forfeits (default 4).
+    pub remote_retries: Option<u32>,
+}
+
+impl TrainConfig {
+    /// The settings of the language-model opponent `spec` (see [`OpponentsConfig`]).
+    pub fn opponent_options(&self, spec: &str) -> crate::players::PlayerOptions {
+        let o = &self.opponents;
+        let remote = spec.starts_with("remote:");
+        let or_run = |own: &Option<String>, run: &str| {
+            own.clone().or_else(|| remote.then(|| run.to_string()))
+        };
+        let defaults = crate::players::PlayerOptions::default();
+        crate::players::PlayerOptions {
+            prompt: crate::players::PromptFlags {
+                temperature: o
+                    .temperature
+                    .or_else(|| remote.then_some(self.rollout.temperature)),
+                protocol: or_run(&o.protocol, &self.game.protocol),
+                prompt_style: or_run(&o.prompt_style, &self.model.prompt_style),
+                view: or_run(&o.view, &self.game.view),
+            },
+            max_tokens: o
+                .max_tokens
+                .or_else(|| remote.then_some(self.rollout.max_tokens)),
+            policy: o.policy.clone(),
+            remote_timeout: o.remote_timeout.unwrap_or(defaults.remote_timeout),
+            remote_retries: o.remote_retries.unwrap_or(defaults.remote_retries),
+        }
+    }
 }
 
 /// `[run]`.
@@ -221,6 +277,11 @@ pub struct RolloutConfig {
     /// fails is an invalid answer under `game.invalid_move_rule` and is counted
     /// (`failed_calls`), never fatal to the run.
     pub server_retries: u32,
+    /// Who the model plays: `self` (self-play: the model in every seat, SPIRAL) or a fixed
+    /// opponent named like a `spar tournament` player (`random`, `alphabeta:2`, `cfr+`,
+    /// `tabular:FILE`, `model:PATH`, `remote:URL#NAME`); against an opponent the model takes
+    /// every seat in turn (half the episodes each for two players).
+    pub opponent: String,
 }
 
 impl Default for RolloutConfig {
@@ -234,6 +295,7 @@ impl Default for RolloutConfig {
             server_model: String::new(),
             server_timeout: 120.0,
             server_retries: 4,
+            opponent: "self".into(),
         }
     }
 }
@@ -344,6 +406,12 @@ pub struct EvalConfig {
     /// policies (`avg_exploitability`, `average_policy.json`): self-play policy gradient
     /// cycles, and the average of the iterates is what fictitious play converges with.
     pub average: bool,
+    /// More opponents played at each evaluation, named like `spar tournament` players
+    /// (`alphabeta:2`, `tabular:FILE`, `model:PATH`, `remote:URL#NAME`, ...): mean return and
+    /// win rate per seat in `vs_players` and `win_rate_vs_players`.
+    pub opponents: Vec<String>,
+    /// Games against each of `opponents`, per seat.
+    pub games_vs_opponents: usize,
 }
 
 impl Default for EvalConfig {
@@ -355,6 +423,8 @@ impl Default for EvalConfig {
             games_vs_cfr: 32,
             cfr_iterations: 1000,
             average: true,
+            opponents: Vec::new(),
+            games_vs_opponents: 32,
         }
     }
 }

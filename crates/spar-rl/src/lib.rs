@@ -8,6 +8,8 @@
 //!   NashConv and exploitability;
 //! * [`lm_player`]: a language model (in this process or behind a server) as a game player
 //!   for tournaments and opponents;
+//! * [`players`]: players named by a string (`random`, `alphabeta:3`, `cfr+`, `model:PATH`,
+//!   `remote:URL#NAME`) for tournaments, evaluation and training opponents;
 //! * [`rollout`], [`advantage`] (RAE, REINFORCE), [`ppo`] (PPO-clip, AdamW with state) and
 //!   [`selfplay`]: SPIRAL's self-play loop, configured by [`config::TrainConfig`];
 //! * [`server_rollouts`]: rollouts sampled by OpenAI-compatible servers, with the learner's
@@ -21,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod lm_player;
 pub mod lm_policy;
+pub mod players;
 pub mod ppo;
 pub mod prompt;
 pub mod report;

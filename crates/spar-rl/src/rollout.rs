@@ -145,6 +145,20 @@ impl Batch {
             .collect()
     }
 
+    /// Appends `other`'s episodes after this batch's (their turns' episode indices shifted).
+    pub fn append(&mut self, other: Batch) {
+        let offset = self.returns.len();
+        self.turns.extend(other.turns.into_iter().map(|mut t| {
+            t.episode += offset;
+            t
+        }));
+        self.returns.extend(other.returns);
+        self.truncated_episodes += other.truncated_episodes;
+        self.transcripts.extend(other.transcripts);
+        self.failed_calls += other.failed_calls;
+        self.opponent_failures += other.opponent_failures;
+    }
+
     /// Fraction of model turns that were invalid.
     pub fn invalid_rate(&self) -> f64 {
         let n = self.turns.len().max(1) as f64;

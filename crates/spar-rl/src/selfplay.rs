@@ -33,6 +33,7 @@ use spar_core::{
     Env, Game, GameSpec, GameText, InvalidMoveRule, TabularPolicy, TextGame, TextOptions,
 };
 use spar_eval::{CfrSolver, CfrVariant};
+use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
 use spar_lm::checkpoint::{safetensors_bytes, write_atomic, Checkpoint};
 use spar_lm::config::Config;
@@ -51,8 +52,9 @@ use crate::ppo::{
     action_logprobs, ppo_loss, ppo_loss_actions, AdamW, Aggregation, LrSchedule, Regularisers,
     Sample,
 };
+use crate::players::make_any_player;
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle, Prompting};
-use crate::rollout::{play_batch, Decode, Seat};
+use crate::rollout::{play_batch, Batch, Decode, Seat};
 use crate::server_rollouts::ServerRollouts;
 use crate::tensorboard::EventWriter;
 
@@ -102,6 +104,16 @@ pub struct Metrics {
     /// `rollout.servers`: retried server calls in this step (timeouts, resets, 429, 5xx).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub server_retries: Option<u64>,
+    /// `eval.opponents`: mean return per model seat against each opponent.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vs_players: Option<BTreeMap<String, Vec<f64>>>,
+    /// `eval.opponents`: win rate per model seat against each opponent.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub win_rate_vs_players: Option<BTreeMap<String, Vec<f64>>>,
+    /// A fixed opponent (`rollout.opponent`): its turns that named no action (a language-model
+    /// opponent's invalid answer or failed call), each an invalid move under the game's rule.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub opponent_failures: Option<usize>,
     /// `rollout.servers`: the weight version the servers sampled this step's rollouts with.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weight_version: Option<String>,
@@ -487,7 +499,7 @@ pub fn run(
     ))
 }
 
-fn run_game<G: TextView + Clone>(
+fn run_game<G: TextView + Heuristic + Clone + 'static>(
     game: &G,
     config: &TrainConfig,
     out: &Path,
@@ -504,6 +516,38 @@ fn run_game<G: TextView + Clone>(
             text_options(config).expect("checked"),
         )
     };
+    // Fixed opponents (`rollout.opponent`, `eval.opponents`), built once.
+    let mut counters = Vec::new();
+    let opponent: Option<Box<dyn spar_core::Policy<G::State>>> =
+        match config.rollout.opponent.as_str() {
+            "self" => None,
+            spec => Some(make_any_player(
+                game,
+                spec,
+                &config.opponent_options(spec),
+                config.run.seed ^ 0x0990_0000,
+                &mut counters,
+            )?),
+        };
+    let eval_opponents = config
+        .eval
+        .opponents
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            Ok((
+                spec.clone(),
+                make_any_player(
+                    game,
+                    spec,
+                    &config.opponent_options(spec),
+                    config.run.seed ^ 0x0e7a_0000 ^ i as u64,
+                    &mut counters,
+                )?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+
     let game_name = game.info().name.clone();
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let metrics_path = out.join("metrics.jsonl");
@@ -610,7 +654,15 @@ fn run_game<G: TextView + Clone>(
             };
             let mut m = empty_metrics(0);
             m.warm_start_loss = warm_loss;
-            evaluate(&make_env, &learner, config, style, cfr.as_ref(), &mut m)?;
+            evaluate(
+                &make_env,
+                &learner,
+                config,
+                style,
+                cfr.as_ref(),
+                &eval_opponents,
+                &mut m,
+            )?;
             m.seconds = start.elapsed().as_secs_f64();
             rewrite_metrics(&metrics_path, &[])?;
             emit(&m)?;
@@ -658,7 +710,6 @@ fn run_game<G: TextView + Clone>(
             .seed
             .wrapping_mul(1_000_003)
             .wrapping_add(step as u64);
-        let seats = [Seat::Model; 2];
         if let Some(s) = servers.as_mut() {
             if s.pushed() != Some(state.step) {
                 push_weights(s, &learner, state.step)?;
@@ -673,18 +724,48 @@ fn run_game<G: TextView + Clone>(
             Some(s) => s.engine(),
             None => &local,
         };
-        let batch = play_batch(
-            &make_env,
-            engine,
-            &learner.tokenizer,
-            style,
-            &seats,
-            config.rollout.episodes,
-            &params,
-            decode,
-            step_seed,
-        )?;
-        let returns = batch.model_returns(&game_name, &seats);
+        // Self-play: the model in every seat. Against a fixed opponent: the model in each seat
+        // in turn, the episodes split between the seats.
+        let num_players = game.info().num_players;
+        let seatings: Vec<(Vec<Seat<G::State>>, usize)> = match &opponent {
+            None => vec![(vec![Seat::Model; num_players], config.rollout.episodes)],
+            Some(op) => (0..num_players)
+                .map(|seat| {
+                    let seats = (0..num_players)
+                        .map(|p| {
+                            if p == seat {
+                                Seat::Model
+                            } else {
+                                Seat::Policy(op.as_ref())
+                            }
+                        })
+                        .collect();
+                    let share = config.rollout.episodes / num_players
+                        + usize::from(seat < config.rollout.episodes % num_players);
+                    (seats, share)
+                })
+                .collect(),
+        };
+        let mut batch = Batch::default();
+        let mut returns = Vec::new();
+        for (i, (seats, episodes)) in seatings.iter().enumerate() {
+            if *episodes == 0 {
+                continue;
+            }
+            let part = play_batch(
+                &make_env,
+                engine,
+                &learner.tokenizer,
+                style,
+                seats,
+                *episodes,
+                &params,
+                decode,
+                step_seed ^ ((i as u64) << 48),
+            )?;
+            returns.extend(part.model_returns(&game_name, seats));
+            batch.append(part);
+        }
         let advantages = match config.advantage.estimator.as_str() {
             "rae" => {
                 let rule = if config.advantage.update == "per_game" {
@@ -837,6 +918,9 @@ fn run_game<G: TextView + Clone>(
         m.entropy = (config.ppo.entropy_coef != 0.0).then(|| mean(&entropies));
         m.sft_loss = (!sft_data.is_empty()).then(|| mean(&sft_losses));
         m.skipped_updates = state.skipped_updates;
+        if opponent.is_some() {
+            m.opponent_failures = Some(batch.opponent_failures);
+        }
         if let (Some(s), Some(before)) = (&servers, retries_before) {
             m.failed_calls = Some(batch.failed_calls);
             m.server_retries = Some(s.engine().stats().client.retries - before);
@@ -844,7 +928,15 @@ fn run_game<G: TextView + Clone>(
         }
         let last = step == config.run.steps;
         if config.eval.every > 0 && (step % config.eval.every == 0 || last) {
-            evaluate(&make_env, &learner, config, style, cfr.as_ref(), &mut m)?;
+            evaluate(
+                &make_env,
+                &learner,
+                config,
+                style,
+                cfr.as_ref(),
+                &eval_opponents,
+                &mut m,
+            )?;
         }
         if last && config.eval.average && m.exploitability.is_some() {
             m.avg_exploitability = average_exploitability(&make_env, &learner, config, style, out)?;
@@ -879,6 +971,9 @@ fn empty_metrics(step: usize) -> Metrics {
         skipped_updates: 0,
         failed_calls: None,
         server_retries: None,
+        vs_players: None,
+        win_rate_vs_players: None,
+        opponent_failures: None,
         weight_version: None,
         warm_start_loss: None,
         nash_conv: None,
@@ -1045,12 +1140,14 @@ fn cfr_opponent<G: Game>(game: &G, config: &TrainConfig) -> Option<TabularPolicy
 
 /// Exploitability (when the game tree can be enumerated) and mean returns against the random
 /// player and the CFR+ policy, per seat.
+#[allow(clippy::too_many_arguments)]
 fn evaluate<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
     learner: &Learner,
     config: &TrainConfig,
     style: PromptStyle,
     cfr: Option<&TabularPolicy>,
+    opponents: &[(String, Box<dyn spar_core::Policy<G::State>>)],
     m: &mut Metrics,
 ) -> Result<()> {
     let env = make_env();
@@ -1102,6 +1199,25 @@ fn evaluate<G: Game, T: GameText<G::State>>(
         )?;
         m.vs_cfr = Some(means);
         m.win_rate_vs_cfr = Some(wins);
+    }
+    if config.eval.games_vs_opponents > 0 && !opponents.is_empty() {
+        let (mut returns, mut win_rates) = (BTreeMap::new(), BTreeMap::new());
+        for (i, (name, policy)) in opponents.iter().enumerate() {
+            let (means, wins) = vs_opponent(
+                make_env,
+                learner,
+                style,
+                Seat::Policy(policy.as_ref()),
+                config.eval.games_vs_opponents,
+                &params,
+                decode,
+                config.run.seed ^ 0x0990_0000 ^ ((i as u64) << 40),
+            )?;
+            returns.insert(name.clone(), means);
+            win_rates.insert(name.clone(), wins);
+        }
+        m.vs_players = Some(returns);
+        m.win_rate_vs_players = Some(win_rates);
     }
     Ok(())
 }
