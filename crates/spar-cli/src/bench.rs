@@ -109,7 +109,10 @@ struct BenchReport {
 }
 
 fn bench_playouts(args: &PlayoutArgs) -> anyhow::Result<()> {
-    let game = args.game.as_deref().expect("clap requires --game without a subcommand");
+    let game = args
+        .game
+        .as_deref()
+        .expect("clap requires --game without a subcommand");
     let spec = GameSpec::parse(game)?;
     let report = spar_games::with_game!(&spec, |game| Ok::<_, anyhow::Error>(bench(&game, args)))?;
     if args.json {
@@ -229,7 +232,11 @@ fn bench_serve(args: &ServeBenchArgs) -> anyhow::Result<()> {
         return Err(UsageError("--clients and --requests must be at least 1".into()).into());
     }
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        return Err(UsageError(format!("--timeout {} must be a positive number", args.timeout)).into());
+        return Err(UsageError(format!(
+            "--timeout {} must be a positive number",
+            args.timeout
+        ))
+        .into());
     }
     // No retries: a benchmark counts failures instead of hiding them behind backoffs.
     let client = Client::new(ClientConfig {
@@ -244,7 +251,10 @@ fn bench_serve(args: &ServeBenchArgs) -> anyhow::Result<()> {
         None => {
             let models = client.models().context("listing the server's models")?;
             let first = models.data.first().with_context(|| {
-                format!("{} serves no model (GET /models returned an empty list)", args.url)
+                format!(
+                    "{} serves no model (GET /models returned an empty list)",
+                    args.url
+                )
             })?;
             first.id.clone()
         }
@@ -282,7 +292,10 @@ fn bench_serve(args: &ServeBenchArgs) -> anyhow::Result<()> {
                         .map(|r| r.usage.map_or(0, |u| u.completion_tokens))
                         .map_err(|e| e.to_string()),
                 };
-                outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
+                outcomes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(outcome);
                 bar.inc(1);
             });
         }
@@ -310,7 +323,11 @@ fn bench_serve(args: &ServeBenchArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(first) = errors.first() {
-        eprintln!("warning: {} of {} requests failed; the first: {first}", errors.len(), outcomes.len());
+        eprintln!(
+            "warning: {} of {} requests failed; the first: {first}",
+            errors.len(),
+            outcomes.len()
+        );
     }
     let ok = latencies.len();
     let report = ServeBenchReport {

@@ -4,8 +4,8 @@
 use spar_core::{Game, Policy};
 use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
-pub use spar_rl::players::{LmCounters, PLAYERS};
 use spar_rl::players::PlayerOptions;
+pub use spar_rl::players::{LmCounters, PLAYERS};
 
 use crate::evaluate::PromptArgs;
 

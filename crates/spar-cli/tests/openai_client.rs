@@ -123,7 +123,11 @@ fn the_openai_python_client_completes_chat_and_completions_against_spar_serve() 
         out.status
     );
     // Every check printed its line and none failed.
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 6, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        6,
+        "{stdout}"
+    );
     assert!(!stdout.contains("FAIL"), "{stdout}");
     drop(server);
 }

@@ -180,7 +180,11 @@ pub fn make_any_player<G: Game + Heuristic + TextView + Clone + 'static>(
         (p, tokens, policy)
     } else {
         // A remote model has no prompting.json here: flags or defaults.
-        (ModelPrompting::resolve(Path::new(""), &options.prompt)?, 64, None)
+        (
+            ModelPrompting::resolve(Path::new(""), &options.prompt)?,
+            64,
+            None,
+        )
     };
     let max_tokens = options.max_tokens.unwrap_or(default_tokens);
     let decode: Decode = options
@@ -311,8 +315,9 @@ pub fn make_player<G: Game + Heuristic>(game: &G, spec: &str) -> Result<Box<dyn 
                 })?,
             };
             Box::new(
-                AlphaBeta::new(info, depth, game.heuristic())
-                    .map_err(|e| Error::Invalid(format!("player {spec:?} on {}: {e}", info.spec)))?,
+                AlphaBeta::new(info, depth, game.heuristic()).map_err(|e| {
+                    Error::Invalid(format!("player {spec:?} on {}: {e}", info.spec))
+                })?,
             )
         }
         ("cfr+", iterations) => {
@@ -335,11 +340,14 @@ pub fn make_player<G: Game + Heuristic>(game: &G, spec: &str) -> Result<Box<dyn 
             Box::new(solver.average_policy())
         }
         ("tabular" | "cfr", Some(path)) if !path.is_empty() => Box::new(
-            spar_eval::policy_file::load(Path::new(path), game)
-                .map_err(|e| Error::Invalid(format!("loading the policy of player {spec:?}: {e}")))?,
+            spar_eval::policy_file::load(Path::new(path), game).map_err(|e| {
+                Error::Invalid(format!("loading the policy of player {spec:?}: {e}"))
+            })?,
         ),
         _ => {
-            return Err(Error::Invalid(format!("unknown player {spec:?}; accepted: {PLAYERS}")))
+            return Err(Error::Invalid(format!(
+                "unknown player {spec:?}; accepted: {PLAYERS}"
+            )))
         }
     };
     Ok(Box::new(Named {

@@ -48,11 +48,11 @@ use crate::advantage::{reinforce, RaeUpdate, RoleBaselines};
 use crate::config::{LoraSettings, TrainConfig};
 use crate::error::{Error, Result};
 use crate::lm_policy::{tabulate, LmPolicyOptions};
+use crate::players::make_any_player;
 use crate::ppo::{
     action_logprobs, ppo_loss, ppo_loss_actions, AdamW, Aggregation, LrSchedule, Regularisers,
     Sample,
 };
-use crate::players::make_any_player;
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle, Prompting};
 use crate::rollout::{play_batch, Batch, Decode, Seat};
 use crate::server_rollouts::ServerRollouts;
@@ -899,9 +899,17 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
             }
         };
         let mut m = empty_metrics(step);
+        // Per role, over the episodes it was played in (all of them in self-play; against a
+        // fixed opponent, the model's seats split the episodes).
+        let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
+        for r in &returns {
+            for role in r.keys() {
+                *counts.entry(role).or_insert(0) += 1;
+            }
+        }
         for r in &returns {
             for (role, v) in r {
-                *m.mean_return.entry(role.clone()).or_insert(0.0) += v / returns.len() as f64;
+                *m.mean_return.entry(role.clone()).or_insert(0.0) += v / counts[role] as f64;
             }
         }
         m.baseline = baselines.values.clone();

@@ -296,3 +296,34 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
     std::fs::remove_dir_all(&straight).unwrap();
     std::fs::remove_dir_all(&split).unwrap();
 }
+
+/// Against a fixed opponent the model plays every seat in turn: its returns are recorded for
+/// both roles, the opponent's turns are never samples, and `eval.opponents` adds a result per
+/// opponent and seat.
+#[test]
+fn a_fixed_opponent_and_evaluation_opponents() {
+    let out = temp("opponent");
+    let mut config = tiny_config(2);
+    config.rollout.opponent = "cfr+:50".into();
+    config.rollout.episodes = 5;
+    config.eval.opponents = vec!["random".into(), "cfr+:20".into()];
+    config.eval.games_vs_opponents = 3;
+    let metrics = run(&config, &out, false, |_| {}).unwrap();
+    let last = metrics.last().unwrap();
+    assert_eq!(last.opponent_failures, Some(0));
+    // Five episodes: three with the model as player 0, two as player 1.
+    assert_eq!(last.mean_return.len(), 2, "{:?}", last.mean_return);
+    let vs = last.vs_players.as_ref().unwrap();
+    assert_eq!(vs.len(), 2);
+    assert!(vs.values().all(|seats| seats.len() == 2));
+    let wins = last.win_rate_vs_players.as_ref().unwrap();
+    assert!(wins["random"].iter().all(|w| (0.0..=1.0).contains(w)));
+    // A player that cannot be built is refused before training, naming it.
+    let mut bad = tiny_config(1);
+    bad.eval.opponents = vec!["grandmaster".into()];
+    let err = run(&bad, &temp("bad-opponent"), false, |_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown player \"grandmaster\""),
+        "{err}"
+    );
+}
