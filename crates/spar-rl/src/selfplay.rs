@@ -1148,6 +1148,9 @@ fn cfr_opponent<G: Game>(game: &G, config: &TrainConfig) -> Option<TabularPolicy
 
 /// Exploitability (when the game tree can be enumerated) and mean returns against the random
 /// player and the CFR+ policy, per seat.
+/// A player and the name it was given.
+type NamedPlayer<S> = (String, Box<dyn spar_core::Policy<S>>);
+
 #[allow(clippy::too_many_arguments)]
 fn evaluate<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
@@ -1155,7 +1158,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
     config: &TrainConfig,
     style: PromptStyle,
     cfr: Option<&TabularPolicy>,
-    opponents: &[(String, Box<dyn spar_core::Policy<G::State>>)],
+    opponents: &[NamedPlayer<G::State>],
     m: &mut Metrics,
 ) -> Result<()> {
     let env = make_env();
