@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# `spar serve` under concurrent clients, batched (--max-batch 64, the default) against
-# unbatched (--max-batch 1), side by side in one run so that the ratio holds on a noisy
-# machine. Builds spar in release, trains a tiny byte-level Kuhn model once (or takes
+# `spar serve` under concurrent clients, batched (--max-batch 64, the default; also with
+# --batch-window-ms 0) against unbatched (--max-batch 1), side by side in one run so that the
+# ratios hold on a noisy machine. Builds spar in release, trains a tiny byte-level Kuhn model once (or takes
 # MODEL=DIR), starts both servers on free ports, runs `spar bench serve` for every client
-# count, ROUNDS times with the two servers interleaved, and prints a Markdown table of the
+# count, ROUNDS times with the servers interleaved, and prints a Markdown table of the
 # medians (see docs/BENCHMARKS.md). Run by hand, not in CI:
 #   bash scripts/bench_serve.sh
 # Settings (environment): CLIENTS="1 8 32" REQUESTS=1024 MAX_TOKENS=16 ROUNDS=3
@@ -53,14 +53,16 @@ start() {
   cat "$WORK/$name.err" >&2
   exit 1
 }
+SERVERS="batched window0 unbatched"
 start batched --max-batch 64
+start window0 --max-batch 64 --batch-window-ms 0
 start unbatched --max-batch 1
 
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 for round in $(seq "$ROUNDS"); do
   for clients in $CLIENTS; do
-    for server in batched unbatched; do
+    for server in $SERVERS; do
       url_var=URL_$server
       echo "round $round/$ROUNDS: $server, $clients clients" >&2
       "$SPAR" bench serve --url "${!url_var}" --clients "$clients" --requests "$REQUESTS" \
@@ -83,16 +85,19 @@ def median(server, clients, key, sub=None):
               if r["server"] == server and r["clients"] == clients]
     return statistics.median(values)
 print()
-print("| clients | server | requests/s | tokens/s | p50 ms | p99 ms | failed | batched/unbatched requests/s |")
+labels = {"batched": "batched (max-batch 64, window 2 ms)",
+          "window0": "batched (max-batch 64, window 0 ms)",
+          "unbatched": "unbatched (max-batch 1)"}
+print("| clients | server | requests/s | tokens/s | p50 ms | p99 ms | failed | requests/s vs unbatched |")
 print("|---:|---|---:|---:|---:|---:|---:|---:|")
 for clients in sorted({r["clients"] for r in rows}):
-    ratio = median("batched", clients, "requests_per_second") / median(
-        "unbatched", clients, "requests_per_second")
-    for server in ("batched", "unbatched"):
+    base = median("unbatched", clients, "requests_per_second")
+    for server in labels:
+        rps = median(server, clients, "requests_per_second")
         failed = sum(r["failed"] for r in rows if r["server"] == server and r["clients"] == clients)
-        print(f"| {clients} | {server} | {median(server, clients, 'requests_per_second'):.0f} "
+        print(f"| {clients} | {labels[server]} | {rps:.0f} "
               f"| {median(server, clients, 'completion_tokens_per_second'):.0f} "
               f"| {median(server, clients, 'latency_ms', 'p50'):.1f} "
               f"| {median(server, clients, 'latency_ms', 'p99'):.1f} | {failed} "
-              f"| {f'{ratio:.2f}x' if server == 'batched' else ''} |")
+              f"| {f'{rps / base:.2f}x' if server != 'unbatched' else '1'} |")
 EOF

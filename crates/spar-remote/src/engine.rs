@@ -9,9 +9,10 @@
 //! given completion is `echo` with `max_tokens = 0` and `logprobs`: the server returns the
 //! log-probability of every prompt token, and the completion's are the last ones.
 //!
-//! Every answer carries the server's `weight_version`. After the learner pushes new weights it
-//! calls [`RemoteEngine::expect_version`]; an answer from any other version is counted
-//! (`stale`) and treated as a failed call.
+//! `spar serve` puts its `weight_version` in every answer. After the learner pushes new weights
+//! it calls [`RemoteEngine::expect_version`]; an answer from any other version is counted
+//! (`stale`) and treated as a failed call. An answer without a version (vLLM, SGLang) cannot
+//! be checked: it is accepted and counted (`unverified`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -29,6 +30,7 @@ pub struct RemoteEngine {
     model: Mutex<String>,
     expected: Mutex<Option<String>>,
     stale: AtomicU64,
+    unverified: AtomicU64,
     failed: AtomicU64,
 }
 
@@ -39,6 +41,8 @@ pub struct EngineStats {
     pub client: ClientStats,
     /// Answers from a weight version other than the expected one.
     pub stale: u64,
+    /// Answers without a weight version (servers that do not report one), accepted.
+    pub unverified: u64,
     /// Prompts that got no usable answer.
     pub failed: u64,
 }
@@ -51,6 +55,7 @@ impl RemoteEngine {
             model: Mutex::new(model.to_string()),
             expected: Mutex::new(None),
             stale: AtomicU64::new(0),
+            unverified: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         }
     }
@@ -90,6 +95,7 @@ impl RemoteEngine {
         EngineStats {
             client,
             stale: self.stale.load(Ordering::Relaxed),
+            unverified: self.unverified.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
         }
     }
@@ -115,11 +121,10 @@ impl RemoteEngine {
                         "the server answered with weight version {got:?}, expected {want:?}"
                     ))
                 }
-                (Some(want), None) => {
-                    self.stale.fetch_add(1, Ordering::Relaxed);
-                    Err(format!(
-                        "the server's answer carries no weight version (expected {want:?})"
-                    ))
+                (Some(_), None) => {
+                    // vLLM and SGLang do not report versions: accepted, counted.
+                    self.unverified.fetch_add(1, Ordering::Relaxed);
+                    Ok(r)
                 }
                 _ => Ok(r),
             });
