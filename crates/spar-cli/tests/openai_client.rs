@@ -3,7 +3,7 @@
 //! and chat with log-probabilities, streamed answers equal to unstreamed ones, and a 4xx error
 //! raised as the client's own exception (`scripts/openai_client_check.py`, run through
 //! `scripts/openai_client_check.sh`, which installs the client from PyPI into
-//! `target/openai-venv` once).
+//! `target/openai-venv` once); then `spar bench serve` against the same server.
 //!
 //! The model file is not in the repository: `bash scripts/setup_smollm2.sh` puts it in
 //! `models/` (CI runs it first); without it this test prints a note and passes, as spar-lm's
@@ -129,5 +129,33 @@ fn the_openai_python_client_completes_chat_and_completions_against_spar_serve() 
         "{stdout}"
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");
+
+    // `spar bench serve` against the same server (reusing it spares a second model load):
+    // every request answered, tokens counted, latencies ordered.
+    let out = Command::new(env!("CARGO_BIN_EXE_spar"))
+        .args(["bench", "serve", "--url", &server.url, "--clients", "2"])
+        .args([
+            "--requests",
+            "3",
+            "--max-tokens",
+            "2",
+            "--warmup",
+            "0",
+            "--json",
+        ])
+        .output()
+        .expect("the spar binary runs");
+    assert!(out.status.success(), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["model"], "smollm2", "{report}");
+    assert_eq!(
+        (report["ok"].as_u64(), report["failed"].as_u64()),
+        (Some(3), Some(0))
+    );
+    let tokens = report["completion_tokens"].as_u64().unwrap();
+    assert!((1..=6).contains(&tokens), "{report}");
+    let latency = &report["latency_ms"];
+    let [p50, p99, max] = ["p50", "p99", "max"].map(|k| latency[k].as_f64().unwrap());
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{report}");
     drop(server);
 }

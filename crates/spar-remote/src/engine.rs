@@ -103,8 +103,16 @@ impl RemoteEngine {
     /// Sends `requests` (request `i` to server `i mod servers`), concurrently.
     fn send(&self, requests: Vec<CompletionRequest>) -> Vec<Result<CompletionResponse, Failure>> {
         let servers = self.clients.len().max(1);
-        let indexed: Vec<(usize, CompletionRequest)> = requests.into_iter().enumerate().collect();
         let expected = self.expected.lock().expect("version lock").clone();
+        // Tag every request with the version it expects (spar serve refuses a mismatch).
+        let indexed: Vec<(usize, CompletionRequest)> = requests
+            .into_iter()
+            .map(|mut r| {
+                r.weight_version = expected.clone();
+                r
+            })
+            .enumerate()
+            .collect();
         let Some(first) = self.clients.first() else {
             return indexed
                 .iter()

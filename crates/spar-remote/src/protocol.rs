@@ -8,7 +8,8 @@
 //! * `seed_stream`: the random stream of the request's `seed` (ChaCha8 stream), so that a batch
 //!   of prompts sampled by a server draws exactly what the in-process batch would draw;
 //! * `weight_version` in every response: the version of the weights that produced it (the
-//!   `weight_version` given to `/update_weights_from_disk`, or the adapter's name).
+//!   `weight_version` given to `/update_weights_from_disk`, or the adapter's name); in a
+//!   completion request, the version the caller expects (a mismatch is answered 409).
 //!
 //! Unknown request fields are accepted and ignored, as OpenAI's own servers do.
 
@@ -95,6 +96,10 @@ pub struct CompletionRequest {
     /// vLLM: return the prompt's and completion's token ids.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub return_token_ids: Option<bool>,
+    /// spar: the weight version the caller expects; spar serve answers 409 when the model
+    /// would answer with another one (other servers ignore the field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_version: Option<String>,
 }
 
 /// Per-token log-probabilities of a `/v1/completions` choice (OpenAI's legacy format).

@@ -247,6 +247,7 @@ struct GenJob {
     streams: Vec<(u64, u64)>,
     params: SamplingParams,
     score_prompts: bool,
+    expected_version: Option<String>,
     events: Sender<Event>,
 }
 
@@ -752,6 +753,7 @@ fn submit(
     prompts: Vec<Vec<u32>>,
     sampling: &Sampling,
     score_prompts: bool,
+    expected_version: Option<String>,
 ) -> Result<Receiver<Event>, ApiError> {
     check_model(model, shared)?;
     let params = sampling.params(shared)?;
@@ -796,6 +798,7 @@ fn submit(
         streams,
         params,
         score_prompts,
+        expected_version,
         events: tx,
     }))
     .map_err(|_| ApiError::new(503, "the model worker has stopped"))?;
@@ -976,7 +979,15 @@ fn completions(
         }
         let stop = sampling.stop.as_ref().map(Stop::to_vec).unwrap_or_default();
         let count = prompts.len() * n;
-        let rx = submit(shared, jobs, &r.model, prompts, &sampling, false)?;
+        let rx = submit(
+            shared,
+            jobs,
+            &r.model,
+            prompts,
+            &sampling,
+            false,
+            r.weight_version.clone(),
+        )?;
         let created = now();
         let chunk = |seq: usize, delta: String, token: Option<(u32, f32)>| {
             serde_json::to_string(&CompletionResponse {
@@ -1037,6 +1048,7 @@ fn completions(
         prompts.clone(),
         &sampling,
         echo && want_logprobs,
+        r.weight_version.clone(),
     )?)?;
     let mut choices = Vec::new();
     for (k, c) in out.completions.iter().enumerate() {
@@ -1158,7 +1170,7 @@ fn chat(
     };
     if r.stream.unwrap_or(false) {
         let stop = sampling.stop.as_ref().map(Stop::to_vec).unwrap_or_default();
-        let rx = submit(shared, jobs, &r.model, vec![prompt], &sampling, false)?;
+        let rx = submit(shared, jobs, &r.model, vec![prompt], &sampling, false, None)?;
         let created = now();
         let mut started = vec![false; sampling.n];
         let chunk = |seq: usize, delta: String, token: Option<(u32, f32)>| {
@@ -1218,6 +1230,7 @@ fn chat(
         vec![prompt],
         &sampling,
         false,
+        None,
     )?)?;
     let choices = out
         .completions
@@ -1463,6 +1476,24 @@ impl Worker {
                 }
             }
         };
+        // Requests tagged with another weight version than this one are refused (409).
+        let (group, mismatched): (Vec<GenJob>, Vec<GenJob>) = group
+            .into_iter()
+            .partition(|j| j.expected_version.as_ref().is_none_or(|v| *v == version));
+        for job in mismatched {
+            let want = job.expected_version.clone().unwrap_or_default();
+            let _ = job.events.send(Event::Done(Err(ApiError::new(
+                409,
+                format!(
+                    "the request expects weight version {want:?}; {model_name:?} is at {version:?}"
+                ),
+            )
+            .param("weight_version"))));
+        }
+        if group.is_empty() {
+            Lora::detach(&mut self.model);
+            return;
+        }
         let params = group[0].params.clone();
         let mut prompts = Vec::new();
         let mut streams = Vec::new();
