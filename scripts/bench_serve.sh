@@ -54,7 +54,7 @@ start() {
   exit 1
 }
 SERVERS="batched window0 unbatched"
-start batched --max-batch 64
+start batched --max-batch 64 --batch-window-ms 2
 start window0 --max-batch 64 --batch-window-ms 0
 start unbatched --max-batch 1
 

@@ -33,7 +33,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 64)]
     max_batch: usize,
     /// Milliseconds the model waits for more requests before sampling a batch.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 0)]
     batch_window_ms: u64,
     /// Largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, default_value_t = 8 * 1024 * 1024)]

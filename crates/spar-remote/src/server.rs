@@ -153,7 +153,7 @@ impl ServeConfig {
             loras: Vec::new(),
             addr: addr.to_string(),
             max_batch: 64,
-            batch_window: Duration::from_millis(2),
+            batch_window: Duration::ZERO,
             max_body_bytes: 8 * 1024 * 1024,
             max_tokens_limit: 4096,
             max_connections: 512,
