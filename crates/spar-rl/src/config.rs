@@ -280,8 +280,15 @@ pub struct RolloutConfig {
     /// Who the model plays: `self` (self-play: the model in every seat, SPIRAL) or a fixed
     /// opponent named like a `spar tournament` player (`random`, `alphabeta:2`, `cfr+`,
     /// `tabular:FILE`, `model:PATH`, `remote:URL#NAME`); against an opponent the model takes
-    /// every seat in turn (half the episodes each for two players).
+    /// every seat in turn (half the episodes each for two players). `pool`: a past checkpoint
+    /// of this run, frozen, picked each step by `pool_sampling` (the pool and the learner's
+    /// record against each member are part of the checkpoint).
     pub opponent: String,
+    /// How `opponent = "pool"` picks: `latest`, `uniform`, or `prioritised` (by the learner's
+    /// win rate against each member, AlphaStar's PFSP).
+    pub pool_sampling: String,
+    /// The pool's most recent checkpoints kept (0: all).
+    pub pool_size: usize,
 }
 
 impl Default for RolloutConfig {
@@ -296,6 +303,8 @@ impl Default for RolloutConfig {
             server_timeout: 120.0,
             server_retries: 4,
             opponent: "self".into(),
+            pool_sampling: "uniform".into(),
+            pool_size: 0,
         }
     }
 }
@@ -519,6 +528,15 @@ impl TrainConfig {
             return bad(format!(
                 "rollout.server_timeout must be a positive number of seconds, got {}",
                 self.rollout.server_timeout
+            ));
+        }
+        if !matches!(
+            self.rollout.pool_sampling.as_str(),
+            "latest" | "uniform" | "prioritised"
+        ) {
+            return bad(format!(
+                "rollout.pool_sampling {:?} is not latest, uniform or prioritised",
+                self.rollout.pool_sampling
             ));
         }
         if let Err(e) = self.rollout.policy.parse::<crate::rollout::Decode>() {

@@ -47,6 +47,7 @@ use spar_lm::{Llama, TextTokenizer};
 use crate::advantage::{reinforce, RaeUpdate, RoleBaselines};
 use crate::config::{LoraSettings, TrainConfig};
 use crate::error::{Error, Result};
+use crate::lm_player::{LmPlayer, LocalAnswerer};
 use crate::lm_policy::{tabulate, LmPolicyOptions};
 use crate::players::make_any_player;
 use crate::ppo::{
@@ -110,6 +111,12 @@ pub struct Metrics {
     /// `eval.opponents`: win rate per model seat against each opponent.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub win_rate_vs_players: Option<BTreeMap<String, Vec<f64>>>,
+    /// `rollout.opponent = "pool"`: the step of the checkpoint the learner played.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pool_opponent: Option<usize>,
+    /// `rollout.opponent = "pool"`: the learner's win rate against it in this step's games.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pool_win_rate: Option<f64>,
     /// A fixed opponent (`rollout.opponent`): its turns that named no action (a language-model
     /// opponent's invalid answer or failed call), each an invalid move under the game's rule.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -156,6 +163,56 @@ struct RunState {
     skipped_updates: usize,
     /// RAE baselines as exact bit patterns of the f64 values.
     baselines: BTreeMap<String, u64>,
+    /// `rollout.opponent = "pool"`: the learner's record against each past checkpoint, by its
+    /// step (what prioritised sampling reads).
+    #[serde(default)]
+    pool: BTreeMap<usize, PoolRecord>,
+}
+
+/// The learner's games and wins against one member of the opponent pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct PoolRecord {
+    games: u64,
+    wins: u64,
+}
+
+/// Picks the pool member (a checkpoint step) the learner plays this step.
+///
+/// * `latest`: the newest checkpoint (self-play against the last snapshot);
+/// * `uniform`: every member alike (fictitious self-play over snapshots);
+/// * `prioritised`: prioritised fictitious self-play (Vinyals et al. 2019, "Grandmaster level
+///   in StarCraft II", PFSP with f(x) = (1 - x)^2): weight `(1 - p)^2` where `p` is the
+///   learner's win rate against the member, `(wins + 1) / (games + 2)` so unseen members
+///   count as even.
+fn pick_pool_member(
+    members: &[usize],
+    records: &BTreeMap<usize, PoolRecord>,
+    rule: &str,
+    rng: &mut impl rand::Rng,
+) -> usize {
+    match rule {
+        "latest" => *members.last().expect("a non-empty pool"),
+        "prioritised" => {
+            let weights: Vec<f64> = members
+                .iter()
+                .map(|m| {
+                    let r = records.get(m).copied().unwrap_or_default();
+                    let p = (r.wins as f64 + 1.0) / (r.games as f64 + 2.0);
+                    (1.0 - p).powi(2) + 1e-6
+                })
+                .collect();
+            let total: f64 = weights.iter().sum();
+            let mut u = rng.gen::<f64>() * total;
+            for (m, w) in members.iter().zip(&weights) {
+                if u < *w {
+                    return *m;
+                }
+                u -= w;
+            }
+            *members.last().expect("a non-empty pool")
+        }
+        _ => members[rng.gen_range(0..members.len())],
+    }
 }
 
 /// What the optimisers (warm start, PPO, PPO-ptx) train.
@@ -520,7 +577,7 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
     let mut counters = Vec::new();
     let opponent: Option<Box<dyn spar_core::Policy<G::State>>> =
         match config.rollout.opponent.as_str() {
-            "self" => None,
+            "self" | "pool" => None,
             spec => Some(make_any_player(
                 game,
                 spec,
@@ -651,6 +708,7 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
                 optimizer_step: 0,
                 skipped_updates: 0,
                 baselines: BTreeMap::new(),
+                pool: BTreeMap::new(),
             };
             let mut m = empty_metrics(0);
             m.warm_start_loss = warm_loss;
@@ -701,6 +759,9 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
         Some(ServerRollouts::connect(&config.rollout, out)?)
     };
 
+    // The current pool opponent (`rollout.opponent = "pool"`), kept while it is picked again.
+    let mut pool_player: Option<(usize, Box<dyn spar_core::Policy<G::State>>)> = None;
+
     // 2-4. Policy-improvement steps.
     while state.step < config.run.steps {
         let step = state.step + 1;
@@ -724,10 +785,57 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
             Some(s) => s.engine(),
             None => &local,
         };
+        // The opponent pool: a past checkpoint, frozen, picked by `rollout.pool_sampling`.
+        let mut pool_member = None;
+        if config.rollout.opponent == "pool" {
+            let members: Vec<usize> = complete_checkpoints(out)
+                .into_iter()
+                .map(|(s, _)| s)
+                .filter(|&s| s < step)
+                .collect();
+            let members = match config.rollout.pool_size {
+                0 => members,
+                k => members[members.len().saturating_sub(k)..].to_vec(),
+            };
+            if members.is_empty() {
+                return Err(Error::Invalid(
+                    "rollout.opponent = \"pool\": the run has no checkpoint to play against".into(),
+                ));
+            }
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(step_seed ^ 0x9001_0000);
+            let member = pick_pool_member(
+                &members,
+                &state.pool,
+                &config.rollout.pool_sampling,
+                &mut rng,
+            );
+            if pool_player.as_ref().is_none_or(|(s, _)| *s != member) {
+                let model = learner.load_frozen(&checkpoint_dir(out, member))?;
+                let answerer = LocalAnswerer {
+                    model,
+                    tokenizer: learner.tokenizer.clone(),
+                    style,
+                    params: params.clone(),
+                };
+                let player: Box<dyn spar_core::Policy<G::State>> = Box::new(LmPlayer::new(
+                    &format!("step-{member}"),
+                    make_env(),
+                    Box::new(answerer),
+                    decode,
+                    step_seed ^ 0x9002_0000,
+                ));
+                pool_player = Some((member, player));
+            }
+            pool_member = Some(member);
+        }
+        let step_opponent: Option<&dyn spar_core::Policy<G::State>> = match &pool_player {
+            Some((_, p)) if pool_member.is_some() => Some(p.as_ref()),
+            _ => opponent.as_deref(),
+        };
         // Self-play: the model in every seat. Against a fixed opponent: the model in each seat
         // in turn, the episodes split between the seats.
         let num_players = game.info().num_players;
-        let seatings: Vec<(Vec<Seat<G::State>>, usize)> = match &opponent {
+        let seatings: Vec<(Vec<Seat<G::State>>, usize)> = match step_opponent {
             None => vec![(vec![Seat::Model; num_players], config.rollout.episodes)],
             Some(op) => (0..num_players)
                 .map(|seat| {
@@ -736,7 +844,7 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
                             if p == seat {
                                 Seat::Model
                             } else {
-                                Seat::Policy(op.as_ref())
+                                Seat::Policy(op)
                             }
                         })
                         .collect();
@@ -765,6 +873,17 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
             )?;
             returns.extend(part.model_returns(&game_name, seats));
             batch.append(part);
+        }
+        let mut pool_win_rate = None;
+        if let Some(member) = pool_member {
+            let wins = returns
+                .iter()
+                .filter(|r| r.values().any(|&v| v > 0.0))
+                .count() as u64;
+            let record = state.pool.entry(member).or_default();
+            record.games += returns.len() as u64;
+            record.wins += wins;
+            pool_win_rate = Some(wins as f64 / returns.len().max(1) as f64);
         }
         let advantages = match config.advantage.estimator.as_str() {
             "rae" => {
@@ -926,9 +1045,11 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
         m.entropy = (config.ppo.entropy_coef != 0.0).then(|| mean(&entropies));
         m.sft_loss = (!sft_data.is_empty()).then(|| mean(&sft_losses));
         m.skipped_updates = state.skipped_updates;
-        if opponent.is_some() {
+        if step_opponent.is_some() {
             m.opponent_failures = Some(batch.opponent_failures);
         }
+        m.pool_opponent = pool_member;
+        m.pool_win_rate = pool_win_rate;
         if let (Some(s), Some(before)) = (&servers, retries_before) {
             m.failed_calls = Some(batch.failed_calls);
             m.server_retries = Some(s.engine().stats().client.retries - before);
@@ -982,6 +1103,8 @@ fn empty_metrics(step: usize) -> Metrics {
         vs_players: None,
         win_rate_vs_players: None,
         opponent_failures: None,
+        pool_opponent: None,
+        pool_win_rate: None,
         weight_version: None,
         warm_start_loss: None,
         nash_conv: None,
@@ -1351,6 +1474,7 @@ mod tests {
             optimizer_step: 0,
             skipped_updates: 0,
             baselines: BTreeMap::new(),
+            pool: BTreeMap::new(),
         };
         save_checkpoint(&out, &learner, &opt, &state, &config).unwrap();
         let dir = checkpoint_dir(&out, 0);
