@@ -760,7 +760,7 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
     };
 
     // The current pool opponent (`rollout.opponent = "pool"`), kept while it is picked again.
-    let mut pool_player: Option<(usize, Box<dyn spar_core::Policy<G::State>>)> = None;
+    let mut pool_player: Option<(usize, BoxedPlayer<G::State>)> = None;
 
     // 2-4. Policy-improvement steps.
     while state.step < config.run.steps {
@@ -1271,8 +1271,11 @@ fn cfr_opponent<G: Game>(game: &G, config: &TrainConfig) -> Option<TabularPolicy
 
 /// Exploitability (when the game tree can be enumerated) and mean returns against the random
 /// player and the CFR+ policy, per seat.
+/// A boxed player.
+type BoxedPlayer<S> = Box<dyn spar_core::Policy<S>>;
+
 /// A player and the name it was given.
-type NamedPlayer<S> = (String, Box<dyn spar_core::Policy<S>>);
+type NamedPlayer<S> = (String, BoxedPlayer<S>);
 
 #[allow(clippy::too_many_arguments)]
 fn evaluate<G: Game, T: GameText<G::State>>(
