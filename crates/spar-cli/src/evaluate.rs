@@ -365,16 +365,24 @@ fn solve_game<G: Game>(game: &G, args: &SolveArgs) -> anyhow::Result<SolveReport
 }
 
 /// Arguments of `spar tournament`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct TournamentArgs {
-    /// The game, e.g. `tictactoe`, `kuhn(hands=5)`.
+    /// The game, e.g. `tictactoe`, `kuhn(hands=5)` [default with --run: the run's game].
     #[arg(long)]
-    game: String,
+    game: Option<String>,
+    /// A training run directory: every complete checkpoint (every --every-th, and the last)
+    /// joins the players as `step-N=model:DIR/checkpoints/step-N`, so a round robin's Elo
+    /// table shows progress over training.
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// With --run: keep every this-many-th checkpoint (and the last).
+    #[arg(long, default_value_t = 1)]
+    every: usize,
     /// Comma-separated players: random, uniform, minimax, alphabeta[:DEPTH], tabular:FILE,
     /// cfr:FILE, cfr+[:ITERATIONS], model:PATH (a language model here), remote:URL[#NAME] (a
     /// model behind an OpenAI-compatible server). Two players play head to head; three or more
     /// play a round robin with Elo.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',')]
     players: Vec<String>,
     /// Games per pair of players (seats alternate).
     #[arg(long, default_value_t = 100)]
@@ -398,6 +406,41 @@ enum TournamentReport {
 
 /// Runs `spar tournament`.
 pub fn tournament(args: &TournamentArgs) -> anyhow::Result<()> {
+    let mut players = args.players.clone();
+    let mut game = args.game.clone();
+    if let Some(run) = &args.run {
+        let checkpoints = spar_rl::selfplay::complete_checkpoints(run);
+        if checkpoints.is_empty() {
+            return Err(UsageError(format!(
+                "--run {}: no complete checkpoint in {}/checkpoints",
+                run.display(),
+                run.display()
+            ))
+            .into());
+        }
+        let every = args.every.max(1);
+        let last = checkpoints.len() - 1;
+        for (i, (step, dir)) in checkpoints.iter().enumerate() {
+            if i % every == 0 || i == last {
+                players.push(format!("step-{step}=model:{}", dir.display()));
+            }
+        }
+        if game.is_none() {
+            game = spar_rl::prompt::Prompting::load(&checkpoints[last].1)
+                .map_err(|e| UsageError(e.to_string()))?
+                .map(|p| p.game);
+        }
+    }
+    let Some(game) = game else {
+        return Err(
+            UsageError("--game is required (or --run with a prompting.json)".into()).into(),
+        );
+    };
+    let args = &TournamentArgs {
+        game: Some(game),
+        players,
+        ..args.clone()
+    };
     if args.players.len() < 2 {
         return Err(UsageError(format!(
             "a tournament needs at least two players (got {:?}); accepted players: {PLAYERS}",
@@ -405,7 +448,7 @@ pub fn tournament(args: &TournamentArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let spec = GameSpec::parse(&args.game)?;
+    let spec = GameSpec::parse(args.game.as_deref().unwrap_or_default())?;
     let report = spar_games::with_game!(&spec, |game| run_tournament(&game, args))?;
     if args.json {
         return print_json(&report);

@@ -10,7 +10,7 @@ pub use spar_rl::players::{LmCounters, PLAYERS};
 use crate::evaluate::PromptArgs;
 
 /// Options of language-model players (`model:`, `remote:`) on the command line.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct LmArgs {
     #[command(flatten)]
     pub prompt: PromptArgs,

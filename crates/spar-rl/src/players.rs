@@ -10,6 +10,8 @@
 //! | `cfr+[:ITERATIONS]` | the average policy of CFR+ run now (default 1,000 iterations; games whose tree spar can enumerate) |
 //! | `model:PATH` | a language model in this process: a checkpoint directory or a `.gguf` file |
 //! | `remote:URL[#NAME]` | a model behind an OpenAI-compatible server, e.g. `remote:http://127.0.0.1:8000/v1#smollm2` (`NAME` defaults to the server's first model) |
+//!
+//! Any of them may be written `ALIAS=SPEC` to be shown as `ALIAS` in tables.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -80,7 +82,8 @@ impl ModelPrompting {
             .unwrap_or(1.0);
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err(Error::Invalid(format!(
-                "the temperature must be positive, got {temperature}"
+                "the temperature (--temperature, or `temperature` in a config) must be positive, \
+                 got {temperature}"
             )));
         }
         let protocol = flags
@@ -164,6 +167,21 @@ pub fn make_any_player<G: Game + Heuristic + TextView + Clone + 'static>(
     seed: u64,
     counters: &mut LmCounters,
 ) -> Result<Box<dyn Policy<G::State>>> {
+    // `NAME=SPEC` shows the player under NAME (`step-25=model:runs/x/checkpoints/step-000025`).
+    if let Some((alias, inner)) = spec.split_once('=') {
+        if !alias.is_empty() && !alias.contains(':') && !inner.is_empty() {
+            let player = make_any_player(game, inner, options, seed, counters)?;
+            if let Some(last) = counters.last_mut() {
+                if last.0 == inner {
+                    last.0 = alias.to_string();
+                }
+            }
+            return Ok(Box::new(Named {
+                name: alias.to_string(),
+                inner: player,
+            }));
+        }
+    }
     let (kind, argument) = spec.split_once(':').unwrap_or((spec, ""));
     if kind != "model" && kind != "remote" {
         return make_player(game, spec);

@@ -1,0 +1,116 @@
+//! Every shipped config trains and evaluates from the command line: each runs one step of
+//! `spar train` (with small counts) and writes the metrics its game is evaluated by.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn configs() -> Vec<PathBuf> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs"));
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn every_shipped_config_trains_and_evaluates() {
+    let configs = configs();
+    assert!(configs.len() >= 6, "{configs:?}");
+    for config in configs {
+        let name = config.file_stem().unwrap().to_string_lossy().into_owned();
+        let out = std::env::temp_dir().join(format!("spar-config-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let sets = [
+            "run.steps=1",
+            "warm_start.steps=2",
+            "rollout.episodes=4",
+            "eval.every=1",
+            "eval.games_vs_random=2",
+            "eval.games_vs_cfr=2",
+            "eval.games_vs_opponents=2",
+            "eval.cfr_iterations=20",
+        ];
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_spar"));
+        cmd.args([
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        for s in sets {
+            cmd.args(["--set", s]);
+        }
+        let output = cmd.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{name}");
+        let last = &lines[1];
+        assert!(last["vs_random"].is_array(), "{name}: {last}");
+        let text = std::fs::read_to_string(&config).unwrap();
+        if text.contains("exploitability = true") || !text.contains("exploitability =") {
+            assert!(last["exploitability"].is_number(), "{name}: {last}");
+        }
+        if text.contains("opponents = [") {
+            assert!(last["vs_players"].is_object(), "{name}: {last}");
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
+
+/// `spar tournament --run DIR`: the checkpoints of a run join a round robin under their step
+/// names, with an Elo table.
+#[test]
+fn a_round_robin_of_a_runs_checkpoints() {
+    let out = std::env::temp_dir().join(format!("spar-run-elo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/kuhn-spiral-tiny.toml"
+    );
+    let train = Command::new(env!("CARGO_BIN_EXE_spar"))
+        .args(["train", config, "--out", out.to_str().unwrap()])
+        .args(["--set", "run.steps=2", "--set", "run.checkpoint_every=1"])
+        .args(["--set", "warm_start.steps=2", "--set", "rollout.episodes=4"])
+        .args(["--set", "eval.every=0", "--set", "eval.average=false"])
+        .output()
+        .unwrap();
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    let t = Command::new(env!("CARGO_BIN_EXE_spar"))
+        .args([
+            "tournament",
+            "--run",
+            out.to_str().unwrap(),
+            "--players",
+            "random",
+        ])
+        .args(["--games", "4", "--json"])
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&t.stdout).unwrap();
+    let players: Vec<&str> = report["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(players, ["random", "step-0", "step-1", "step-2"]);
+    assert_eq!(report["elo"].as_array().unwrap().len(), 4);
+    let _ = std::fs::remove_dir_all(&out);
+}
