@@ -41,6 +41,22 @@ impl Linear {
         }
     }
 
+    /// The same layer with every tensor detached from the autograd graph (storage shared, so
+    /// later updates of the variables show through): for forward passes that need no gradient.
+    pub fn detached(&self) -> Linear {
+        Linear {
+            weight: match &self.weight {
+                Weight::Dense(t) => Weight::Dense(t.detach()),
+                Weight::Quantized(q) => Weight::Quantized(q.clone()),
+            },
+            lora: self.lora.as_ref().map(|p| LoraPair {
+                a: p.a.detach(),
+                b: p.b.detach(),
+                scale: p.scale,
+            }),
+        }
+    }
+
     /// A layer with a quantised weight.
     pub fn quantized(weight: Arc<QMatMul>) -> Linear {
         Linear {

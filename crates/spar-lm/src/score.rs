@@ -212,6 +212,33 @@ mod tests {
     }
 
     #[test]
+    fn a_detached_view_scores_alike_and_follows_updates() {
+        let (model, varmap) = model(true);
+        let pairs = vec![(vec![1u32, 2, 3], vec![4u32, 5])];
+        let view = model.detached();
+        assert_eq!(
+            score_values(&model, &pairs).unwrap(),
+            score_values(&view, &pairs).unwrap()
+        );
+        // An optimiser writes into the variables: the view sees it (shared storage).
+        let data = varmap.data().lock().unwrap();
+        let var = &data["model.norm.weight"];
+        var.set(&(var.as_tensor() * 2.0).unwrap()).unwrap();
+        drop(data);
+        assert_eq!(
+            score_values(&model, &pairs).unwrap(),
+            score_values(&view, &pairs).unwrap()
+        );
+        // The view's outputs carry no graph back to the variables.
+        let scores = score(&view, &pairs).unwrap();
+        let grads = scores.sums().unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(varmap
+            .all_vars()
+            .iter()
+            .all(|v| grads.get(v.as_tensor()).is_none()));
+    }
+
+    #[test]
     fn batched_scores_equal_one_sequence_at_a_time() {
         let (model, _) = model(false);
         let pairs = vec![

@@ -319,7 +319,8 @@ impl Learner {
             Trained::Lora { .. } => {
                 let mut model = self.checkpoint.frozen()?;
                 Lora::load(dir, device)?.attach(&mut model)?;
-                Ok(model)
+                // The loaded adapter's tensors are variables: detach them.
+                Ok(model.detached())
             }
         }
     }
@@ -777,8 +778,10 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
             }
         }
         let retries_before = servers.as_ref().map(|s| s.engine().stats().client.retries);
+        // Sampling needs no gradient: a detached view of the weights (see Llama::detached).
+        let inference = learner.model.detached();
         let local = spar_lm::LocalEngine {
-            model: &learner.model,
+            model: &inference,
             tokenizer: &learner.tokenizer,
         };
         let engine: &dyn spar_lm::Engine = match &servers {
@@ -919,7 +922,7 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
         for chunk in samples.chunks_mut(config.ppo.minibatch_size) {
             if decode == Decode::Legal {
                 let refs: Vec<&Sample> = chunk.iter().collect();
-                let old = action_logprobs(&learner.model, &refs, temperature)?;
+                let old = action_logprobs(&learner.model.detached(), &refs, temperature)?;
                 let reference_values = match &reference {
                     Some(r) => Some(action_logprobs(r, &refs, temperature)?),
                     None => None,
@@ -936,7 +939,8 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
                 .iter()
                 .map(|s| (s.prompt.clone(), s.completion.clone()))
                 .collect();
-            let values = score_values_at_temperature(&learner.model, &pairs, temperature)?;
+            let values =
+                score_values_at_temperature(&learner.model.detached(), &pairs, temperature)?;
             for (s, v) in chunk.iter_mut().zip(values) {
                 s.old_logprobs = v;
             }
@@ -1242,7 +1246,7 @@ fn average_exploitability<G: Game, T: GameText<G::State>>(
     }
     let table = tabulate(
         &env,
-        &learner.model,
+        &learner.model.detached(),
         &learner.tokenizer,
         &options,
         |_, _| {},
@@ -1292,7 +1296,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
         let options = policy_options(config, style);
         match tabulate(
             &env,
-            &learner.model,
+            &learner.model.detached(),
             &learner.tokenizer,
             &options,
             |_, _| {},
@@ -1381,7 +1385,7 @@ fn vs_opponent<G: Game, T: GameText<G::State>>(
         let batch = play_batch(
             make_env,
             &spar_lm::LocalEngine {
-                model: &learner.model,
+                model: &learner.model.detached(),
                 tokenizer: &learner.tokenizer,
             },
             &learner.tokenizer,
