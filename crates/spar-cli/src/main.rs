@@ -57,6 +57,9 @@ enum Command {
     Eval(model_eval::EvalArgs),
     /// Plots (SVG) and a Markdown summary of a training run.
     Report(train::ReportArgs),
+    /// Compare experiment arms over seeds: mean and min-max band per metric (SVG), and
+    /// final values (mean ± std) in Markdown and JSON.
+    Compare(train::CompareArgs),
     /// Serve a model over an OpenAI-compatible HTTP API (chat, completions, log-probs,
     /// streaming, LoRA and weight updates).
     Serve(serve::ServeArgs),
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => model_eval::run(&args),
         Command::Report(args) => train::report(&args),
+        Command::Compare(args) => train::compare(&args),
         Command::Serve(args) => serve::serve(&args),
     };
     match result {

@@ -86,6 +86,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             let s: Vec<String> = v.iter().map(|x| format!("{x:+.2}")).collect();
             line.push_str(&format!("  vs random {}", s.join("/")));
         }
+        // Multi-game runs: each game's invalid rate and evaluation.
+        for (game, g) in &m.games {
+            line.push_str(&format!("  | {game}: invalid {:.3}", g.invalid_rate));
+            if let Some(e) = g.exploitability {
+                line.push_str(&format!(" exploitability {e:.4}"));
+            }
+            if let Some(v) = &g.vs_random {
+                let s: Vec<String> = v.iter().map(|x| format!("{x:+.2}")).collect();
+                line.push_str(&format!(" vs random {}", s.join("/")));
+            }
+        }
         bar.set_position(m.step as u64);
         bar.set_message(line.clone());
         // indicatif draws nothing (println included) when stderr is not a terminal.
@@ -111,6 +122,34 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 m.exploitability.unwrap_or(f64::NAN),
                 m.outside_mass.unwrap_or(f64::NAN),
                 m.invalid_rate
+            );
+        }
+    }
+    // Multi-game runs: each game's curve.
+    let games: std::collections::BTreeSet<&String> =
+        history.iter().flat_map(|m| m.games.keys()).collect();
+    for game in games {
+        let curve: Vec<(usize, &spar_rl::selfplay::GameMetrics)> = history
+            .iter()
+            .filter_map(|m| m.games.get(game).map(|g| (m.step, g)))
+            .filter(|(_, g)| g.exploitability.is_some() || g.vs_random.is_some())
+            .collect();
+        if curve.is_empty() {
+            continue;
+        }
+        println!("{game}\nstep  exploitability  vs-random (per seat)  invalid");
+        for (step, g) in curve {
+            let vs: Vec<String> = g
+                .vs_random
+                .iter()
+                .flatten()
+                .map(|x| format!("{x:+.3}"))
+                .collect();
+            println!(
+                "{step:>4}  {:>14.4}  {:>20}  {:>7.3}",
+                g.exploitability.unwrap_or(f64::NAN),
+                vs.join("/"),
+                g.invalid_rate
             );
         }
     }
@@ -181,5 +220,65 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         println!("{}", plot.display());
     }
     println!("{}", files.summary.display());
+    Ok(())
+}
+
+/// Arguments of `spar compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// An arm and its runs (one per seed): `NAME=DIR[,DIR...]`, repeatable. A single DIR
+    /// without metrics.jsonl whose subdirectories are runs stands for those runs.
+    #[arg(long = "arm", value_name = "NAME=DIR[,DIR...]", required = true)]
+    arms: Vec<String>,
+    /// A flattened metrics.jsonl field to compare (`exploitability`, `response_tokens`,
+    /// `vs_random/seat0`, `games/kuhn/exploitability`), repeatable.
+    #[arg(long = "metric", value_name = "FIELD", required = true)]
+    metrics: Vec<String>,
+    /// The directory to write the plots, summary.md and summary.json into.
+    #[arg(long)]
+    out: PathBuf,
+    /// A title for the summary and the plots.
+    #[arg(long)]
+    title: Option<String>,
+}
+
+/// `NAME=DIR[,DIR...]` of `--arm`, as the arm's name and its run directories.
+fn parse_arm(spec: &str) -> Result<(String, Vec<PathBuf>), UsageError> {
+    let bad = |why: &str| {
+        UsageError(format!(
+            "--arm {spec:?}: {why}; expected NAME=DIR[,DIR...] (e.g. --arm rae=runs/rae-s0,runs/rae-s1)"
+        ))
+    };
+    let (name, dirs) = spec.split_once('=').ok_or_else(|| bad("no `=`"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(bad("empty arm name"));
+    }
+    let dirs: Vec<PathBuf> = dirs.split(',').map(|d| PathBuf::from(d.trim())).collect();
+    if dirs.iter().any(|d| d.as_os_str().is_empty()) {
+        return Err(bad("empty run directory"));
+    }
+    Ok((name.to_string(), spar_rl::compare::expand_arm_dirs(&dirs)))
+}
+
+/// Runs `spar compare`: per metric, each arm's mean over its runs with a min-to-max band
+/// (SVG), and summary.md / summary.json with final values (mean ± std) in `--out`.
+pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
+    let arms = args
+        .arms
+        .iter()
+        .map(|spec| parse_arm(spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let files =
+        spar_rl::compare::write_comparison(&arms, &args.metrics, &args.out, args.title.as_deref())?;
+    for metric in &files.metrics {
+        println!("{}\n", metric.metric);
+        println!("{}", spar_rl::compare::markdown_table(metric));
+    }
+    for plot in &files.plots {
+        println!("{}", plot.display());
+    }
+    println!("{}", files.summary.display());
+    println!("{}", files.summary_json.display());
     Ok(())
 }

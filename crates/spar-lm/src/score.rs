@@ -231,7 +231,13 @@ mod tests {
         );
         // The view's outputs carry no graph back to the variables.
         let scores = score(&view, &pairs).unwrap();
-        let grads = scores.sums().unwrap().sum_all().unwrap().backward().unwrap();
+        let grads = scores
+            .sums()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         assert!(varmap
             .all_vars()
             .iter()

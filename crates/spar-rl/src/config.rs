@@ -114,6 +114,9 @@ impl Default for RunConfig {
 pub struct GameConfig {
     /// The game spec (`kuhn`, `leduc`, `tictactoe`, `kuhn(hands=5)`, ...).
     pub name: String,
+    /// Several game specs trained together in one run (SPIRAL's multi-game training:
+    /// `["tictactoe", "kuhn", "negotiation"]`); when set, `name` is not used.
+    pub names: Vec<String>,
     /// Answer protocol: `boxed` (SPIRAL), `bracketed`, `bare`.
     pub protocol: String,
     /// Invalid moves: `spiral` (-1.5 / +0.5, game over), `textarena`, `retry:N`.
@@ -126,10 +129,31 @@ pub struct GameConfig {
     pub view: String,
 }
 
+impl GameConfig {
+    /// The games of the run: `names`, or `name` alone.
+    pub fn games(&self) -> Vec<String> {
+        if self.names.is_empty() {
+            vec![self.name.clone()]
+        } else {
+            self.names.clone()
+        }
+    }
+
+    /// The key the games come from, for error messages.
+    pub fn names_key(&self) -> &'static str {
+        if self.names.is_empty() {
+            "game.name"
+        } else {
+            "game.names"
+        }
+    }
+}
+
 impl Default for GameConfig {
     fn default() -> Self {
         GameConfig {
             name: "kuhn".into(),
+            names: Vec::new(),
             protocol: "boxed".into(),
             invalid_move_rule: "spiral".into(),
             max_turns: 50,
@@ -421,6 +445,11 @@ pub struct EvalConfig {
     pub opponents: Vec<String>,
     /// Games against each of `opponents`, per seat.
     pub games_vs_opponents: usize,
+    /// The games (registry names: `kuhn`, `tictactoe`) whose exact evaluations
+    /// (exploitability, the CFR+ opponent) are computed; empty: every game of the run. In a
+    /// multi-game run, leave out games whose trees are large (TicTacToe's 5,478 information
+    /// sets cost minutes of model calls per evaluation; CFR+ on its tree more).
+    pub exact_games: Vec<String>,
 }
 
 impl Default for EvalConfig {
@@ -434,6 +463,7 @@ impl Default for EvalConfig {
             average: true,
             opponents: Vec::new(),
             games_vs_opponents: 32,
+            exact_games: Vec::new(),
         }
     }
 }
@@ -563,6 +593,23 @@ impl TrainConfig {
         }
         if let Some(lora) = &self.model.lora {
             lora.validate()?;
+        }
+        let run_games: Vec<String> = self
+            .game
+            .games()
+            .iter()
+            .filter_map(|g| spar_core::GameSpec::parse(g).ok().map(|s| s.name))
+            .collect();
+        for g in &self.eval.exact_games {
+            if !run_games.contains(g) {
+                return bad(format!(
+                    "eval.exact_games: {g:?} is not a game of this run ({})",
+                    run_games.join(", ")
+                ));
+            }
+        }
+        if self.game.names.iter().any(|n| n.trim().is_empty()) {
+            return bad("game.names: an entry is empty".into());
         }
         if self.run.checkpoint_every == 0 {
             return bad("run.checkpoint_every must be >= 1".into());

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod advantage;
+pub mod compare;
 pub mod config;
 pub mod error;
 pub mod lm_player;

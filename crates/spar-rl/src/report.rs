@@ -91,23 +91,26 @@ const EVAL_FIELDS: &[&str] = &[
 ];
 
 /// One parsed line of `metrics.jsonl`.
-struct Record {
+pub(crate) struct Record {
     /// The `step` field (or the line's index if it has none).
-    step: f64,
+    pub(crate) step: f64,
     /// The JSON object itself.
     value: Value,
     /// Its numeric fields, flattened.
-    flat: Vec<(String, f64)>,
+    pub(crate) flat: Vec<(String, f64)>,
 }
 
-/// A named sequence of `(step, value)` points.
-struct Series {
-    name: String,
-    points: Vec<(f64, f64)>,
+/// A named sequence of `(step, value)` points, with an optional shaded band.
+pub(crate) struct Series {
+    pub(crate) name: String,
+    pub(crate) points: Vec<(f64, f64)>,
+    /// `(step, low, high)`: a translucent area in the series' colour, drawn under every
+    /// line (e.g. the spread across seeds); empty for none.
+    pub(crate) band: Vec<(f64, f64, f64)>,
 }
 
 /// A horizontal dashed line.
-struct RefLine {
+pub(crate) struct RefLine {
     label: String,
     y: f64,
 }
@@ -165,7 +168,7 @@ pub fn write_report(run_dir: &Path) -> Result<ReportFiles> {
 }
 
 /// The records of `metrics.jsonl`, and whether an unfinished last line was left out.
-fn read_metrics(path: &Path) -> Result<(Vec<Record>, bool)> {
+pub(crate) fn read_metrics(path: &Path) -> Result<(Vec<Record>, bool)> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -224,12 +227,20 @@ fn read_metrics(path: &Path) -> Result<(Vec<Record>, bool)> {
     Ok((records, partial_last))
 }
 
-/// Whether flattened name `name` belongs to `field` (is it, or `field/...`).
-fn belongs_to(name: &str, field: &str) -> bool {
-    name == field
+/// Whether flattened name `name` belongs to `field`: is it or `field/...`, or the same
+/// under a game of a multi-game run (`games/<game>/field`, `games/<game>/field/...`).
+pub(crate) fn belongs_to(name: &str, field: &str) -> bool {
+    let direct = |name: &str| {
+        name == field
+            || name
+                .strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    direct(name)
         || name
-            .strip_prefix(field)
-            .is_some_and(|rest| rest.starts_with('/'))
+            .strip_prefix("games/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(game, rest)| !game.is_empty() && direct(rest))
 }
 
 /// The series of a panel, in the order of `fields` then first appearance; empty series
@@ -247,6 +258,7 @@ fn panel_series(records: &[Record], fields: &[&str]) -> Vec<Series> {
                     series.push(Series {
                         name: name.clone(),
                         points: Vec::new(),
+                        band: Vec::new(),
                     });
                     series.len() - 1
                 });
@@ -375,8 +387,9 @@ fn escape_xml(s: &str) -> String {
 }
 
 /// An SVG line plot of `series` over steps, with dashed horizontal `refs`. Points are
-/// marked on a series that is missing on some of the `n_records` steps (or is short).
-fn render_svg(
+/// marked on a series that is missing on some of the `n_records` steps (or is short). A
+/// series' band is a translucent polygon in its colour, drawn before every line.
+pub(crate) fn render_svg(
     title: &str,
     y_label: &str,
     series: &[Series],
@@ -415,8 +428,12 @@ fn render_svg(
         f64::INFINITY,
         f64::NEG_INFINITY,
     );
+    let band_points = series
+        .iter()
+        .flat_map(|s| s.band.iter())
+        .flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]);
     let mut integer_steps = true;
-    for &(x, y) in points {
+    for (x, y) in points.copied().chain(band_points) {
         xmin = xmin.min(x);
         xmax = xmax.max(x);
         ymin = ymin.min(y);
@@ -507,8 +524,32 @@ fn render_svg(
             escape_xml(&r.label)
         );
     }
+    // Bands, under every line: the upper edge left to right, the lower edge back.
+    for (i, s) in series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.band.is_empty())
+    {
+        let color = COLORS[i % COLORS.len()];
+        let upper = s.band.iter().map(|&(x, _, hi)| (x, hi));
+        let lower = s.band.iter().rev().map(|&(x, lo, _)| (x, lo));
+        let coords: Vec<String> = upper
+            .chain(lower)
+            .map(|(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
+        let _ = writeln!(
+            svg,
+            r#"<polygon fill="{color}" fill-opacity="0.18" stroke="none" points="{}"><title>{} (range)</title></polygon>"#,
+            coords.join(" "),
+            escape_xml(&s.name)
+        );
+    }
     // Series.
-    for (i, s) in series.iter().enumerate() {
+    for (i, s) in series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.points.is_empty())
+    {
         let color = COLORS[i % COLORS.len()];
         let coords: Vec<String> = s
             .points
@@ -908,6 +949,75 @@ mod tests {
         assert!(err.contains("metrics.jsonl line 1"), "{err}");
         assert!(!run.join("report").exists());
         std::fs::remove_dir_all(&run).ok();
+    }
+
+    #[test]
+    fn per_game_fields_of_multi_game_runs_join_their_panels() {
+        assert!(belongs_to("exploitability", "exploitability"));
+        assert!(belongs_to("vs_random/seat1", "vs_random"));
+        assert!(belongs_to("games/kuhn/exploitability", "exploitability"));
+        assert!(belongs_to("games/kuhn/vs_random/seat0", "vs_random"));
+        assert!(!belongs_to("games/kuhn/exploitability_x", "exploitability"));
+        assert!(!belongs_to("games/exploitability", "exploitability"));
+        assert!(!belongs_to("games//exploitability", "exploitability"));
+        assert!(!belongs_to("other/kuhn/exploitability", "exploitability"));
+        assert!(!belongs_to("games/kuhn/x/exploitability", "exploitability"));
+
+        let run = temp_run("games");
+        std::fs::write(
+            run.join("metrics.jsonl"),
+            concat!(
+                r#"{"step":0,"loss":1.0,"games":{"kuhn":{"exploitability":0.4,"vs_random":[0.1,0.2]},"leduc":{"exploitability":2.0}}}"#,
+                "\n",
+                r#"{"step":1,"loss":0.5,"games":{"kuhn":{"exploitability":0.3,"vs_random":[0.2,0.3]},"leduc":{"exploitability":1.5}}}"#,
+                "\n",
+            ),
+        )
+        .unwrap();
+        let files = write_report(&run).unwrap();
+        let names: Vec<String> = files
+            .plots
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["exploitability.svg", "returns.svg", "loss.svg"]);
+        let svg = std::fs::read_to_string(run.join("report/exploitability.svg")).unwrap();
+        assert_eq!(polyline_points(&svg), vec![2, 2]);
+        assert!(svg.contains("games/kuhn/exploitability"), "{svg}");
+        assert!(svg.contains("games/leduc/exploitability"), "{svg}");
+        let svg = std::fs::read_to_string(run.join("report/returns.svg")).unwrap();
+        assert_eq!(polyline_points(&svg), vec![2, 2]);
+        assert!(svg.contains("games/kuhn/vs_random/seat1"), "{svg}");
+        std::fs::remove_dir_all(&run).ok();
+    }
+
+    #[test]
+    fn bands_are_polygons_under_the_lines_inside_the_y_range() {
+        let series = [Series {
+            name: "arm".into(),
+            points: vec![(0.0, 0.5), (1.0, 0.5)],
+            band: vec![(0.0, 0.25, 0.75), (1.0, -3.0, 9.0)],
+        }];
+        let svg = render_svg("t", "y", &series, &[], 2);
+        assert_eq!(svg.matches("<polygon").count(), 1);
+        assert!(svg.contains(r#"fill-opacity="0.18""#));
+        assert!(svg.find("<polygon").unwrap() < svg.find("<polyline").unwrap());
+        // The y axis reaches the band's extremes, not only the line's 0.5.
+        assert!(svg.contains(">-4<") || svg.contains(">-3<"), "{svg}");
+        assert!(svg.contains(">9<") || svg.contains(">10<"), "{svg}");
+        // 4 corners: two upper then two lower.
+        let start = svg.find("<polygon").unwrap();
+        let rest = &svg[start..];
+        let p = rest.find("points=\"").unwrap() + 8;
+        let end = p + rest[p..].find('"').unwrap();
+        assert_eq!(rest[p..end].split_whitespace().count(), 4);
+        // A series without a band draws none.
+        let plain = [Series {
+            name: "x".into(),
+            points: vec![(0.0, 1.0)],
+            band: Vec::new(),
+        }];
+        assert!(!render_svg("t", "y", &plain, &[], 1).contains("<polygon"));
     }
 
     #[test]

@@ -151,8 +151,71 @@ pub struct Metrics {
     /// Win rate (return > 0) against the CFR+ policy, per model seat.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub win_rate_vs_cfr: Option<Vec<f64>>,
+    /// Multi-game runs (`game.names`): each game's rollouts and evaluation. The fields above
+    /// then hold the rollouts of all games together and no evaluation.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub games: BTreeMap<String, GameMetrics>,
     /// Wall-clock seconds of the step.
     pub seconds: f64,
+}
+
+/// One game's share of a step of a multi-game run: its rollouts and, on evaluation steps,
+/// the same evaluation a one-game run writes (see [`Metrics`] for each field).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GameMetrics {
+    /// Episodes of this game played in the step's rollouts.
+    #[serde(default)]
+    pub episodes: usize,
+    /// Fraction of the model's turns in this game that named no legal action.
+    #[serde(default)]
+    pub invalid_rate: f64,
+    /// Fraction of the model's turns in this game cut by `rollout.max_tokens`.
+    #[serde(default)]
+    pub truncation_rate: f64,
+    /// Mean answer length in tokens in this game.
+    #[serde(default)]
+    pub response_tokens: f64,
+    /// Exact NashConv (games spar can enumerate).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub nash_conv: Option<f64>,
+    /// Exact exploitability.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exploitability: Option<f64>,
+    /// Mean probability of answers outside the legal ones.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub outside_mass: Option<f64>,
+    /// Mean return against the uniform random player, per model seat.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vs_random: Option<Vec<f64>>,
+    /// Mean return against the CFR+ policy, per model seat.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vs_cfr: Option<Vec<f64>>,
+    /// Win rate against the CFR+ policy, per model seat.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub win_rate_vs_cfr: Option<Vec<f64>>,
+    /// Mean return per model seat against each `eval.opponents` entry.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vs_players: Option<BTreeMap<String, Vec<f64>>>,
+    /// Win rate per model seat against each `eval.opponents` entry.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub win_rate_vs_players: Option<BTreeMap<String, Vec<f64>>>,
+    /// Exploitability of the average of the run's policies (last step, `eval.average`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub avg_exploitability: Option<f64>,
+}
+
+impl Metrics {
+    /// A one-game run's evaluation, in the line's own fields.
+    fn set_evaluation(&mut self, e: &GameMetrics) {
+        self.nash_conv = e.nash_conv;
+        self.exploitability = e.exploitability;
+        self.outside_mass = e.outside_mass;
+        self.vs_random = e.vs_random.clone();
+        self.vs_cfr = e.vs_cfr.clone();
+        self.win_rate_vs_cfr = e.win_rate_vs_cfr.clone();
+        self.vs_players = e.vs_players.clone();
+        self.win_rate_vs_players = e.win_rate_vs_players.clone();
+    }
 }
 
 /// Everything besides weights and optimiser moments that a checkpoint holds.
@@ -401,7 +464,10 @@ fn fresh_learner(config: &TrainConfig, out: &Path, device: &Device) -> Result<Le
 }
 
 fn text_options(config: &TrainConfig) -> Result<TextOptions> {
-    let g = &config.game;
+    game_text_options(&config.game)
+}
+
+fn game_text_options(g: &crate::config::GameConfig) -> Result<TextOptions> {
     let protocol = protocol_by_name(&g.protocol).ok_or_else(|| {
         Error::Invalid(format!(
             "config: game.protocol {:?} is not boxed, bracketed or bare",
@@ -539,6 +605,11 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 
 /// Runs (or resumes) the self-play run described by `config` in `out`. `on_metrics` sees
 /// every line written to `metrics.jsonl`.
+///
+/// With `game.names` the run interleaves several games (SPIRAL's multi-game training): one
+/// model and one optimiser, every step `rollout.episodes` games of each, one PPO update on
+/// all their turns; RAE baselines are per game and role, and each game is evaluated on its
+/// own (`games` in the metrics).
 pub fn run(
     config: &TrainConfig,
     out: &Path,
@@ -546,19 +617,371 @@ pub fn run(
     mut on_metrics: impl FnMut(&Metrics),
 ) -> Result<Vec<Metrics>> {
     config.validate()?;
-    let spec = GameSpec::parse(&config.game.name)
-        .map_err(|e| Error::Invalid(format!("config: game.name: {e}")))?;
-    spar_games::with_game!(&spec, |game| run_game(
-        &game,
-        config,
-        out,
-        resume,
-        &mut on_metrics
-    ))
+    let names = config.game.games();
+    let mut tracks: Vec<Box<dyn Track>> = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        let spec = GameSpec::parse(name)
+            .map_err(|e| Error::Invalid(format!("config: {}: {e}", config.game.names_key())))?;
+        let track: Result<Box<dyn Track>> = spar_games::with_game!(&spec, |game| {
+            GameTrack::new(game, &spec.name, config, index, names.len() > 1)
+                .map(|t| Box::new(t) as Box<dyn Track>)
+        });
+        let track = track?;
+        if let Some(other) = tracks.iter().find(|t| t.name() == track.name()) {
+            return Err(Error::Invalid(format!(
+                "config: game.names: {name:?} and an earlier entry are both the game {:?}; \
+                 list each game once",
+                other.name()
+            )));
+        }
+        tracks.push(track);
+    }
+    run_tracks(&mut tracks, config, out, resume, &mut on_metrics)
 }
 
-fn run_game<G: TextView + Heuristic + Clone + 'static>(
-    game: &G,
+/// What the loop asks of one game of a run, whatever its type: the game-specific parts of
+/// SPIRAL's loop (text environment, opponents, CFR+ policy, evaluation) behind one object, so
+/// that a run can interleave several games.
+trait Track {
+    /// The game's name (the prefix of its roles: `kuhn/player0`).
+    fn name(&self) -> &str;
+    /// The warm start's supervised data for this game.
+    fn warm_start_data(
+        &self,
+        learner: &Learner,
+        config: &TrainConfig,
+        style: PromptStyle,
+    ) -> Result<Vec<(Vec<u32>, Vec<u32>)>>;
+    /// This step's games: the batch and, per episode, the return of each role the model
+    /// played.
+    fn rollout(&mut self, step: &StepContext) -> Result<TrackRollout>;
+    /// Exploitability and returns against the evaluation opponents, into `e`.
+    fn evaluate(
+        &self,
+        learner: &Learner,
+        config: &TrainConfig,
+        style: PromptStyle,
+        e: &mut GameMetrics,
+    ) -> Result<()>;
+    /// The exploitability of the average of the run's policies (`eval.average`).
+    fn average_exploitability(
+        &self,
+        learner: &Learner,
+        config: &TrainConfig,
+        style: PromptStyle,
+        out: &Path,
+    ) -> Result<Option<f64>>;
+}
+
+/// What every game's rollouts of one step share.
+struct StepContext<'a> {
+    engine: &'a dyn spar_lm::Engine,
+    learner: &'a Learner,
+    config: &'a TrainConfig,
+    style: PromptStyle,
+    params: &'a SamplingParams,
+    decode: Decode,
+    /// The step's seed (already distinct per game).
+    seed: u64,
+    /// `rollout.opponent = "pool"`: the member's step and its frozen model.
+    pool: Option<(usize, &'a Llama)>,
+}
+
+/// One game's rollouts of a step.
+struct TrackRollout {
+    batch: Batch,
+    returns: Vec<BTreeMap<String, f64>>,
+    /// The model played a fixed or pool opponent (not itself).
+    against_opponent: bool,
+}
+
+/// A game of the run and its fixed players.
+struct GameTrack<G: TextView> {
+    game: G,
+    name: String,
+    /// `[game]`: the text protocol, rule, turn limit and view (checked when the track is
+    /// built).
+    text: crate::config::GameConfig,
+    /// `rollout.opponent` when it names a player (not self or pool).
+    opponent: Option<BoxedPlayer<G::State>>,
+    /// `eval.opponents` that apply to this game.
+    eval_opponents: Vec<NamedPlayer<G::State>>,
+    /// The CFR+ opponent of the evaluation (games spar can enumerate).
+    cfr: Option<TabularPolicy>,
+    /// The current pool opponent, kept while it is picked again.
+    pool_player: Option<(usize, BoxedPlayer<G::State>)>,
+    /// Seeds of game `index > 0` are xored with this (0 for the first game, so a one-game
+    /// run draws exactly what it drew before multi-game runs existed).
+    salt: u64,
+    /// One of several games of the run.
+    multi: bool,
+    /// Exact evaluations (exploitability, CFR+) of this game (`eval.exact_games`).
+    exact: bool,
+}
+
+impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
+    fn new(
+        game: G,
+        registry_name: &str,
+        config: &TrainConfig,
+        index: usize,
+        multi: bool,
+    ) -> Result<GameTrack<G>> {
+        let name = game.info().name.clone();
+        let salt = (index as u64) << 56;
+        let mut counters = Vec::new();
+        let opponent = match config.rollout.opponent.as_str() {
+            "self" | "pool" => None,
+            spec => Some(
+                make_any_player(
+                    &game,
+                    spec,
+                    &config.opponent_options(spec),
+                    config.run.seed ^ 0x0990_0000 ^ salt,
+                    &mut counters,
+                )
+                .map_err(|e| in_game(e, &name, multi))?,
+            ),
+        };
+        let run_games: Vec<String> = config
+            .game
+            .games()
+            .iter()
+            .filter_map(|g| GameSpec::parse(g).ok().map(|s| s.name))
+            .collect();
+        let mut eval_opponents = Vec::new();
+        for (i, entry) in config.eval.opponents.iter().enumerate() {
+            // `SPEC@GAME`: this opponent only in that game of a multi-game run.
+            let spec = match entry.rsplit_once('@') {
+                Some((spec, only)) if run_games.iter().any(|g| g == only) => {
+                    if only != registry_name {
+                        continue;
+                    }
+                    spec
+                }
+                _ => entry.as_str(),
+            };
+            let player = make_any_player(
+                &game,
+                spec,
+                &config.opponent_options(spec),
+                config.run.seed ^ 0x0e7a_0000 ^ i as u64 ^ salt,
+                &mut counters,
+            )
+            .map_err(|e| in_game(e, &name, multi))?;
+            eval_opponents.push((spec.to_string(), player));
+        }
+        let exact = config.eval.exact_games.is_empty()
+            || config.eval.exact_games.iter().any(|g| g == registry_name);
+        Ok(GameTrack {
+            cfr: if exact {
+                cfr_opponent(&game, config)
+            } else {
+                None
+            },
+            exact,
+            text: {
+                text_options(config)?;
+                config.game.clone()
+            },
+            game,
+            name,
+            opponent,
+            eval_opponents,
+            pool_player: None,
+            salt,
+            multi,
+        })
+    }
+
+    fn env(&self) -> TextGame<G, G::Text> {
+        let options = game_text_options(&self.text).expect("checked when the track was built");
+        TextGame::new(self.game.clone(), self.game.text_view(), options)
+    }
+}
+
+/// An error building a player, naming the game in a multi-game run.
+fn in_game(e: Error, game: &str, multi: bool) -> Error {
+    match e {
+        Error::Invalid(m) if multi => Error::Invalid(format!(
+            "{m} (in game {game:?}; to name an evaluation opponent for one game only, write \
+             SPEC@GAME)"
+        )),
+        e => e,
+    }
+}
+
+impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn warm_start_data(
+        &self,
+        learner: &Learner,
+        config: &TrainConfig,
+        style: PromptStyle,
+    ) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+        warm_start_data(&|| self.env(), learner, config, style, self.salt)
+    }
+
+    fn rollout(&mut self, step: &StepContext) -> Result<TrackRollout> {
+        if let Some((member, model)) = step.pool {
+            if self.pool_player.as_ref().is_none_or(|(s, _)| *s != member) {
+                let answerer = LocalAnswerer {
+                    model: model.clone(),
+                    tokenizer: step.learner.tokenizer.clone(),
+                    style: step.style,
+                    params: step.params.clone(),
+                };
+                let player: BoxedPlayer<G::State> = Box::new(LmPlayer::new(
+                    &format!("step-{member}"),
+                    self.env(),
+                    Box::new(answerer),
+                    step.decode,
+                    step.seed ^ 0x9002_0000,
+                ));
+                self.pool_player = Some((member, player));
+            }
+        }
+        let make_env = || self.env();
+        let opponent: Option<&dyn spar_core::Policy<G::State>> =
+            match (&self.pool_player, step.pool) {
+                (Some((_, p)), Some(_)) => Some(p.as_ref()),
+                _ => self.opponent.as_deref(),
+            };
+        // Self-play: the model in every seat. Against a fixed opponent: the model in each seat
+        // in turn, the episodes split between the seats.
+        let episodes = step.config.rollout.episodes;
+        let num_players = self.game.info().num_players;
+        let seatings: Vec<(Vec<Seat<G::State>>, usize)> = match opponent {
+            None => vec![(vec![Seat::Model; num_players], episodes)],
+            Some(op) => (0..num_players)
+                .map(|seat| {
+                    let seats = (0..num_players)
+                        .map(|p| {
+                            if p == seat {
+                                Seat::Model
+                            } else {
+                                Seat::Policy(op)
+                            }
+                        })
+                        .collect();
+                    let share = episodes / num_players + usize::from(seat < episodes % num_players);
+                    (seats, share)
+                })
+                .collect(),
+        };
+        let mut batch = Batch::default();
+        let mut returns = Vec::new();
+        for (i, (seats, n)) in seatings.iter().enumerate() {
+            if *n == 0 {
+                continue;
+            }
+            let part = play_batch(
+                &make_env,
+                step.engine,
+                &step.learner.tokenizer,
+                step.style,
+                seats,
+                *n,
+                step.params,
+                step.decode,
+                step.seed ^ ((i as u64) << 48),
+            )?;
+            returns.extend(part.model_returns(&self.name, seats));
+            batch.append(part);
+        }
+        Ok(TrackRollout {
+            batch,
+            returns,
+            against_opponent: opponent.is_some(),
+        })
+    }
+
+    fn evaluate(
+        &self,
+        learner: &Learner,
+        config: &TrainConfig,
+        style: PromptStyle,
+        e: &mut GameMetrics,
+    ) -> Result<()> {
+        evaluate(
+            &|| self.env(),
+            learner,
+            config,
+            style,
+            self.cfr.as_ref(),
+            &self.eval_opponents,
+            self.salt,
+            self.exact,
+            e,
+        )
+    }
+
+    fn average_exploitability(
+        &self,
+        learner: &Learner,
+        config: &TrainConfig,
+        style: PromptStyle,
+        out: &Path,
+    ) -> Result<Option<f64>> {
+        let file = if self.multi {
+            format!("average_policy-{}.json", self.name)
+        } else {
+            "average_policy.json".to_string()
+        };
+        average_exploitability(&|| self.env(), learner, config, style, out, &file)
+    }
+}
+
+/// The warm-start data of every game, interleaved (one example of each in turn) so that
+/// every warm-start batch mixes the games.
+fn mixed_warm_start_data(
+    tracks: &[Box<dyn Track>],
+    learner: &Learner,
+    config: &TrainConfig,
+    style: PromptStyle,
+) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+    let per_game = tracks
+        .iter()
+        .map(|t| t.warm_start_data(learner, config, style))
+        .collect::<Result<Vec<_>>>()?;
+    let longest = per_game.iter().map(Vec::len).max().unwrap_or(0);
+    let mut data = Vec::with_capacity(per_game.iter().map(Vec::len).sum());
+    for i in 0..longest {
+        for game in &per_game {
+            if let Some(pair) = game.get(i) {
+                data.push(pair.clone());
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// Evaluates every game: into the metrics' own fields for a one-game run, into `games` for a
+/// multi-game run.
+fn evaluate_tracks(
+    tracks: &[Box<dyn Track>],
+    learner: &Learner,
+    config: &TrainConfig,
+    style: PromptStyle,
+    m: &mut Metrics,
+) -> Result<()> {
+    for track in tracks {
+        let mut e = m.games.remove(track.name()).unwrap_or_default();
+        track.evaluate(learner, config, style, &mut e)?;
+        if tracks.len() == 1 {
+            m.set_evaluation(&e);
+        } else {
+            m.games.insert(track.name().to_string(), e);
+        }
+    }
+    Ok(())
+}
+
+fn run_tracks(
+    tracks: &mut [Box<dyn Track>],
     config: &TrainConfig,
     out: &Path,
     resume: bool,
@@ -567,46 +990,8 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
     let device = spar_lm::cli::default_device();
     let style: PromptStyle = config.model.prompt_style.parse()?;
     text_options(config)?;
-    let make_env = || -> TextGame<G, G::Text> {
-        TextGame::new(
-            game.clone(),
-            game.text_view(),
-            text_options(config).expect("checked"),
-        )
-    };
-    // Fixed opponents (`rollout.opponent`, `eval.opponents`), built once.
-    let mut counters = Vec::new();
-    let opponent: Option<Box<dyn spar_core::Policy<G::State>>> =
-        match config.rollout.opponent.as_str() {
-            "self" | "pool" => None,
-            spec => Some(make_any_player(
-                game,
-                spec,
-                &config.opponent_options(spec),
-                config.run.seed ^ 0x0990_0000,
-                &mut counters,
-            )?),
-        };
-    let eval_opponents = config
-        .eval
-        .opponents
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| {
-            Ok((
-                spec.clone(),
-                make_any_player(
-                    game,
-                    spec,
-                    &config.opponent_options(spec),
-                    config.run.seed ^ 0x0e7a_0000 ^ i as u64,
-                    &mut counters,
-                )?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let multi = tracks.len() > 1;
 
-    let game_name = game.info().name.clone();
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let metrics_path = out.join("metrics.jsonl");
     let mut history: Vec<Metrics> = Vec::new();
@@ -629,9 +1014,6 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
         on_metrics(m);
         Ok(())
     };
-
-    // The CFR+ opponent of the evaluation (games spar can enumerate).
-    let cfr = cfr_opponent(game, config);
 
     // 1. The model: resumed, or fresh (then warm-started).
     let resumed = if resume { latest_checkpoint(out) } else { None };
@@ -698,7 +1080,7 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
                 .map_err(|e| io_err(out, e))?;
             let learner = fresh_learner(config, out, &device)?;
             let start = Instant::now();
-            let warm_loss = warm_start(&make_env, &learner, config, style)?;
+            let warm_loss = warm_start(tracks, &learner, config, style)?;
             let opt = AdamW::new(
                 learner.named_vars(),
                 config.ppo.learning_rate,
@@ -713,15 +1095,7 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
             };
             let mut m = empty_metrics(0);
             m.warm_start_loss = warm_loss;
-            evaluate(
-                &make_env,
-                &learner,
-                config,
-                style,
-                cfr.as_ref(),
-                &eval_opponents,
-                &mut m,
-            )?;
+            evaluate_tracks(tracks, &learner, config, style, &mut m)?;
             m.seconds = start.elapsed().as_secs_f64();
             rewrite_metrics(&metrics_path, &[])?;
             emit(&m)?;
@@ -748,7 +1122,7 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
     let params = sampling(config);
     // PPO-ptx's supervised term (Ouyang et al. 2022, eq. 2) on the warm-start data.
     let sft_data = if config.ppo.sft_coef > 0.0 {
-        warm_start_data(&make_env, &learner, config, style)?
+        mixed_warm_start_data(tracks, &learner, config, style)?
     } else {
         Vec::new()
     };
@@ -761,7 +1135,7 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
     };
 
     // The current pool opponent (`rollout.opponent = "pool"`), kept while it is picked again.
-    let mut pool_player: Option<(usize, BoxedPlayer<G::State>)> = None;
+    let mut pool_model: Option<(usize, Llama)> = None;
 
     // 2-4. Policy-improvement steps.
     while state.step < config.run.steps {
@@ -812,70 +1186,41 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
                 &config.rollout.pool_sampling,
                 &mut rng,
             );
-            if pool_player.as_ref().is_none_or(|(s, _)| *s != member) {
-                let model = learner.load_frozen(&checkpoint_dir(out, member))?;
-                let answerer = LocalAnswerer {
-                    model,
-                    tokenizer: learner.tokenizer.clone(),
-                    style,
-                    params: params.clone(),
-                };
-                let player: Box<dyn spar_core::Policy<G::State>> = Box::new(LmPlayer::new(
-                    &format!("step-{member}"),
-                    make_env(),
-                    Box::new(answerer),
-                    decode,
-                    step_seed ^ 0x9002_0000,
-                ));
-                pool_player = Some((member, player));
+            if pool_model.as_ref().is_none_or(|(s, _)| *s != member) {
+                pool_model = Some((member, learner.load_frozen(&checkpoint_dir(out, member))?));
             }
             pool_member = Some(member);
         }
-        let step_opponent: Option<&dyn spar_core::Policy<G::State>> = match &pool_player {
-            Some((_, p)) if pool_member.is_some() => Some(p.as_ref()),
-            _ => opponent.as_deref(),
-        };
-        // Self-play: the model in every seat. Against a fixed opponent: the model in each seat
-        // in turn, the episodes split between the seats.
-        let num_players = game.info().num_players;
-        let seatings: Vec<(Vec<Seat<G::State>>, usize)> = match step_opponent {
-            None => vec![(vec![Seat::Model; num_players], config.rollout.episodes)],
-            Some(op) => (0..num_players)
-                .map(|seat| {
-                    let seats = (0..num_players)
-                        .map(|p| {
-                            if p == seat {
-                                Seat::Model
-                            } else {
-                                Seat::Policy(op)
-                            }
-                        })
-                        .collect();
-                    let share = config.rollout.episodes / num_players
-                        + usize::from(seat < config.rollout.episodes % num_players);
-                    (seats, share)
-                })
-                .collect(),
-        };
+        // Every game's episodes; one batch for the update.
         let mut batch = Batch::default();
         let mut returns = Vec::new();
-        for (i, (seats, episodes)) in seatings.iter().enumerate() {
-            if *episodes == 0 {
-                continue;
-            }
-            let part = play_batch(
-                &make_env,
+        let mut against_opponent = false;
+        let mut per_game: BTreeMap<String, GameMetrics> = BTreeMap::new();
+        for (index, track) in tracks.iter_mut().enumerate() {
+            let context = StepContext {
                 engine,
-                &learner.tokenizer,
+                learner: &learner,
+                config,
                 style,
-                seats,
-                *episodes,
-                &params,
+                params: &params,
                 decode,
-                step_seed ^ ((i as u64) << 48),
-            )?;
-            returns.extend(part.model_returns(&game_name, seats));
-            batch.append(part);
+                seed: step_seed ^ ((index as u64) << 56),
+                pool: pool_member.and(pool_model.as_ref().map(|(s, m)| (*s, m))),
+            };
+            let part = track.rollout(&context)?;
+            against_opponent |= part.against_opponent;
+            per_game.insert(
+                track.name().to_string(),
+                GameMetrics {
+                    episodes: part.batch.returns.len(),
+                    invalid_rate: part.batch.invalid_rate(),
+                    truncation_rate: part.batch.truncation_rate(),
+                    response_tokens: part.batch.mean_response_tokens(),
+                    ..GameMetrics::default()
+                },
+            );
+            returns.extend(part.returns);
+            batch.append(part.batch);
         }
         let mut pool_win_rate = None;
         if let Some(member) = pool_member {
@@ -1049,8 +1394,11 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
         m.entropy = (config.ppo.entropy_coef != 0.0).then(|| mean(&entropies));
         m.sft_loss = (!sft_data.is_empty()).then(|| mean(&sft_losses));
         m.skipped_updates = state.skipped_updates;
-        if step_opponent.is_some() {
+        if against_opponent {
             m.opponent_failures = Some(batch.opponent_failures);
+        }
+        if multi {
+            m.games = per_game;
         }
         m.pool_opponent = pool_member;
         m.pool_win_rate = pool_win_rate;
@@ -1061,18 +1409,26 @@ fn run_game<G: TextView + Heuristic + Clone + 'static>(
         }
         let last = step == config.run.steps;
         if config.eval.every > 0 && (step % config.eval.every == 0 || last) {
-            evaluate(
-                &make_env,
-                &learner,
-                config,
-                style,
-                cfr.as_ref(),
-                &eval_opponents,
-                &mut m,
-            )?;
+            evaluate_tracks(tracks, &learner, config, style, &mut m)?;
         }
-        if last && config.eval.average && m.exploitability.is_some() {
-            m.avg_exploitability = average_exploitability(&make_env, &learner, config, style, out)?;
+        if last && config.eval.average {
+            for track in tracks.iter() {
+                if !multi && m.exploitability.is_none() {
+                    continue;
+                }
+                if multi
+                    && m.games
+                        .get(track.name())
+                        .is_none_or(|g| g.exploitability.is_none())
+                {
+                    continue;
+                }
+                let avg = track.average_exploitability(&learner, config, style, out)?;
+                match m.games.get_mut(track.name()) {
+                    Some(g) if multi => g.avg_exploitability = avg,
+                    _ => m.avg_exploitability = avg,
+                }
+            }
         }
         m.seconds = start.elapsed().as_secs_f64();
         emit(&m)?;
@@ -1108,6 +1464,7 @@ fn empty_metrics(step: usize) -> Metrics {
         win_rate_vs_players: None,
         opponent_failures: None,
         pool_opponent: None,
+        games: BTreeMap::new(),
         pool_win_rate: None,
         weight_version: None,
         warm_start_loss: None,
@@ -1149,8 +1506,8 @@ fn append_metrics(path: &Path, m: &Metrics) -> Result<()> {
 
 /// Supervised warm start: the canonical completion of a random legal action at every turn of
 /// `warm_start.episodes` random games. Returns the last loss (None when skipped).
-fn warm_start<G: Game, T: GameText<G::State>>(
-    make_env: &dyn Fn() -> TextGame<G, T>,
+fn warm_start(
+    tracks: &[Box<dyn Track>],
     learner: &Learner,
     config: &TrainConfig,
     style: PromptStyle,
@@ -1159,7 +1516,7 @@ fn warm_start<G: Game, T: GameText<G::State>>(
     if w.steps == 0 {
         return Ok(None);
     }
-    let data = warm_start_data(make_env, learner, config, style)?;
+    let data = mixed_warm_start_data(tracks, learner, config, style)?;
     let mut opt = AdamW::new(learner.named_vars(), w.learning_rate, 0.0)?;
     let mut last = None;
     for step in 0..w.steps {
@@ -1187,19 +1544,21 @@ fn nll(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Tensor> {
 
 /// The supervised data of the warm start (and of `ppo.sft_coef`): the prompt and canonical
 /// completion of a uniformly random legal move at every turn of `warm_start.episodes` random
-/// games. A function of `run.seed` only, so a resumed run rebuilds the same data.
+/// games. A function of `run.seed` (and `salt`, the game's in a multi-game run) only, so a
+/// resumed run rebuilds the same data.
 fn warm_start_data<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
     learner: &Learner,
     config: &TrainConfig,
     style: PromptStyle,
+    salt: u64,
 ) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
     let w = &config.warm_start;
     let mut data: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.run.seed ^ 0xa11);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.run.seed ^ 0xa11 ^ salt);
     for g in 0..w.episodes {
         let mut env = make_env();
-        env.reset(config.run.seed.wrapping_add(1 << 48).wrapping_add(g as u64));
+        env.reset(config.run.seed.wrapping_add(1 << 48).wrapping_add(g as u64) ^ salt);
         while let Some(player) = env.current_player() {
             let observation = env.observation(player);
             let legal = env.legal_action_names();
@@ -1222,13 +1581,15 @@ fn warm_start_data<G: Game, T: GameText<G::State>>(
 }
 
 /// The exploitability of the reach-weighted average of the policies of the run's checkpoints
-/// after step 0 and of the current model; the average is saved as `average_policy.json`.
+/// after step 0 and of the current model; the average is saved as `file` in the run directory
+/// (`average_policy.json`; `average_policy-GAME.json` in a multi-game run).
 fn average_exploitability<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
     learner: &Learner,
     config: &TrainConfig,
     style: PromptStyle,
     out: &Path,
+    file: &str,
 ) -> Result<Option<f64>> {
     let env = make_env();
     let Ok(tree) = spar_eval::GameTree::build(env.game()) else {
@@ -1255,7 +1616,7 @@ fn average_exploitability<G: Game, T: GameText<G::State>>(
     let average = tree.average(&policies);
     let nc = spar_eval::best_response::nash_conv_on_tree(&tree, &average);
     spar_eval::policy_file::save(
-        &out.join("average_policy.json"),
+        &out.join(file),
         &tree.to_tabular(&average),
         env.game().info(),
     )?;
@@ -1289,10 +1650,12 @@ fn evaluate<G: Game, T: GameText<G::State>>(
     style: PromptStyle,
     cfr: Option<&TabularPolicy>,
     opponents: &[NamedPlayer<G::State>],
-    m: &mut Metrics,
+    salt: u64,
+    exact: bool,
+    m: &mut GameMetrics,
 ) -> Result<()> {
     let env = make_env();
-    if config.eval.exploitability && env.game().info().num_players == 2 {
+    if exact && config.eval.exploitability && env.game().info().num_players == 2 {
         let options = policy_options(config, style);
         match tabulate(
             &env,
@@ -1323,7 +1686,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
             config.eval.games_vs_random,
             &params,
             decode,
-            config.run.seed ^ 0xe7a1_0000,
+            config.run.seed ^ 0xe7a1_0000 ^ salt,
         )?;
         m.vs_random = Some(means);
     }
@@ -1336,7 +1699,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
             config.eval.games_vs_cfr,
             &params,
             decode,
-            config.run.seed ^ 0xcf2_0000,
+            config.run.seed ^ 0xcf2_0000 ^ salt,
         )?;
         m.vs_cfr = Some(means);
         m.win_rate_vs_cfr = Some(wins);
@@ -1352,7 +1715,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
                 config.eval.games_vs_opponents,
                 &params,
                 decode,
-                config.run.seed ^ 0x0990_0000 ^ ((i as u64) << 40),
+                config.run.seed ^ 0x0990_0000 ^ ((i as u64) << 40) ^ salt,
             )?;
             returns.insert(name.clone(), means);
             win_rates.insert(name.clone(), wins);
@@ -1457,12 +1820,10 @@ mod tests {
             "a fresh adapter (B = 0) is a no-op"
         );
 
-        let make_env = || {
-            let game = KuhnPoker::new();
-            let text = game.text_view();
-            TextGame::new(game, text, text_options(&config).unwrap())
-        };
-        let loss = warm_start(&make_env, &learner, &config, PromptStyle::Raw).unwrap();
+        let tracks: Vec<Box<dyn Track>> = vec![Box::new(
+            GameTrack::new(KuhnPoker::new(), "kuhn", &config, 0, false).unwrap(),
+        )];
+        let loss = warm_start(&tracks, &learner, &config, PromptStyle::Raw).unwrap();
         assert!(loss.is_some_and(f64::is_finite));
         let trained_logits = logits(&learner.model);
         assert_ne!(trained_logits, base_logits, "the adapter learned");
