@@ -145,9 +145,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 .flatten()
                 .map(|x| format!("{x:+.3}"))
                 .collect();
+            let exploitability = g
+                .exploitability
+                .map_or_else(|| "-".to_string(), |e| format!("{e:.4}"));
             println!(
-                "{step:>4}  {:>14.4}  {:>20}  {:>7.3}",
-                g.exploitability.unwrap_or(f64::NAN),
+                "{step:>4}  {exploitability:>14}  {:>20}  {:>7.3}",
                 vs.join("/"),
                 g.invalid_rate
             );

@@ -16,6 +16,10 @@ fn configs() -> Vec<PathBuf> {
     found
 }
 
+fn continue_cleanup(out: &std::path::Path) {
+    let _ = std::fs::remove_dir_all(out);
+}
+
 #[test]
 fn every_shipped_config_trains_and_evaluates() {
     let configs = configs();
@@ -70,6 +74,20 @@ fn every_shipped_config_trains_and_evaluates() {
             .collect();
         assert_eq!(lines.len(), 2, "{name}");
         let last = &lines[1];
+        if text.contains("\nnames = [") {
+            // A multi-game config: each game evaluated on its own, under `games`.
+            let games = last["games"].as_object().expect("per-game metrics");
+            assert!(games.len() >= 2, "{name}: {last}");
+            for (game, g) in games {
+                assert!(g["vs_random"].is_array(), "{name}/{game}: {last}");
+            }
+            assert!(
+                games.values().any(|g| g["exploitability"].is_number()),
+                "{name}: {last}"
+            );
+            continue_cleanup(&out);
+            continue;
+        }
         assert!(last["vs_random"].is_array(), "{name}: {last}");
         if text.contains("exploitability = true") || !text.contains("exploitability =") {
             assert!(last["exploitability"].is_number(), "{name}: {last}");

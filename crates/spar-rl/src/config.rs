@@ -608,6 +608,18 @@ impl TrainConfig {
                 ));
             }
         }
+        for entry in &self.eval.opponents {
+            if let Some((_, game)) = entry.rsplit_once('@') {
+                let known = spar_games::registry::GAMES.iter().any(|g| g.name == game);
+                if known && !run_games.iter().any(|g| g == game) {
+                    return bad(format!(
+                        "eval.opponents: {entry:?} is for the game {game:?}, which this run \
+                         does not play ({})",
+                        run_games.join(", ")
+                    ));
+                }
+            }
+        }
         if self.game.names.iter().any(|n| n.trim().is_empty()) {
             return bad("game.names: an entry is empty".into());
         }

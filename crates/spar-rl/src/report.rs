@@ -53,7 +53,13 @@ const PANELS: &[PanelSpec] = &[
         file: "invalid_rate.svg",
         title: "Invalid answers, truncation and outside mass",
         y_label: "fraction",
-        fields: &["invalid_rate", "truncation_rate", "outside_mass"],
+        fields: &[
+            "invalid_rate",
+            "invalid_vs_random",
+            "initial_invalid_rate",
+            "truncation_rate",
+            "outside_mass",
+        ],
     },
     PanelSpec {
         file: "response_length.svg",
@@ -714,7 +720,23 @@ fn summary_markdown(
         header.extend((0..random_seats).map(|i| format!("vs_random seat{i}")));
         header.extend((0..cfr_seats).map(|i| format!("vs_cfr seat{i}")));
         header.push("invalid_rate".into());
+        let eval_invalid = evals
+            .iter()
+            .any(|r| r.value.get("invalid_vs_random").is_some());
+        if eval_invalid {
+            header.push("invalid_vs_random".into());
+        }
         let _ = writeln!(md, "\n## Evaluation steps\n");
+        if let Some(v) = records
+            .iter()
+            .find_map(|r| r.value.get("initial_invalid_rate"))
+        {
+            let _ = writeln!(
+                md,
+                "Invalid-move rate against the random player before the warm start: {}.\n",
+                cell(Some(v))
+            );
+        }
         let _ = writeln!(md, "| {} |", header.join(" | "));
         let _ = writeln!(md, "|{}", "---:|".repeat(header.len()));
         for r in evals {
@@ -734,6 +756,9 @@ fn summary_markdown(
             row.extend((0..random_seats).map(|i| seat("vs_random", i)));
             row.extend((0..cfr_seats).map(|i| seat("vs_cfr", i)));
             row.push(cell(r.value.get("invalid_rate")));
+            if eval_invalid {
+                row.push(cell(r.value.get("invalid_vs_random")));
+            }
             if r.value.get("step").is_none() {
                 row[0] = fmt_value(r.step);
             }

@@ -139,6 +139,15 @@ pub struct Metrics {
     /// Mean return against the uniform random player, per model seat.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vs_random: Option<Vec<f64>>,
+    /// Fraction of the model's turns in the games against the random player that named no
+    /// legal action (the evaluation's invalid-move rate: measured alike at every evaluation
+    /// step, step 0 included, where no rollouts have been played).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub invalid_vs_random: Option<f64>,
+    /// Step 0 of a run with a warm start: the same invalid-move rate for the model as it was
+    /// before the warm start (a pretrained model that does not know the answer protocol).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub initial_invalid_rate: Option<f64>,
     /// Mean return against the CFR+ policy, per model seat (its game value is the model's
     /// target: Kuhn -1/18 as player 0, +1/18 as player 1).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -187,6 +196,12 @@ pub struct GameMetrics {
     /// Mean return against the uniform random player, per model seat.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_random: Option<Vec<f64>>,
+    /// Fraction of the model's turns against the random player that were invalid.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub invalid_vs_random: Option<f64>,
+    /// Step 0: the invalid fraction of the model before its warm start (see [`Metrics`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub initial_invalid_rate: Option<f64>,
     /// Mean return against the CFR+ policy, per model seat.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_cfr: Option<Vec<f64>>,
@@ -211,6 +226,10 @@ impl Metrics {
         self.exploitability = e.exploitability;
         self.outside_mass = e.outside_mass;
         self.vs_random = e.vs_random.clone();
+        self.invalid_vs_random = e.invalid_vs_random;
+        if e.initial_invalid_rate.is_some() {
+            self.initial_invalid_rate = e.initial_invalid_rate;
+        }
         self.vs_cfr = e.vs_cfr.clone();
         self.win_rate_vs_cfr = e.win_rate_vs_cfr.clone();
         self.vs_players = e.vs_players.clone();
@@ -663,6 +682,14 @@ trait Track {
         style: PromptStyle,
         e: &mut GameMetrics,
     ) -> Result<()>;
+    /// The invalid-move rate of the model in games against the random player (before the
+    /// warm start: `initial_invalid_rate`).
+    fn invalid_vs_random(
+        &self,
+        learner: &Learner,
+        config: &TrainConfig,
+        style: PromptStyle,
+    ) -> Result<f64>;
     /// The exploitability of the average of the run's policies (`eval.average`).
     fn average_exploitability(
         &self,
@@ -919,6 +946,25 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
         )
     }
 
+    fn invalid_vs_random(
+        &self,
+        learner: &Learner,
+        config: &TrainConfig,
+        style: PromptStyle,
+    ) -> Result<f64> {
+        let (_, _, invalid) = vs_opponent(
+            &|| self.env(),
+            learner,
+            style,
+            Seat::Random,
+            config.eval.games_vs_random,
+            &sampling(config),
+            config.rollout.policy.parse()?,
+            config.run.seed ^ 0xe7a1_0000 ^ self.salt,
+        )?;
+        Ok(invalid)
+    }
+
     fn average_exploitability(
         &self,
         learner: &Learner,
@@ -1080,6 +1126,19 @@ fn run_tracks(
                 .map_err(|e| io_err(out, e))?;
             let learner = fresh_learner(config, out, &device)?;
             let start = Instant::now();
+            // The invalid-move rate before the warm start (what the warm start is for).
+            let mut initial = BTreeMap::new();
+            if config.warm_start.steps > 0
+                && config.eval.every > 0
+                && config.eval.games_vs_random > 0
+            {
+                for track in tracks.iter() {
+                    initial.insert(
+                        track.name().to_string(),
+                        track.invalid_vs_random(&learner, config, style)?,
+                    );
+                }
+            }
             let warm_loss = warm_start(tracks, &learner, config, style)?;
             let opt = AdamW::new(
                 learner.named_vars(),
@@ -1095,6 +1154,9 @@ fn run_tracks(
             };
             let mut m = empty_metrics(0);
             m.warm_start_loss = warm_loss;
+            for (game, rate) in initial {
+                m.games.entry(game).or_default().initial_invalid_rate = Some(rate);
+            }
             evaluate_tracks(tracks, &learner, config, style, &mut m)?;
             m.seconds = start.elapsed().as_secs_f64();
             rewrite_metrics(&metrics_path, &[])?;
@@ -1465,6 +1527,8 @@ fn empty_metrics(step: usize) -> Metrics {
         opponent_failures: None,
         pool_opponent: None,
         games: BTreeMap::new(),
+        invalid_vs_random: None,
+        initial_invalid_rate: None,
         pool_win_rate: None,
         weight_version: None,
         warm_start_loss: None,
@@ -1678,7 +1742,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
     let params = sampling(config);
     let decode: Decode = config.rollout.policy.parse()?;
     if config.eval.games_vs_random > 0 {
-        let (means, _) = vs_opponent(
+        let (means, _, invalid) = vs_opponent(
             make_env,
             learner,
             style,
@@ -1689,9 +1753,10 @@ fn evaluate<G: Game, T: GameText<G::State>>(
             config.run.seed ^ 0xe7a1_0000 ^ salt,
         )?;
         m.vs_random = Some(means);
+        m.invalid_vs_random = Some(invalid);
     }
     if let (Some(policy), true) = (cfr, config.eval.games_vs_cfr > 0) {
-        let (means, wins) = vs_opponent(
+        let (means, wins, _) = vs_opponent(
             make_env,
             learner,
             style,
@@ -1707,7 +1772,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
     if config.eval.games_vs_opponents > 0 && !opponents.is_empty() {
         let (mut returns, mut win_rates) = (BTreeMap::new(), BTreeMap::new());
         for (i, (name, policy)) in opponents.iter().enumerate() {
-            let (means, wins) = vs_opponent(
+            let (means, wins, _) = vs_opponent(
                 make_env,
                 learner,
                 style,
@@ -1727,7 +1792,7 @@ fn evaluate<G: Game, T: GameText<G::State>>(
 }
 
 /// The model in each seat in turn against `opponent` in the others: mean return and win rate
-/// (return > 0) per model seat.
+/// (return > 0) per model seat, and the fraction of the model's turns that were invalid.
 #[allow(clippy::too_many_arguments)]
 fn vs_opponent<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
@@ -1738,9 +1803,10 @@ fn vs_opponent<G: Game, T: GameText<G::State>>(
     params: &SamplingParams,
     decode: Decode,
     seed: u64,
-) -> Result<(Vec<f64>, Vec<f64>)> {
+) -> Result<(Vec<f64>, Vec<f64>, f64)> {
     let n = make_env().game().info().num_players;
     let (mut means, mut wins) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut turns, mut invalid) = (0usize, 0usize);
     for seat in 0..n {
         let seats: Vec<Seat<G::State>> = (0..n)
             .map(|p| if p == seat { Seat::Model } else { opponent })
@@ -1762,8 +1828,10 @@ fn vs_opponent<G: Game, T: GameText<G::State>>(
         let count = batch.returns.len().max(1) as f64;
         means.push(batch.returns.iter().map(|r| r[seat]).sum::<f64>() / count);
         wins.push(batch.returns.iter().filter(|r| r[seat] > 0.0).count() as f64 / count);
+        turns += batch.turns.len();
+        invalid += batch.turns.iter().filter(|t| t.invalid).count();
     }
-    Ok((means, wins))
+    Ok((means, wins, invalid as f64 / turns.max(1) as f64))
 }
 
 /// The trained tensors of a checkpoint directory of a run, for comparing runs (tests, tools):

@@ -371,3 +371,88 @@ fn the_opponent_pool_plays_past_checkpoints_and_resumes_exactly() {
     let err = run(&bad, &temp("pool-bad"), false, |_| {}).unwrap_err();
     assert!(err.to_string().contains("rollout.pool_sampling"), "{err}");
 }
+
+/// Multi-game training: one model on Kuhn Poker and TicTacToe at once. Every step plays
+/// `rollout.episodes` games of each; returns and RAE baselines are per game and role; each
+/// game is evaluated on its own under `games` (exact values for the games in
+/// `eval.exact_games` only; `SPEC@GAME` opponents in that game only); the run resumes exactly;
+/// and the first game of a run draws what it draws alone (the warm start's data aside).
+#[test]
+fn multi_game_runs_train_every_game_and_resume_exactly() {
+    let multi = |steps: usize| {
+        let mut c = tiny_config(steps);
+        c.game.names = vec!["kuhn".into(), "tictactoe".into()];
+        c.eval.exact_games = vec!["kuhn".into()];
+        c.eval.opponents = vec!["minimax@tictactoe".into(), "random".into()];
+        c.eval.games_vs_opponents = 2;
+        c.eval.average = false;
+        c.game.max_turns = 12;
+        c
+    };
+    let straight = temp("multi-straight");
+    let full = run(&multi(2), &straight, false, |_| {}).unwrap();
+    let last = full.last().unwrap();
+    let roles: Vec<&str> = last.mean_return.keys().map(String::as_str).collect();
+    assert_eq!(
+        roles,
+        [
+            "kuhn/player0",
+            "kuhn/player1",
+            "tictactoe/player0",
+            "tictactoe/player1"
+        ]
+    );
+    let baselines: Vec<&str> = last.baseline.keys().map(String::as_str).collect();
+    assert_eq!(baselines, roles);
+    // Per-game metrics, and none of the one-game evaluation fields.
+    assert!(last.exploitability.is_none() && last.vs_random.is_none());
+    let kuhn = &last.games["kuhn"];
+    let ttt = &last.games["tictactoe"];
+    assert_eq!((kuhn.episodes, ttt.episodes), (4, 4));
+    assert!(kuhn
+        .exploitability
+        .is_some_and(|e| (0.0..=2.0).contains(&e)));
+    assert!(ttt.exploitability.is_none(), "not in eval.exact_games");
+    assert!(kuhn.vs_cfr.is_some() && ttt.vs_cfr.is_none());
+    assert_eq!(kuhn.vs_random.as_ref().map(Vec::len), Some(2));
+    let kuhn_vs: Vec<&String> = kuhn.vs_players.as_ref().unwrap().keys().collect();
+    let ttt_vs: Vec<&String> = ttt.vs_players.as_ref().unwrap().keys().collect();
+    assert_eq!(kuhn_vs, ["random"]);
+    assert_eq!(ttt_vs, ["minimax", "random"]);
+    // The step's rollouts together: every sample of both games.
+    let turns = |g: &spar_rl::selfplay::GameMetrics| g.response_tokens > 0.0;
+    assert!(turns(kuhn) && turns(ttt) && last.samples > 0);
+
+    let split = temp("multi-split");
+    run(&multi(1), &split, false, |_| {}).unwrap();
+    let resumed = run(&multi(2), &split, true, |_| {}).unwrap();
+    assert_eq!(without_time(&resumed), without_time(&full));
+
+    // A game listed twice, or an exact game not in the run, is refused naming the key.
+    let mut twice = multi(1);
+    twice.game.names = vec!["kuhn".into(), "kuhn".into()];
+    twice.eval.opponents = vec!["random".into()];
+    let err = run(&twice, &temp("multi-twice"), false, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("game.names"), "{err}");
+    let mut stray = multi(1);
+    stray.eval.exact_games = vec!["leduc".into()];
+    let err = run(&stray, &temp("multi-stray"), false, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("eval.exact_games"), "{err}");
+    let mut elsewhere = multi(1);
+    elsewhere.game.names = vec!["kuhn".into(), "leduc".into()];
+    let err = run(&elsewhere, &temp("multi-elsewhere"), false, |_| {}).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"minimax@tictactoe\" is for the game \"tictactoe\""),
+        "{err}"
+    );
+    // An opponent that cannot play one of the games names that game.
+    let mut unplayable = multi(1);
+    unplayable.eval.opponents = vec!["minimax".into()];
+    unplayable.game.names = vec!["kuhn".into(), "connect_four".into()];
+    unplayable.eval.exact_games = Vec::new();
+    let err = run(&unplayable, &temp("multi-unplayable"), false, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("SPEC@GAME"), "{err}");
+    std::fs::remove_dir_all(&straight).unwrap();
+    std::fs::remove_dir_all(&split).unwrap();
+}
