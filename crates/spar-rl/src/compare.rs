@@ -830,6 +830,50 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_game_name_reads_a_one_game_run_of_that_game() {
+        let dir = temp_dir("games-names");
+        // A Kuhn-only run: exploitability at the top level, roles `kuhn/...`.
+        let single = run(&dir, "kuhn", &lines(0.5, 0.25, 10.0));
+        // A multi-game run: Kuhn's exploitability under `games/kuhn`.
+        let multi_lines: Vec<String> = [0.4, 0.3, 0.15]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                format!(
+                    r#"{{"step":{},"mean_return":{{"kuhn/player0":0.1,"tictactoe/player0":0.2}},"games":{{"kuhn":{{"exploitability":{e}}},"tictactoe":{{"invalid_rate":0.0}}}}}}"#,
+                    2 * i
+                )
+            })
+            .collect();
+        let multi = run(&dir, "multi", &multi_lines);
+        // A TicTacToe-only run has no Kuhn exploitability under either name.
+        let other = run(
+            &dir,
+            "tictactoe",
+            &[r#"{"step":0,"mean_return":{"tictactoe/player0":0.1},"exploitability":0.9}"#.into()],
+        );
+        let arms = vec![
+            ("alone".to_string(), vec![single]),
+            ("together".to_string(), vec![multi]),
+            ("elsewhere".to_string(), vec![other]),
+        ];
+        let files = write_comparison(
+            &arms,
+            &["games/kuhn/exploitability".to_string()],
+            &dir.join("out"),
+            None,
+        )
+        .unwrap();
+        let finals: Vec<Vec<Option<f64>>> = files.metrics[0]
+            .arms
+            .iter()
+            .map(|a| a.final_values.clone())
+            .collect();
+        assert_eq!(finals, [vec![Some(0.25)], vec![Some(0.15)], vec![None]]);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn a_directory_of_runs_stands_for_its_runs() {
         let dir = temp_dir("expand");
         let parent = dir.join("sweep");
