@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Self-play vs training against a fixed opponent (uniform random, as SPIRAL's fixed-opponent
 # baseline) on Kuhn Poker, 3 seeds per arm, evaluated against held-out players.
-#   bash experiments/selfplay-vs-fixed/run.sh        (JOBS=2 runs side by side; ~25 min on 2 cores)
+#   bash experiments/selfplay-vs-fixed/run.sh        (JOBS=2 runs side by side; ~8 min on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -p spar-cli
