@@ -10,6 +10,8 @@
 //! * [`tournament`] and [`elo`]: seeded matches, head-to-head statistics with confidence
 //!   intervals, round robins and maximum-likelihood Elo ratings.
 //! * [`policy_file`]: tabular policies as JSON files (OpenSpiel's `policy_table()`).
+//! * [`pass_at_k`](mod@pass_at_k): sampling-based accuracy of answer generators: unbiased
+//!   pass@k (Chen et al. 2021), majority vote (self-consistency) and pass@1 per difficulty.
 //!
 //! Definitions and formulas are in `docs/evaluation.md`; the file format is in
 //! `docs/policy-format.md`. Nothing here needs a GPU or the network.
@@ -19,6 +21,7 @@ pub mod best_response;
 pub mod cfr;
 pub mod elo;
 pub mod error;
+pub mod pass_at_k;
 pub mod policy_file;
 pub mod search;
 pub mod tournament;
@@ -28,6 +31,7 @@ pub use best_response::{best_response, expected_returns, nash_conv, BestResponse
 pub use cfr::{CfrSolver, CfrVariant};
 pub use elo::{fit_elo, EloAnchor, EloOptions, PairResult};
 pub use error::{Error, Result};
+pub use pass_at_k::{majority_vote, mean_pass_at_k, pass_at_k, per_difficulty, LevelAccuracy};
 pub use search::{minimax_value, AlphaBeta, Evaluate, Minimax};
 pub use tournament::{head_to_head, play, round_robin, HeadToHead, Interval, Record, RoundRobin};
 pub use tree::{GameTree, TreePolicy};
