@@ -23,6 +23,8 @@ mod play;
 mod players;
 mod report;
 mod serve;
+mod task_eval;
+mod tasks;
 mod train;
 
 /// spar: self-play and self-improvement RL for language-model agents, with exact
@@ -38,6 +40,8 @@ struct Cli {
 enum Command {
     /// List the games and their properties.
     Games(games::GamesArgs),
+    /// List the verifiable tasks and their parameters.
+    Tasks(tasks::TasksArgs),
     /// NashConv and exploitability of a policy (two-player zero-sum games).
     Exploitability(evaluate::ExploitabilityArgs),
     /// Solve a game with CFR or CFR+, reporting exploitability as it goes.
@@ -50,10 +54,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Language models: sample, pretrain, inspect, compare, benchmark.
     Lm(lm::LmArgs),
-    /// Self-play training (SPIRAL) from a TOML config; --resume continues a run exactly.
+    /// Training from a TOML config: self-play on games (SPIRAL), or a verifiable task (a
+    /// `[task]` config: GRPO, Dr. GRPO, RLOO, NFT, DPO, ...); --resume continues a run exactly.
     Train(train::TrainArgs),
     /// A language model against a built-in player in every seat (mean return, win rate,
-    /// invalid answers).
+    /// invalid answers), or on a task's test split (`--task`: pass@k).
     Eval(model_eval::EvalArgs),
     /// Plots (SVG) and a Markdown summary of a training run.
     Report(train::ReportArgs),
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Games(args) => games::run(&args),
+        Command::Tasks(args) => tasks::run(&args),
         Command::Exploitability(args) => evaluate::exploitability(&args),
         Command::Solve(args) => evaluate::solve(&args),
         Command::Tournament(args) => evaluate::tournament(&args),

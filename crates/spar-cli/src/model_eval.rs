@@ -58,6 +58,20 @@ pub struct EvalArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// A verifiable task (`arithmetic`, `countdown(numbers=3)`, `wordproblem`, `jsonl:PATH`;
+    /// `spar tasks` lists them): report pass@k on its test split instead of playing a game
+    /// [default for a checkpoint of a task run: its task.json].
+    #[arg(long, conflicts_with = "game")]
+    task: Option<String>,
+    /// With a task: answers sampled per test problem (the n of the unbiased pass@k).
+    #[arg(long, default_value_t = 16)]
+    k: usize,
+    /// With a task: test problems evaluated (the first ones of the test split).
+    #[arg(long, default_value_t = 100)]
+    problems: usize,
+    /// With a task: the k of pass@k, comma-separated [default: 1, 2, 4, ... and --k].
+    #[arg(long, value_delimiter = ',')]
+    pass_at: Option<Vec<usize>>,
 }
 
 /// The model's results in one seat.
@@ -91,6 +105,21 @@ struct EvalReport {
 
 /// Runs `spar eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let task_checkpoint = args.game.is_none() && args.model.join("task.json").exists();
+    if args.task.is_some() || task_checkpoint {
+        return crate::task_eval::run(&crate::task_eval::TaskEvalSettings {
+            model: &args.model,
+            task: args.task.as_deref(),
+            samples: args.k,
+            problems: args.problems,
+            pass_at: args.pass_at.clone(),
+            temperature: args.prompt.temperature.unwrap_or(1.0),
+            max_tokens: args.max_tokens,
+            prompt_style: args.prompt.prompt_style.as_deref(),
+            seed: args.seed,
+            json: args.json,
+        });
+    }
     if args.games == 0 || args.batch == 0 {
         return Err(UsageError("--games and --batch must be at least 1".into()).into());
     }

@@ -49,8 +49,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let text = std::fs::read_to_string(&config_path)
         .map_err(|e| UsageError(format!("cannot read config {}: {e}", config_path.display())))?;
-    let config = TrainConfig::parse(&text, &args.set)
-        .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
     if !resume && out.join("checkpoints").exists() {
         return Err(UsageError(format!(
             "{} already holds a run; continue it with --resume {} or choose another --out",
@@ -59,6 +57,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
+    if spar_rl::task_config::TaskTrainConfig::is_task_config(&text) {
+        let config = spar_rl::task_config::TaskTrainConfig::parse(&text, &args.set)
+            .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
+        return run_task(&config, &out, resume);
+    }
+    let config = TrainConfig::parse(&text, &args.set)
+        .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
     let bar = ProgressBar::new(config.run.steps as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}")
@@ -162,6 +167,90 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         );
     }
     match spar_rl::report::write_report(&out) {
+        Ok(files) => eprintln!("report: {}", files.summary.display()),
+        Err(e) => eprintln!("report not written: {e}"),
+    }
+    if let Some(last) = history.last() {
+        println!("{}", serde_json::to_string(last)?);
+    }
+    Ok(())
+}
+
+/// `spar train` on a verifiable task: progress, one line per step, the held-out curve, the
+/// report.
+fn run_task(
+    config: &spar_rl::task_config::TaskTrainConfig,
+    out: &std::path::Path,
+    resume: bool,
+) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(config.run.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}")
+            .expect("valid template"),
+    );
+    eprintln!("run directory: {}", out.display());
+    let history = spar_rl::task_train::run(config, out, resume, |m| {
+        let mut line = format!(
+            "step {:>4}  train acc {:.3}  degenerate {:.2}  len {:.1}  loss {:+.4}",
+            m.step, m.train_accuracy, m.degenerate_groups, m.response_tokens, m.loss
+        );
+        if let Some(e) = &m.eval {
+            let mut ks: Vec<(usize, f64)> = e
+                .pass_at
+                .iter()
+                .filter_map(|(k, v)| k.parse().ok().map(|k| (k, *v)))
+                .collect();
+            ks.sort_by_key(|(k, _)| *k);
+            for (k, v) in ks {
+                line.push_str(&format!("  pass@{k} {v:.3}"));
+            }
+            line.push_str(&format!("  maj {:.3}", e.majority_accuracy));
+        }
+        bar.set_position(m.step as u64);
+        bar.set_message(line.clone());
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    })
+    .with_context(|| format!("training in {}", out.display()))?;
+    bar.finish_and_clear();
+    let curve: Vec<&spar_rl::task_train::TaskMetrics> =
+        history.iter().filter(|m| m.eval.is_some()).collect();
+    if let Some(first) = curve.first().and_then(|m| m.eval.as_ref()) {
+        let mut ks: Vec<usize> = first
+            .pass_at
+            .keys()
+            .filter_map(|k| k.parse().ok())
+            .collect();
+        ks.sort_unstable();
+        let header: Vec<String> = ks
+            .iter()
+            .map(|k| format!("{:>8}", format!("pass@{k}")))
+            .collect();
+        println!("step {}  majority  unparsable", header.join(""));
+        for m in curve {
+            let e = m.eval.as_ref().expect("filtered");
+            let values: Vec<String> = ks
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{:>8.4}",
+                        e.pass_at.get(&k.to_string()).copied().unwrap_or(f64::NAN)
+                    )
+                })
+                .collect();
+            println!(
+                "{:>4} {}  {:>8.4}  {:>10.4}",
+                m.step,
+                values.join(""),
+                e.majority_accuracy,
+                e.unparsable_rate
+            );
+        }
+    }
+    match spar_rl::report::write_report(out) {
         Ok(files) => eprintln!("report: {}", files.summary.display()),
         Err(e) => eprintln!("report not written: {e}"),
     }

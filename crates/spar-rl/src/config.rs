@@ -472,29 +472,7 @@ impl TrainConfig {
     /// Parses TOML text, applies `key=value` overrides (`ppo.clip=0.1`), and checks the
     /// result. Errors name the key.
     pub fn parse(text: &str, overrides: &[String]) -> Result<TrainConfig> {
-        let mut value: toml::Table =
-            toml::from_str(text).map_err(|e| Error::Invalid(format!("config: {e}")))?;
-        for item in overrides {
-            let (key, raw) = item.split_once('=').ok_or_else(|| {
-                Error::Invalid(format!("--set {item:?}: expected section.key=value"))
-            })?;
-            let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-                Ok(mut t) => t.remove("v").expect("parsed key"),
-                Err(_) => toml::Value::String(raw.to_string()),
-            };
-            let mut table = &mut value;
-            let parts: Vec<&str> = key.split('.').collect();
-            for part in &parts[..parts.len() - 1] {
-                table = table
-                    .entry(part.to_string())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                    .as_table_mut()
-                    .ok_or_else(|| {
-                        Error::Invalid(format!("--set {key}: {part} is not a section"))
-                    })?;
-            }
-            table.insert(parts[parts.len() - 1].to_string(), parsed);
-        }
+        let value = apply_overrides(text, overrides)?;
         let config: TrainConfig = toml::Value::Table(value)
             .try_into()
             .map_err(|e: toml::de::Error| Error::Invalid(format!("config: {e}")))?;
@@ -628,6 +606,33 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// Parses TOML text into a table and applies `key=value` overrides (`ppo.clip=0.1`; a value
+/// that is not TOML is taken as a string).
+pub(crate) fn apply_overrides(text: &str, overrides: &[String]) -> Result<toml::Table> {
+    let mut value: toml::Table =
+        toml::from_str(text).map_err(|e| Error::Invalid(format!("config: {e}")))?;
+    for item in overrides {
+        let (key, raw) = item
+            .split_once('=')
+            .ok_or_else(|| Error::Invalid(format!("--set {item:?}: expected section.key=value")))?;
+        let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+            Ok(mut t) => t.remove("v").expect("parsed key"),
+            Err(_) => toml::Value::String(raw.to_string()),
+        };
+        let mut table = &mut value;
+        let parts: Vec<&str> = key.split('.').collect();
+        for part in &parts[..parts.len() - 1] {
+            table = table
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| Error::Invalid(format!("--set {key}: {part} is not a section")))?;
+        }
+        table.insert(parts[parts.len() - 1].to_string(), parsed);
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

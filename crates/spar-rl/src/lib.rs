@@ -10,10 +10,17 @@
 //!   for tournaments and opponents;
 //! * [`players`]: players named by a string (`random`, `alphabeta:3`, `cfr+`, `model:PATH`,
 //!   `remote:URL#NAME`) for tournaments, evaluation and training opponents;
+//! * [`estimators`]: group-relative advantages for sampled answers (GRPO, Dr. GRPO, RLOO,
+//!   TRLOO, HRPO by hop-class keys, REINFORCE++ batch normalisation);
 //! * [`rollout`], [`advantage`] (RAE, REINFORCE), [`ppo`] (PPO-clip, AdamW with state) and
 //!   [`selfplay`]: SPIRAL's self-play loop, configured by [`config::TrainConfig`];
+//! * [`losses`]: policy losses on a token grid, one type per algorithm (REINFORCE, PPO-clip
+//!   with DAPO's clip-higher, KL penalties, DPH-RL's forward-KL and JS terms, NFT/RFT, SFT)
+//!   and preference losses (DPO, IPO);
 //! * [`server_rollouts`]: rollouts sampled by OpenAI-compatible servers, with the learner's
 //!   weights pushed to them (`rollout.servers`);
+//! * [`task_config`] and [`task_train`]: learning from verifiable tasks (the GRPO family, NFT,
+//!   DPO/IPO, rejection sampling, DPH-RL's divergences) with held-out pass@k;
 //! * [`tensorboard`]: TensorBoard event files written by hand (metrics as scalars), and
 //!   [`report`]: SVG plots and a Markdown summary of a run directory's `metrics.jsonl`.
 #![warn(missing_docs)]
@@ -22,8 +29,10 @@ pub mod advantage;
 pub mod compare;
 pub mod config;
 pub mod error;
+pub mod estimators;
 pub mod lm_player;
 pub mod lm_policy;
+pub mod losses;
 pub mod players;
 pub mod ppo;
 pub mod prompt;
@@ -31,6 +40,8 @@ pub mod report;
 pub mod rollout;
 pub mod selfplay;
 pub mod server_rollouts;
+pub mod task_config;
+pub mod task_train;
 pub mod tensorboard;
 
 pub use config::TrainConfig;

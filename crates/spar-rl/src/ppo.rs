@@ -119,6 +119,10 @@ pub enum Aggregation {
     TokenSum(f64),
     /// `mean over samples of (mean over tokens)` (PPO as in Schulman et al. 2017).
     TokenMean,
+    /// `(sum over all tokens of the batch) / (number of tokens)`: DAPO's token-level loss
+    /// (Yu et al. 2025, eq. 10), where every token weighs the same whatever its answer's
+    /// length.
+    BatchTokenMean,
 }
 
 /// Statistics of one PPO minibatch.
@@ -241,11 +245,14 @@ fn clipped_loss(
     }
     let per_token = (per_token * mask)?;
     let lengths = mask.sum(1)?;
-    let per_sample = match agg {
-        Aggregation::TokenSum(c) => (per_token.sum(1)? / c)?,
-        Aggregation::TokenMean => per_token.sum(1)?.div(&lengths.clamp(1.0, f64::MAX)?)?,
+    let loss = match agg {
+        Aggregation::TokenSum(c) => (per_token.sum(1)? / c)?.mean_all()?,
+        Aggregation::TokenMean => per_token
+            .sum(1)?
+            .div(&lengths.clamp(1.0, f64::MAX)?)?
+            .mean_all()?,
+        Aggregation::BatchTokenMean => (per_token.sum_all()? / f64::from(tokens.max(1.0)))?,
     };
-    let loss = per_sample.mean_all()?;
     // Statistics (no gradient).
     let r = ratio.detach();
     let clipped = ((r.ge(1.0 + clip)?.to_dtype(DType::F32)?
@@ -604,6 +611,28 @@ mod tests {
         )
         .unwrap();
         assert!((stats.loss - (-2.0 - 1.2) / 2.0).abs() < 1e-5, "{stats:?}");
+    }
+
+    #[test]
+    fn batch_token_mean_weighs_every_token_of_the_batch_equally() {
+        let (model, lp) = zero_model();
+        // 3 tokens at ratio 1 with A = 2 (per token -2) and 4 tokens clipped at 1.2 with
+        // A = 1 (per token -1.2): (3 * -2 + 4 * -1.2) / 7 = -10.8 / 7, whereas the token
+        // mean is (-2 - 1.2) / 2 = -1.6.
+        let s1 = sample(3, 2.0, lp);
+        let s2 = sample(4, 1.0, lp - 0.5);
+        let (loss, stats) = ppo_loss(
+            &model,
+            &[&s1, &s2],
+            0.2,
+            1.0,
+            Aggregation::BatchTokenMean,
+            &Regularisers::default(),
+        )
+        .unwrap();
+        assert!((stats.loss + 10.8 / 7.0).abs() < 1e-5, "{stats:?}");
+        assert!((f64::from(loss.to_scalar::<f32>().unwrap()) + 10.8 / 7.0).abs() < 1e-5);
+        assert!((stats.clip_fraction - 4.0 / 7.0).abs() < 1e-6, "{stats:?}");
     }
 
     #[test]

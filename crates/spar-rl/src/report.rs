@@ -80,10 +80,34 @@ const PANELS: &[PanelSpec] = &[
         fields: &["grad_norm"],
     },
     PanelSpec {
+        file: "accuracy.svg",
+        title: "Accuracy: training answers and held-out pass@k",
+        y_label: "fraction",
+        fields: &["train_accuracy", "eval/pass_at", "eval/majority_accuracy"],
+    },
+    PanelSpec {
+        file: "accuracy_by_difficulty.svg",
+        title: "Held-out pass@1 per difficulty",
+        y_label: "pass@1",
+        fields: &["eval/accuracy_by_difficulty"],
+    },
+    PanelSpec {
+        file: "diversity.svg",
+        title: "Distinct correct answers per held-out problem",
+        y_label: "answers",
+        fields: &["eval/distinct_correct"],
+    },
+    PanelSpec {
+        file: "groups.svg",
+        title: "Groups with all answers right or all wrong, unparsable answers",
+        y_label: "fraction",
+        fields: &["degenerate_groups", "unparsable_rate"],
+    },
+    PanelSpec {
         file: "kl.svg",
         title: "KL and entropy",
         y_label: "nats per token",
-        fields: &["approx_kl", "kl_ref", "entropy"],
+        fields: &["approx_kl", "kl_ref", "entropy", "divergence"],
     },
 ];
 
@@ -761,6 +785,46 @@ fn summary_markdown(
             }
             if r.value.get("step").is_none() {
                 row[0] = fmt_value(r.step);
+            }
+            let _ = writeln!(md, "| {} |", row.join(" | "));
+        }
+    }
+
+    // Held-out evaluation of task runs.
+    let task_evals: Vec<&Record> = records
+        .iter()
+        .filter(|r| {
+            r.value
+                .get("eval")
+                .and_then(|e| e.get("pass_at"))
+                .is_some_and(Value::is_object)
+        })
+        .collect();
+    if !task_evals.is_empty() {
+        let mut ks: Vec<(usize, String)> = task_evals
+            .iter()
+            .filter_map(|r| r.value.get("eval")?.get("pass_at")?.as_object())
+            .flat_map(|o| o.keys().cloned())
+            .filter_map(|k| k.parse().ok().map(|n| (n, k)))
+            .collect();
+        ks.sort();
+        ks.dedup();
+        let _ = writeln!(md, "\n## Held-out evaluation\n");
+        let mut header = vec!["step".to_string()];
+        header.extend(ks.iter().map(|(_, k)| format!("pass@{k}")));
+        header.extend(
+            ["majority", "unparsable", "distinct correct"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        let _ = writeln!(md, "| {} |", header.join(" | "));
+        let _ = writeln!(md, "|{}", "---:|".repeat(header.len()));
+        for r in task_evals {
+            let e = &r.value["eval"];
+            let mut row = vec![fmt_value(r.step)];
+            row.extend(ks.iter().map(|(_, k)| cell(e["pass_at"].get(k))));
+            for f in ["majority_accuracy", "unparsable_rate", "distinct_correct"] {
+                row.push(cell(e.get(f)));
             }
             let _ = writeln!(md, "| {} |", row.join(" | "));
         }

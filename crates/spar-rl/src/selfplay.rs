@@ -298,7 +298,7 @@ fn pick_pool_member(
 }
 
 /// What the optimisers (warm start, PPO, PPO-ptx) train.
-enum Trained {
+pub(crate) enum Trained {
     /// Every weight of the model (full fine-tuning), by Hugging Face name.
     Full(candle_nn::VarMap),
     /// Only a LoRA adapter over the frozen base (`[model.lora]`); `base` is the base model's
@@ -307,15 +307,15 @@ enum Trained {
 }
 
 /// The model, what of it is trained, and its tokenizer.
-struct Learner {
+pub(crate) struct Learner {
     /// The weights the model was built from (with LoRA: the frozen base, never updated).
-    checkpoint: Checkpoint,
-    model: Llama,
-    trained: Trained,
-    tokenizer: TextTokenizer,
+    pub(crate) checkpoint: Checkpoint,
+    pub(crate) model: Llama,
+    pub(crate) trained: Trained,
+    pub(crate) tokenizer: TextTokenizer,
 }
 
-fn tokenizer_of(checkpoint: &Checkpoint) -> Result<TextTokenizer> {
+pub(crate) fn tokenizer_of(checkpoint: &Checkpoint) -> Result<TextTokenizer> {
     checkpoint
         .tokenizer
         .clone()
@@ -361,7 +361,7 @@ impl Learner {
 
     /// The learner saved in a checkpoint directory of a run: full weights, or a LoRA
     /// checkpoint (the base named by `base.json`, frozen, and the adapter's variables).
-    fn load(dir: &Path, device: &Device) -> Result<Learner> {
+    pub(crate) fn load(dir: &Path, device: &Device) -> Result<Learner> {
         if !spar_lm::cli::is_lora_checkpoint(dir) {
             return Learner::from_checkpoint(Checkpoint::load(dir, device)?);
         }
@@ -383,7 +383,7 @@ impl Learner {
     }
 
     /// The trained variables by name (with LoRA: the adapter's `A` and `B` only).
-    fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
+    pub(crate) fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
         let varmap = match &self.trained {
             Trained::Full(varmap) => varmap,
             Trained::Lora { lora, .. } => &lora.varmap,
@@ -394,7 +394,7 @@ impl Learner {
 
     /// A frozen copy of the model saved in checkpoint `dir` of this run: its own tensors,
     /// never the learner's variables (with LoRA: the base and a copy of that adapter).
-    fn load_frozen(&self, dir: &Path) -> Result<Llama> {
+    pub(crate) fn load_frozen(&self, dir: &Path) -> Result<Llama> {
         let device = self.model.device();
         match &self.trained {
             Trained::Full(_) => Ok(Checkpoint::load(dir, device)?.frozen()?),
@@ -409,7 +409,7 @@ impl Learner {
 
     /// Writes the model into `dir`: a checkpoint (full), or the adapter in PEFT layout with
     /// `base.json` and the base's `config.json` and tokenizer files (LoRA).
-    fn save(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         match &self.trained {
             Trained::Full(varmap) => Checkpoint {
                 tensors: spar_lm::checkpoint::varmap_tensors(varmap),
@@ -444,15 +444,14 @@ fn push_weights(servers: &mut ServerRollouts, learner: &Learner, step: usize) ->
     }
 }
 
-fn fresh_model(config: &TrainConfig, device: &Device) -> Result<Checkpoint> {
-    let m = &config.model;
+fn fresh_model(m: &crate::config::ModelConfig, seed: u64, device: &Device) -> Result<Checkpoint> {
     if m.init == "scratch" {
         let tokenizer = TextTokenizer::byte_level(&BYTE_SPECIAL_TOKENS)?;
         let mut cfg = Config::tiny(tokenizer.vocab_size(), m.hidden, m.layers, m.heads);
         cfg.eos_token_id = Some(256);
         cfg.validate()?;
         Ok(Checkpoint {
-            tensors: init_weights(&cfg, 0.02, config.run.seed, device)?,
+            tensors: init_weights(&cfg, 0.02, seed, device)?,
             config: cfg,
             tokenizer: Some(tokenizer),
         })
@@ -464,22 +463,27 @@ fn fresh_model(config: &TrainConfig, device: &Device) -> Result<Checkpoint> {
 /// The learner of a fresh run: full fine-tuning, or (`[model.lora]`) a fresh adapter seeded by
 /// `run.seed` over the frozen base. A scratch base is saved once as `out/base/` (LoRA
 /// checkpoints name it in `base.json`); a loaded base is named by its absolute path.
-fn fresh_learner(config: &TrainConfig, out: &Path, device: &Device) -> Result<Learner> {
-    let checkpoint = fresh_model(config, device)?;
-    let Some(settings) = &config.model.lora else {
+pub(crate) fn fresh_learner(
+    model: &crate::config::ModelConfig,
+    seed: u64,
+    out: &Path,
+    device: &Device,
+) -> Result<Learner> {
+    let checkpoint = fresh_model(model, seed, device)?;
+    let Some(settings) = &model.lora else {
         return Learner::from_checkpoint(checkpoint);
     };
-    let base = if config.model.init == "scratch" {
+    let base = if model.init == "scratch" {
         let base = std::path::absolute(out.join("base")).map_err(|e| io_err(out, e))?;
         write_dir_atomically(&base, &out.join(".tmp-base"), |tmp| {
             Ok(checkpoint.save(tmp)?)
         })?;
         base
     } else {
-        let init = Path::new(&config.model.init);
+        let init = Path::new(&model.init);
         std::path::absolute(init).map_err(|e| io_err(init, e))?
     };
-    Learner::with_new_adapter(checkpoint, settings, config.run.seed, base)
+    Learner::with_new_adapter(checkpoint, settings, seed, base)
 }
 
 fn text_options(config: &TrainConfig) -> Result<TextOptions> {
@@ -575,7 +579,7 @@ fn save_checkpoint(
 
 /// Fills `tmp` with `write`, then renames it to `final_dir` (replacing it), so that a reader
 /// (or a resume after SIGKILL) sees the whole directory or none of it.
-fn write_dir_atomically(
+pub(crate) fn write_dir_atomically(
     final_dir: &Path,
     tmp: &Path,
     write: impl FnOnce(&Path) -> Result<()>,
@@ -618,7 +622,7 @@ fn write_checkpoint_files(
     Ok(())
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> Error {
+pub(crate) fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Lm(spar_lm::LmError::io(path, e))
 }
 
@@ -1124,7 +1128,7 @@ fn run_tracks(
         None => {
             std::fs::write(out.join("config.toml"), config.to_toml())
                 .map_err(|e| io_err(out, e))?;
-            let learner = fresh_learner(config, out, &device)?;
+            let learner = fresh_learner(&config.model, config.run.seed, out, &device)?;
             let start = Instant::now();
             // The invalid-move rate before the warm start (what the warm start is for).
             let mut initial = BTreeMap::new();
@@ -1600,7 +1604,7 @@ fn warm_start(
 }
 
 /// Mean negative log-likelihood per completion token of `pairs` (differentiable).
-fn nll(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Tensor> {
+pub(crate) fn nll(model: &Llama, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Tensor> {
     let scores = score(model, pairs)?;
     let tokens = scores.mask.sum_all()?;
     Ok(scores.token_logprobs.sum_all()?.neg()?.div(&tokens)?)
@@ -1874,7 +1878,7 @@ mod tests {
         let out = std::env::temp_dir().join(format!("spar-rl-lora-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
         std::fs::create_dir_all(&out).unwrap();
-        let learner = fresh_learner(&config, &out, &Device::Cpu).unwrap();
+        let learner = fresh_learner(&config.model, config.run.seed, &out, &Device::Cpu).unwrap();
         let trained: Vec<String> = learner.named_vars().into_iter().map(|(n, _)| n).collect();
         assert_eq!(trained.len(), 2 * 3, "A and B of three projections");
         assert!(trained.iter().all(|n| n.contains(".lora_")), "{trained:?}");

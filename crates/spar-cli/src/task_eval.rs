@@ -1,0 +1,186 @@
+//! `spar eval --task T`: pass@k, majority vote and accuracy per difficulty of a language model
+//! on a verifiable task's held-out split (the prompts of `spar train` on that task).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use spar_rl::task_train::{evaluate_task, TaskEvaluation, TaskPrompting};
+use spar_rl::PromptStyle;
+
+use crate::report::print_json;
+use crate::UsageError;
+
+/// What `spar eval --task` prints with `--json`.
+#[derive(Debug, Serialize)]
+struct TaskReport {
+    model: String,
+    task: String,
+    temperature: f64,
+    seed: u64,
+    #[serde(flatten)]
+    evaluation: TaskEvaluation,
+    seconds: f64,
+}
+
+/// The k reported by default: 1, 2, 4, ... up to `samples`, and `samples` itself.
+pub fn default_pass_at(samples: usize) -> Vec<usize> {
+    let mut ks: Vec<usize> = std::iter::successors(Some(1usize), |k| k.checked_mul(2))
+        .take_while(|&k| k <= samples)
+        .collect();
+    if ks.last() != Some(&samples) {
+        ks.push(samples);
+    }
+    ks
+}
+
+/// The settings of a task evaluation.
+#[derive(Debug)]
+pub struct TaskEvalSettings<'a> {
+    /// The model (checkpoint directory or .gguf file).
+    pub model: &'a Path,
+    /// The task spec (default: the checkpoint's task.json).
+    pub task: Option<&'a str>,
+    /// Samples per problem.
+    pub samples: usize,
+    /// Test problems.
+    pub problems: usize,
+    /// The k of pass@k (default: [`default_pass_at`]).
+    pub pass_at: Option<Vec<usize>>,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Most tokens per answer (default: task.json, else 64).
+    pub max_tokens: Option<usize>,
+    /// Prompt style (default: task.json, else auto).
+    pub prompt_style: Option<&'a str>,
+    /// Seed of the sampling.
+    pub seed: u64,
+    /// Print JSON.
+    pub json: bool,
+}
+
+/// Runs the evaluation and prints it.
+pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
+    if s.samples == 0 || s.problems == 0 {
+        return Err(UsageError("--k and --problems must be at least 1".into()).into());
+    }
+    let saved = if s.model.is_dir() {
+        TaskPrompting::load(s.model)?
+    } else {
+        None
+    };
+    let task_spec = s
+        .task
+        .map(str::to_string)
+        .or(saved.as_ref().map(|p| p.task.clone()))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{} has no task.json naming its task: pass --task (e.g. --task arithmetic)",
+                s.model.display()
+            ))
+        })?;
+    let task: Arc<dyn spar_games::tasks::Task> = Arc::from(
+        spar_games::tasks::task_from_spec(&task_spec)
+            .map_err(|e| UsageError(format!("--task: {e}")))?,
+    );
+    let pass_at = s
+        .pass_at
+        .clone()
+        .unwrap_or_else(|| default_pass_at(s.samples));
+    if let Some(&k) = pass_at.iter().find(|&&k| k == 0 || k > s.samples) {
+        return Err(UsageError(format!(
+            "--pass-at {k}: each k must be between 1 and --k ({})",
+            s.samples
+        ))
+        .into());
+    }
+    let style: PromptStyle = s
+        .prompt_style
+        .map(str::to_string)
+        .or(saved.as_ref().map(|p| p.prompt_style.clone()))
+        .unwrap_or_else(|| "auto".into())
+        .parse()
+        .map_err(|e: spar_rl::Error| UsageError(e.to_string()))?;
+    let max_tokens = s
+        .max_tokens
+        .or(saved.as_ref().map(|p| p.max_tokens))
+        .unwrap_or(64);
+    // The problems a checkpoint was trained on come from its own generator seed.
+    let task_seed = saved.as_ref().map_or(0, |p| p.task_seed);
+    crate::lm::set_threads();
+    let device = spar_lm::cli::default_device();
+    let loaded = spar_lm::cli::load_model(s.model, spar_lm::cli::GgufMode::Quantized, &device)
+        .with_context(|| format!("loading the model {}", s.model.display()))?;
+    let start = Instant::now();
+    if !s.json {
+        eprintln!(
+            "sampling {} answers to each of {} test problems of {} ...",
+            s.samples,
+            s.problems,
+            task.name()
+        );
+    }
+    let evaluation = evaluate_task(
+        &loaded.model,
+        &loaded.tokenizer,
+        &task,
+        task_seed,
+        style,
+        s.problems,
+        s.samples,
+        &pass_at,
+        s.temperature,
+        max_tokens,
+        s.seed,
+    )?;
+    let report = TaskReport {
+        model: s.model.display().to_string(),
+        task: task.name(),
+        temperature: s.temperature,
+        seed: s.seed,
+        evaluation,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    if s.json {
+        return print_json(&report);
+    }
+    let e = &report.evaluation;
+    println!(
+        "{} on {} ({} test problems, {} samples each, temperature {}, {:.1} s)",
+        report.model, report.task, e.problems, e.samples, report.temperature, report.seconds
+    );
+    let mut ks: Vec<(usize, f64)> = e
+        .pass_at
+        .iter()
+        .filter_map(|(k, v)| k.parse::<usize>().ok().map(|k| (k, *v)))
+        .collect();
+    ks.sort_by_key(|(k, _)| *k);
+    for (k, v) in ks {
+        println!("pass@{k:<4} {v:.4}");
+    }
+    println!("majority vote accuracy {:.4}", e.majority_accuracy);
+    println!("unparsable answers     {:.4}", e.unparsable_rate);
+    println!(
+        "distinct correct       {:.2} per problem",
+        e.distinct_correct
+    );
+    println!("difficulty  pass@1");
+    for (level, acc) in &e.accuracy_by_difficulty {
+        println!("{level:>10}  {acc:.4}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ks_are_powers_of_two_and_n() {
+        assert_eq!(default_pass_at(16), vec![1, 2, 4, 8, 16]);
+        assert_eq!(default_pass_at(10), vec![1, 2, 4, 8, 10]);
+        assert_eq!(default_pass_at(1), vec![1]);
+    }
+}

@@ -1,0 +1,243 @@
+//! Learning from a verifiable task end to end with a tiny model: every loss and estimator runs
+//! from a config, DPO/IPO find pairs, DPH-RL finds reference answers, and a run stopped and
+//! resumed gives the same metrics and weights as one that never stopped.
+
+use std::path::{Path, PathBuf};
+
+use spar_rl::selfplay::{checkpoint_dir, checkpoint_tensors};
+use spar_rl::task_config::TaskTrainConfig;
+use spar_rl::task_train::{run, TaskMetrics};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spar-rl-task-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A JSONL task whose answer is `7` or `8` by the parity of a number hidden in the question,
+/// so that a briefly warm-started tiny model answers some right and some wrong.
+fn coin_task(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("coin.jsonl");
+    let mut text = String::new();
+    for i in 0..40 {
+        let answer = if (i * 7919) % 13 % 2 == 0 { "7" } else { "8" };
+        let split = if i % 5 == 0 { "test" } else { "train" };
+        text.push_str(&format!(
+            "{{\"question\": \"q{i}\", \"answer\": \"{answer}\", \"difficulty\": {}, \"split\": \"{split}\"}}\n",
+            i % 2
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn config(task: &Path, steps: usize, sets: &[&str]) -> TaskTrainConfig {
+    let text = format!(
+        r#"
+[run]
+seed = 3
+steps = {steps}
+checkpoint_every = 1
+tensorboard = false
+[task]
+name = "jsonl:{}"
+[model]
+hidden = 16
+layers = 1
+heads = 2
+prompt_style = "raw"
+[warm_start]
+steps = 30
+problems = 32
+batch_size = 8
+learning_rate = 1e-2
+[rollout]
+prompts = 4
+group_size = 4
+max_tokens = 3
+[algorithm]
+minibatch_size = 8
+epochs = 2
+reference_problems = 8
+reference_samples = 1
+[eval]
+problems = 4
+samples = 4
+pass_at = [1, 4]
+every = 1
+"#,
+        task.display()
+    );
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    TaskTrainConfig::parse(&text, &sets).unwrap()
+}
+
+fn without_time(ms: &[TaskMetrics]) -> Vec<TaskMetrics> {
+    ms.iter()
+        .map(|m| TaskMetrics {
+            seconds: 0.0,
+            ..m.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn every_loss_and_estimator_trains_from_a_config() {
+    let dir = temp("losses");
+    let task = coin_task(&dir);
+    let arms: &[(&str, &[&str])] = &[
+        (
+            "ppo-grpo",
+            &["algorithm.loss=ppo", "algorithm.estimator=grpo"],
+        ),
+        (
+            "ppo-asym-kl",
+            &[
+                "algorithm.clip_high=0.28",
+                "algorithm.kl=k3",
+                "algorithm.kl_coef=0.1",
+                "algorithm.loss_aggregation=batch_token_mean",
+            ],
+        ),
+        (
+            "pg-drgrpo",
+            &[
+                "algorithm.loss=pg",
+                "algorithm.estimator=dr_grpo",
+                "algorithm.loss_aggregation=token_sum",
+            ],
+        ),
+        (
+            "pg-rloo",
+            &["algorithm.loss=pg", "algorithm.estimator=rloo"],
+        ),
+        (
+            "pg-trloo-norm",
+            &[
+                "algorithm.loss=pg",
+                "algorithm.estimator=trloo",
+                "algorithm.batch_norm=true",
+            ],
+        ),
+        (
+            "pg-reinforce-batch",
+            &[
+                "algorithm.loss=pg",
+                "algorithm.estimator=reinforce",
+                "algorithm.group_by=batch",
+            ],
+        ),
+        ("ppo-hrpo", &["algorithm.group_by=difficulty"]),
+        (
+            "nft",
+            &["algorithm.loss=nft", "algorithm.filter_degenerate=true"],
+        ),
+        ("rft", &["algorithm.loss=rft"]),
+        ("sft", &["algorithm.loss=sft"]),
+        ("dpo", &["algorithm.loss=dpo"]),
+        ("ipo", &["algorithm.loss=ipo"]),
+        (
+            "forward",
+            &[
+                "algorithm.divergence=forward",
+                "algorithm.divergence_coef=0.05",
+            ],
+        ),
+        (
+            "js",
+            &[
+                "algorithm.divergence=js",
+                "algorithm.divergence_coef=0.1",
+                "algorithm.kl=k2",
+                "algorithm.kl_coef=0.01",
+            ],
+        ),
+    ];
+    for (name, sets) in arms {
+        let out = dir.join(name);
+        let history = run(&config(&task, 2, sets), &out, false, |_| {}).unwrap();
+        assert_eq!(history.len(), 3, "{name}");
+        let first = &history[0];
+        let eval = first.eval.as_ref().expect("step 0 is evaluated");
+        assert_eq!((eval.problems, eval.samples), (4, 4), "{name}");
+        for k in ["1", "4"] {
+            let v = eval.pass_at[k];
+            assert!((0.0..=1.0).contains(&v), "{name}: pass@{k} = {v}");
+        }
+        assert!(eval.pass_at["4"] >= eval.pass_at["1"], "{name}: {eval:?}");
+        for m in &history[1..] {
+            assert!(
+                m.loss.is_finite() && m.grad_norm.is_finite(),
+                "{name}: {m:?}"
+            );
+            assert_eq!(m.skipped_updates, 0, "{name}");
+            assert!((0.0..=1.0).contains(&m.train_accuracy), "{name}");
+        }
+        // The warm-started model answers some right and some wrong: every loss has data.
+        let used: usize = history[1..].iter().map(|m| m.samples).sum();
+        assert!(used > 0, "{name}: no samples used: {history:?}");
+        if name.contains("kl") || *name == "js" {
+            assert!(history[1].kl_ref.is_some_and(|k| k.is_finite()), "{name}");
+        }
+        if *name == "dpo" || *name == "ipo" {
+            assert!(
+                history[1..].iter().all(|m| m.pair_accuracy.is_some()),
+                "{name}"
+            );
+        }
+        if *name == "forward" || *name == "js" {
+            let mastered = history[0].reference_mastered.expect("counted at step 0");
+            assert!(mastered > 0, "{name}: the reference masters nothing");
+            assert!(
+                history[1].divergence.is_some_and(|d| d.is_finite()),
+                "{name}"
+            );
+            assert!(out.join("reference_answers.json").exists());
+        }
+        let ckpt = checkpoint_dir(&out, 2);
+        for f in [
+            "model.safetensors",
+            "optimizer.safetensors",
+            "state.json",
+            "task.json",
+        ] {
+            assert!(ckpt.join(f).exists(), "{name}: {f}");
+        }
+        assert!(out.join("episodes/step-000002.jsonl").exists(), "{name}");
+        assert!(out.join("config.toml").exists(), "{name}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_resumed_task_run_equals_an_uninterrupted_one() {
+    let dir = temp("resume");
+    let task = coin_task(&dir);
+    let sets = ["algorithm.divergence=js", "algorithm.divergence_coef=0.1"];
+    let straight = run(&config(&task, 3, &sets), &dir.join("a"), false, |_| {}).unwrap();
+    let b = dir.join("b");
+    run(&config(&task, 2, &sets), &b, false, |_| {}).unwrap();
+    // A stale line after the checkpoint (a crash between metrics and checkpoint) is dropped.
+    std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
+    let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
+    assert_eq!(without_time(&straight), without_time(&resumed));
+    let (ta, tb) = (
+        checkpoint_tensors(&checkpoint_dir(&dir.join("a"), 3)).unwrap(),
+        checkpoint_tensors(&checkpoint_dir(&b, 3)).unwrap(),
+    );
+    assert_eq!(ta.len(), tb.len());
+    for (name, t) in &ta {
+        let (x, y): (Vec<f32>, Vec<f32>) = (
+            t.flatten_all().unwrap().to_vec1().unwrap(),
+            tb[name].flatten_all().unwrap().to_vec1().unwrap(),
+        );
+        assert_eq!(x, y, "{name}");
+    }
+    // Resuming a directory without checkpoints is an error that says so.
+    let e = run(&config(&task, 3, &[]), &dir.join("empty"), true, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no complete checkpoint"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
