@@ -562,30 +562,8 @@ pub fn run(
         batch_norm: a.batch_norm,
         ..EstimatorOptions::default()
     };
-    let pair_loss: Option<Box<dyn PairLoss>> = match a.loss.as_str() {
-        "dpo" | "ipo" => Some(losses::pair_loss_from_name(
-            &a.loss,
-            if a.loss == "dpo" {
-                a.dpo_beta
-            } else {
-                a.ipo_tau
-            },
-        )?),
-        _ => None,
-    };
-    let policy_loss: Option<Box<dyn TokenLoss>> = match a.loss.as_str() {
-        "dpo" | "ipo" => None,
-        name => Some(losses::policy_loss_from_name(
-            name,
-            a.clip_low,
-            a.clip_high,
-            a.nft_neg_weight,
-            a.nft_normalize,
-        )?),
-    };
-    let kl_loss = losses::divergence_from_name(&a.kl)?;
-    let divergence = losses::divergence_from_name(&a.divergence)?;
-    let needs_reference_model = kl_loss.is_some() || pair_loss.is_some();
+    let objective = Objective::from_config(a)?;
+    let needs_reference_model = objective.kl.is_some() || objective.pair.is_some();
 
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let metrics_path = out.join("metrics.jsonl");
@@ -660,7 +638,7 @@ pub fn run(
             let moments =
                 candle_core::safetensors::load(dir.join("optimizer.safetensors"), &device)?;
             opt.load_state(&moments, state.optimizer_step)?;
-            let reference = if divergence.is_some() {
+            let reference = if objective.divergence.is_some() {
                 let text = std::fs::read_to_string(&reference_path)
                     .map_err(|e| io_err(&reference_path, e))?;
                 serde_json::from_str(&text).map_err(|e| {
@@ -697,7 +675,7 @@ pub fn run(
             }
             let learner = fresh_learner(&config.model, config.run.seed, out, &device)?;
             let warm = warm_start(&learner, &task, config, style)?;
-            let reference = if divergence.is_some() {
+            let reference = if objective.divergence.is_some() {
                 let r = presample_reference(&learner, &task, config, style)?;
                 let json = serde_json::to_string(&r).expect("reference answers serialise");
                 write_atomic(&reference_path, json.as_bytes())?;
@@ -715,7 +693,7 @@ pub fn run(
             let m = TaskMetrics {
                 step: 0,
                 warm_start_loss: warm,
-                reference_mastered: divergence.is_some().then_some(reference.len()),
+                reference_mastered: objective.divergence.is_some().then_some(reference.len()),
                 eval: Some(evaluate(&learner)?),
                 seconds: started.elapsed().as_secs_f64(),
                 ..TaskMetrics::default()
@@ -730,7 +708,7 @@ pub fn run(
     } else {
         None
     };
-    if divergence.is_some() && reference.is_empty() {
+    if objective.divergence.is_some() && reference.is_empty() {
         eprintln!(
             "warning: the reference model masters none of the first {} training problems \
              ({} of {} answers right needed): the divergence term is empty",
@@ -741,7 +719,6 @@ pub fn run(
     // 2. Policy steps.
     let episodes_dir = out.join("episodes");
     std::fs::create_dir_all(&episodes_dir).map_err(|e| io_err(&episodes_dir, e))?;
-    let agg = aggregation(config);
     for step in state.step + 1..=config.run.steps {
         let started = std::time::Instant::now();
         // 2a. Problems and answers.
@@ -811,155 +788,35 @@ pub fn run(
         // 2c. The update.
         let mut stats = UpdateStats::default();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(step_seed ^ 0x3b);
-        let mut used = 0;
-        if let Some(pair_loss) = &pair_loss {
-            let reference_model = reference_model.as_ref().expect("a reference for DPO/IPO");
-            // Pairs: the i-th correct with the i-th wrong answer of each problem.
-            let mut pairs: Vec<(&Answer, &Answer)> = Vec::new();
-            for p in 0..problems.len() {
-                let group: Vec<&Answer> = answers.iter().filter(|x| x.problem == p).collect();
-                let right = group.iter().filter(|x| x.reward > 0.5);
-                let wrong = group.iter().filter(|x| x.reward <= 0.5);
-                pairs.extend(right.zip(wrong).map(|(r, w)| (*r, *w)));
-            }
-            used = pairs.len();
-            let mut pair_acc = 0.0;
-            for _ in 0..a.epochs {
-                pairs.shuffle(&mut rng);
-                for mb in pairs.chunks(a.minibatch_size) {
-                    let seqs: Vec<(Vec<u32>, Vec<u32>)> = mb
-                        .iter()
-                        .map(|(r, _)| (r.prompt.clone(), r.completion.clone()))
-                        .chain(
-                            mb.iter()
-                                .map(|(_, w)| (w.prompt.clone(), w.completion.clone())),
-                        )
-                        .collect();
-                    let n = mb.len();
-                    let scores = spar_lm::score::score_at_temperature(&learner.model, &seqs, 1.0)?;
-                    let sums = losses::sequence_logp(&scores.token_logprobs, &scores.mask)?;
-                    let ref_scores = score(reference_model, &seqs)?;
-                    let ref_sums =
-                        losses::sequence_logp(&ref_scores.token_logprobs, &ref_scores.mask)?
-                            .detach();
-                    let (loss, pstats) = pair_loss.loss(
-                        &sums.narrow(0, 0, n)?,
-                        &sums.narrow(0, n, n)?,
-                        &ref_sums.narrow(0, 0, n)?,
-                        &ref_sums.narrow(0, n, n)?,
-                    )?;
-                    let loss = add_divergence(
-                        loss,
-                        &learner.model,
-                        divergence.as_deref(),
-                        &reference,
-                        &mut state.divergence_offset,
-                        config,
-                        &mut stats,
-                    )?;
-                    pair_acc += pstats.accuracy;
-                    apply(&loss, &mut opt, a.max_grad_norm, &mut stats)?;
-                }
-            }
-            if stats.minibatches > 0 {
-                stats.pair_accuracy = pair_acc / stats.minibatches as f64;
-            }
-        } else if let Some(policy_loss) = &policy_loss {
-            let mut samples: Vec<Sample> = answers
-                .iter()
-                .zip(&advantages)
-                .zip(&rates)
-                .filter(|(_, &rate)| !a.filter_degenerate || (rate > 0.0 && rate < 1.0))
-                .filter(|((x, _), _)| a.loss != "sft" || x.reward > 0.5)
-                .map(|((x, &adv), &rate)| Sample {
-                    prompt: x.prompt.clone(),
-                    completion: x.completion.clone(),
-                    advantage: adv,
-                    correct: x.reward > 0.5,
-                    group_rate: rate,
-                    old: Vec::new(),
-                    reference: Vec::new(),
-                })
-                .collect();
-            // Old (behaviour) and reference log-probabilities, before the update.
-            for chunk in samples.chunks_mut(CHUNK) {
-                let pairs: Vec<(Vec<u32>, Vec<u32>)> = chunk
-                    .iter()
-                    .map(|s| (s.prompt.clone(), s.completion.clone()))
-                    .collect();
-                let old = score_values_at_temperature(
-                    &learner.model,
-                    &pairs,
-                    config.rollout.temperature,
-                )?;
-                let reference = match &reference_model {
-                    Some(r) if kl_loss.is_some() => {
-                        score_values_at_temperature(r, &pairs, config.rollout.temperature)?
-                    }
-                    _ => vec![Vec::new(); pairs.len()],
-                };
-                for ((s, o), r) in chunk.iter_mut().zip(old).zip(reference) {
-                    s.old = o;
-                    s.reference = r;
-                }
-            }
-            used = samples.len();
-            for _ in 0..a.epochs {
-                samples.shuffle(&mut rng);
-                for mb in samples.chunks(a.minibatch_size) {
-                    let pairs: Vec<(Vec<u32>, Vec<u32>)> = mb
-                        .iter()
-                        .map(|s| (s.prompt.clone(), s.completion.clone()))
-                        .collect();
-                    let scores = spar_lm::score::score_at_temperature(
-                        &learner.model,
-                        &pairs,
-                        config.rollout.temperature,
-                    )?;
-                    let device = scores.mask.device().clone();
-                    let width = scores.token_logprobs.dim(1)?;
-                    let olds: Vec<&[f32]> = mb.iter().map(|s| s.old.as_slice()).collect();
-                    let old = grid(&olds, width, &device)?;
-                    let refs: Vec<&[f32]> = mb.iter().map(|s| s.reference.as_slice()).collect();
-                    let ref_grid = grid(&refs, width, &device)?;
-                    let column = |f: &dyn Fn(&Sample) -> f32| {
-                        Tensor::from_vec(mb.iter().map(f).collect::<Vec<f32>>(), mb.len(), &device)
-                    };
-                    let adv = column(&|s| s.advantage as f32)?;
-                    let correct = column(&|s| if s.correct { 1.0 } else { 0.0 })?;
-                    let rate = column(&|s| s.group_rate as f32)?;
-                    let inputs = TokenInputs {
-                        logp: &scores.token_logprobs,
-                        mask: &scores.mask,
-                        old_logp: Some(&old),
-                        ref_logp: kl_loss.is_some().then_some(&ref_grid),
-                        advantages: Some(&adv),
-                        correct: Some(&correct),
-                        group_rate: Some(&rate),
-                    };
-                    let mut terms: Vec<(&dyn TokenLoss, f64)> = vec![(policy_loss.as_ref(), 1.0)];
-                    if let Some(kl) = &kl_loss {
-                        terms.push((kl.as_ref(), a.kl_coef));
-                    }
-                    let (loss, term_stats) = losses::total_loss(&terms, &inputs, agg)?;
-                    stats.clip_fraction += term_stats[0].clip_fraction;
-                    stats.approx_kl += term_stats[0].approx_kl;
-                    if let Some(k) = term_stats.get(1) {
-                        stats.kl_ref += k.kl;
-                    }
-                    let loss = add_divergence(
-                        loss,
-                        &learner.model,
-                        divergence.as_deref(),
-                        &reference,
-                        &mut state.divergence_offset,
-                        config,
-                        &mut stats,
-                    )?;
-                    apply(&loss, &mut opt, a.max_grad_norm, &mut stats)?;
-                }
-            }
-        }
+        let cx = UpdateContext {
+            config,
+            objective: &objective,
+            model: &learner.model,
+            reference_model: reference_model.as_ref(),
+            reference: &reference,
+        };
+        let used = if objective.pair.is_some() {
+            update_pairs(
+                &cx,
+                &answers,
+                problems.len(),
+                &mut opt,
+                &mut rng,
+                &mut state.divergence_offset,
+                &mut stats,
+            )?
+        } else {
+            update_tokens(
+                &cx,
+                &answers,
+                &advantages,
+                &rates,
+                &mut opt,
+                &mut rng,
+                &mut state.divergence_offset,
+                &mut stats,
+            )?
+        };
         state.step = step;
         state.optimizer_step = opt.step;
         state.skipped_updates += stats.skipped;
@@ -982,9 +839,12 @@ pub fn run(
             loss: stats.loss / mb,
             clip_fraction: stats.clip_fraction / mb,
             approx_kl: stats.approx_kl / mb,
-            kl_ref: kl_loss.is_some().then_some(stats.kl_ref / mb),
-            divergence: divergence.is_some().then_some(stats.divergence / mb),
-            pair_accuracy: pair_loss.is_some().then_some(stats.pair_accuracy),
+            kl_ref: objective.kl.is_some().then_some(stats.kl_ref / mb),
+            divergence: objective
+                .divergence
+                .is_some()
+                .then_some(stats.divergence / mb),
+            pair_accuracy: objective.pair.is_some().then_some(stats.pair_accuracy),
             grad_norm: stats.grad_norm / mb,
             skipped_updates: state.skipped_updates,
             warm_start_loss: None,
@@ -1004,25 +864,232 @@ pub fn run(
     Ok(history)
 }
 
+/// The losses of a run, built once from `[algorithm]`.
+struct Objective {
+    /// The token-level policy loss (every loss but DPO/IPO).
+    policy: Option<Box<dyn TokenLoss>>,
+    /// DPO or IPO.
+    pair: Option<Box<dyn PairLoss>>,
+    /// The reverse-KL penalty to the reference model.
+    kl: Option<Box<dyn TokenLoss>>,
+    /// DPH-RL's divergence on the reference answers.
+    divergence: Option<Box<dyn TokenLoss>>,
+}
+
+impl Objective {
+    fn from_config(a: &crate::task_config::AlgorithmConfig) -> Result<Objective> {
+        let pairwise = matches!(a.loss.as_str(), "dpo" | "ipo");
+        Ok(Objective {
+            policy: if pairwise {
+                None
+            } else {
+                Some(losses::policy_loss_from_name(
+                    &a.loss,
+                    a.clip_low,
+                    a.clip_high,
+                    a.nft_neg_weight,
+                    a.nft_normalize,
+                )?)
+            },
+            pair: if pairwise {
+                let strength = if a.loss == "dpo" {
+                    a.dpo_beta
+                } else {
+                    a.ipo_tau
+                };
+                Some(losses::pair_loss_from_name(&a.loss, strength)?)
+            } else {
+                None
+            },
+            kl: losses::divergence_from_name(&a.kl)?,
+            divergence: losses::divergence_from_name(&a.divergence)?,
+        })
+    }
+}
+
+/// What one step's update reads besides its answers.
+struct UpdateContext<'a> {
+    config: &'a TaskTrainConfig,
+    objective: &'a Objective,
+    /// The learner's model.
+    model: &'a Llama,
+    /// The frozen model after the warm start (KL penalty, DPO/IPO).
+    reference_model: Option<&'a Llama>,
+    /// DPH-RL's reference answers.
+    reference: &'a [ReferenceAnswer],
+}
+
+/// DPO/IPO: pairs of the i-th correct with the i-th wrong answer of each problem, scored by
+/// the policy and the reference; `epochs` passes of minibatches. Returns the pairs used.
+#[allow(clippy::too_many_arguments)]
+fn update_pairs(
+    cx: &UpdateContext<'_>,
+    answers: &[Answer],
+    problems: usize,
+    opt: &mut AdamW,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    offset: &mut usize,
+    stats: &mut UpdateStats,
+) -> Result<usize> {
+    let a = &cx.config.algorithm;
+    let pair_loss = cx.objective.pair.as_ref().expect("a pair loss");
+    let reference_model = cx.reference_model.expect("a reference for DPO/IPO");
+    let mut pairs: Vec<(&Answer, &Answer)> = Vec::new();
+    for p in 0..problems {
+        let group: Vec<&Answer> = answers.iter().filter(|x| x.problem == p).collect();
+        let right = group.iter().filter(|x| x.reward > 0.5);
+        let wrong = group.iter().filter(|x| x.reward <= 0.5);
+        pairs.extend(right.zip(wrong).map(|(r, w)| (*r, *w)));
+    }
+    let mut pair_acc = 0.0;
+    for _ in 0..a.epochs {
+        pairs.shuffle(rng);
+        for mb in pairs.chunks(a.minibatch_size) {
+            let seqs: Vec<(Vec<u32>, Vec<u32>)> = mb
+                .iter()
+                .map(|(r, _)| (r.prompt.clone(), r.completion.clone()))
+                .chain(
+                    mb.iter()
+                        .map(|(_, w)| (w.prompt.clone(), w.completion.clone())),
+                )
+                .collect();
+            let n = mb.len();
+            let scores = score(cx.model, &seqs)?;
+            let sums = losses::sequence_logp(&scores.token_logprobs, &scores.mask)?;
+            let ref_scores = score(reference_model, &seqs)?;
+            let ref_sums =
+                losses::sequence_logp(&ref_scores.token_logprobs, &ref_scores.mask)?.detach();
+            let (loss, pstats) = pair_loss.loss(
+                &sums.narrow(0, 0, n)?,
+                &sums.narrow(0, n, n)?,
+                &ref_sums.narrow(0, 0, n)?,
+                &ref_sums.narrow(0, n, n)?,
+            )?;
+            let loss = add_divergence(cx, loss, offset, stats)?;
+            pair_acc += pstats.accuracy;
+            apply(&loss, opt, a.max_grad_norm, stats)?;
+        }
+    }
+    if stats.minibatches > 0 {
+        stats.pair_accuracy = pair_acc / stats.minibatches as f64;
+    }
+    Ok(pairs.len())
+}
+
+/// Token-level losses (PG, PPO, NFT, RFT, SFT) with the optional KL penalty: the answers kept
+/// (degenerate groups dropped with `filter_degenerate`; only correct ones for `sft`), their
+/// behaviour and reference log-probabilities computed before the update, then `epochs`
+/// passes of minibatches. Returns the samples used.
+#[allow(clippy::too_many_arguments)]
+fn update_tokens(
+    cx: &UpdateContext<'_>,
+    answers: &[Answer],
+    advantages: &[f64],
+    rates: &[f64],
+    opt: &mut AdamW,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    offset: &mut usize,
+    stats: &mut UpdateStats,
+) -> Result<usize> {
+    let (config, a) = (cx.config, &cx.config.algorithm);
+    let policy_loss = cx.objective.policy.as_ref().expect("a policy loss");
+    let kl_loss = cx.objective.kl.as_ref();
+    let temperature = config.rollout.temperature;
+    let mut samples: Vec<Sample> = answers
+        .iter()
+        .zip(advantages)
+        .zip(rates)
+        .filter(|(_, &rate)| !a.filter_degenerate || (rate > 0.0 && rate < 1.0))
+        .filter(|((x, _), _)| a.loss != "sft" || x.reward > 0.5)
+        .map(|((x, &adv), &rate)| Sample {
+            prompt: x.prompt.clone(),
+            completion: x.completion.clone(),
+            advantage: adv,
+            correct: x.reward > 0.5,
+            group_rate: rate,
+            old: Vec::new(),
+            reference: Vec::new(),
+        })
+        .collect();
+    // Old (behaviour) and reference log-probabilities, before the update.
+    for chunk in samples.chunks_mut(CHUNK) {
+        let pairs: Vec<(Vec<u32>, Vec<u32>)> = chunk
+            .iter()
+            .map(|s| (s.prompt.clone(), s.completion.clone()))
+            .collect();
+        let old = score_values_at_temperature(cx.model, &pairs, temperature)?;
+        let reference = match cx.reference_model {
+            Some(r) if kl_loss.is_some() => score_values_at_temperature(r, &pairs, temperature)?,
+            _ => vec![Vec::new(); pairs.len()],
+        };
+        for ((s, o), r) in chunk.iter_mut().zip(old).zip(reference) {
+            s.old = o;
+            s.reference = r;
+        }
+    }
+    for _ in 0..a.epochs {
+        samples.shuffle(rng);
+        for mb in samples.chunks(a.minibatch_size) {
+            let pairs: Vec<(Vec<u32>, Vec<u32>)> = mb
+                .iter()
+                .map(|s| (s.prompt.clone(), s.completion.clone()))
+                .collect();
+            let scores = spar_lm::score::score_at_temperature(cx.model, &pairs, temperature)?;
+            let device = scores.mask.device().clone();
+            let width = scores.token_logprobs.dim(1)?;
+            let olds: Vec<&[f32]> = mb.iter().map(|s| s.old.as_slice()).collect();
+            let old = grid(&olds, width, &device)?;
+            let refs: Vec<&[f32]> = mb.iter().map(|s| s.reference.as_slice()).collect();
+            let ref_grid = grid(&refs, width, &device)?;
+            let column = |f: &dyn Fn(&Sample) -> f32| {
+                Tensor::from_vec(mb.iter().map(f).collect::<Vec<f32>>(), mb.len(), &device)
+            };
+            let adv = column(&|s| s.advantage as f32)?;
+            let correct = column(&|s| if s.correct { 1.0 } else { 0.0 })?;
+            let rate = column(&|s| s.group_rate as f32)?;
+            let inputs = TokenInputs {
+                logp: &scores.token_logprobs,
+                mask: &scores.mask,
+                old_logp: Some(&old),
+                ref_logp: kl_loss.is_some().then_some(&ref_grid),
+                advantages: Some(&adv),
+                correct: Some(&correct),
+                group_rate: Some(&rate),
+            };
+            let mut terms: Vec<(&dyn TokenLoss, f64)> = vec![(policy_loss.as_ref(), 1.0)];
+            if let Some(kl) = kl_loss {
+                terms.push((kl.as_ref(), a.kl_coef));
+            }
+            let (loss, term_stats) = losses::total_loss(&terms, &inputs, aggregation(config))?;
+            stats.clip_fraction += term_stats[0].clip_fraction;
+            stats.approx_kl += term_stats[0].approx_kl;
+            if let Some(k) = term_stats.get(1) {
+                stats.kl_ref += k.kl;
+            }
+            let loss = add_divergence(cx, loss, offset, stats)?;
+            apply(&loss, opt, a.max_grad_norm, stats)?;
+        }
+    }
+    Ok(samples.len())
+}
+
 /// `loss` plus the divergence term on the next minibatch of reference answers (when there is
 /// a divergence and reference answers).
 fn add_divergence(
+    cx: &UpdateContext<'_>,
     loss: Tensor,
-    model: &Llama,
-    divergence: Option<&dyn TokenLoss>,
-    reference: &[ReferenceAnswer],
     offset: &mut usize,
-    config: &TaskTrainConfig,
     stats: &mut UpdateStats,
 ) -> Result<Tensor> {
-    let Some(divergence) = divergence else {
+    let Some(divergence) = cx.objective.divergence.as_deref() else {
         return Ok(loss);
     };
-    if reference.is_empty() {
+    if cx.reference.is_empty() {
         return Ok(loss);
     }
-    let size = config.algorithm.minibatch_size;
-    let (term, value) = divergence_term(model, divergence, reference, *offset, size, config)?;
+    let size = cx.config.algorithm.minibatch_size;
+    let (term, value) =
+        divergence_term(cx.model, divergence, cx.reference, *offset, size, cx.config)?;
     *offset += size;
     stats.divergence += value;
     Ok((loss + term)?)

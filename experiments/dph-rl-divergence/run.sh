@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# DPH-RL's claim on arithmetic with a tiny model: no KL and reverse KL raise pass@1 but lower
+# pass@k; forward KL and Jensen-Shannon on the initial model's own answers keep pass@k.
+# 3 seeds per arm, every arm from the same warm-started model per seed.
+#   bash experiments/dph-rl-divergence/run.sh      (JOBS=2 side by side)
+# Runs go to runs/experiments/tasks/; the report to experiments/dph-rl-divergence/report/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash experiments/task-arms.sh grpo kl forward js
+RUNS=${RUNS:-runs/experiments/tasks}
+target/release/spar compare --title "Arithmetic: the choice of divergence (DPH-RL)" \
+    --out experiments/dph-rl-divergence/report \
+    --arm none=$RUNS/grpo --arm reverse_kl=$RUNS/kl --arm forward_kl=$RUNS/forward \
+    --arm js=$RUNS/js \
+    --metric eval/pass_at/1 --metric eval/pass_at/4 --metric eval/pass_at/16 \
+    --metric eval/majority_accuracy --metric train_accuracy --metric kl_ref --metric divergence
