@@ -131,7 +131,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         .or(saved.as_ref().map(|s| s.game.clone()))
         .ok_or_else(|| {
             UsageError(format!(
-                "{} has no prompting.json naming its game: pass --game",
+                "{} has no prompting.json naming its game (nor task.json naming its task): pass \
+                 --game or --task",
                 args.model.display()
             ))
         })?;

@@ -338,6 +338,14 @@ impl TaskTrainConfig {
                 a.divergence, a.divergence_coef
             ));
         }
+        if matches!(a.loss.as_str(), "dpo" | "ipo") && a.kl != "none" {
+            return bad(format!(
+                "algorithm.kl = {:?} with algorithm.loss = {:?}: DPO and IPO are already \
+                 regularised towards the reference (dpo_beta, ipo_tau); set algorithm.kl = \
+                 \"none\"",
+                a.kl, a.loss
+            ));
+        }
         if a.divergence != "none" && (a.reference_problems == 0 || a.reference_samples == 0) {
             return bad(
                 "algorithm.reference_problems and reference_samples must be >= 1 with a \
@@ -352,6 +360,7 @@ impl TaskTrainConfig {
             ("algorithm.epochs", a.epochs),
             ("algorithm.minibatch_size", a.minibatch_size),
             ("eval.samples", self.eval.samples),
+            ("eval.problems", self.eval.problems),
             ("run.checkpoint_every", self.run.checkpoint_every),
         ] {
             if v == 0 {
@@ -425,6 +434,7 @@ mod tests {
             ("task.name=\"chess\"", "task.name"),
             ("algorithm.clipp=0.1", "clipp"),
             ("algorithm.nft_normalize=3", "algorithm.nft_normalize"),
+            ("eval.problems=0", "eval.problems"),
         ] {
             let e = TaskTrainConfig::parse(text, &[set.into()])
                 .unwrap_err()

@@ -297,7 +297,7 @@ pub fn evaluate_task(
     let mut pass = BTreeMap::new();
     for &k in pass_at {
         let value = spar_eval::pass_at_k::mean_pass_at_k(&counts, k)
-            .map_err(|e| Error::Invalid(format!("pass@{k}: {e}")))?;
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         pass.insert(k.to_string(), value);
     }
     let total = (problems * samples).max(1) as f64;
