@@ -64,12 +64,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let config = TrainConfig::parse(&text, &args.set)
         .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
-    let bar = ProgressBar::new(config.run.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}")
-            .expect("valid template"),
-    );
-    eprintln!("run directory: {}", out.display());
+    let bar = step_bar(config.run.steps, &out);
     let history = spar_rl::selfplay::run(&config, &out, resume, |m| {
         let returns: Vec<String> = m
             .mean_return
@@ -102,14 +97,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 line.push_str(&format!(" vs random {}", s.join("/")));
             }
         }
-        bar.set_position(m.step as u64);
-        bar.set_message(line.clone());
-        // indicatif draws nothing (println included) when stderr is not a terminal.
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
+        show_step(&bar, m.step, line);
     })
     .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
@@ -183,12 +171,7 @@ fn run_task(
     out: &std::path::Path,
     resume: bool,
 ) -> anyhow::Result<()> {
-    let bar = ProgressBar::new(config.run.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}")
-            .expect("valid template"),
-    );
-    eprintln!("run directory: {}", out.display());
+    let bar = step_bar(config.run.steps, out);
     let history = spar_rl::task_train::run(config, out, resume, |m| {
         let mut line = format!(
             "step {:>4}  train acc {:.3}  degenerate {:.2}  len {:.1}  loss {:+.4}",
@@ -206,13 +189,7 @@ fn run_task(
             }
             line.push_str(&format!("  maj {:.3}", e.majority_accuracy));
         }
-        bar.set_position(m.step as u64);
-        bar.set_message(line.clone());
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
+        show_step(&bar, m.step, line);
     })
     .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
@@ -258,6 +235,29 @@ fn run_task(
         println!("{}", serde_json::to_string(last)?);
     }
     Ok(())
+}
+
+/// The progress bar of a training run (and the run directory, on stderr).
+fn step_bar(steps: usize, out: &std::path::Path) -> ProgressBar {
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}")
+            .expect("valid template"),
+    );
+    eprintln!("run directory: {}", out.display());
+    bar
+}
+
+/// Moves the bar to `step` and prints the step's line above it.
+fn show_step(bar: &ProgressBar, step: usize, line: String) {
+    bar.set_position(step as u64);
+    bar.set_message(line.clone());
+    // indicatif draws nothing (println included) when stderr is not a terminal.
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC (civil-from-days, H. Hinnant's algorithm).

@@ -1585,11 +1585,23 @@ fn warm_start(
         return Ok(None);
     }
     let data = mixed_warm_start_data(tracks, learner, config, style)?;
-    let mut opt = AdamW::new(learner.named_vars(), w.learning_rate, 0.0)?;
+    supervised_steps(learner, &data, w.steps, w.batch_size, w.learning_rate)
+}
+
+/// `steps` AdamW steps of maximum likelihood on `data` (cycled in order, `batch_size` pairs a
+/// step, gradient norm clipped to 1; a non-finite step is skipped). Returns the last loss.
+pub(crate) fn supervised_steps(
+    learner: &Learner,
+    data: &[(Vec<u32>, Vec<u32>)],
+    steps: usize,
+    batch_size: usize,
+    learning_rate: f64,
+) -> Result<Option<f64>> {
+    let mut opt = AdamW::new(learner.named_vars(), learning_rate, 0.0)?;
     let mut last = None;
-    for step in 0..w.steps {
-        let batch: Vec<(Vec<u32>, Vec<u32>)> = (0..w.batch_size)
-            .map(|i| data[(step * w.batch_size + i) % data.len()].clone())
+    for step in 0..steps {
+        let batch: Vec<(Vec<u32>, Vec<u32>)> = (0..batch_size)
+            .map(|i| data[(step * batch_size + i) % data.len()].clone())
             .collect();
         let loss = nll(&learner.model, &batch)?;
         let grads = loss.backward()?;

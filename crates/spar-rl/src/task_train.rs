@@ -44,7 +44,8 @@ use crate::losses::{self, PairLoss, TokenInputs, TokenLoss};
 use crate::ppo::{AdamW, Aggregation};
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
 use crate::selfplay::{
-    checkpoint_dir, fresh_learner, io_err, latest_checkpoint, nll, write_dir_atomically, Learner,
+    checkpoint_dir, fresh_learner, io_err, latest_checkpoint, supervised_steps,
+    write_dir_atomically, Learner,
 };
 use crate::task_config::TaskTrainConfig;
 use crate::tensorboard::EventWriter;
@@ -417,22 +418,7 @@ fn warm_start(
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.run.seed ^ 0x5f7);
     data.shuffle(&mut rng);
-    let mut opt = AdamW::new(learner.named_vars(), w.learning_rate, 0.0)?;
-    let mut last = None;
-    for step in 0..w.steps {
-        let batch: Vec<(Vec<u32>, Vec<u32>)> = (0..w.batch_size)
-            .map(|i| data[(step * w.batch_size + i) % data.len()].clone())
-            .collect();
-        let loss = nll(&learner.model, &batch)?;
-        let grads = loss.backward()?;
-        let norm = opt.grad_norm(&grads)?;
-        let value = f64::from(loss.to_scalar::<f32>()?);
-        if value.is_finite() && norm.is_finite() {
-            opt.step(&grads, if norm > 1.0 { 1.0 / norm } else { 1.0 })?;
-            last = Some(value);
-        }
-    }
-    Ok(last)
+    supervised_steps(learner, &data, w.steps, w.batch_size, w.learning_rate)
 }
 
 fn aggregation(config: &TaskTrainConfig) -> Aggregation {
