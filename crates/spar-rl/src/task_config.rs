@@ -103,8 +103,12 @@ impl Default for TaskRollout {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlgorithmConfig {
-    /// Advantage estimator: `reinforce` (A = r), `grpo`, `dr_grpo`, `rloo`, `trloo`.
+    /// Advantage estimator: `reinforce` (A = r), `grpo`, `dr_grpo`, `rloo`, `trloo`, or
+    /// `rae` (SPIRAL's EMA baseline, here one per group class: the solver role, or the
+    /// difficulty level with `group_by = "difficulty"`; `rae_decay`).
     pub estimator: String,
+    /// EMA decay of the `rae` baseline (SPIRAL: 0.95).
+    pub rae_decay: f64,
     /// The group an answer's baseline comes from: `prompt` (the G answers to one problem:
     /// GRPO), `difficulty` (every answer to a problem of the same difficulty in the batch:
     /// Dr. Zero's HRPO groups by hop class), `batch` (the whole batch).
@@ -171,6 +175,7 @@ impl Default for AlgorithmConfig {
     fn default() -> Self {
         AlgorithmConfig {
             estimator: "grpo".into(),
+            rae_decay: 0.95,
             group_by: "prompt".into(),
             batch_norm: false,
             eps: 1e-6,
@@ -258,8 +263,16 @@ impl TaskTrainConfig {
         if let Err(e) = spar_games::tasks::task_from_spec(&self.task.name) {
             return bad(format!("task.name: {e}"));
         }
-        if let Err(e) = a.estimator.parse::<crate::estimators::Estimator>() {
-            return bad(format!("algorithm.estimator: {e}"));
+        if a.estimator != "rae" {
+            if let Err(e) = a.estimator.parse::<crate::estimators::Estimator>() {
+                return bad(format!("algorithm.estimator: {e} (or rae)"));
+            }
+        }
+        if !(0.0..1.0).contains(&a.rae_decay) {
+            return bad(format!(
+                "algorithm.rae_decay {} is not in [0, 1)",
+                a.rae_decay
+            ));
         }
         if !["prompt", "difficulty", "batch"].contains(&a.group_by.as_str()) {
             return bad(format!(

@@ -132,6 +132,53 @@ struct TaskRunState {
     /// Reference answers the divergence term has read so far (it reads them in a cycle).
     #[serde(default)]
     divergence_offset: usize,
+    /// `estimator = "rae"`: the EMA baselines, as exact bit patterns of the f64 values.
+    #[serde(default)]
+    baselines: BTreeMap<String, u64>,
+}
+
+/// SPIRAL's RAE on a task (crate::advantage, one update per answer in order): the baseline of
+/// `solver` (or `solver/difficulty-D` with `group_by = "difficulty"`), read before it is
+/// updated; `A = r - b`. With `batch_norm`, REINFORCE++ normalisation after.
+fn rae_advantages(
+    state: &mut TaskRunState,
+    answers: &[Answer],
+    config: &TaskTrainConfig,
+) -> Result<Vec<f64>> {
+    let a = &config.algorithm;
+    let mut baselines = crate::advantage::RoleBaselines {
+        values: state
+            .baselines
+            .iter()
+            .map(|(k, b)| (k.clone(), f64::from_bits(*b)))
+            .collect(),
+    };
+    let games: Vec<BTreeMap<String, f64>> = answers
+        .iter()
+        .map(|x| {
+            let key = if a.group_by == "difficulty" {
+                format!("solver/difficulty-{}", x.difficulty)
+            } else {
+                "solver".to_string()
+            };
+            BTreeMap::from([(key, x.reward)])
+        })
+        .collect();
+    let advantages: Vec<f64> = baselines
+        .advantages(&games, a.rae_decay, crate::advantage::RaeUpdate::PerGame)
+        .into_iter()
+        .map(|g| g.into_values().next().unwrap_or(0.0))
+        .collect();
+    state.baselines = baselines
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_bits()))
+        .collect();
+    Ok(if a.batch_norm {
+        estimators::batch_normalise(&advantages, a.eps)
+    } else {
+        advantages
+    })
 }
 
 /// How a task checkpoint is prompted (`task.json` in every checkpoint; `spar eval --task`
@@ -542,7 +589,12 @@ pub fn run(
     let device = spar_lm::cli::default_device();
     let style: PromptStyle = config.model.prompt_style.parse()?;
     let a = &config.algorithm;
-    let estimator: Estimator = a.estimator.parse()?;
+    // `rae` is SPIRAL's EMA baseline (crate::advantage), kept in the run state.
+    let estimator: Option<Estimator> = if a.estimator == "rae" {
+        None
+    } else {
+        Some(a.estimator.parse()?)
+    };
     let est_options = EstimatorOptions {
         eps: a.eps,
         batch_norm: a.batch_norm,
@@ -675,6 +727,7 @@ pub fn run(
                 optimizer_step: 0,
                 skipped_updates: 0,
                 divergence_offset: 0,
+                baselines: BTreeMap::new(),
             };
             let m = TaskMetrics {
                 step: 0,
@@ -766,7 +819,10 @@ pub fn run(
             })
             .collect();
         let by_prompt: Vec<u64> = answers.iter().map(|x| x.problem as u64).collect();
-        let advantages = estimators::advantages(estimator, &rewards, &keys, &est_options)?;
+        let advantages = match estimator {
+            Some(e) => estimators::advantages(e, &rewards, &keys, &est_options)?,
+            None => rae_advantages(&mut state, &answers, config)?,
+        };
         let rates = estimators::group_means(&rewards, &by_prompt);
         let degenerate = estimators::degenerate_group_fraction(&rewards, &by_prompt);
         write_episodes(&episodes_dir, step, &problems, &answers, &advantages)?;
@@ -1150,4 +1206,52 @@ fn save(
         write_atomic(&tmp.join("state.json"), json.as_bytes())?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(reward: f64, difficulty: u32) -> Answer {
+        Answer {
+            problem: 0,
+            prompt: vec![1],
+            completion: vec![2],
+            text: String::new(),
+            verdict: if reward > 0.5 {
+                Verdict::Correct
+            } else {
+                Verdict::Unparsable {
+                    reason: String::new(),
+                }
+            },
+            reward,
+            difficulty,
+        }
+    }
+
+    #[test]
+    fn rae_on_a_task_reads_each_baseline_before_updating_it() {
+        let mut config = TaskTrainConfig::default();
+        config.algorithm.rae_decay = 0.5;
+        let mut state = TaskRunState {
+            step: 0,
+            optimizer_step: 0,
+            skipped_updates: 0,
+            divergence_offset: 0,
+            baselines: BTreeMap::new(),
+        };
+        // One baseline: A = 1 - 0, 0 - 0.5, 1 - 0.25; then b = 0.5 * 0.25 + 0.5 * 1.
+        let answers = [answer(1.0, 1), answer(0.0, 2), answer(1.0, 1)];
+        let adv = rae_advantages(&mut state, &answers, &config).unwrap();
+        assert_eq!(adv, vec![1.0, -0.5, 0.75]);
+        assert_eq!(f64::from_bits(state.baselines["solver"]), 0.625);
+        // One baseline per difficulty: level 1 sees 1 then 1 - 0.5; level 2 sees 0.
+        config.algorithm.group_by = "difficulty".into();
+        state.baselines.clear();
+        let adv = rae_advantages(&mut state, &answers, &config).unwrap();
+        assert_eq!(adv, vec![1.0, 0.0, 0.5]);
+        assert_eq!(f64::from_bits(state.baselines["solver/difficulty-1"]), 0.75);
+        assert_eq!(f64::from_bits(state.baselines["solver/difficulty-2"]), 0.0);
+    }
 }

@@ -130,6 +130,14 @@ fn every_loss_and_estimator_trains_from_a_config() {
         ),
         ("ppo-hrpo", &["algorithm.group_by=difficulty"]),
         (
+            "pg-rae",
+            &[
+                "algorithm.loss=pg",
+                "algorithm.estimator=rae",
+                "algorithm.group_by=difficulty",
+            ],
+        ),
+        (
             "nft",
             &["algorithm.loss=nft", "algorithm.filter_degenerate=true"],
         ),
@@ -214,7 +222,11 @@ fn every_loss_and_estimator_trains_from_a_config() {
 fn a_resumed_task_run_equals_an_uninterrupted_one() {
     let dir = temp("resume");
     let task = coin_task(&dir);
-    let sets = ["algorithm.divergence=js", "algorithm.divergence_coef=0.1"];
+    let sets = [
+        "algorithm.divergence=js",
+        "algorithm.divergence_coef=0.1",
+        "algorithm.estimator=rae",
+    ];
     let straight = run(&config(&task, 3, &sets), &dir.join("a"), false, |_| {}).unwrap();
     let b = dir.join("b");
     run(&config(&task, 2, &sets), &b, false, |_| {}).unwrap();
