@@ -38,6 +38,7 @@ pub mod ppo;
 pub mod prompt;
 pub mod report;
 pub mod rollout;
+mod run_files;
 pub mod selfplay;
 pub mod server_rollouts;
 pub mod task_config;

@@ -20,7 +20,6 @@
 //! order), so a run resumed from a checkpoint continues exactly as if it had not stopped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -35,7 +34,7 @@ use spar_core::{
 use spar_eval::{CfrSolver, CfrVariant};
 use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
-use spar_lm::checkpoint::{safetensors_bytes, write_atomic, Checkpoint};
+use spar_lm::checkpoint::{write_atomic, Checkpoint};
 use spar_lm::config::Config;
 use spar_lm::lora::Lora;
 use spar_lm::model::init_weights;
@@ -56,8 +55,8 @@ use crate::ppo::{
 };
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle, Prompting};
 use crate::rollout::{play_batch, Batch, Decode, Seat};
+use crate::run_files::MetricsLog;
 use crate::server_rollouts::ServerRollouts;
-use crate::tensorboard::EventWriter;
 
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -568,12 +567,18 @@ fn save_checkpoint(
     state: &RunState,
     config: &TrainConfig,
 ) -> Result<()> {
-    let final_dir = checkpoint_dir(out, state.step);
-    let tmp = out
-        .join("checkpoints")
-        .join(format!(".tmp-step-{:06}", state.step));
-    write_dir_atomically(&final_dir, &tmp, |tmp| {
-        write_checkpoint_files(tmp, learner, opt, state, config)
+    crate::run_files::save_checkpoint(out, state.step, opt, state, |tmp| {
+        learner.save(tmp)?;
+        Prompting {
+            game: config.game.name.clone(),
+            protocol: config.game.protocol.clone(),
+            prompt_style: config.model.prompt_style.clone(),
+            view: config.game.view.clone(),
+            temperature: config.rollout.temperature,
+            max_tokens: config.rollout.max_tokens,
+            policy: config.rollout.policy.clone(),
+        }
+        .save(tmp)
     })
 }
 
@@ -593,33 +598,6 @@ pub(crate) fn write_dir_atomically(
         std::fs::remove_dir_all(final_dir).map_err(|e| io_err(final_dir, e))?;
     }
     std::fs::rename(tmp, final_dir).map_err(|e| io_err(final_dir, e))
-}
-
-fn write_checkpoint_files(
-    tmp: &Path,
-    learner: &Learner,
-    opt: &AdamW,
-    state: &RunState,
-    config: &TrainConfig,
-) -> Result<()> {
-    learner.save(tmp)?;
-    Prompting {
-        game: config.game.name.clone(),
-        protocol: config.game.protocol.clone(),
-        prompt_style: config.model.prompt_style.clone(),
-        view: config.game.view.clone(),
-        temperature: config.rollout.temperature,
-        max_tokens: config.rollout.max_tokens,
-        policy: config.rollout.policy.clone(),
-    }
-    .save(tmp)?;
-    write_atomic(
-        &tmp.join("optimizer.safetensors"),
-        &safetensors_bytes(&opt.state_tensors())?,
-    )?;
-    let json = serde_json::to_string_pretty(state).expect("state serialises");
-    write_atomic(&tmp.join("state.json"), json.as_bytes())?;
-    Ok(())
 }
 
 pub(crate) fn io_err(path: &Path, e: std::io::Error) -> Error {
@@ -1043,24 +1021,11 @@ fn run_tracks(
     let multi = tracks.len() > 1;
 
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
-    let metrics_path = out.join("metrics.jsonl");
     let mut history: Vec<Metrics> = Vec::new();
-    let mut tensorboard = if config.run.tensorboard {
-        Some(EventWriter::create(&out.join("tensorboard"))?)
-    } else {
-        None
-    };
+    let mut log = MetricsLog::open(out, config.run.tensorboard)?;
     // metrics.jsonl, TensorBoard and the caller see every line.
-    let mut emit = |m: &Metrics| -> Result<()> {
-        append_metrics(&metrics_path, m)?;
-        if let Some(tb) = tensorboard.as_mut() {
-            let value = serde_json::to_value(m).expect("metrics serialise");
-            let wall = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            tb.log_metrics(&value, m.step as i64, wall)?;
-            tb.flush()?;
-        }
+    let mut emit = |log: &mut MetricsLog, m: &Metrics| -> Result<()> {
+        log.append(m, m.step)?;
         on_metrics(m);
         Ok(())
     };
@@ -1115,14 +1080,7 @@ fn run_tracks(
                     .collect(),
             };
             // Keep the metrics up to the checkpoint; later lines are replayed.
-            if let Ok(text) = std::fs::read_to_string(&metrics_path) {
-                history = text
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<Metrics>(l).ok())
-                    .filter(|m| m.step <= state.step)
-                    .collect();
-            }
-            rewrite_metrics(&metrics_path, &history)?;
+            history = log.keep_until(state.step, |m: &Metrics| m.step)?;
             (learner, opt, baselines, state)
         }
         None => {
@@ -1163,8 +1121,8 @@ fn run_tracks(
             }
             evaluate_tracks(tracks, &learner, config, style, &mut m)?;
             m.seconds = start.elapsed().as_secs_f64();
-            rewrite_metrics(&metrics_path, &[])?;
-            emit(&m)?;
+            log.rewrite::<Metrics>(&[])?;
+            emit(&mut log, &m)?;
             history.push(m);
             save_checkpoint(out, &learner, &opt, &state, config)?;
             (learner, opt, RoleBaselines::default(), state)
@@ -1497,7 +1455,7 @@ fn run_tracks(
             }
         }
         m.seconds = start.elapsed().as_secs_f64();
-        emit(&m)?;
+        emit(&mut log, &m)?;
         history.push(m);
         if step % config.run.checkpoint_every == 0 || last {
             save_checkpoint(out, &learner, &opt, &state, config)?;
@@ -1545,31 +1503,6 @@ fn empty_metrics(step: usize) -> Metrics {
         win_rate_vs_cfr: None,
         seconds: 0.0,
     }
-}
-
-fn rewrite_metrics(path: &Path, lines: &[Metrics]) -> Result<()> {
-    let mut text = String::new();
-    for m in lines {
-        text.push_str(&serde_json::to_string(m).expect("metrics serialise"));
-        text.push('\n');
-    }
-    write_atomic(path, text.as_bytes())?;
-    Ok(())
-}
-
-fn append_metrics(path: &Path, m: &Metrics) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| io_err(path, e))?;
-    writeln!(
-        file,
-        "{}",
-        serde_json::to_string(m).expect("metrics serialise")
-    )
-    .map_err(|e| io_err(path, e))?;
-    file.sync_data().map_err(|e| io_err(path, e))
 }
 
 /// Supervised warm start: the canonical completion of a random legal action at every turn of

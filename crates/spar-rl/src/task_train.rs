@@ -22,7 +22,6 @@
 //! evaluations.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,7 +31,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use spar_core::Env;
 use spar_games::tasks::{task_from_spec, Problem, Split, Task, TaskEnv, Verdict};
-use spar_lm::checkpoint::{safetensors_bytes, write_atomic};
+use spar_lm::checkpoint::write_atomic;
 use spar_lm::sample::{generate_streams, SamplingParams};
 use spar_lm::score::{score, score_values_at_temperature};
 use spar_lm::tokenizer::TextTokenizer;
@@ -43,12 +42,11 @@ use crate::estimators::{self, Estimator, EstimatorOptions};
 use crate::losses::{self, PairLoss, TokenInputs, TokenLoss};
 use crate::ppo::{AdamW, Aggregation};
 use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::run_files::MetricsLog;
 use crate::selfplay::{
-    checkpoint_dir, fresh_learner, io_err, latest_checkpoint, supervised_steps,
-    write_dir_atomically, Learner,
+    checkpoint_dir, fresh_learner, io_err, latest_checkpoint, supervised_steps, Learner,
 };
 use crate::task_config::TaskTrainConfig;
-use crate::tensorboard::EventWriter;
 
 /// Sequences sampled or scored in one batch.
 const CHUNK: usize = 256;
@@ -604,33 +602,13 @@ pub fn run(
     let needs_reference_model = objective.kl.is_some() || objective.pair.is_some();
 
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
-    let metrics_path = out.join("metrics.jsonl");
-    let mut tensorboard = if config.run.tensorboard {
-        Some(EventWriter::create(&out.join("tensorboard"))?)
-    } else {
-        None
-    };
+    let mut log = MetricsLog::open(out, config.run.tensorboard)?;
     let mut history: Vec<TaskMetrics> = Vec::new();
-    let mut emit = |m: &TaskMetrics, history: &mut Vec<TaskMetrics>| -> Result<()> {
-        let line = serde_json::to_string(m).expect("metrics serialise");
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&metrics_path)
-            .map_err(|e| io_err(&metrics_path, e))?;
-        writeln!(file, "{line}").map_err(|e| io_err(&metrics_path, e))?;
-        file.sync_data().map_err(|e| io_err(&metrics_path, e))?;
-        if let Some(tb) = tensorboard.as_mut() {
-            let value = serde_json::to_value(m).expect("metrics serialise");
-            let wall = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64());
-            tb.log_metrics(&value, m.step as i64, wall)?;
-            tb.flush()?;
-        }
+    let mut emit = |log: &mut MetricsLog, m: &TaskMetrics, history: &mut Vec<TaskMetrics>| {
+        log.append(m, m.step)?;
         on_metrics(m);
         history.push(m.clone());
-        Ok(())
+        Ok::<(), Error>(())
     };
     let evaluate = |learner: &Learner| {
         evaluate_task(
@@ -689,28 +667,13 @@ pub fn run(
                 Vec::new()
             };
             // metrics.jsonl: keep the lines up to the checkpoint.
-            if let Ok(text) = std::fs::read_to_string(&metrics_path) {
-                let kept: Vec<TaskMetrics> = text
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<TaskMetrics>(l).ok())
-                    .filter(|m| m.step <= state.step)
-                    .collect();
-                let mut body = String::new();
-                for m in &kept {
-                    body.push_str(&serde_json::to_string(m).expect("metrics serialise"));
-                    body.push('\n');
-                }
-                write_atomic(&metrics_path, body.as_bytes())?;
-                history = kept;
-            }
+            history = log.keep_until(state.step, |m: &TaskMetrics| m.step)?;
             (learner, opt, state, reference)
         }
         None => {
             let started = std::time::Instant::now();
             write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
-            if metrics_path.exists() {
-                write_atomic(&metrics_path, b"")?;
-            }
+            log.rewrite::<TaskMetrics>(&[])?;
             let learner = fresh_learner(&config.model, config.run.seed, out, &device)?;
             let warm = warm_start(&learner, &task, config, style)?;
             let reference = if objective.divergence.is_some() {
@@ -738,7 +701,7 @@ pub fn run(
                 ..TaskMetrics::default()
             };
             save(out, &learner, &opt, &state, config)?;
-            emit(&m, &mut history)?;
+            emit(&mut log, &m, &mut history)?;
             (learner, opt, state, reference)
         }
     };
@@ -901,7 +864,7 @@ pub fn run(
         if step % config.run.checkpoint_every == 0 || step == config.run.steps {
             save(out, &learner, &opt, &state, config)?;
         }
-        emit(&m, &mut history)?;
+        emit(&mut log, &m, &mut history)?;
     }
     Ok(history)
 }
@@ -1180,11 +1143,7 @@ fn save(
     state: &TaskRunState,
     config: &TaskTrainConfig,
 ) -> Result<()> {
-    let final_dir = checkpoint_dir(out, state.step);
-    let tmp = out
-        .join("checkpoints")
-        .join(format!(".tmp-step-{:06}", state.step));
-    write_dir_atomically(&final_dir, &tmp, |tmp| {
+    crate::run_files::save_checkpoint(out, state.step, opt, state, |tmp| {
         learner.save(tmp)?;
         let prompting = TaskPrompting {
             task: config.task.name.clone(),
@@ -1198,12 +1157,6 @@ fn save(
                 .expect("prompting serialises")
                 .as_bytes(),
         )?;
-        write_atomic(
-            &tmp.join("optimizer.safetensors"),
-            &safetensors_bytes(&opt.state_tensors())?,
-        )?;
-        let json = serde_json::to_string_pretty(state).expect("state serialises");
-        write_atomic(&tmp.join("state.json"), json.as_bytes())?;
         Ok(())
     })
 }
