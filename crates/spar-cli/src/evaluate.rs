@@ -153,7 +153,7 @@ fn model_policy<G: TextView + Clone>(
         ..LmPolicyOptions::default()
     };
     let bar = progress(0, args.json, "scoring legal completions");
-    let table = spar_rl::lm_policy::tabulate(
+    let table = spar_rl::players::lm_policy::tabulate(
         &env,
         &loaded.model,
         &loaded.tokenizer,
@@ -409,7 +409,7 @@ pub fn tournament(args: &TournamentArgs) -> anyhow::Result<()> {
     let mut players = args.players.clone();
     let mut game = args.game.clone();
     if let Some(run) = &args.run {
-        let checkpoints = spar_rl::selfplay::complete_checkpoints(run);
+        let checkpoints = spar_rl::trainer::complete_checkpoints(run);
         if checkpoints.is_empty() {
             return Err(UsageError(format!(
                 "--run {}: no complete checkpoint in {}/checkpoints",
@@ -426,7 +426,7 @@ pub fn tournament(args: &TournamentArgs) -> anyhow::Result<()> {
             }
         }
         if game.is_none() {
-            game = spar_rl::prompt::Prompting::load(&checkpoints[last].1)
+            game = spar_rl::rollout::prompt::Prompting::load(&checkpoints[last].1)
                 .map_err(|e| UsageError(e.to_string()))?
                 .map(|p| p.game);
         }

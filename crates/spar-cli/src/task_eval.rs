@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use spar_rl::task_train::{evaluate_task, TaskEvaluation, TaskPrompting};
+use spar_rl::loops::tasks::{evaluate_task, TaskEvaluation, TaskPrompting};
 use spar_rl::PromptStyle;
 
 use crate::report::print_json;

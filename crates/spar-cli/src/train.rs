@@ -1,4 +1,4 @@
-//! `spar train`: SPIRAL self-play from a TOML config (`spar_rl::selfplay`).
+//! `spar train`: SPIRAL self-play from a TOML config (`spar_rl::loops::selfplay`).
 
 use std::path::PathBuf;
 
@@ -57,15 +57,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    if spar_rl::task_config::TaskTrainConfig::is_task_config(&text) {
-        let config = spar_rl::task_config::TaskTrainConfig::parse(&text, &args.set)
+    if spar_rl::config::tasks::TaskTrainConfig::is_task_config(&text) {
+        let config = spar_rl::config::tasks::TaskTrainConfig::parse(&text, &args.set)
             .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
         return run_task(&config, &out, resume);
     }
     let config = TrainConfig::parse(&text, &args.set)
         .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
     let bar = step_bar(config.run.steps, &out);
-    let history = spar_rl::selfplay::run(&config, &out, resume, |m| {
+    let history = spar_rl::loops::selfplay::run(&config, &out, resume, |m| {
         let returns: Vec<String> = m
             .mean_return
             .iter()
@@ -102,7 +102,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
     // The exploitability curve, then the last metrics line (JSON) last.
-    let curve: Vec<&spar_rl::selfplay::Metrics> = history
+    let curve: Vec<&spar_rl::loops::selfplay::Metrics> = history
         .iter()
         .filter(|m| m.exploitability.is_some())
         .collect();
@@ -122,7 +122,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let games: std::collections::BTreeSet<&String> =
         history.iter().flat_map(|m| m.games.keys()).collect();
     for game in games {
-        let curve: Vec<(usize, &spar_rl::selfplay::GameMetrics)> = history
+        let curve: Vec<(usize, &spar_rl::loops::selfplay::GameMetrics)> = history
             .iter()
             .filter_map(|m| m.games.get(game).map(|g| (m.step, g)))
             .filter(|(_, g)| g.exploitability.is_some() || g.vs_random.is_some())
@@ -167,12 +167,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 /// `spar train` on a verifiable task: progress, one line per step, the held-out curve, the
 /// report.
 fn run_task(
-    config: &spar_rl::task_config::TaskTrainConfig,
+    config: &spar_rl::config::tasks::TaskTrainConfig,
     out: &std::path::Path,
     resume: bool,
 ) -> anyhow::Result<()> {
     let bar = step_bar(config.run.steps, out);
-    let history = spar_rl::task_train::run(config, out, resume, |m| {
+    let history = spar_rl::loops::tasks::run(config, out, resume, |m| {
         let mut line = format!(
             "step {:>4}  train acc {:.3}  degenerate {:.2}  len {:.1}  loss {:+.4}",
             m.step, m.train_accuracy, m.degenerate_groups, m.response_tokens, m.loss
@@ -193,7 +193,7 @@ fn run_task(
     })
     .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
-    let curve: Vec<&spar_rl::task_train::TaskMetrics> =
+    let curve: Vec<&spar_rl::loops::tasks::TaskMetrics> =
         history.iter().filter(|m| m.eval.is_some()).collect();
     if let Some(first) = curve.first().and_then(|m| m.eval.as_ref()) {
         let mut ks: Vec<usize> = first

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use spar_rl::task_config::TaskTrainConfig;
+use spar_rl::config::tasks::TaskTrainConfig;
 
 /// The repository root: configs name models and files relative to it.
 fn root() -> PathBuf {

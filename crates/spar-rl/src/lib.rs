@@ -1,51 +1,47 @@
-//! Learning for spar (SPIRAL and the self-improvement loops).
+//! Learning for spar: one loop kernel, the loops that run on it, and what they share.
 //!
-//! * [`prompt`]: how an [`spar_core::Observation`] becomes the token ids a language model
-//!   reads (chat template or plain text), and where its answer stops; rollouts and evaluation
-//!   share it, so a policy is evaluated on exactly the prompts it plays with;
-//! * [`lm_policy`]: a language model as a game policy, tabulated exactly at every information
-//!   set (the probability it gives the canonical completion of each legal action), for
-//!   NashConv and exploitability;
-//! * [`lm_player`]: a language model (in this process or behind a server) as a game player
-//!   for tournaments and opponents;
-//! * [`players`]: players named by a string (`random`, `alphabeta:3`, `cfr+`, `model:PATH`,
-//!   `remote:URL#NAME`) for tournaments, evaluation and training opponents;
-//! * [`estimators`]: group-relative advantages for sampled answers (GRPO, Dr. GRPO, RLOO,
-//!   TRLOO, HRPO by hop-class keys, REINFORCE++ batch normalisation);
-//! * [`rollout`], [`advantage`] (RAE, REINFORCE), [`ppo`] (PPO-clip, AdamW with state) and
-//!   [`selfplay`]: SPIRAL's self-play loop, configured by [`config::TrainConfig`];
-//! * [`losses`]: policy losses on a token grid, one type per algorithm (REINFORCE, PPO-clip
-//!   with DAPO's clip-higher, KL penalties, DPH-RL's forward-KL and JS terms, NFT/RFT, SFT)
-//!   and preference losses (DPO, IPO);
-//! * [`server_rollouts`]: rollouts sampled by OpenAI-compatible servers, with the learner's
-//!   weights pushed to them (`rollout.servers`);
-//! * [`task_config`] and [`task_train`]: learning from verifiable tasks (the GRPO family, NFT,
-//!   DPO/IPO, rejection sampling, DPH-RL's divergences) with held-out pass@k;
-//! * [`tensorboard`]: TensorBoard event files written by hand (metrics as scalars), and
-//!   [`report`]: SVG plots and a Markdown summary of a run directory's `metrics.jsonl`.
+//! The folders are the architecture (ARCHITECTURE.md, "Learning"):
+//!
+//! * [`trainer`]: the loop kernel. [`trainer::Loop`] is the contract a loop implements
+//!   (its warm-start data, a step's episodes, its advantages, its update, its evaluation, its
+//!   checkpointed state); [`trainer::run`] is the one training loop that drives any of them
+//!   (resume or start, then per step collect, estimate, update, evaluate, log, checkpoint).
+//!   The [`trainer::Learner`] (full weights or a LoRA adapter), the optimiser (AdamW with
+//!   saved moments, learning-rate schedules, gradient clipping, the non-finite guard),
+//!   supervised steps, checkpoints and the metrics sink live here once.
+//! * [`loops`]: the loops. [`loops::selfplay`] is SPIRAL's self-play on any two-player game
+//!   (one game or several); [`loops::tasks`] learns from verifiable tasks (the GRPO family,
+//!   NFT, DPO/IPO, rejection sampling, DPH-RL's divergences) with held-out pass@k.
+//! * [`objectives`]: what an update optimises. [`objectives::losses`] (one type per loss
+//!   behind `TokenLoss`/`PairLoss`), [`objectives::estimators`] (group-relative
+//!   advantages: GRPO, Dr. GRPO, RLOO, TRLOO, which equals RLOO on one-turn episodes, HRPO's
+//!   grouping by any key, REINFORCE++ batch normalisation), [`objectives::rae`] (SPIRAL's
+//!   role baselines) and [`objectives::ppo`] (self-play's PPO on tokens or on legal actions).
+//! * [`rollout`]: episodes with a language model in the seats ([`rollout::play_batch`]), the
+//!   prompt of an observation ([`rollout::prompt`]) and rollouts on OpenAI-compatible servers
+//!   ([`rollout::servers`]).
+//! * [`players`]: language models as game players and as exact tabular policies
+//!   ([`players::lm_policy::tabulate`]), and players named by a string (`random`, `cfr+`,
+//!   `model:PATH`, `remote:URL#NAME`).
+//! * [`config`]: the typed TOML configurations of both loops.
+//!
+//! Reports, comparisons and TensorBoard files are tensor-free and live in `spar-report`
+//! (re-exported here as [`report`], [`compare`] and [`tensorboard`]).
 #![warn(missing_docs)]
 
-pub mod advantage;
-pub mod compare;
 pub mod config;
 pub mod error;
-pub mod estimators;
-pub mod lm_player;
-pub mod lm_policy;
-pub mod losses;
+pub mod loops;
+pub mod objectives;
 pub mod players;
-pub mod ppo;
-pub mod prompt;
-pub mod report;
 pub mod rollout;
-mod run_files;
-pub mod selfplay;
-pub mod server_rollouts;
-pub mod task_config;
-pub mod task_train;
+pub mod trainer;
+
+pub mod compare;
+pub mod report;
 pub mod tensorboard;
 
 pub use config::TrainConfig;
 pub use error::{Error, Result};
-pub use lm_policy::{tabulate, LmPolicyOptions, LmPolicyTable};
-pub use prompt::PromptStyle;
+pub use players::lm_policy::{tabulate, LmPolicyOptions, LmPolicyTable};
+pub use rollout::prompt::PromptStyle;

@@ -1,7 +1,7 @@
 //! A report on a training run: SVG plots and a Markdown summary of `metrics.jsonl`.
 //!
 //! [`write_report`] reads `<run>/metrics.jsonl` (one JSON object per step, as written by
-//! [`crate::selfplay`]) and `<run>/config.toml` if present, and writes into `<run>/report/`
+//! [`crate::loops::selfplay`]) and `<run>/config.toml` if present, and writes into `<run>/report/`
 //! one hand-written SVG line plot per panel (a panel none of whose series occur is left
 //! out) and `summary.md`. Metrics are read generically: every numeric field is a series,
 //! objects and arrays of numbers are flattened as `field/key` and `field/seat<i>` (see

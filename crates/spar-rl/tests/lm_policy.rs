@@ -10,8 +10,8 @@ use spar_lm::model::init_weights;
 use spar_lm::score::score_values;
 use spar_lm::train::BYTE_SPECIAL_TOKENS;
 use spar_lm::TextTokenizer;
-use spar_rl::lm_policy::{tabulate, LmPolicyOptions};
-use spar_rl::prompt::{completion_ids, prompt_ids};
+use spar_rl::players::lm_policy::{tabulate, LmPolicyOptions};
+use spar_rl::rollout::prompt::{completion_ids, prompt_ids};
 use spar_rl::PromptStyle;
 
 fn kuhn_env() -> TextGame<KuhnPoker, <KuhnPoker as TextView>::Text> {

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use spar_rl::config::LoraSettings;
-use spar_rl::selfplay::{checkpoint_dir, checkpoint_tensors, run, Metrics};
+use spar_rl::loops::selfplay::{run, Metrics};
+use spar_rl::trainer::{checkpoint_dir, checkpoint_tensors};
 use spar_rl::TrainConfig;
 
 fn tiny_config(steps: usize) -> TrainConfig {
@@ -420,7 +421,7 @@ fn multi_game_runs_train_every_game_and_resume_exactly() {
     assert_eq!(kuhn_vs, ["random"]);
     assert_eq!(ttt_vs, ["minimax", "random"]);
     // The step's rollouts together: every sample of both games.
-    let turns = |g: &spar_rl::selfplay::GameMetrics| g.response_tokens > 0.0;
+    let turns = |g: &spar_rl::loops::selfplay::GameMetrics| g.response_tokens > 0.0;
     assert!(turns(kuhn) && turns(ttt) && last.samples > 0);
 
     let split = temp("multi-split");

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use spar_rl::selfplay::{checkpoint_dir, checkpoint_tensors};
-use spar_rl::task_config::TaskTrainConfig;
-use spar_rl::task_train::{run, TaskMetrics};
+use spar_rl::config::tasks::TaskTrainConfig;
+use spar_rl::loops::tasks::{run, TaskMetrics};
+use spar_rl::trainer::{checkpoint_dir, checkpoint_tensors};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("spar-rl-task-{name}-{}", std::process::id()));

@@ -13,6 +13,9 @@
 //!
 //! Any of them may be written `ALIAS=SPEC` to be shown as `ALIAS` in tables.
 
+pub mod lm_player;
+pub mod lm_policy;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +29,10 @@ use spar_games::text::TextView;
 use spar_lm::sample::SamplingParams;
 
 use crate::error::{Error, Result};
-use crate::lm_player::{Answerer, Counter, LmPlayer, LocalAnswerer, RemoteAnswerer, RemoteApi};
-use crate::prompt::{PromptStyle, Prompting};
+use crate::players::lm_player::{
+    Answerer, Counter, LmPlayer, LocalAnswerer, RemoteAnswerer, RemoteApi,
+};
+use crate::rollout::prompt::{PromptStyle, Prompting};
 use crate::rollout::Decode;
 
 /// The accepted player names, for error messages and help.

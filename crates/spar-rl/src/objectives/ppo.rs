@@ -1,94 +1,13 @@
-//! The policy update: PPO-clip on per-token log-probabilities, AdamW with saveable state,
-//! gradient-norm clipping, and a guard that skips non-finite steps.
+//! Self-play's PPO-clip: on the tokens of free-text answers, or on the legal actions'
+//! normalised probabilities (GLAM), with a KL penalty and an entropy bonus.
 
-use std::collections::HashMap;
-
-use candle_core::{backprop::GradStore, DType, Tensor, Var};
+use candle_core::{DType, Tensor};
 use spar_lm::score::score_with_entropy;
 use spar_lm::Llama;
 
 use crate::error::Result;
-
-/// One learnable turn: the prompt the model saw, the tokens it wrote (stop token included
-/// when it stopped), whose turn it was, and its advantage.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// Prompt token ids.
-    pub prompt: Vec<u32>,
-    /// Completion token ids.
-    pub completion: Vec<u32>,
-    /// `game/role`, e.g. `kuhn/player1`.
-    pub role: String,
-    /// Index of the episode in its batch.
-    pub episode: usize,
-    /// The turn's advantage (the same for every token).
-    pub advantage: f64,
-    /// Log-probabilities of the completion tokens under the policy that sampled them
-    /// (recomputed before the update).
-    pub old_logprobs: Vec<f32>,
-    /// Log-probabilities of the completion tokens under the frozen reference model (empty
-    /// without a KL penalty).
-    pub ref_logprobs: Vec<f32>,
-    /// Action-level samples ([`crate::rollout::Decode::Legal`]): the canonical completions of
-    /// every legal action, `completion` among them at `chosen`. The policy is then the
-    /// model's probability of each alternative normalised over them, and `old_logprobs` /
-    /// `ref_logprobs` hold one value: the chosen action's normalised log-probability.
-    pub alternatives: Vec<Vec<u32>>,
-    /// Index of `completion` in `alternatives`.
-    pub chosen: usize,
-}
-
-/// Per-token estimators of `KL(pi_theta || pi_ref)` from tokens sampled by the policy
-/// (Schulman 2020, "Approximating KL divergence"), with `log r = log pi_ref - log pi_theta`:
-///
-/// * `k1 = -log r`: unbiased, high variance, can be negative; as a loss its expected
-///   gradient is zero (only its value is informative);
-/// * `k2 = (log r)^2 / 2`: biased, low variance, non-negative; as a loss its gradient is the
-///   gradient of the reverse KL `KL(pi_theta || pi_ref)` (the magnet term of magnetic mirror
-///   descent, Sokota et al. 2023, eq. 3);
-/// * `k3 = (r - 1) - log r`: unbiased, low variance, non-negative; the estimator of GRPO
-///   (Shao et al. 2024, eq. 4) and of SPIRAL's oat trainer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KlEstimator {
-    /// `-log r`.
-    K1,
-    /// `(log r)^2 / 2`.
-    K2,
-    /// `r - 1 - log r`.
-    K3,
-}
-
-impl std::str::FromStr for KlEstimator {
-    type Err = crate::Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "k1" => Ok(KlEstimator::K1),
-            "k2" => Ok(KlEstimator::K2),
-            "k3" => Ok(KlEstimator::K3),
-            other => Err(crate::Error::Invalid(format!(
-                "KL estimator {other:?} is not one of k1, k2, k3"
-            ))),
-        }
-    }
-}
-
-/// The estimator's per-token values from the policy's and the reference's log-probabilities
-/// (same shape; differentiable in `logp`).
-pub fn kl_estimate(estimator: KlEstimator, logp: &Tensor, ref_logp: &Tensor) -> Result<Tensor> {
-    // log r = log pi_ref - log pi_theta.
-    let log_r = (ref_logp - logp)?;
-    Ok(match estimator {
-        KlEstimator::K1 => log_r.neg()?,
-        KlEstimator::K2 => (log_r.sqr()? * 0.5)?,
-        // Clamped as in the reference implementations (log r in [-20, 20]) so that one
-        // near-impossible token under the reference cannot make the loss infinite.
-        KlEstimator::K3 => {
-            let log_r = log_r.clamp(-20f32, 20f32)?;
-            ((log_r.exp()? - 1.0)? - log_r)?
-        }
-    })
-}
+use crate::objectives::losses::{kl_estimate, Aggregation, KlEstimator};
+use crate::rollout::Sample;
 
 /// Terms added to the PPO-clip objective.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -109,20 +28,6 @@ impl Default for Regularisers {
             entropy_coef: 0.0,
         }
     }
-}
-
-/// How per-token terms become one loss.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Aggregation {
-    /// `mean over samples of (sum over tokens) / C` (Dr. GRPO, Liu et al. 2025, eq. 3, and
-    /// SPIRAL's oat setting `critic_type = drgrpo`, C = its generation budget).
-    TokenSum(f64),
-    /// `mean over samples of (mean over tokens)` (PPO as in Schulman et al. 2017).
-    TokenMean,
-    /// `(sum over all tokens of the batch) / (number of tokens)`: DAPO's token-level loss
-    /// (Yu et al. 2025, eq. 10), where every token weighs the same whatever its answer's
-    /// length.
-    BatchTokenMean,
 }
 
 /// Statistics of one PPO minibatch.
@@ -366,162 +271,10 @@ pub fn ppo_loss_actions(
     )
 }
 
-/// Learning-rate schedules over the run's policy steps.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum LrSchedule {
-    /// The base rate throughout.
-    Constant,
-    /// Linear decay from the base rate to 0 at the last step.
-    Linear,
-    /// Cosine decay from the base rate to 0 at the last step (Loshchilov and Hutter 2017,
-    /// eq. 5 with one cycle and eta_min = 0).
-    Cosine,
-}
-
-impl std::str::FromStr for LrSchedule {
-    type Err = crate::Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "constant" => Ok(LrSchedule::Constant),
-            "linear" => Ok(LrSchedule::Linear),
-            "cosine" => Ok(LrSchedule::Cosine),
-            other => Err(crate::Error::Invalid(format!(
-                "learning-rate schedule {other:?} is not one of constant, linear, cosine"
-            ))),
-        }
-    }
-}
-
-impl LrSchedule {
-    /// The rate at policy step `step` (1-based) of `total`, after `warmup` steps of linear
-    /// warm-up from `base / (warmup + 1)`.
-    pub fn rate(self, base: f64, step: usize, total: usize, warmup: usize) -> f64 {
-        if step <= warmup {
-            return base * step as f64 / (warmup + 1) as f64;
-        }
-        let span = total.saturating_sub(warmup).max(1) as f64;
-        // Progress through the decay, 0 at the first step after warm-up.
-        let progress = ((step - warmup - 1) as f64 / span).clamp(0.0, 1.0);
-        match self {
-            LrSchedule::Constant => base,
-            LrSchedule::Linear => base * (1.0 - progress),
-            LrSchedule::Cosine => base * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
-        }
-    }
-}
-
-/// AdamW (Loshchilov and Hutter 2019, Algorithm 2) whose moments can be saved and restored, so
-/// that a resumed run continues exactly. Bias-corrected moments, decoupled weight decay.
-#[derive(Debug)]
-pub struct AdamW {
-    vars: Vec<(String, Var)>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
-    /// Steps taken.
-    pub step: u64,
-    /// Learning rate.
-    pub lr: f64,
-    /// Decoupled weight decay.
-    pub weight_decay: f64,
-    beta1: f64,
-    beta2: f64,
-    eps: f64,
-}
-
-impl AdamW {
-    /// An optimiser for named variables (sorted by name for a stable order).
-    pub fn new(mut vars: Vec<(String, Var)>, lr: f64, weight_decay: f64) -> Result<AdamW> {
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let zeros = |v: &Var| Tensor::zeros(v.shape(), DType::F32, v.device());
-        let m = vars
-            .iter()
-            .map(|(_, v)| zeros(v))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let v = vars
-            .iter()
-            .map(|(_, v)| zeros(v))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(AdamW {
-            vars,
-            m,
-            v,
-            step: 0,
-            lr,
-            weight_decay,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        })
-    }
-
-    /// The global L2 norm of the gradients of the optimiser's variables.
-    pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
-        let mut total = 0f64;
-        for (_, var) in &self.vars {
-            if let Some(g) = grads.get(var.as_tensor()) {
-                total += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
-            }
-        }
-        Ok(total.sqrt())
-    }
-
-    /// One update with the gradients scaled by `scale` (for norm clipping).
-    pub fn step(&mut self, grads: &GradStore, scale: f64) -> Result<()> {
-        self.step += 1;
-        let t = self.step as i32;
-        let (b1, b2) = (self.beta1, self.beta2);
-        let c1 = 1.0 - b1.powi(t);
-        let c2 = 1.0 - b2.powi(t);
-        for (i, (_, var)) in self.vars.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else {
-                continue;
-            };
-            let g = (g * scale)?;
-            self.m[i] = ((&self.m[i] * b1)? + (&g * (1.0 - b1))?)?;
-            self.v[i] = ((&self.v[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
-            let m_hat = (&self.m[i] / c1)?;
-            let v_hat = (&self.v[i] / c2)?;
-            let update = (m_hat / (v_hat.sqrt()? + self.eps)?)?;
-            let theta = var.as_tensor();
-            let decayed = (theta * (1.0 - self.lr * self.weight_decay))?;
-            var.set(&(decayed - (update * self.lr)?)?)?;
-        }
-        Ok(())
-    }
-
-    /// The moments by name (`m.<var>`, `v.<var>`), for a checkpoint.
-    pub fn state_tensors(&self) -> HashMap<String, Tensor> {
-        let mut out = HashMap::new();
-        for (i, (name, _)) in self.vars.iter().enumerate() {
-            out.insert(format!("m.{name}"), self.m[i].clone());
-            out.insert(format!("v.{name}"), self.v[i].clone());
-        }
-        out
-    }
-
-    /// Restores moments saved by [`AdamW::state_tensors`] and the step count.
-    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, step: u64) -> Result<()> {
-        for (i, (name, _)) in self.vars.iter().enumerate() {
-            let get = |k: String| {
-                tensors.get(&k).cloned().ok_or_else(|| {
-                    crate::Error::Invalid(format!(
-                        "optimizer state lacks {k}: the checkpoint is corrupt"
-                    ))
-                })
-            };
-            self.m[i] = get(format!("m.{name}"))?;
-            self.v[i] = get(format!("v.{name}"))?;
-        }
-        self.step = step;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{Device, Var};
     use spar_lm::checkpoint::Checkpoint;
     use spar_lm::config::Config;
 
@@ -542,17 +295,14 @@ mod tests {
     }
 
     fn sample(n: usize, advantage: f64, old: f32) -> Sample {
-        Sample {
-            prompt: vec![1, 2],
-            completion: (0..n as u32).collect(),
-            role: "kuhn/player0".into(),
-            episode: 0,
-            advantage,
-            old_logprobs: vec![old; n],
-            ref_logprobs: Vec::new(),
-            alternatives: Vec::new(),
-            chosen: 0,
-        }
+        let mut s = Sample::new(
+            spar_core::Role::player("kuhn", 0),
+            vec![1, 2],
+            (0..n as u32).collect(),
+        );
+        s.advantage = advantage;
+        s.old_logprobs = vec![old; n];
+        s
     }
 
     #[test]
@@ -654,17 +404,13 @@ mod tests {
                 .collect();
             let pairs = vec![(vec![1u32, 2, 3], vec![4u32, 5])];
             let old = spar_lm::score::score_values(&model, &pairs).unwrap();
-            let s = Sample {
-                prompt: pairs[0].0.clone(),
-                completion: pairs[0].1.clone(),
-                role: "r".into(),
-                episode: 0,
-                advantage,
-                old_logprobs: old[0].clone(),
-                ref_logprobs: Vec::new(),
-                alternatives: Vec::new(),
-                chosen: 0,
-            };
+            let mut s = Sample::new(
+                spar_core::Role::player("r", 0),
+                pairs[0].0.clone(),
+                pairs[0].1.clone(),
+            );
+            s.advantage = advantage;
+            s.old_logprobs = old[0].clone();
             let (loss, _) = ppo_loss(
                 &model,
                 &[&s],
@@ -718,16 +464,11 @@ mod tests {
             .iter()
             .zip([1.0, -1.0])
             .zip(&old)
-            .map(|(((p, c), a), o)| Sample {
-                prompt: p.clone(),
-                completion: c.clone(),
-                role: "r".into(),
-                episode: 0,
-                advantage: a,
-                old_logprobs: o.clone(),
-                ref_logprobs: Vec::new(),
-                alternatives: Vec::new(),
-                chosen: 0,
+            .map(|(((p, c), a), o)| {
+                let mut s = Sample::new(spar_core::Role::player("r", 0), p.clone(), c.clone());
+                s.advantage = a;
+                s.old_logprobs = o.clone();
+                s
             })
             .collect();
         let refs: Vec<&Sample> = samples.iter().collect();
@@ -851,68 +592,5 @@ mod tests {
         // A penalty without reference log-probabilities is an error, not a silent zero.
         s.ref_logprobs.clear();
         assert!(ppo_loss(&model, &[&s], 0.2, 1.0, Aggregation::TokenMean, &reg).is_err());
-    }
-
-    #[test]
-    fn learning_rate_schedules() {
-        let c = LrSchedule::Constant;
-        assert_eq!(c.rate(1.0, 1, 10, 0), 1.0);
-        assert_eq!(c.rate(1.0, 10, 10, 0), 1.0);
-        // Warm-up of 3 steps: 1/4, 2/4, 3/4, then the base rate.
-        assert_eq!(c.rate(1.0, 1, 10, 3), 0.25);
-        assert_eq!(c.rate(1.0, 3, 10, 3), 0.75);
-        assert_eq!(c.rate(1.0, 4, 10, 3), 1.0);
-        // Linear over 10 steps: 1, 0.9, ..., 0.1.
-        assert!((LrSchedule::Linear.rate(2.0, 1, 10, 0) - 2.0).abs() < 1e-12);
-        assert!((LrSchedule::Linear.rate(2.0, 10, 10, 0) - 0.2).abs() < 1e-12);
-        // Cosine: half way down at the middle step.
-        assert!((LrSchedule::Cosine.rate(1.0, 6, 10, 0) - 0.5).abs() < 1e-12);
-        assert!("step".parse::<LrSchedule>().is_err());
-    }
-
-    #[test]
-    fn adamw_first_steps_match_hand_computation() {
-        // f(x) = x^2 at x = 1: g = 2. Step 1: m = 0.2, v = 0.004, m_hat = 2, v_hat = 4,
-        // update = 2 / (2 + 1e-8) ~ 1; x = 1 * (1 - 0.1 * 0.01) - 0.1 * 1 = 0.899.
-        let x = Var::new(&[1f32], &Device::Cpu).unwrap();
-        let mut opt = AdamW::new(vec![("x".into(), x.clone())], 0.1, 0.01).unwrap();
-        let grads = x
-            .as_tensor()
-            .sqr()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        assert!((opt.grad_norm(&grads).unwrap() - 2.0).abs() < 1e-6);
-        opt.step(&grads, 1.0).unwrap();
-        let v: Vec<f32> = x.as_tensor().to_vec1().unwrap();
-        assert!((v[0] - 0.899).abs() < 1e-6, "{v:?}");
-        // Saved and restored moments continue identically.
-        let y = Var::new(&[0.899f32], &Device::Cpu).unwrap();
-        let mut opt2 = AdamW::new(vec![("x".into(), y.clone())], 0.1, 0.01).unwrap();
-        opt2.load_state(&opt.state_tensors(), opt.step).unwrap();
-        let g1 = x
-            .as_tensor()
-            .sqr()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g2 = y
-            .as_tensor()
-            .sqr()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        opt.step(&g1, 1.0).unwrap();
-        opt2.step(&g2, 1.0).unwrap();
-        assert_eq!(
-            x.as_tensor().to_vec1::<f32>().unwrap(),
-            y.as_tensor().to_vec1::<f32>().unwrap()
-        );
     }
 }

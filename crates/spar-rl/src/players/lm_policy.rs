@@ -21,7 +21,7 @@ use spar_lm::score::score_values_at_temperature;
 use spar_lm::{Llama, TextTokenizer};
 
 use crate::error::{Error, Result};
-use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
 
 /// How a model is turned into a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -16,8 +16,14 @@ use spar_lm::sample::{FinishReason, SamplingParams};
 use spar_lm::{Engine, TextTokenizer};
 
 use crate::error::Result;
-use crate::lm_policy::normalise;
-use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::players::lm_policy::normalise;
+use prompt::{completion_ids, prompt_ids, PromptStyle};
+
+pub mod prompt;
+mod sample;
+pub mod servers;
+
+pub use sample::Sample;
 
 /// Who plays a seat.
 pub enum Seat<'a, S> {
@@ -85,40 +91,15 @@ impl std::str::FromStr for Decode {
     }
 }
 
-/// One model turn.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Turn {
-    /// Episode index in the batch.
-    pub episode: usize,
-    /// The seat.
-    pub player: usize,
-    /// `game/role`.
-    pub role: String,
-    /// Prompt ids.
-    pub prompt: Vec<u32>,
-    /// Completion ids (stop token included when the model stopped).
-    pub completion: Vec<u32>,
-    /// The answer did not stop within the token budget.
-    pub truncated: bool,
-    /// The answer named no legal action.
-    pub invalid: bool,
-    /// [`Decode::Legal`]: the canonical completion ids of every legal action (the chosen one
-    /// is `completion`); empty for [`Decode::Sample`].
-    pub alternatives: Vec<Vec<u32>>,
-    /// [`Decode::Legal`]: the index of the chosen completion in `alternatives`.
-    pub chosen: usize,
-    /// The engine failed to answer (a server's error after every retry): the turn was played
-    /// as an empty, invalid answer and is not a training sample.
-    pub failed: bool,
-}
-
 /// A batch of finished episodes.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
-    /// Every model turn, in the order played.
-    pub turns: Vec<Turn>,
+    /// Every model turn, in the order played (rewards and advantages not yet set).
+    pub turns: Vec<Sample>,
     /// Returns per episode and seat.
     pub returns: Vec<Vec<f64>>,
+    /// The role of each seat, per episode (from the environment).
+    pub roles: Vec<Vec<spar_core::Role>>,
     /// Episodes that ended by the turn limit.
     pub truncated_episodes: usize,
     /// The transcript of every episode (prompts, completions, outcomes, returns).
@@ -131,15 +112,17 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Per episode: the return of each role the model played (`game/role` -> return).
-    pub fn model_returns<S>(&self, game: &str, seats: &[Seat<S>]) -> Vec<BTreeMap<String, f64>> {
+    /// Per episode: the return of each role the model played (role key -> return).
+    pub fn model_returns<S>(&self, seats: &[Seat<S>]) -> Vec<BTreeMap<String, f64>> {
         self.returns
             .iter()
-            .map(|r| {
+            .zip(&self.roles)
+            .map(|(r, roles)| {
                 r.iter()
+                    .zip(roles)
                     .enumerate()
                     .filter(|(p, _)| seats[*p].is_model())
-                    .map(|(p, &v)| (format!("{game}/player{p}"), v))
+                    .map(|(_, (&v, role))| (role.key(), v))
                     .collect()
             })
             .collect()
@@ -153,6 +136,7 @@ impl Batch {
             t
         }));
         self.returns.extend(other.returns);
+        self.roles.extend(other.roles);
         self.truncated_episodes += other.truncated_episodes;
         self.transcripts.extend(other.transcripts);
         self.failed_calls += other.failed_calls;
@@ -199,15 +183,11 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
             env
         })
         .collect();
-    let game_name = envs
-        .first()
-        .map(|e| e.game().info().name.clone())
-        .unwrap_or_default();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7a4d_0000);
     let mut batch = Batch::default();
     for round in 0u64.. {
         // Random seats move at once; model seats are collected for one sampling batch.
-        let mut asks: Vec<(usize, usize, Vec<u32>)> = Vec::new();
+        let mut asks: Vec<(usize, Sample)> = Vec::new();
         let mut any = false;
         for (g, env) in envs.iter_mut().enumerate() {
             while let Some(player) = env.current_player() {
@@ -215,7 +195,12 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
                 let action = match seats[player] {
                     Seat::Model => {
                         let observation = env.observation(player);
-                        asks.push((g, player, prompt_ids(tokenizer, &observation, style)?));
+                        let prompt = prompt_ids(tokenizer, &observation, style)?;
+                        let mut ask = Sample::new(observation.role, prompt, Vec::new());
+                        ask.episode = g;
+                        ask.group = g as u64;
+                        ask.turn = env.transcript().turns.len();
+                        asks.push((player, ask));
                         break;
                     }
                     Seat::Random => {
@@ -250,18 +235,17 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
                 engine,
                 tokenizer,
                 params,
-                &game_name,
                 seed ^ (round << 32) ^ 0x1e9a1,
             )?;
             continue;
         }
-        let prompts: Vec<Vec<u32>> = asks.iter().map(|(_, _, p)| p.clone()).collect();
+        let prompts: Vec<Vec<u32>> = asks.iter().map(|(_, a)| a.prompt.clone()).collect();
         let round_params = SamplingParams {
             seed: seed ^ (round << 32) ^ 0x5eed,
             ..params.clone()
         };
         let completions = engine.generate(&prompts, &round_params)?;
-        for ((g, player, prompt), completion) in asks.into_iter().zip(completions) {
+        for ((player, mut turn), completion) in asks.into_iter().zip(completions) {
             let failed = completion.is_err();
             let completion = completion.unwrap_or_else(|_| {
                 batch.failed_calls += 1;
@@ -272,23 +256,20 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
                     finish_reason: FinishReason::Stop,
                 }
             });
-            let step = envs[g].step(player, &completion.text);
-            batch.turns.push(Turn {
-                episode: g,
-                player,
-                role: format!("{game_name}/player{player}"),
-                prompt,
-                completion: completion.token_ids,
-                truncated: completion.finish_reason == FinishReason::Length,
-                invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
-                alternatives: Vec::new(),
-                chosen: 0,
-                failed,
-            });
+            let step = envs[turn.episode].step(player, &completion.text);
+            turn.truncated = completion.finish_reason == FinishReason::Length;
+            turn.invalid = matches!(step.outcome, StepOutcome::Invalid { .. });
+            turn.failed = failed;
+            turn.completion = completion.token_ids;
+            turn.text = completion.text;
+            batch.turns.push(turn);
         }
     }
     for env in &envs {
         batch.returns.push(env.returns());
+        batch
+            .roles
+            .push((0..env.num_players()).map(|p| env.role(p)).collect());
         batch.transcripts.push(env.transcript().clone());
         if env.transcript().truncated {
             batch.truncated_episodes += 1;
@@ -303,23 +284,22 @@ pub fn play_batch<G: Game, T: GameText<G::State>>(
 fn legal_round<G: Game, T: GameText<G::State>>(
     envs: &mut [TextGame<G, T>],
     batch: &mut Batch,
-    asks: Vec<(usize, usize, Vec<u32>)>,
+    asks: Vec<(usize, Sample)>,
     engine: &dyn Engine,
     tokenizer: &TextTokenizer,
     params: &SamplingParams,
-    game_name: &str,
     seed: u64,
 ) -> Result<()> {
     // Per waiting episode: (action, canonical completion, its token ids) of each legal action.
     let mut pairs = Vec::new();
     let mut options: Vec<Vec<(spar_core::Action, String, Vec<u32>)>> = Vec::new();
-    for (g, _, prompt) in &asks {
-        let env = &envs[*g];
+    for (_, ask) in &asks {
+        let env = &envs[ask.episode];
         let mut opts = Vec::new();
         for (action, _) in env.legal_action_names() {
             let text = env.completion_for(action);
             let ids = completion_ids(tokenizer, &text)?;
-            pairs.push((prompt.clone(), ids.clone()));
+            pairs.push((ask.prompt.clone(), ids.clone()));
             opts.push((action, text, ids));
         }
         options.push(opts);
@@ -327,7 +307,7 @@ fn legal_round<G: Game, T: GameText<G::State>>(
     let values = engine.score(&pairs, params.temperature)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut offset = 0;
-    for ((g, player, prompt), opts) in asks.into_iter().zip(options) {
+    for ((player, mut turn), opts) in asks.into_iter().zip(options) {
         let scored: std::result::Result<Vec<f64>, _> = values[offset..offset + opts.len()]
             .iter()
             .map(|v| {
@@ -339,19 +319,10 @@ fn legal_round<G: Game, T: GameText<G::State>>(
         let Ok(logps) = scored else {
             // The server failed to score this turn: an empty, invalid answer.
             batch.failed_calls += 1;
-            let step = envs[g].step(player, "");
-            batch.turns.push(Turn {
-                episode: g,
-                player,
-                role: format!("{game_name}/player{player}"),
-                prompt,
-                completion: Vec::new(),
-                truncated: false,
-                invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
-                alternatives: Vec::new(),
-                chosen: 0,
-                failed: true,
-            });
+            let step = envs[turn.episode].step(player, "");
+            turn.invalid = matches!(step.outcome, StepOutcome::Invalid { .. });
+            turn.failed = true;
+            batch.turns.push(turn);
             continue;
         };
         let (probs, _) = normalise(&logps);
@@ -362,19 +333,13 @@ fn legal_round<G: Game, T: GameText<G::State>>(
             .iter()
             .position(|(a, _, _)| *a == action)
             .expect("drawn");
-        let step = envs[g].step(player, &opts[chosen].1);
-        batch.turns.push(Turn {
-            episode: g,
-            player,
-            role: format!("{game_name}/player{player}"),
-            prompt,
-            completion: opts[chosen].2.clone(),
-            truncated: false,
-            invalid: matches!(step.outcome, StepOutcome::Invalid { .. }),
-            alternatives: opts.into_iter().map(|(_, _, ids)| ids).collect(),
-            chosen,
-            failed: false,
-        });
+        let step = envs[turn.episode].step(player, &opts[chosen].1);
+        turn.invalid = matches!(step.outcome, StepOutcome::Invalid { .. });
+        turn.completion = opts[chosen].2.clone();
+        turn.text = opts[chosen].1.clone();
+        turn.alternatives = opts.into_iter().map(|(_, _, ids)| ids).collect();
+        turn.chosen = chosen;
+        batch.turns.push(turn);
     }
     Ok(())
 }

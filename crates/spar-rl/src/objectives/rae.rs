@@ -12,11 +12,39 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The RAE baselines, keyed by `game/role` (e.g. `kuhn/player0`). Part of a checkpoint.
+/// The RAE baselines, keyed by role (`kuhn/player0`, [`spar_core::Role::key`]). Part of a
+/// checkpoint: serialised as a map from key to the exact bit pattern of the `f64` (so a
+/// resumed run reads back the very same baselines).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct RoleBaselines {
     /// Current baseline per role key (absent = 0, SPIRAL's initial value).
+    #[serde(with = "exact_bits")]
     pub values: BTreeMap<String, f64>,
+}
+
+/// `f64` values as their IEEE-754 bit patterns (`u64`), losslessly through JSON.
+mod exact_bits {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        values: &BTreeMap<String, f64>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(values.iter().map(|(k, v)| (k, v.to_bits())))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, f64>, D::Error> {
+        let bits = BTreeMap::<String, u64>::deserialize(deserializer)?;
+        Ok(bits
+            .into_iter()
+            .map(|(k, b)| (k, f64::from_bits(b)))
+            .collect())
+    }
 }
 
 /// How RAE updates its baselines.

@@ -25,8 +25,8 @@ use spar_lm::{Llama, TextTokenizer};
 use spar_remote::protocol::{ChatMessage, ChatRequest, CompletionRequest, Prompt};
 use spar_remote::Client;
 
-use crate::lm_policy::normalise;
-use crate::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::players::lm_policy::normalise;
+use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
 use crate::rollout::Decode;
 
 /// Answers an observation with a completion (or says why it could not).

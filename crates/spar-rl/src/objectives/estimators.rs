@@ -25,7 +25,7 @@
 //! Dr. GRPO and RLOO (their mean is taken as the common value, so no rounding leaks through).
 //!
 //! RAE and plain REINFORCE for self-play games (per-role baselines) are in
-//! [`crate::advantage`].
+//! [`crate::objectives::rae`].
 
 use std::collections::BTreeMap;
 use std::fmt;

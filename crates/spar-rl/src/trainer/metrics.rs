@@ -1,18 +1,16 @@
-//! What every training loop writes into its run directory besides the model: the
-//! `metrics.jsonl` log (with its TensorBoard copy) and the atomic checkpoint directories.
-//! Shared by self-play ([`crate::selfplay`]) and task training ([`crate::task_train`]).
+//! The metrics sink of every loop: `metrics.jsonl` (one JSON object per line, synced after
+//! each) and its TensorBoard copy, truncated to the checkpoint on resume.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use spar_lm::checkpoint::{safetensors_bytes, write_atomic};
+use spar_lm::checkpoint::write_atomic;
 
 use crate::error::Result;
-use crate::ppo::AdamW;
-use crate::selfplay::{checkpoint_dir, io_err, write_dir_atomically};
 use crate::tensorboard::EventWriter;
+use crate::trainer::checkpoint::io_err;
 
 /// `metrics.jsonl` (one JSON object per line, synced) and, optionally, the same scalars as
 /// TensorBoard events in `tensorboard/`.
@@ -88,29 +86,4 @@ impl MetricsLog {
         self.rewrite(&kept)?;
         Ok(kept)
     }
-}
-
-/// Writes checkpoint `step` of run `out` atomically: `write` fills a temporary directory
-/// (the model and whatever the loop adds), then the AdamW moments
-/// (`optimizer.safetensors`) and `state` (`state.json`, whose presence marks the checkpoint
-/// complete) are added, and the directory is renamed into place.
-pub(crate) fn save_checkpoint(
-    out: &Path,
-    step: usize,
-    opt: &AdamW,
-    state: &impl Serialize,
-    write: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let final_dir = checkpoint_dir(out, step);
-    let tmp = out.join("checkpoints").join(format!(".tmp-step-{step:06}"));
-    write_dir_atomically(&final_dir, &tmp, |tmp| {
-        write(tmp)?;
-        write_atomic(
-            &tmp.join("optimizer.safetensors"),
-            &safetensors_bytes(&opt.state_tensors())?,
-        )?;
-        let json = serde_json::to_string_pretty(state).expect("state serialises");
-        write_atomic(&tmp.join("state.json"), json.as_bytes())?;
-        Ok(())
-    })
 }

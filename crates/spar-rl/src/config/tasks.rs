@@ -264,7 +264,10 @@ impl TaskTrainConfig {
             return bad(format!("task.name: {e}"));
         }
         if a.estimator != "rae" {
-            if let Err(e) = a.estimator.parse::<crate::estimators::Estimator>() {
+            if let Err(e) = a
+                .estimator
+                .parse::<crate::objectives::estimators::Estimator>()
+            {
                 return bad(format!("algorithm.estimator: {e} (or rae)"));
             }
         }

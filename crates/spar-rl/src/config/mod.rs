@@ -1,0 +1,149 @@
+//! The typed configurations of `spar train`: [`selfplay::TrainConfig`] (games) and
+//! [`tasks::TaskTrainConfig`] (a config with a `[task]` table), and the sections both share.
+//! Every field has a default and a doc comment; an unknown or ill-typed key is an error that
+//! names it; `--set section.key=value` overrides a field before the config is checked.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub mod selfplay;
+pub mod tasks;
+
+pub use selfplay::*;
+
+/// `[run]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Seed of everything random (weights, games, sampling, minibatches).
+    pub seed: u64,
+    /// Policy-improvement steps (collect, estimate, update).
+    pub steps: usize,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: usize,
+    /// Also write every metric as TensorBoard scalars to `tensorboard/` in the run directory.
+    pub tensorboard: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            seed: 0,
+            steps: 20,
+            checkpoint_every: 5,
+            tensorboard: true,
+        }
+    }
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// `scratch` (a fresh byte-level model of the size below) or a checkpoint directory or
+    /// `.gguf` file (dequantised and trained in full).
+    pub init: String,
+    /// Residual width (scratch models).
+    pub hidden: usize,
+    /// Decoder layers (scratch models).
+    pub layers: usize,
+    /// Attention heads (scratch models).
+    pub heads: usize,
+    /// How observations are written: `auto`, `chat`, `raw`.
+    pub prompt_style: String,
+    /// `[model.lora]`: train a LoRA adapter over the frozen base instead of every weight
+    /// (absent: full fine-tuning).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraSettings>,
+}
+
+/// `[model.lora]`: a LoRA adapter (Hu et al. 2021) is the only thing trained; the base weights
+/// stay frozen. Checkpoints then hold the adapter in PEFT layout and `base.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraSettings {
+    /// Rank `r` of the update `B A`.
+    pub r: usize,
+    /// Scale numerator: the update is multiplied by `alpha / r`.
+    pub alpha: f64,
+    /// The adapted projections: some of `q_proj`, `k_proj`, `v_proj`, `o_proj`, `gate_proj`,
+    /// `up_proj`, `down_proj`, or `["all-linear"]` (all seven).
+    pub targets: Vec<String>,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        LoraSettings {
+            r: 8,
+            alpha: 16.0,
+            targets: vec!["q_proj".into(), "v_proj".into()],
+        }
+    }
+}
+
+impl LoraSettings {
+    /// The adapter's PEFT configuration.
+    pub fn lora_config(&self) -> spar_lm::lora::LoraConfig {
+        let targets: Vec<&str> = self.targets.iter().map(String::as_str).collect();
+        spar_lm::lora::LoraConfig::new(self.r, self.alpha, &targets)
+    }
+
+    /// Checks the fields; errors name them (`model.lora.r`, ...).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
+        if self.r == 0 {
+            return bad("model.lora.r must be >= 1".into());
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return bad(format!(
+                "model.lora.alpha must be a positive number, got {}",
+                self.alpha
+            ));
+        }
+        if let Err(e) = self.lora_config().validate() {
+            return bad(format!("model.lora.targets: {e}"));
+        }
+        Ok(())
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            init: "scratch".into(),
+            hidden: 64,
+            layers: 2,
+            heads: 4,
+            prompt_style: "auto".into(),
+            lora: None,
+        }
+    }
+}
+
+/// Parses TOML text into a table and applies `key=value` overrides (`ppo.clip=0.1`; a value
+/// that is not TOML is taken as a string).
+pub(crate) fn apply_overrides(text: &str, overrides: &[String]) -> Result<toml::Table> {
+    let mut value: toml::Table =
+        toml::from_str(text).map_err(|e| Error::Invalid(format!("config: {e}")))?;
+    for item in overrides {
+        let (key, raw) = item
+            .split_once('=')
+            .ok_or_else(|| Error::Invalid(format!("--set {item:?}: expected section.key=value")))?;
+        let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+            Ok(mut t) => t.remove("v").expect("parsed key"),
+            Err(_) => toml::Value::String(raw.to_string()),
+        };
+        let mut table = &mut value;
+        let parts: Vec<&str> = key.split('.').collect();
+        for part in &parts[..parts.len() - 1] {
+            table = table
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| Error::Invalid(format!("--set {key}: {part} is not a section")))?;
+        }
+        table.insert(parts[parts.len() - 1].to_string(), parsed);
+    }
+    Ok(value)
+}

@@ -1,0 +1,10 @@
+//! The loops that run on the kernel ([`crate::trainer`]): each is a [`crate::trainer::Loop`]
+//! and a few hundred lines of what is its own (its environments, rewards, evaluation).
+//!
+//! * [`selfplay`]: SPIRAL's self-play on two-player games (one game or several), against
+//!   itself, a pool of its past checkpoints or a fixed player;
+//! * [`tasks`]: verifiable tasks (arithmetic, Countdown, word problems, JSONL files): a group
+//!   of answers per problem, verified, any estimator and loss, held-out pass@k.
+
+pub mod selfplay;
+pub mod tasks;

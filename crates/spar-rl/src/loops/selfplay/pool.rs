@@ -1,0 +1,52 @@
+//! The opponent pool (`rollout.opponent = "pool"`): past checkpoints of the run, and how one
+//! is picked each step.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The learner's games and wins against one member of the opponent pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct PoolRecord {
+    pub(super) games: u64,
+    pub(super) wins: u64,
+}
+
+/// Picks the pool member (a checkpoint step) the learner plays this step.
+///
+/// * `latest`: the newest checkpoint (self-play against the last snapshot);
+/// * `uniform`: every member alike (fictitious self-play over snapshots);
+/// * `prioritised`: prioritised fictitious self-play (Vinyals et al. 2019, "Grandmaster level
+///   in StarCraft II", PFSP with f(x) = (1 - x)^2): weight `(1 - p)^2` where `p` is the
+///   learner's win rate against the member, `(wins + 1) / (games + 2)` so unseen members
+///   count as even.
+pub(super) fn pick_pool_member(
+    members: &[usize],
+    records: &BTreeMap<usize, PoolRecord>,
+    rule: &str,
+    rng: &mut impl rand::Rng,
+) -> usize {
+    match rule {
+        "latest" => *members.last().expect("a non-empty pool"),
+        "prioritised" => {
+            let weights: Vec<f64> = members
+                .iter()
+                .map(|m| {
+                    let r = records.get(m).copied().unwrap_or_default();
+                    let p = (r.wins as f64 + 1.0) / (r.games as f64 + 2.0);
+                    (1.0 - p).powi(2) + 1e-6
+                })
+                .collect();
+            let total: f64 = weights.iter().sum();
+            let mut u = rng.gen::<f64>() * total;
+            for (m, w) in members.iter().zip(&weights) {
+                if u < *w {
+                    return *m;
+                }
+                u -= w;
+            }
+            *members.last().expect("a non-empty pool")
+        }
+        _ => members[rng.gen_range(0..members.len())],
+    }
+}

@@ -1,0 +1,561 @@
+//! Learning from verifiable tasks: the GRPO family, NFT, DPO/IPO and rejection-sampling
+//! fine-tuning on problems whose answers a verifier checks (`spar train` with a `[task]`
+//! config; `docs/tasks.md`).
+//!
+//! Every step:
+//! 1. draws `rollout.prompts` training problems (problem `i` of step `s` is training problem
+//!    `warm_start.problems + (s - 1) * prompts + i`: never one the warm start saw, and a
+//!    resumed run draws the same ones);
+//! 2. samples `rollout.group_size` answers to each from the model, through the task's
+//!    single-player [`TaskEnv`] (the same prompts as `spar eval --task`), and verifies them
+//!    (reward 1 for a correct answer, 0 otherwise);
+//! 3. turns rewards into advantages with the configured estimator, grouped by prompt,
+//!    difficulty or the whole batch ([`crate::objectives::estimators`]);
+//! 4. updates the model with the configured loss ([`crate::objectives::losses`]): policy gradient,
+//!    PPO-clip with asymmetric ranges, NFT/RFT, SFT on the correct answers, or DPO/IPO on
+//!    pairs of a correct and a wrong answer to one problem; optionally a reverse-KL penalty
+//!    to the reference (the model after the warm start) and DPH-RL's forward-KL or
+//!    Jensen-Shannon term on the reference's own answers to problems it masters.
+//!
+//! Held-out evaluation ([`evaluate_task`]): unbiased pass@k, majority vote and accuracy per
+//! difficulty on the first `eval.problems` test problems, with common random numbers across
+//! evaluations.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use spar_core::Env;
+use spar_games::tasks::{task_from_spec, Problem, Split, Task, TaskEnv, Verdict};
+use spar_lm::checkpoint::write_atomic;
+use spar_lm::sample::SamplingParams;
+use spar_lm::Llama;
+
+use crate::config::tasks::TaskTrainConfig;
+use crate::error::{Error, Result};
+use crate::objectives::estimators::{self, Estimator, EstimatorOptions};
+use crate::objectives::rae::{RaeUpdate, RoleBaselines};
+use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::rollout::Sample;
+use crate::trainer::checkpoint::io_err;
+use crate::trainer::{
+    checkpoint_dir, AdamW, Batch, Learner, Loop, Settings, Step, UpdateStats, WarmStart,
+};
+
+mod evaluate;
+mod metrics;
+mod reference;
+mod update;
+
+pub use evaluate::evaluate_task;
+use evaluate::{problem_prompt, sample_answers};
+pub use metrics::{TaskEvaluation, TaskMetrics, TaskPrompting};
+use reference::{presample_reference, ReferenceAnswer};
+use update::{update_pairs, update_tokens, Objective, UpdateContext};
+
+/// Sequences sampled or scored in one batch.
+const CHUNK: usize = 256;
+
+/// Runs (or resumes) the task run described by `config` in `out`; `on_metrics` sees every
+/// line written to `metrics.jsonl`.
+pub fn run(
+    config: &TaskTrainConfig,
+    out: &Path,
+    resume: bool,
+    mut on_metrics: impl FnMut(&TaskMetrics),
+) -> Result<Vec<TaskMetrics>> {
+    let mut lp = TaskLoop::new(config)?;
+    crate::trainer::run(&mut lp, out, resume, &mut on_metrics)
+}
+
+/// What a task run keeps in a checkpoint besides the kernel's state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    /// Reference answers the divergence term has read so far (it reads them in a cycle).
+    #[serde(default)]
+    divergence_offset: usize,
+    /// `estimator = "rae"`: the EMA baselines (exact bit patterns).
+    #[serde(default)]
+    baselines: RoleBaselines,
+}
+
+/// The task loop of one configuration.
+pub struct TaskLoop {
+    config: TaskTrainConfig,
+    settings: Settings,
+    task: Arc<dyn Task>,
+    style: PromptStyle,
+    /// `None`: SPIRAL's RAE (EMA baselines in the run state).
+    estimator: Option<Estimator>,
+    estimator_options: EstimatorOptions,
+    objective: Objective,
+    /// The frozen model after the warm start (KL penalty, DPO/IPO).
+    reference_model: Option<Llama>,
+    /// DPH-RL's reference answers (`reference_answers.json`).
+    reference: Vec<ReferenceAnswer>,
+    /// The step's problems and, per answer, its verdict and difficulty (for the episodes file
+    /// and the metrics).
+    problems: Vec<(Problem, Vec<u32>)>,
+    verdicts: Vec<(Verdict, u32)>,
+}
+
+impl std::fmt::Debug for TaskLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskLoop")
+            .field("task", &self.task.name())
+            .finish()
+    }
+}
+
+impl TaskLoop {
+    /// The loop of `config`, checked whole (task, estimator, losses) before anything is
+    /// written.
+    pub fn new(config: &TaskTrainConfig) -> Result<TaskLoop> {
+        config.validate()?;
+        let task: Arc<dyn Task> = Arc::from(
+            task_from_spec(&config.task.name)
+                .map_err(|e| Error::Invalid(format!("config: task.name: {e}")))?,
+        );
+        let a = &config.algorithm;
+        Ok(TaskLoop {
+            settings: Settings {
+                seed: config.run.seed,
+                steps: config.run.steps,
+                checkpoint_every: config.run.checkpoint_every,
+                tensorboard: config.run.tensorboard,
+                model: config.model.clone(),
+                learning_rate: a.learning_rate,
+                weight_decay: a.weight_decay,
+                schedule: crate::trainer::LrSchedule::Constant,
+                warmup_steps: 0,
+                config_toml: config.to_toml(),
+            },
+            style: config.model.prompt_style.parse()?,
+            // `rae` is SPIRAL's EMA baseline (crate::objectives::rae), kept in the run state.
+            estimator: if a.estimator == "rae" {
+                None
+            } else {
+                Some(a.estimator.parse()?)
+            },
+            estimator_options: EstimatorOptions {
+                eps: a.eps,
+                batch_norm: a.batch_norm,
+                ..EstimatorOptions::default()
+            },
+            objective: Objective::from_config(a)?,
+            reference_model: None,
+            reference: Vec::new(),
+            problems: Vec::new(),
+            verdicts: Vec::new(),
+            task,
+            config: config.clone(),
+        })
+    }
+
+    fn reference_path(out: &Path) -> std::path::PathBuf {
+        out.join("reference_answers.json")
+    }
+}
+
+impl Loop for TaskLoop {
+    type State = TaskState;
+    type Metrics = TaskMetrics;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Supervised warm start on the reference solutions of the first `warm_start.problems`
+    /// training problems, in an order drawn from `run.seed`.
+    fn warm_start(&mut self, learner: &Learner) -> Result<Option<WarmStart>> {
+        let w = &self.config.warm_start;
+        if w.steps == 0 {
+            return Ok(None);
+        }
+        let mut data = Vec::with_capacity(w.problems);
+        for p in 0..w.problems {
+            let (problem, prompt) = problem_prompt(
+                &learner.tokenizer,
+                &self.task,
+                Split::Train,
+                p as u64,
+                self.config.task.seed,
+                self.style,
+            )?;
+            data.push((
+                prompt,
+                completion_ids(&learner.tokenizer, &problem.solution)?,
+            ));
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0x5f7);
+        data.shuffle(&mut rng);
+        Ok(Some(WarmStart {
+            data,
+            steps: w.steps,
+            batch_size: w.batch_size,
+            learning_rate: w.learning_rate,
+        }))
+    }
+
+    fn prepare(
+        &mut self,
+        learner: &Learner,
+        out: &Path,
+        fresh_line: Option<&mut TaskMetrics>,
+    ) -> Result<()> {
+        let path = TaskLoop::reference_path(out);
+        if self.objective.divergence.is_some() {
+            self.reference = match fresh_line {
+                // DPH-RL's pre-sampling, once, from the model after the warm start.
+                Some(line) => {
+                    let r = presample_reference(learner, &self.task, &self.config, self.style)?;
+                    let json = serde_json::to_string(&r).expect("reference answers serialise");
+                    write_atomic(&path, json.as_bytes())?;
+                    line.reference_mastered = Some(r.len());
+                    r
+                }
+                None => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+                    serde_json::from_str(&text).map_err(|e| {
+                        Error::Invalid(format!(
+                            "{}: corrupt reference answers: {e}",
+                            path.display()
+                        ))
+                    })?
+                }
+            };
+            if self.reference.is_empty() {
+                let a = &self.config.algorithm;
+                eprintln!(
+                    "warning: the reference model masters none of the first {} training \
+                     problems ({} of {} answers right needed): the divergence term is empty",
+                    a.reference_problems, a.reference_samples, a.reference_samples
+                );
+            }
+        }
+        if self.objective.kl.is_some() || self.objective.pair.is_some() {
+            self.reference_model = Some(learner.load_frozen(&checkpoint_dir(out, 0))?);
+        }
+        let episodes = out.join("episodes");
+        std::fs::create_dir_all(&episodes).map_err(|e| io_err(&episodes, e))
+    }
+
+    /// `rollout.prompts` training problems (problem `i` of step `s` is training problem
+    /// `warm_start.problems + (s - 1) * prompts + i`), `rollout.group_size` answers to each,
+    /// each played through the task's [`TaskEnv`] (its verifier gives the reward).
+    fn collect(
+        &mut self,
+        step: &Step,
+        _state: &mut TaskState,
+        line: &mut TaskMetrics,
+    ) -> Result<Batch> {
+        let (config, learner) = (&self.config, step.learner);
+        let g = config.rollout.group_size;
+        let mut envs = Vec::with_capacity(config.rollout.prompts);
+        self.problems.clear();
+        for i in 0..config.rollout.prompts {
+            // After the warm start's problems, so that training accuracy is on unseen ones.
+            let index =
+                (config.warm_start.problems + (step.index - 1) * config.rollout.prompts + i) as u64;
+            let mut env = TaskEnv::new(self.task.clone(), Split::Train, config.task.seed);
+            env.reset(index);
+            let observation = env.observation(0);
+            let problem = env.problem().cloned().ok_or_else(|| {
+                Error::Invalid(format!("task {} drew no problem", self.task.name()))
+            })?;
+            let prompt = prompt_ids(&learner.tokenizer, &observation, self.style)?;
+            self.problems.push((problem, prompt));
+            envs.push((env, observation.role));
+        }
+        let prompts: Vec<Vec<u32>> = self.problems.iter().map(|(_, ids)| ids.clone()).collect();
+        let params = SamplingParams {
+            temperature: config.rollout.temperature,
+            max_tokens: config.rollout.max_tokens,
+            ..SamplingParams::default()
+        };
+        let completions = sample_answers(
+            &learner.model.detached(),
+            &learner.tokenizer,
+            &prompts,
+            g,
+            &params,
+            step_seed_of(config.run.seed, step.index as u64),
+        )?;
+        self.verdicts.clear();
+        let mut batch = Batch::default();
+        for (i, c) in completions.into_iter().enumerate() {
+            let (problem, prompt) = &self.problems[i / g];
+            let (env, role) = &envs[i / g];
+            let mut episode = env.clone();
+            episode.step(0, &c.text);
+            let reward = episode.returns()[0];
+            let verdict = episode.verdict().cloned().unwrap_or(Verdict::Unparsable {
+                reason: "the environment gave no verdict".into(),
+            });
+            let mut sample = Sample::new(role.clone(), prompt.clone(), c.token_ids);
+            sample.episode = i;
+            sample.group = (i / g) as u64;
+            sample.text = c.text;
+            sample.reward = reward;
+            sample.invalid = matches!(verdict, Verdict::Unparsable { .. });
+            batch.returns.push(BTreeMap::from([(role.key(), reward)]));
+            batch.samples.push(sample);
+            self.verdicts.push((verdict, problem.difficulty));
+        }
+        let total = batch.samples.len().max(1) as f64;
+        let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
+        line.train_accuracy = rewards.iter().sum::<f64>() / total;
+        line.unparsable_rate = batch.samples.iter().filter(|s| s.invalid).count() as f64 / total;
+        line.response_tokens = batch
+            .samples
+            .iter()
+            .map(|s| s.completion.len())
+            .sum::<usize>() as f64
+            / total;
+        Ok(batch)
+    }
+
+    /// The configured estimator over groups keyed by prompt, difficulty or the whole batch,
+    /// or RAE; the episodes file `episodes/step-NNNNNN.jsonl` is written here.
+    fn advantages(
+        &mut self,
+        step: &Step,
+        batch: &mut Batch,
+        state: &mut TaskState,
+        line: &mut TaskMetrics,
+    ) -> Result<()> {
+        let a = &self.config.algorithm;
+        let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
+        let keys: Vec<u64> = batch
+            .samples
+            .iter()
+            .zip(&self.verdicts)
+            .map(|(s, (_, difficulty))| match a.group_by.as_str() {
+                "difficulty" => u64::from(*difficulty),
+                "batch" => 0,
+                _ => s.group,
+            })
+            .collect();
+        let advantages = match self.estimator {
+            Some(e) => estimators::advantages(e, &rewards, &keys, &self.estimator_options)?,
+            None => {
+                let difficulties: Vec<u32> = self.verdicts.iter().map(|(_, d)| *d).collect();
+                rae_advantages(&mut state.baselines, &rewards, &difficulties, &self.config)
+            }
+        };
+        for (s, adv) in batch.samples.iter_mut().zip(&advantages) {
+            s.advantage = *adv;
+        }
+        let by_prompt: Vec<u64> = batch.samples.iter().map(|s| s.group).collect();
+        line.degenerate_groups = estimators::degenerate_group_fraction(&rewards, &by_prompt);
+        write_episodes(
+            &step.out.join("episodes"),
+            step.index,
+            &self.problems,
+            &batch.samples,
+            &self.verdicts,
+        )
+    }
+
+    fn update(
+        &mut self,
+        step: &Step,
+        batch: &mut Batch,
+        state: &mut TaskState,
+        opt: &mut AdamW,
+    ) -> Result<UpdateStats> {
+        let config = &self.config;
+        let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
+        let by_prompt: Vec<u64> = batch.samples.iter().map(|s| s.group).collect();
+        let rates = estimators::group_means(&rewards, &by_prompt);
+        let mut stats = update::UpdateStats::default();
+        let step_seed = step_seed_of(config.run.seed, step.index as u64);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(step_seed ^ 0x3b);
+        let cx = UpdateContext {
+            config,
+            objective: &self.objective,
+            model: &step.learner.model,
+            reference_model: self.reference_model.as_ref(),
+            reference: &self.reference,
+        };
+        let offset = &mut state.divergence_offset;
+        let used = if self.objective.pair.is_some() {
+            let problems = self.problems.len();
+            update_pairs(
+                &cx,
+                &batch.samples,
+                problems,
+                opt,
+                &mut rng,
+                offset,
+                &mut stats,
+            )?
+        } else {
+            update_tokens(
+                &cx,
+                &batch.samples,
+                &rates,
+                opt,
+                &mut rng,
+                offset,
+                &mut stats,
+            )?
+        };
+        let mb = stats.minibatches.max(1) as f64;
+        Ok(UpdateStats {
+            samples: used,
+            minibatches: stats.minibatches,
+            skipped: stats.skipped,
+            loss: stats.loss / mb,
+            clip_fraction: stats.clip_fraction / mb,
+            approx_kl: stats.approx_kl / mb,
+            grad_norm: stats.grad_norm / mb,
+            kl_ref: self.objective.kl.is_some().then_some(stats.kl_ref / mb),
+            entropy: None,
+            sft_loss: None,
+            divergence: self
+                .objective
+                .divergence
+                .is_some()
+                .then_some(stats.divergence / mb),
+            pair_accuracy: self.objective.pair.is_some().then_some(stats.pair_accuracy),
+        })
+    }
+
+    fn evaluates(&self, step: usize, last: bool) -> bool {
+        let every = self.config.eval.every;
+        step == 0 || last || every > 0 && step % every == 0
+    }
+
+    fn evaluate(&mut self, step: &Step, line: &mut TaskMetrics) -> Result<()> {
+        let (config, learner) = (&self.config, step.learner);
+        line.eval = Some(evaluate_task(
+            &learner.model.detached(),
+            &learner.tokenizer,
+            &self.task,
+            config.task.seed,
+            self.style,
+            config.eval.problems,
+            config.eval.samples,
+            &config.eval.pass_at,
+            config.eval.temperature,
+            config.rollout.max_tokens,
+            config.run.seed ^ 0xe7a1,
+        )?);
+        Ok(())
+    }
+
+    fn write_checkpoint_files(&self, dir: &Path) -> Result<()> {
+        let c = &self.config;
+        let prompting = TaskPrompting {
+            task: c.task.name.clone(),
+            task_seed: c.task.seed,
+            prompt_style: c.model.prompt_style.clone(),
+            max_tokens: c.rollout.max_tokens,
+        };
+        write_atomic(
+            &dir.join("task.json"),
+            serde_json::to_string_pretty(&prompting)
+                .expect("prompting serialises")
+                .as_bytes(),
+        )?;
+        Ok(())
+    }
+}
+
+/// SPIRAL's RAE on a task ([`crate::objectives::rae`], one update per answer in order): the
+/// baseline of `solver` (or `solver/difficulty-D` with `group_by = "difficulty"`), read
+/// before it is updated; `A = r - b`. With `batch_norm`, REINFORCE++ normalisation after.
+fn rae_advantages(
+    baselines: &mut RoleBaselines,
+    rewards: &[f64],
+    difficulties: &[u32],
+    config: &TaskTrainConfig,
+) -> Vec<f64> {
+    let a = &config.algorithm;
+    let games: Vec<BTreeMap<String, f64>> = rewards
+        .iter()
+        .zip(difficulties)
+        .map(|(&reward, difficulty)| {
+            let key = if a.group_by == "difficulty" {
+                format!("solver/difficulty-{difficulty}")
+            } else {
+                "solver".to_string()
+            };
+            BTreeMap::from([(key, reward)])
+        })
+        .collect();
+    let advantages: Vec<f64> = baselines
+        .advantages(&games, a.rae_decay, RaeUpdate::PerGame)
+        .into_iter()
+        .map(|g| g.into_values().next().unwrap_or(0.0))
+        .collect();
+    if a.batch_norm {
+        estimators::batch_normalise(&advantages, a.eps)
+    } else {
+        advantages
+    }
+}
+
+/// SplitMix64 of `(seed, step)`: the sampling seed of a step.
+fn step_seed_of(seed: u64, step: u64) -> u64 {
+    let mut z = seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `episodes/step-NNNNNN.jsonl`: every answer of the step with its verdict and advantage.
+fn write_episodes(
+    dir: &Path,
+    step: usize,
+    problems: &[(Problem, Vec<u32>)],
+    samples: &[Sample],
+    verdicts: &[(Verdict, u32)],
+) -> Result<()> {
+    let mut body = String::new();
+    for (s, (verdict, _)) in samples.iter().zip(verdicts) {
+        let problem = &problems[s.group as usize].0;
+        let line = serde_json::json!({
+            "step": step,
+            "problem": problem.id,
+            "question": problem.question,
+            "difficulty": problem.difficulty,
+            "completion": s.text,
+            "verdict": verdict,
+            "reward": s.reward,
+            "advantage": s.advantage,
+        });
+        body.push_str(&line.to_string());
+        body.push('\n');
+    }
+    write_atomic(&dir.join(format!("step-{step:06}.jsonl")), body.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rae_on_a_task_reads_each_baseline_before_updating_it() {
+        let mut config = TaskTrainConfig::default();
+        config.algorithm.rae_decay = 0.5;
+        let mut baselines = RoleBaselines::default();
+        // One baseline: A = 1 - 0, 0 - 0.5, 1 - 0.25; then b = 0.5 * 0.25 + 0.5 * 1.
+        let (rewards, difficulties) = ([1.0, 0.0, 1.0], [1, 2, 1]);
+        let adv = rae_advantages(&mut baselines, &rewards, &difficulties, &config);
+        assert_eq!(adv, vec![1.0, -0.5, 0.75]);
+        assert_eq!(baselines.values["solver"], 0.625);
+        // One baseline per difficulty: level 1 sees 1 then 1 - 0.5; level 2 sees 0.
+        config.algorithm.group_by = "difficulty".into();
+        let mut baselines = RoleBaselines::default();
+        let adv = rae_advantages(&mut baselines, &rewards, &difficulties, &config);
+        assert_eq!(adv, vec![1.0, 0.0, 0.5]);
+        assert_eq!(baselines.values["solver/difficulty-1"], 0.75);
+        assert_eq!(baselines.values["solver/difficulty-2"], 0.0);
+    }
+}

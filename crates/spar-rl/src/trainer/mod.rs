@@ -1,0 +1,345 @@
+//! The loop kernel: one training loop for every learning loop of spar.
+//!
+//! A loop (self-play on games, verifiable tasks, the guide's minimal loop in
+//! `docs/adding-a-loop.md`) implements [`Loop`]: what is its own (environments, rewards,
+//! advantages, the objective it optimises, its evaluation, the state it keeps between steps).
+//! [`run`] owns everything else, once: the [`Learner`] (full weights or a LoRA adapter), the
+//! supervised warm start, the optimiser ([`AdamW`] with saved moments, the learning-rate
+//! schedule, gradient clipping and the non-finite guard of [`AdamW::apply`]), the checkpoint
+//! writer and the one resume path, and the metrics sink (`metrics.jsonl` and TensorBoard).
+//! A loop never touches the optimiser's state, the checkpoint format or the metrics files.
+//!
+//! Exact resume: every random draw of a loop is a function of `run.seed`, the step and the
+//! loop's checkpointed [`Loop::State`] (no generator state is saved), so a run resumed from a
+//! checkpoint continues exactly as if it had not stopped; each loop has a test that compares a
+//! resumed run with an uninterrupted one weight for weight.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+
+pub mod checkpoint;
+pub mod learner;
+pub mod metrics;
+pub mod optim;
+pub mod supervised;
+
+pub use checkpoint::{checkpoint_dir, checkpoint_tensors, complete_checkpoints, latest_checkpoint};
+pub use learner::Learner;
+pub use optim::{AdamW, LrSchedule};
+
+use metrics::MetricsLog;
+
+/// What the kernel reads of a loop's configuration (resolved once, when the loop is built).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `run.seed`: the model's initialisation and every draw of the loop derive from it.
+    pub seed: u64,
+    /// `run.steps`: policy-improvement steps of the run.
+    pub steps: usize,
+    /// `run.checkpoint_every`: a checkpoint every this many steps (and at the last).
+    pub checkpoint_every: usize,
+    /// `run.tensorboard`: also write the metrics as TensorBoard scalars.
+    pub tensorboard: bool,
+    /// `[model]`: the model to build or load, and the LoRA adapter to train.
+    pub model: ModelConfig,
+    /// The base learning rate of the policy updates.
+    pub learning_rate: f64,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f64,
+    /// The learning-rate schedule over the run's steps.
+    pub schedule: LrSchedule,
+    /// Steps of linear learning-rate warm-up before the schedule.
+    pub warmup_steps: usize,
+    /// The resolved configuration, written to `config.toml` before anything else.
+    pub config_toml: String,
+}
+
+/// The supervised warm start a loop asks for: `steps` AdamW steps of maximum likelihood on
+/// `data` (prompt ids, completion ids), `batch_size` pairs a step, at `learning_rate`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmStart {
+    /// The pairs, cycled in order.
+    pub data: Vec<(Vec<u32>, Vec<u32>)>,
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Pairs per step.
+    pub batch_size: usize,
+    /// Its learning rate (its own AdamW, not the policy's).
+    pub learning_rate: f64,
+}
+
+/// What one step gives a loop.
+#[derive(Debug)]
+pub struct Step<'a> {
+    /// The step (1-based; 0 is the state after the warm start).
+    pub index: usize,
+    /// Whether it is the run's last step.
+    pub last: bool,
+    /// The model being trained.
+    pub learner: &'a Learner,
+    /// The run directory (checkpoints of earlier steps, e.g. for an opponent pool).
+    pub out: &'a Path,
+}
+
+/// Statistics of one step's update, in the shape every metrics line reports them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateStats {
+    /// Samples (or pairs) the update used.
+    pub samples: usize,
+    /// Optimiser steps applied.
+    pub minibatches: usize,
+    /// Optimiser steps skipped for a non-finite loss or gradient.
+    pub skipped: usize,
+    /// Mean loss over the applied minibatches.
+    pub loss: f64,
+    /// Mean fraction of clipped ratios.
+    pub clip_fraction: f64,
+    /// Mean `old - new` log-probability per token (k1 estimate of KL(old || new)).
+    pub approx_kl: f64,
+    /// Mean gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Mean KL estimate to the reference per token (with a KL penalty).
+    pub kl_ref: Option<f64>,
+    /// Mean entropy per token (with an entropy bonus).
+    pub entropy: Option<f64>,
+    /// Mean supervised loss of the PPO-ptx term.
+    pub sft_loss: Option<f64>,
+    /// Mean DPH-RL divergence per token on the reference answers.
+    pub divergence: Option<f64>,
+    /// Fraction of preference pairs ranked right by the implicit reward (DPO/IPO).
+    pub pair_accuracy: Option<f64>,
+}
+
+/// One line of `metrics.jsonl`, as a loop defines it.
+pub trait Line: Serialize + DeserializeOwned + Clone {
+    /// An empty line for `step`.
+    fn new(step: usize) -> Self;
+    /// The line's step.
+    fn step(&self) -> usize;
+    /// Step 0: the warm start's last loss.
+    fn set_warm_start_loss(&mut self, loss: Option<f64>);
+    /// The step's update (`skipped_total`: optimiser steps skipped so far in the run;
+    /// `learning_rate`: the rate the step used).
+    fn set_update(&mut self, stats: &UpdateStats, skipped_total: usize, learning_rate: f64);
+    /// Wall-clock seconds of the step.
+    fn set_seconds(&mut self, seconds: f64);
+}
+
+/// A learning loop: what it supplies to [`run`], method by method in the order `run` calls
+/// them. Every method may return an error; an episode's bad model output is never one (it is
+/// an invalid move, counted in the loop's metrics).
+pub trait Loop {
+    /// What the loop keeps between steps and must checkpoint (role baselines, pool records,
+    /// buffers, positions in a data stream). Saved in `state.json` beside the kernel's own
+    /// fields; `Default` is its value at step 0.
+    type State: Serialize + DeserializeOwned + Default;
+    /// One line of `metrics.jsonl`.
+    type Metrics: Line;
+
+    /// The kernel's settings (read once, at the start of [`run`]).
+    fn settings(&self) -> &Settings;
+
+    /// A fresh run, before the warm start: measure what the warm start is for (self-play: the
+    /// fresh model's invalid-move rate) into step 0's line.
+    fn before_warm_start(&mut self, learner: &Learner, line: &mut Self::Metrics) -> Result<()> {
+        let _ = (learner, line);
+        Ok(())
+    }
+
+    /// A fresh run: the supervised warm start's data (`None`: no warm start). Must be a
+    /// function of the configuration and `run.seed` only.
+    fn warm_start(&mut self, learner: &Learner) -> Result<Option<WarmStart>>;
+
+    /// Called once per process after step 0's checkpoint exists (`fresh_line` is step 0's
+    /// line on a fresh run, `None` on a resumed one): build what the steps read (a frozen
+    /// reference from `checkpoint_dir(out, 0)`, data files of the run directory, servers).
+    fn prepare(
+        &mut self,
+        learner: &Learner,
+        out: &Path,
+        fresh_line: Option<&mut Self::Metrics>,
+    ) -> Result<()>;
+
+    /// The step's episodes: samples with their rewards, and the step's rollout metrics into
+    /// `line`. Sampling goes through the learner's detached view (`Llama::detached`).
+    fn collect(
+        &mut self,
+        step: &Step,
+        state: &mut Self::State,
+        line: &mut Self::Metrics,
+    ) -> Result<Batch>;
+
+    /// Advantages of the batch's samples (the loop's estimator; baselines in `state`).
+    fn advantages(
+        &mut self,
+        step: &Step,
+        batch: &mut Batch,
+        state: &mut Self::State,
+        line: &mut Self::Metrics,
+    ) -> Result<()>;
+
+    /// The policy update on the batch: the samples' sampling log-probabilities recomputed by
+    /// the learner, then minibatches of the loop's objective, each applied with
+    /// [`AdamW::apply`] (the learning rate is already set for the step).
+    fn update(
+        &mut self,
+        step: &Step,
+        batch: &mut Batch,
+        state: &mut Self::State,
+        opt: &mut AdamW,
+    ) -> Result<UpdateStats>;
+
+    /// Whether step `step` (0: after the warm start; `last`: the run's last step) is
+    /// evaluated.
+    fn evaluates(&self, step: usize, last: bool) -> bool;
+
+    /// The evaluation of step `step.index` into `line`.
+    fn evaluate(&mut self, step: &Step, line: &mut Self::Metrics) -> Result<()>;
+
+    /// Files of the loop in each checkpoint besides the model, the optimiser and
+    /// `state.json` (how the checkpoint is prompted: `prompting.json`, `task.json`).
+    fn write_checkpoint_files(&self, dir: &Path) -> Result<()>;
+}
+
+/// A step's episodes: the learnable samples and, per episode, the return of each role the
+/// model played (what role baselines read).
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Every learnable turn.
+    pub samples: Vec<crate::rollout::Sample>,
+    /// Per episode: role key (`kuhn/player0`) to return.
+    pub returns: Vec<std::collections::BTreeMap<String, f64>>,
+}
+
+/// `state.json`: the kernel's fields and the loop's [`Loop::State`] beside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState<S> {
+    /// Steps done.
+    pub step: usize,
+    /// AdamW steps taken (bias correction).
+    pub optimizer_step: u64,
+    /// Optimiser steps skipped for a non-finite loss or gradient, run total.
+    pub skipped_updates: usize,
+    /// The loop's own state.
+    #[serde(flatten)]
+    pub custom: S,
+}
+
+/// Runs (or, with `resume`, continues) `lp` in run directory `out`; `on_line` sees every line
+/// written to `metrics.jsonl`. Returns every line of the run.
+pub fn run<L: Loop>(
+    lp: &mut L,
+    out: &Path,
+    resume: bool,
+    on_line: &mut dyn FnMut(&L::Metrics),
+) -> Result<Vec<L::Metrics>> {
+    let settings = lp.settings().clone();
+    std::fs::create_dir_all(out).map_err(|e| checkpoint::io_err(out, e))?;
+    let mut log = MetricsLog::open(out, settings.tensorboard)?;
+    // 1. Resume from the latest checkpoint, or start: warm start, checkpoint and log step 0.
+    let (learner, mut opt, mut state, mut history) = if resume {
+        checkpoint::resume(lp, out, &mut log)?
+    } else {
+        start(lp, out, &mut log, on_line)?
+    };
+    // 2. Policy-improvement steps.
+    while state.step < settings.steps {
+        let started = Instant::now();
+        let index = state.step + 1;
+        let step = Step {
+            index,
+            last: index == settings.steps,
+            learner: &learner,
+            out,
+        };
+        let mut line = L::Metrics::new(index);
+        let mut batch = lp.collect(&step, &mut state.custom, &mut line)?;
+        lp.advantages(&step, &mut batch, &mut state.custom, &mut line)?;
+        opt.lr = settings.schedule.rate(
+            settings.learning_rate,
+            index,
+            settings.steps,
+            settings.warmup_steps,
+        );
+        let stats = lp.update(&step, &mut batch, &mut state.custom, &mut opt)?;
+        state.step = index;
+        state.optimizer_step = opt.step;
+        state.skipped_updates += stats.skipped;
+        line.set_update(&stats, state.skipped_updates, opt.lr);
+        if lp.evaluates(index, step.last) {
+            lp.evaluate(&step, &mut line)?;
+        }
+        line.set_seconds(started.elapsed().as_secs_f64());
+        log.append(&line, index)?;
+        on_line(&line);
+        history.push(line);
+        if index % settings.checkpoint_every == 0 || step.last {
+            checkpoint::save(lp, out, &learner, &opt, &state)?;
+        }
+    }
+    Ok(history)
+}
+
+/// A fresh run: `config.toml`, the model, the warm start, checkpoint 0 and step 0's line.
+#[allow(clippy::type_complexity)]
+fn start<L: Loop>(
+    lp: &mut L,
+    out: &Path,
+    log: &mut MetricsLog,
+    on_line: &mut dyn FnMut(&L::Metrics),
+) -> Result<(Learner, AdamW, RunState<L::State>, Vec<L::Metrics>)> {
+    let started = Instant::now();
+    let settings = lp.settings().clone();
+    spar_lm::checkpoint::write_atomic(&out.join("config.toml"), settings.config_toml.as_bytes())?;
+    log.rewrite::<L::Metrics>(&[])?;
+    let device = spar_lm::cli::default_device();
+    let learner = learner::fresh_learner(&settings.model, settings.seed, out, &device)?;
+    let mut line = L::Metrics::new(0);
+    lp.before_warm_start(&learner, &mut line)?;
+    let warm = match lp.warm_start(&learner)? {
+        Some(w) if w.steps > 0 => {
+            if w.data.is_empty() {
+                return Err(Error::Invalid(
+                    "config: the warm start has no data (raise warm_start.episodes or \
+                     warm_start.problems, or set warm_start.steps = 0)"
+                        .into(),
+                ));
+            }
+            supervised::supervised_steps(&learner, &w.data, w.steps, w.batch_size, w.learning_rate)?
+        }
+        _ => None,
+    };
+    line.set_warm_start_loss(warm);
+    let opt = AdamW::new(
+        learner.named_vars(),
+        settings.learning_rate,
+        settings.weight_decay,
+    )?;
+    let state = RunState {
+        step: 0,
+        optimizer_step: 0,
+        skipped_updates: 0,
+        custom: L::State::default(),
+    };
+    checkpoint::save(lp, out, &learner, &opt, &state)?;
+    lp.prepare(&learner, out, Some(&mut line))?;
+    if lp.evaluates(0, settings.steps == 0) {
+        let step = Step {
+            index: 0,
+            last: settings.steps == 0,
+            learner: &learner,
+            out,
+        };
+        lp.evaluate(&step, &mut line)?;
+    }
+    line.set_seconds(started.elapsed().as_secs_f64());
+    log.append(&line, 0)?;
+    on_line(&line);
+    Ok((learner, opt, state, vec![line]))
+}
