@@ -6,13 +6,11 @@ use std::time::Instant;
 use anyhow::Context as _;
 use serde::Serialize;
 use spar_core::{Game, GameSpec, Policy, UniformRandom};
-use spar_core::{TextGame, TextOptions};
 use spar_eval::{policy_file, CfrSolver, CfrVariant, HeadToHead, Record, RoundRobin};
 use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
-use spar_rl::LmPolicyOptions;
 
-use crate::players::PLAYERS;
+use crate::players::{ModelPrompting, PromptArgs, PLAYERS};
 use crate::report::{print_json, progress};
 use crate::UsageError;
 
@@ -38,40 +36,6 @@ pub struct ExploitabilityArgs {
     /// model: write the model's tabulated policy to this file (docs/policy-format.md).
     #[arg(long)]
     save_policy: Option<PathBuf>,
-}
-
-/// How a language model is prompted (`spar exploitability --policy model:`, `spar eval`);
-/// each flag defaults to the checkpoint's `prompting.json` (written by `spar train`), then to
-/// the value named.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct PromptArgs {
-    /// Sampling temperature the model is evaluated at [default: prompting.json, else 1.0].
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// Answer protocol (boxed, bracketed, bare) [default: prompting.json, else boxed].
-    #[arg(long)]
-    pub protocol: Option<String>,
-    /// How prompts are written (auto: the chat template when the model has one; chat; raw)
-    /// [default: prompting.json, else auto].
-    #[arg(long)]
-    pub prompt_style: Option<String>,
-    /// What observations hold: full, norules, compact [default: prompting.json, else full].
-    #[arg(long)]
-    pub view: Option<String>,
-}
-
-pub use spar_rl::players::ModelPrompting;
-
-impl PromptArgs {
-    /// The flags as the library takes them.
-    pub fn flags(&self) -> spar_rl::players::PromptFlags {
-        spar_rl::players::PromptFlags {
-            temperature: self.temperature,
-            protocol: self.protocol.clone(),
-            prompt_style: self.prompt_style.clone(),
-            view: self.view.clone(),
-        }
-    }
 }
 
 /// What exact evaluation of a language-model policy adds to the report.
@@ -138,32 +102,7 @@ fn model_policy<G: TextView + Clone>(
         &device,
     )
     .with_context(|| format!("loading the model {}", path.display()))?;
-    let env = TextGame::new(
-        game.clone(),
-        game.text_view(),
-        TextOptions {
-            protocol: p.protocol_box()?,
-            view: p.view,
-            ..TextOptions::default()
-        },
-    );
-    let options = LmPolicyOptions {
-        temperature: p.temperature,
-        style: p.style,
-        ..LmPolicyOptions::default()
-    };
-    let bar = progress(0, args.json, "scoring legal completions");
-    let table = spar_rl::players::lm_policy::tabulate(
-        &env,
-        &loaded.model,
-        &loaded.tokenizer,
-        &options,
-        |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-    )?;
-    bar.finish_and_clear();
+    let table = crate::players::tabulate_model(game, &loaded, &p, args.json)?;
     if let Some(out) = &args.save_policy {
         policy_file::save(out, &table.policy, game.info())?;
     }

@@ -1,18 +1,25 @@
 //! `spar eval`: a language model against a built-in player, in every seat, through the text
-//! environment (the same prompts and parsing as training).
+//! environment (the same prompts and parsing as training), and, where the game tree is small
+//! enough and the opponent's policy is exact, the model's exact expected return in every
+//! seat beside the sampled one.
+//!
+//! Sampled games draw fresh deals: game `i` of seat `s` resets the environment with seed
+//! `--seed + (s << 40) + i`, so every game is independent of the others and the per-seat
+//! confidence interval of the mean is the plain one.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use spar_core::{GameSpec, TextGame, TextOptions};
+use spar_core::{GameSpec, Policy, TextGame, TextOptions};
+use spar_eval::GameTree;
 use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
 use spar_lm::sample::SamplingParams;
 use spar_rl::rollout::{play_batch, Decode, Seat};
 
-use crate::evaluate::{ModelPrompting, PromptArgs};
+use crate::players::{ModelPrompting, PromptArgs};
 use crate::report::{print_json, progress};
 use crate::UsageError;
 
@@ -52,6 +59,9 @@ pub struct EvalArgs {
     /// What an invalid answer costs: spiral, textarena, retry:N.
     #[arg(long, default_value = "spiral")]
     invalid_move_rule: String,
+    /// Skip the exact values (which score every legal answer at every information set once).
+    #[arg(long)]
+    no_exact: bool,
     /// Write every game's transcript here as JSONL (prompts, completions, outcomes).
     #[arg(long)]
     transcript: Option<PathBuf>,
@@ -88,6 +98,28 @@ struct SeatResult {
     /// Fraction of the model's answers that named no legal action.
     invalid_rate: f64,
     mean_response_tokens: f64,
+    /// The model's exact expected return in this seat (`None` when not computed; see
+    /// [`EvalReport::exact`]).
+    exact_return: Option<f64>,
+}
+
+/// The exact evaluation: the model's policy tabulated at every information set, the
+/// opponent's read there, chance weighted exactly.
+#[derive(Debug, Serialize)]
+struct ExactReport {
+    /// Per seat: the model's expected return when it sits there and the opponent in every
+    /// other seat.
+    returns: Vec<f64>,
+    /// The mean over seats (the value when seats are drawn uniformly).
+    mean_return: f64,
+    /// Information sets the model was tabulated at.
+    information_sets: usize,
+    /// Mean and largest, over information sets, of the probability of answers outside the
+    /// legal actions' canonical completions: the exact policy is the model's distribution
+    /// normalised over those completions.
+    outside_mass_mean: f64,
+    outside_mass_max: f64,
+    seconds: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -99,9 +131,22 @@ struct EvalReport {
     protocol: String,
     prompt_style: String,
     view: &'static str,
+    /// How the model answered in the sampled games: `sample` or `legal`.
+    policy: &'static str,
     seats: Vec<SeatResult>,
+    /// The exact values, when the game tree has at most [`EXACT_MAX_NODES`] nodes and the
+    /// opponent's policy is exact.
+    exact: Option<ExactReport>,
+    /// Why `exact` is missing (`None` when it is there).
+    exact_unavailable: Option<String>,
+    /// Seconds of the sampled games.
     seconds: f64,
 }
+
+/// The largest game tree on which `spar eval` computes exact values: Kuhn Poker has 58
+/// nodes and Leduc Hold'em 9,457; TicTacToe (549,946) would mean scoring the model at
+/// hundreds of thousands of information sets.
+const EXACT_MAX_NODES: usize = 100_000;
 
 /// Runs `spar eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
@@ -155,13 +200,22 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         return print_json(&report);
     }
     println!(
-        "{} vs {} on {} (temperature {}, {} games per seat, {:.1} s)",
-        report.model, report.opponent, report.game, report.temperature, args.games, report.seconds
+        "{} vs {} on {} (temperature {}, policy {}, {} games per seat, {:.1} s)",
+        report.model,
+        report.opponent,
+        report.game,
+        report.temperature,
+        report.policy,
+        args.games,
+        report.seconds
     );
-    println!("seat  mean return (95% CI)   win    draw   loss   invalid  tokens");
+    println!("seat  mean return (95% CI)  exact    win    draw   loss   invalid  tokens");
     for s in &report.seats {
+        let exact = s
+            .exact_return
+            .map_or_else(|| "   -   ".to_string(), |v| format!("{v:+.4}"));
         println!(
-            "{:>4}  {:+.3} ± {:.3}        {:.3}  {:.3}  {:.3}  {:.3}    {:.1}",
+            "{:>4}  {:+.3} ± {:.3}        {exact}  {:.3}  {:.3}  {:.3}  {:.3}    {:.1}",
             s.seat,
             s.mean_return,
             s.ci95,
@@ -170,6 +224,23 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             s.loss_rate,
             s.invalid_rate,
             s.mean_response_tokens
+        );
+    }
+    match (&report.exact, &report.exact_unavailable) {
+        (Some(e), _) => println!(
+            "exact: the model tabulated at {} information sets, chance and the opponent \
+             weighted exactly (mean over seats {:+.4}; mass outside the legal answers {:.4} \
+             mean, {:.4} max; {:.1} s)",
+            e.information_sets, e.mean_return, e.outside_mass_mean, e.outside_mass_max, e.seconds
+        ),
+        (None, Some(reason)) => println!("exact: not computed: {reason}"),
+        (None, None) => {}
+    }
+    if report.exact.is_some() && report.policy == "sample" {
+        println!(
+            "  the exact values are of the model's distribution over the legal answers; free \
+             text (--policy sample) matches them only as far as the model writes those answers \
+             (--policy legal plays that distribution)"
         );
     }
     Ok(())
@@ -199,6 +270,11 @@ fn eval_game<G: TextView + Heuristic + Clone + 'static>(
     crate::lm::set_threads();
     let device = spar_lm::cli::default_device();
     let loaded = load(&args.model, &device)?;
+    let (exact, exact_unavailable) =
+        match exact_returns(game, args, opponent.as_ref(), &loaded, prompting)? {
+            Ok(exact) => (Some(exact), None),
+            Err(reason) => (None, Some(reason)),
+        };
     let make_env = || -> TextGame<G, G::Text> {
         TextGame::new(
             game.clone(),
@@ -289,6 +365,7 @@ fn eval_game<G: TextView + Heuristic + Clone + 'static>(
             loss_rate: rate(&|r| r < 0.0),
             invalid_rate: invalid as f64 / turns.max(1) as f64,
             mean_response_tokens: tokens as f64 / turns.max(1) as f64,
+            exact_return: exact.as_ref().map(|e| e.returns[seat]),
         });
     }
     bar.finish_and_clear();
@@ -304,9 +381,59 @@ fn eval_game<G: TextView + Heuristic + Clone + 'static>(
         protocol: prompting.protocol.clone(),
         prompt_style: prompting.prompt_style.clone(),
         view: prompting.view.name(),
+        policy: match decode {
+            Decode::Sample => "sample",
+            Decode::Legal => "legal",
+        },
         seats,
+        exact,
+        exact_unavailable,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The model's exact expected return in every seat against `opponent` (see [`ExactReport`]),
+/// or why it is not computed: `--no-exact`, an opponent without an exact policy, or a game
+/// tree above [`EXACT_MAX_NODES`].
+fn exact_returns<G: TextView + Clone>(
+    game: &G,
+    args: &EvalArgs,
+    opponent: &dyn Policy<G::State>,
+    loaded: &spar_lm::cli::LoadedModel,
+    prompting: &ModelPrompting,
+) -> anyhow::Result<Result<ExactReport, String>> {
+    if args.no_exact {
+        return Ok(Err("--no-exact".into()));
+    }
+    if !crate::players::has_exact_policy(&args.vs) {
+        return Ok(Err(format!(
+            "the opponent {:?} has no exact policy (exact values need random, uniform, \
+             tabular:FILE, cfr:FILE or cfr+[:ITERATIONS])",
+            args.vs
+        )));
+    }
+    let tree = match GameTree::build_with_limit(game, EXACT_MAX_NODES) {
+        Ok(tree) => tree,
+        Err(spar_eval::Error::TreeTooLarge { .. }) => {
+            return Ok(Err(format!(
+                "the game tree of {} has more than {EXACT_MAX_NODES} nodes (exact values are \
+                 computed up to that size: Kuhn Poker, Leduc Hold'em)",
+                game.info().spec
+            )))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let start = Instant::now();
+    let table = crate::players::tabulate_model(game, loaded, prompting, args.json)?;
+    let returns = spar_eval::returns_by_seat_on_tree(&tree, &table.policy, opponent)?;
+    Ok(Ok(ExactReport {
+        mean_return: returns.iter().sum::<f64>() / returns.len() as f64,
+        returns,
+        information_sets: table.legal_mass.len(),
+        outside_mass_mean: table.mean_outside_mass(),
+        outside_mass_max: table.max_outside_mass(),
+        seconds: start.elapsed().as_secs_f64(),
+    }))
 }
 
 fn load(path: &Path, device: &candle_core::Device) -> anyhow::Result<spar_lm::cli::LoadedModel> {

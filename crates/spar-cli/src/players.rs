@@ -1,13 +1,47 @@
 //! Players on the command line: the names of [`spar_rl::players`] (built-in players,
-//! `model:PATH`, `remote:URL[#NAME]`) and the flags of language-model players.
+//! `model:PATH`, `remote:URL[#NAME]`), the flags of language-model players, and a language
+//! model tabulated as an exact policy (`spar exploitability`, `spar eval`).
 
-use spar_core::{Game, Policy};
+use spar_core::{Game, Policy, TextGame, TextOptions};
 use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
-use spar_rl::players::PlayerOptions;
-pub use spar_rl::players::{LmCounters, PLAYERS};
 
-use crate::evaluate::PromptArgs;
+use crate::report::progress;
+use spar_rl::players::PlayerOptions;
+pub use spar_rl::players::{LmCounters, ModelPrompting, PLAYERS};
+use spar_rl::{LmPolicyOptions, LmPolicyTable};
+
+/// How a language model is prompted (`spar exploitability --policy model:`, `spar eval`);
+/// each flag defaults to the checkpoint's `prompting.json` (written by `spar train`), then to
+/// the value named.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PromptArgs {
+    /// Sampling temperature the model is evaluated at [default: prompting.json, else 1.0].
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Answer protocol (boxed, bracketed, bare) [default: prompting.json, else boxed].
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// How prompts are written (auto: the chat template when the model has one; chat; raw)
+    /// [default: prompting.json, else auto].
+    #[arg(long)]
+    pub prompt_style: Option<String>,
+    /// What observations hold: full, norules, compact [default: prompting.json, else full].
+    #[arg(long)]
+    pub view: Option<String>,
+}
+
+impl PromptArgs {
+    /// The flags as the library takes them.
+    pub fn flags(&self) -> spar_rl::players::PromptFlags {
+        spar_rl::players::PromptFlags {
+            temperature: self.temperature,
+            protocol: self.protocol.clone(),
+            prompt_style: self.prompt_style.clone(),
+            view: self.view.clone(),
+        }
+    }
+}
 
 /// Options of language-model players (`model:`, `remote:`) on the command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -78,4 +112,90 @@ pub fn make_any_player<G: Game + Heuristic + TextView + Clone + 'static>(
     Ok(spar_rl::players::make_any_player(
         game, spec, lm, seed, counters,
     )?)
+}
+
+/// Whether the player named `spec` (as [`make_player`] and [`make_any_player`] read it,
+/// `ALIAS=SPEC` included) plays a fixed distribution at every information state that
+/// exact evaluation can tabulate: `random`, `uniform`, `tabular:FILE`, `cfr:FILE` and
+/// `cfr+[:ITERATIONS]`. Language models (`model:`, `remote:`) sample free text, and the
+/// searches (`minimax`, `alphabeta`) are left to sampled play.
+pub fn has_exact_policy(spec: &str) -> bool {
+    let spec = match spec.split_once('=') {
+        Some((alias, inner)) if !alias.is_empty() && !alias.contains(':') && !inner.is_empty() => {
+            inner
+        }
+        _ => spec,
+    };
+    let kind = spec.split_once(':').map_or(spec, |(kind, _)| kind);
+    matches!(kind, "random" | "uniform" | "tabular" | "cfr" | "cfr+")
+}
+
+/// The exact policy of a loaded language model on `game`, tabulated as training tabulates
+/// it ([`spar_rl::tabulate`] on the text environment of the model's protocol and view, at
+/// its temperature and prompt style): at every information set, the normalised
+/// probabilities of the legal actions' canonical answers. A progress bar counts the scored
+/// answers unless `quiet`.
+pub fn tabulate_model<G: TextView + Clone>(
+    game: &G,
+    loaded: &spar_lm::cli::LoadedModel,
+    prompting: &ModelPrompting,
+    quiet: bool,
+) -> anyhow::Result<LmPolicyTable> {
+    let env = TextGame::new(
+        game.clone(),
+        game.text_view(),
+        TextOptions {
+            protocol: prompting.protocol_box()?,
+            view: prompting.view,
+            ..TextOptions::default()
+        },
+    );
+    let options = LmPolicyOptions {
+        temperature: prompting.temperature,
+        style: prompting.style,
+        ..LmPolicyOptions::default()
+    };
+    let bar = progress(0, quiet, "scoring legal completions");
+    let table = spar_rl::tabulate(
+        &env,
+        &loaded.model,
+        &loaded.tokenizer,
+        &options,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_players_are_the_tabular_ones() {
+        for spec in [
+            "random",
+            "uniform",
+            "cfr+",
+            "cfr+:50",
+            "tabular:p.json",
+            "cfr:p.json",
+        ] {
+            assert!(has_exact_policy(spec), "{spec}");
+        }
+        assert!(has_exact_policy("nash=cfr+:2000"));
+        for spec in [
+            "model:runs/k/checkpoints/step-000010",
+            "remote:http://127.0.0.1:8000/v1#m",
+            "minimax",
+            "alphabeta:3",
+            "cfr+=model:x",
+            "nobody",
+        ] {
+            assert!(!has_exact_policy(spec), "{spec}");
+        }
+    }
 }

@@ -1,4 +1,9 @@
-//! Exact best response, NashConv and exploitability.
+//! Exact expected returns, best response, NashConv and exploitability.
+//!
+//! Expected returns are taken over chance exactly, for one policy played by every player
+//! ([`expected_returns`]), for one policy per player, a strategy profile
+//! ([`profile_returns`]), or for one policy against another in each seat in turn
+//! ([`returns_by_seat`]: a head-to-head match evaluated exactly instead of sampled).
 //!
 //! Definitions (see `docs/evaluation.md`): with every player following policy `pi`, the
 //! on-policy value of player `p` is `u_p(pi)`; the best-response value is
@@ -57,6 +62,69 @@ pub fn expected_returns<G: Game>(game: &G, policy: &dyn Policy<G::State>) -> Res
     let tree = GameTree::build(game)?;
     let table = tree.tabulate(policy)?;
     Ok(tree.expected_returns(&table))
+}
+
+/// Expected returns of every player when player `p` follows `policies[p]` (exact tree walk
+/// with chance). Fails with [`Error::WrongNumberOfPolicies`] unless `policies` holds one
+/// policy per player, when the tree is too large, or when a policy returns something that is
+/// not a distribution over legal actions.
+pub fn profile_returns<G: Game>(game: &G, policies: &[&dyn Policy<G::State>]) -> Result<Vec<f64>> {
+    let tree = GameTree::build(game)?;
+    profile_returns_on_tree(&tree, policies)
+}
+
+/// [`profile_returns`] on a prebuilt tree (each policy is queried once per information set).
+pub fn profile_returns_on_tree<S: State>(
+    tree: &GameTree<S>,
+    policies: &[&dyn Policy<S>],
+) -> Result<Vec<f64>> {
+    let info = tree.info();
+    if policies.len() != info.num_players {
+        return Err(Error::WrongNumberOfPolicies {
+            game: info.spec.clone(),
+            expected: info.num_players,
+            got: policies.len(),
+        });
+    }
+    let tables = policies
+        .iter()
+        .map(|policy| tree.tabulate(*policy))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(tree.profile_returns(&tables.iter().collect::<Vec<_>>()))
+}
+
+/// The exact head-to-head value of `policy` against `opponent`, per seat: element `s` is
+/// the expected return of player `s` when it follows `policy` and every other player follows
+/// `opponent` (chance weighted exactly). In a two-player game, `[v0, v1]` are `policy`'s
+/// expected returns as the first and as the second player; their mean is its value when
+/// seats are drawn uniformly. Fails when the tree is too large or a policy returns something
+/// that is not a distribution over legal actions.
+pub fn returns_by_seat<G: Game>(
+    game: &G,
+    policy: &dyn Policy<G::State>,
+    opponent: &dyn Policy<G::State>,
+) -> Result<Vec<f64>> {
+    let tree = GameTree::build(game)?;
+    returns_by_seat_on_tree(&tree, policy, opponent)
+}
+
+/// [`returns_by_seat`] on a prebuilt tree (each policy is queried once per information set).
+pub fn returns_by_seat_on_tree<S: State>(
+    tree: &GameTree<S>,
+    policy: &dyn Policy<S>,
+    opponent: &dyn Policy<S>,
+) -> Result<Vec<f64>> {
+    let policy = tree.tabulate(policy)?;
+    let opponent = tree.tabulate(opponent)?;
+    let num_players = tree.info().num_players;
+    Ok((0..num_players)
+        .map(|seat| {
+            let profile: Vec<&TreePolicy> = (0..num_players)
+                .map(|p| if p == seat { &policy } else { &opponent })
+                .collect();
+            tree.profile_returns(&profile)[seat]
+        })
+        .collect())
 }
 
 /// The best response of `player` to `policy` played by everyone else.
@@ -340,6 +408,166 @@ mod tests {
         }
     }
 
+    /// A Kuhn policy that bets (or calls) at every information state of a card in `cards`
+    /// (0 = J, 1 = Q, 2 = K) and passes (checks or folds) elsewhere; Kuhn's information-state
+    /// strings start with the card.
+    fn bet_with(cards: &[char]) -> TabularPolicy {
+        let mut policy = TabularPolicy::default();
+        for key in [
+            "0", "1", "2", "0pb", "1pb", "2pb", "0p", "1p", "2p", "0b", "1b", "2b",
+        ] {
+            let bet = if cards.contains(&key.chars().next().unwrap()) {
+                1.0
+            } else {
+                0.0
+            };
+            policy.insert(key, vec![(0, 1.0 - bet), (1, bet)]);
+        }
+        policy
+    }
+
+    #[test]
+    fn kuhn_uniform_against_uniform_is_one_eighth() {
+        // By hand: showdowns average 0 over the deals, so only folds count. Player 1 folds
+        // after "b p" (probability 1/2 * 1/2, +1 for player 0) and player 0 folds after
+        // "p b p" (1/2 * 1/2 * 1/2, -1): 1/4 - 1/8 = 1/8. OpenSpiel's
+        // expected_game_score_test.py checks the same [1/8, -1/8].
+        let game = KuhnPoker::new();
+        let profile = profile_returns(&game, &[&UniformRandom, &UniformRandom]).unwrap();
+        assert!(close(profile[0], 0.125, 1e-12) && close(profile[1], -0.125, 1e-12));
+        let seats = returns_by_seat(&game, &UniformRandom, &UniformRandom).unwrap();
+        assert!(close(seats[0], 0.125, 1e-12) && close(seats[1], -0.125, 1e-12));
+    }
+
+    #[test]
+    fn kuhn_always_bet_against_betting_with_queen_or_king_is_hand_checked() {
+        let always_bet = bet_with(&['0', '1', '2']);
+        let queen_or_king = bet_with(&['1', '2']);
+        let game = KuhnPoker::new();
+        // Seat 0 always bets; player 1 folds a J (1/3: +1 for player 0), calls a Q (player 0
+        // holds J or K, +-2, mean 0) and calls a K (player 0 loses 2): 1/3 - 2/3 = -1/3.
+        // Seat 1 always bets or calls: player 0 checks a J then folds to the bet (1/3: +1 for
+        // player 1), bets a Q (player 1 holds J or K and calls: +-2, mean 0), bets a K
+        // (player 1 calls and loses 2): again 1/3 - 2/3 = -1/3.
+        let seats = returns_by_seat(&game, &always_bet, &queen_or_king).unwrap();
+        assert!(close(seats[0], -1.0 / 3.0, 1e-12), "{seats:?}");
+        assert!(close(seats[1], -1.0 / 3.0, 1e-12), "{seats:?}");
+        // Zero-sum: the other policy gets the opposite in each seat.
+        let seats = returns_by_seat(&game, &queen_or_king, &always_bet).unwrap();
+        assert!(close(seats[0], 1.0 / 3.0, 1e-12) && close(seats[1], 1.0 / 3.0, 1e-12));
+        let profile = profile_returns(&game, &[&always_bet, &queen_or_king]).unwrap();
+        assert!(close(profile[0], -1.0 / 3.0, 1e-12) && close(profile[1], 1.0 / 3.0, 1e-12));
+        // Both always pass: every hand is a 1-chip showdown, mean 0.
+        let pass = always_pass_policy();
+        assert_eq!(
+            returns_by_seat(&game, &pass, &pass).unwrap(),
+            vec![0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn kuhn_cfr_plus_against_itself_reaches_the_game_value() {
+        // Kuhn (1950); OpenSpiel's cfr_test.py checks -1/18 for player 0. In a zero-sum game
+        // both u_0(pi) and the value lie in [-br_1(pi_0), br_0(pi_1)], an interval of width
+        // NashConv(pi), so NashConv bounds the error.
+        let mut solver =
+            crate::CfrSolver::new(&KuhnPoker::new(), crate::CfrVariant::CfrPlus).unwrap();
+        solver.run(500);
+        let bound = solver.nash_conv().unwrap().nash_conv;
+        assert!(bound < 1e-3, "{bound}");
+        let average = solver.average_policy();
+        let seats = returns_by_seat(&KuhnPoker::new(), &average, &average).unwrap();
+        assert!(close(seats[0], -1.0 / 18.0, bound), "{seats:?}");
+        assert!(close(seats[1], 1.0 / 18.0, bound), "{seats:?}");
+        // Any member of the Nash family against any other gets exactly the value
+        // (equilibria of a zero-sum game are interchangeable).
+        let profile = profile_returns(
+            &KuhnPoker::new(),
+            &[&nash_policy(0.0), &nash_policy(1.0 / 3.0)],
+        )
+        .unwrap();
+        assert!(close(profile[0], -1.0 / 18.0, 1e-12), "{profile:?}");
+    }
+
+    #[test]
+    fn nobody_beats_the_game_value_against_a_nash_opponent() {
+        // Against an equilibrium policy, player 0 gets at most the value -1/18 and player 1
+        // at most 1/18, whatever it plays.
+        let game = KuhnPoker::new();
+        let tree = GameTree::build(&game).unwrap();
+        let nash = nash_policy(0.2);
+        let mut solver = crate::CfrSolver::new(&game, crate::CfrVariant::CfrPlus).unwrap();
+        solver.run(20);
+        let policies = [
+            tree.to_tabular(&tree.uniform_policy()),
+            always_pass_policy(),
+            bet_with(&['2']),
+            skewed_policy(&tree, 3),
+            skewed_policy(&tree, 11),
+            solver.average_policy(),
+        ];
+        for policy in &policies {
+            let seats = returns_by_seat_on_tree(&tree, policy, &nash).unwrap();
+            assert!(seats[0] <= -1.0 / 18.0 + 1e-12, "{seats:?}");
+            assert!(seats[1] <= 1.0 / 18.0 + 1e-12, "{seats:?}");
+        }
+    }
+
+    #[test]
+    fn one_policy_in_every_seat_gives_the_expected_returns() {
+        fn check<G: Game>(game: &G, seeds: &[usize]) {
+            let tree = GameTree::build(game).unwrap();
+            for &seed in seeds {
+                let policy = weighted_policy(&tree, seed);
+                let shared = tree.expected_returns(&tree.tabulate(&policy).unwrap());
+                let seats = returns_by_seat_on_tree(&tree, &policy, &policy).unwrap();
+                let profile = profile_returns_on_tree(&tree, &[&policy, &policy]).unwrap();
+                for p in 0..2 {
+                    assert!(close(seats[p], shared[p], 1e-12), "{seats:?} vs {shared:?}");
+                    assert!(close(profile[p], shared[p], 1e-12));
+                }
+            }
+        }
+        check(&KuhnPoker::new(), &[1, 3, 11]);
+        check(&spar_games::leduc::LeducPoker::new(), &[1, 5]);
+    }
+
+    #[test]
+    fn a_best_response_in_its_seat_achieves_its_value_on_leduc() {
+        // Two independent computations: the best-response walk's value, and the profile
+        // (best response, uniform) evaluated by the backward sweep.
+        let game = spar_games::leduc::LeducPoker::new();
+        let tree = GameTree::build(&game).unwrap();
+        let uniform = tree.uniform_policy();
+        for player in 0..2 {
+            let response = best_response_on_tree(&tree, &uniform, player);
+            let mut profile: Vec<&dyn Policy<_>> = vec![&UniformRandom, &UniformRandom];
+            profile[player] = &response.policy;
+            let values = profile_returns_on_tree(&tree, &profile).unwrap();
+            assert!(close(values[player], response.value, 1e-12), "{values:?}");
+            assert!(
+                close(values[0] + values[1], 0.0, 1e-12),
+                "zero-sum: {values:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_profile_needs_one_policy_per_player() {
+        let error = profile_returns(&KuhnPoker::new(), &[&UniformRandom]).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::WrongNumberOfPolicies {
+                    expected: 2,
+                    got: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
     /// A deterministic non-uniform policy: information set `i` bets with probability
     /// `((i * seed) % 7) / 6`.
     fn skewed_policy<S: State>(tree: &GameTree<S>, seed: usize) -> TabularPolicy {
@@ -347,6 +575,27 @@ mod tests {
         for (i, set) in tree.info_sets().iter().enumerate() {
             let bet = ((i * seed) % 7) as f64 / 6.0;
             policy.insert(set.key.clone(), vec![(0, 1.0 - bet), (1, bet)]);
+        }
+        policy
+    }
+
+    /// A deterministic policy of any game: at information set `i`, legal action `k` gets
+    /// weight `1 + (i * seed + k) % 5`, normalised.
+    fn weighted_policy<S: State>(tree: &GameTree<S>, seed: usize) -> TabularPolicy {
+        let mut policy = TabularPolicy::default();
+        for (i, set) in tree.info_sets().iter().enumerate() {
+            let weights: Vec<f64> = (0..set.legal_actions.len())
+                .map(|k| 1.0 + ((i * seed + k) % 5) as f64)
+                .collect();
+            let total: f64 = weights.iter().sum();
+            policy.insert(
+                set.key.clone(),
+                set.legal_actions
+                    .iter()
+                    .zip(&weights)
+                    .map(|(&action, w)| (action, w / total))
+                    .collect(),
+            );
         }
         policy
     }

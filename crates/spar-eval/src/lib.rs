@@ -2,7 +2,8 @@
 //!
 //! * [`tree`]: [`GameTree`], the game tree enumerated once into flat arrays with dense
 //!   information-set ids; every exact algorithm below runs on it.
-//! * [`best_response`]: expected returns, exact best responses, NashConv and
+//! * [`best_response`]: expected returns (one policy for every player, one per player, or
+//!   one policy against another in each seat), exact best responses, NashConv and
 //!   exploitability (OpenSpiel's definitions).
 //! * [`cfr`]: CFR and CFR+ ([`CfrSolver`]), matching OpenSpiel's `CFRSolver` and
 //!   `CFRPlusSolver`.
@@ -27,7 +28,10 @@ pub mod search;
 pub mod tournament;
 pub mod tree;
 
-pub use best_response::{best_response, expected_returns, nash_conv, BestResponse, NashConv};
+pub use best_response::{
+    best_response, expected_returns, nash_conv, profile_returns, profile_returns_on_tree,
+    returns_by_seat, returns_by_seat_on_tree, BestResponse, NashConv,
+};
 pub use cfr::{CfrSolver, CfrVariant};
 pub use elo::{fit_elo, EloAnchor, EloOptions, PairResult};
 pub use error::{Error, Result};

@@ -394,16 +394,32 @@ impl<S> GameTree<S> {
 
     /// Expected returns when every player follows `policy` (exact, chance included).
     pub fn expected_returns(&self, policy: &TreePolicy) -> Vec<f64> {
+        self.profile_returns(&vec![policy; self.info.num_players])
+    }
+
+    /// Expected returns of every player when player `p` follows `policies[p]` (a strategy
+    /// profile; exact, chance included): one backward sweep, each decision node weighting
+    /// its children by the probabilities of the policy of the player to move there.
+    ///
+    /// # Panics
+    /// When `policies` does not hold one policy per player (a programmer error; the
+    /// game-level [`crate::best_response::profile_returns`] reports it as an error).
+    pub fn profile_returns(&self, policies: &[&TreePolicy]) -> Vec<f64> {
         let n = self.info.num_players;
+        assert_eq!(
+            policies.len(),
+            n,
+            "profile_returns takes one policy per player"
+        );
         let mut values = self.returns.clone();
         // Backward sweep: children have larger indices than their parents.
         for node in (0..self.num_nodes()).rev() {
             let weight = |child: usize| -> f64 {
                 match self.kinds[node] {
                     NodeKind::Chance => self.chance_probability[child],
-                    NodeKind::Decision { info_set, .. } => {
+                    NodeKind::Decision { player, info_set } => {
                         let offset = self.info_sets[info_set].action_offset;
-                        policy.probabilities[offset + child - self.first_child[node]]
+                        policies[player].probabilities[offset + child - self.first_child[node]]
                     }
                     NodeKind::Terminal => 0.0,
                 }
