@@ -295,7 +295,7 @@ Game rules:
             _ => "Player 0's card is hidden from you.".to_string(),
         };
         let moves = match state.moves() {
-            [] => "Player 0 has not acted yet.".to_string(),
+            [] => "No one has acted yet.".to_string(),
             [FOLD] => "Player 0 folded.".to_string(),
             [BET] => format!("Player 0 raised by {}.", chips(self.bet)),
             [BET, FOLD] => "Player 0 raised and Player 1 folded.".to_string(),
