@@ -14,8 +14,10 @@
 //! ```
 //!
 //! Tree games become environments through one adapter ([`crate::text::TextGame`]);
-//! open-ended loops (tasks, proposer/solver, critics) implement [`Env`] directly, which is why
-//! actions here are text and the integer action of a tree game is optional.
+//! verifiable tasks implement [`Env`] directly (`spar_games::tasks::TaskEnv`: one seat, a
+//! free-text answer, a verifier's verdict). Actions are text, and a tree game's integer action
+//! is optional, so that the open-ended loops this contract is designed for (proposer/solver,
+//! self-correction, critics; none of them exists yet) can implement it the same way.
 //!
 //! Invariants every implementation keeps:
 //! * `observation(p)` depends only on what player `p` may know (for tree games: their

@@ -1,9 +1,12 @@
 //! Roles: who is acting, as a first-class key.
 //!
-//! A [`Role`] names an environment (game or loop), a seat and a role name
-//! (`kuhn/player0`, `absolute-zero/proposer`). Observations, transcript turns, samples,
-//! reward functions, advantage baselines (SPIRAL's RAE keeps one per game and role) and
-//! metrics are keyed by it; one set of weights plays every role.
+//! A [`Role`] names an environment, a seat and a role name. Today's roles are the players
+//! of games (`kuhn/player0`, [`Role::player`]) and the solver of a verifiable task
+//! (`arithmetic/solver`). The vocabulary is designed so that the loops planned next (a
+//! proposer and a solver, a generator and a critic, an attacker and a defender, a first and
+//! a second attempt; none of them exists yet) need no new type. Observations, transcript
+//! turns, training samples, advantage baselines (SPIRAL's RAE keeps one per game and role)
+//! and metrics are keyed by it; one set of weights plays every role.
 
 use std::fmt;
 
@@ -14,11 +17,12 @@ use crate::game::Player;
 /// Who is acting: environment, seat, role name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Role {
-    /// The game or loop (`kuhn`, `tictactoe`, `selfplay-redteam`).
+    /// The game or task (`kuhn`, `tictactoe`, `arithmetic`); a future loop's name.
     pub env: String,
     /// The seat (player index).
     pub seat: Player,
-    /// The role's name (`player0`, `attacker`, `attempt2`).
+    /// The role's name: `player0`, `player1`, ... in games, `solver` in tasks (future loops:
+    /// `proposer`, `attacker`, `attempt2`).
     pub name: String,
 }
 
