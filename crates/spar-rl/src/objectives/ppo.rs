@@ -1,12 +1,15 @@
 //! Self-play's PPO-clip: on the tokens of free-text answers, or on the legal actions'
 //! normalised probabilities (GLAM), with a KL penalty and an entropy bonus.
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 use spar_lm::score::score_with_entropy;
 use spar_lm::Llama;
 
 use crate::error::Result;
-use crate::objectives::losses::{kl_estimate, Aggregation, KlEstimator};
+use crate::objectives::losses::{
+    token_grid, total_loss, Aggregation, EntropyBonus, KlEstimator, KlPenalty, PpoClip,
+    TokenInputs, TokenLoss,
+};
 use crate::rollout::Sample;
 
 /// Terms added to the PPO-clip objective.
@@ -45,15 +48,16 @@ pub struct PpoStats {
     pub entropy: f64,
 }
 
-/// The PPO-clip loss (Schulman et al. 2017, eq. 7) of `samples` under `model`, with the
-/// optional KL penalty and entropy bonus of `reg`. Per token `t` of a completion:
+/// Self-play's PPO objective on the tokens of `samples` under `model`: per token `t` of a
+/// completion
 ///
 /// `l_t = -min(r_t A, clip(r_t, 1 - eps, 1 + eps) A) + beta * k(t) - c * H_t`
 ///
-/// with `r_t = exp(logp_t - logp_old_t)` (eq. 6), `k` the chosen KL estimator against the
-/// reference ([`kl_estimate`]; the penalty as in GRPO, Shao et al. 2024, eq. 3) and `H_t` the
-/// entropy of the next-token distribution (the entropy bonus of Schulman et al. 2017, eq. 9);
-/// aggregated over tokens and samples by `agg`. Differentiable in the model's variables.
+/// that is [`PpoClip`] (Schulman et al. 2017, eq. 7, `r_t = exp(logp_t - logp_old_t)`,
+/// eq. 6), plus [`KlPenalty`] with coefficient `beta` against the reference (GRPO, Shao et
+/// al. 2024, eq. 3; the estimator `k` of Schulman 2020) and [`EntropyBonus`] with coefficient
+/// `c` (Schulman et al. 2017, eq. 9), each aggregated over tokens and samples by `agg` and
+/// summed ([`total_loss`]). Differentiable in the model's variables.
 pub fn ppo_loss(
     model: &Llama,
     samples: &[&Sample],
@@ -67,111 +71,75 @@ pub fn ppo_loss(
         .map(|s| (s.prompt.clone(), s.completion.clone()))
         .collect();
     let scores = score_with_entropy(model, &pairs, temperature, reg.entropy_coef != 0.0)?;
-    let (b, width) = scores.token_logprobs.dims2()?;
+    let (_, width) = scores.token_logprobs.dims2()?;
     let device = scores.token_logprobs.device().clone();
-    let mut old = vec![0f32; b * width];
-    let mut adv = vec![0f32; b * width];
-    let mut reference = vec![0f32; b * width];
-    for (i, s) in samples.iter().enumerate() {
-        for (j, &lp) in s.old_logprobs.iter().enumerate() {
-            old[i * width + j] = lp;
-            adv[i * width + j] = s.advantage as f32;
-        }
-        if reg.kl_coef != 0.0 {
-            if s.ref_logprobs.len() != s.old_logprobs.len() {
-                return Err(crate::Error::Invalid(format!(
-                    "a KL penalty needs the reference's log-probabilities of every token: \
-                     sample of episode {} has {} for {} tokens",
-                    s.episode,
-                    s.ref_logprobs.len(),
-                    s.old_logprobs.len()
-                )));
-            }
-            for (j, &lp) in s.ref_logprobs.iter().enumerate() {
-                reference[i * width + j] = lp;
-            }
-        }
-    }
+    let olds: Vec<&[f32]> = samples.iter().map(|s| s.old_logprobs.as_slice()).collect();
+    let old = token_grid(&olds, width, &device)?;
     let reference = if reg.kl_coef != 0.0 {
-        Some(Tensor::from_vec(reference, (b, width), &device)?)
+        if let Some(s) = samples
+            .iter()
+            .find(|s| s.ref_logprobs.len() != s.old_logprobs.len())
+        {
+            return Err(crate::Error::Invalid(format!(
+                "a KL penalty needs the reference's log-probabilities of every token: sample \
+                 of episode {} has {} for {} tokens",
+                s.episode,
+                s.ref_logprobs.len(),
+                s.old_logprobs.len()
+            )));
+        }
+        let refs: Vec<&[f32]> = samples.iter().map(|s| s.ref_logprobs.as_slice()).collect();
+        Some(token_grid(&refs, width, &device)?)
     } else {
         None
     };
-    clipped_loss(
-        &Terms {
-            new: &scores.token_logprobs,
-            old: Tensor::from_vec(old, (b, width), &device)?,
-            adv: Tensor::from_vec(adv, (b, width), &device)?,
-            reference,
-            entropy: scores.entropy.as_ref(),
-            mask: &scores.mask,
-        },
-        clip,
-        reg,
-        agg,
-    )
+    let adv = advantages(samples, &device)?;
+    let inputs = TokenInputs {
+        old_logp: Some(&old),
+        ref_logp: reference.as_ref(),
+        advantages: Some(&adv),
+        entropy: scores.entropy.as_ref(),
+        ..TokenInputs::new(&scores.token_logprobs, &scores.mask)
+    };
+    objective(&inputs, clip, reg, agg)
 }
 
-/// The elements both PPO losses are made of, on a `(batch, width)` grid whose `mask` marks
-/// the real ones: the tokens of each answer, or one action per sample.
-struct Terms<'a> {
-    new: &'a Tensor,
-    old: Tensor,
-    adv: Tensor,
-    reference: Option<Tensor>,
-    entropy: Option<&'a Tensor>,
-    mask: &'a Tensor,
+/// The samples' advantages, `(B,)`.
+fn advantages(samples: &[&Sample], device: &Device) -> Result<Tensor> {
+    let adv: Vec<f32> = samples.iter().map(|s| s.advantage as f32).collect();
+    Ok(Tensor::from_vec(adv, samples.len(), device)?)
 }
 
-/// `-min(r A, clip(r) A) + beta k - c H` per element (see [`ppo_loss`]), aggregated by `agg`,
-/// and its statistics.
-fn clipped_loss(
-    t: &Terms<'_>,
+/// [`PpoClip`] + `beta` [`KlPenalty`] + `c` [`EntropyBonus`] on `inputs`, and the statistics
+/// self-play logs (`clip_fraction` is [`PpoClip`]'s: verl's `pg_clipfrac`).
+fn objective(
+    inputs: &TokenInputs,
     clip: f64,
     reg: &Regularisers,
     agg: Aggregation,
 ) -> Result<(Tensor, PpoStats)> {
-    let (mask, new) = (t.mask, t.new);
-    let ratio = ((new - &t.old)? * mask)?.exp()?;
-    let surr1 = (&ratio * &t.adv)?;
-    let surr2 = (ratio.clamp(1.0 - clip, 1.0 + clip)? * &t.adv)?;
-    let mut per_token = surr1.minimum(&surr2)?.neg()?;
-    let tokens: f32 = mask.sum_all()?.to_scalar()?;
-    let mut kl_ref = 0f32;
-    if let Some(reference) = &t.reference {
-        let k = (kl_estimate(reg.kl_estimator, new, reference)? * mask)?;
-        kl_ref = k.detach().sum_all()?.to_scalar::<f32>()? / tokens.max(1.0);
-        per_token = (per_token + (k * reg.kl_coef)?)?;
-    }
-    let mut entropy = 0f32;
-    if let Some(h) = t.entropy {
-        entropy = (h * mask)?.detach().sum_all()?.to_scalar::<f32>()? / tokens.max(1.0);
-        per_token = (per_token - (h * reg.entropy_coef)?)?;
-    }
-    let per_token = (per_token * mask)?;
-    let lengths = mask.sum(1)?;
-    let loss = match agg {
-        Aggregation::TokenSum(c) => (per_token.sum(1)? / c)?.mean_all()?,
-        Aggregation::TokenMean => per_token
-            .sum(1)?
-            .div(&lengths.clamp(1.0, f64::MAX)?)?
-            .mean_all()?,
-        Aggregation::BatchTokenMean => (per_token.sum_all()? / f64::from(tokens.max(1.0)))?,
+    let ppo = PpoClip {
+        clip_low: clip,
+        clip_high: clip,
     };
-    // Statistics (no gradient).
-    let r = ratio.detach();
-    let clipped = ((r.ge(1.0 + clip)?.to_dtype(DType::F32)?
-        + r.le(1.0 - clip)?.to_dtype(DType::F32)?)?
-        * mask)?
-        .sum_all()?
-        .to_scalar::<f32>()?;
-    let kl: f32 = ((&t.old - new.detach())? * mask)?.sum_all()?.to_scalar()?;
+    let kl = KlPenalty {
+        estimator: reg.kl_estimator,
+    };
+    let mut terms: Vec<(&dyn TokenLoss, f64)> = vec![(&ppo, 1.0)];
+    if reg.kl_coef != 0.0 {
+        terms.push((&kl, reg.kl_coef));
+    }
+    if reg.entropy_coef != 0.0 {
+        terms.push((&EntropyBonus, reg.entropy_coef));
+    }
+    let (loss, stats) = total_loss(&terms, inputs, agg)?;
+    let of = |name: &str| stats.iter().find(|s| s.name == name).copied();
     let stats = PpoStats {
-        loss: f64::from(loss.to_scalar::<f32>()?),
-        clip_fraction: f64::from(clipped / tokens.max(1.0)),
-        approx_kl: f64::from(kl / tokens.max(1.0)),
-        kl_ref: f64::from(kl_ref),
-        entropy: f64::from(entropy),
+        loss: f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?),
+        clip_fraction: stats[0].clip_fraction,
+        approx_kl: stats[0].approx_kl,
+        kl_ref: of("kl").map_or(0.0, |s| s.kl),
+        entropy: of("entropy").map_or(0.0, |s| s.entropy),
     };
     Ok((loss, stats))
 }
@@ -218,8 +186,9 @@ pub fn action_logprobs(model: &Llama, samples: &[&Sample], temperature: f64) -> 
 /// sample, `r = pi(a | s) / pi_old(a | s)` with `pi` the model's probabilities of the legal
 /// actions' canonical completions normalised over them (GLAM, Carta et al. 2023, sec. 3.1),
 /// `-min(r A, clip(r) A)` (Schulman et al. 2017, eq. 7), plus `beta * k` against the
-/// reference ([`kl_estimate`] on the chosen action's normalised log-probabilities) and minus
-/// `c * H`, `H` the exact entropy over the legal actions. Mean over samples.
+/// reference ([`KlPenalty`] on the chosen action's normalised log-probabilities) and minus
+/// `c * H` ([`EntropyBonus`], `H` the exact entropy over the legal actions). Mean over
+/// samples.
 pub fn ppo_loss_actions(
     model: &Llama,
     samples: &[&Sample],
@@ -241,7 +210,6 @@ pub fn ppo_loss_actions(
         .iter()
         .map(|s| first(&s.old_logprobs, "old", s))
         .collect::<Result<_>>()?;
-    let adv: Vec<f32> = samples.iter().map(|s| s.advantage as f32).collect();
     let n = samples.len();
     let reference = if reg.kl_coef != 0.0 {
         let values: Vec<f32> = samples
@@ -252,23 +220,20 @@ pub fn ppo_loss_actions(
     } else {
         None
     };
-    // One element per sample: the token-level core with width 1 and a mean over samples.
+    // One element per sample: the token-level objective on a (n, 1) grid.
     let new = new.reshape((n, 1))?;
     let entropy = entropy.reshape((n, 1))?;
     let mask = Tensor::ones((n, 1), DType::F32, &device)?;
-    clipped_loss(
-        &Terms {
-            new: &new,
-            old: Tensor::from_vec(old, (n, 1), &device)?,
-            adv: Tensor::from_vec(adv, (n, 1), &device)?,
-            reference,
-            entropy: (reg.entropy_coef != 0.0).then_some(&entropy),
-            mask: &mask,
-        },
-        clip,
-        reg,
-        Aggregation::TokenMean,
-    )
+    let old = Tensor::from_vec(old, (n, 1), &device)?;
+    let adv = advantages(samples, &device)?;
+    let inputs = TokenInputs {
+        old_logp: Some(&old),
+        ref_logp: reference.as_ref(),
+        advantages: Some(&adv),
+        entropy: (reg.entropy_coef != 0.0).then_some(&entropy),
+        ..TokenInputs::new(&new, &mask)
+    };
+    objective(&inputs, clip, reg, Aggregation::TokenMean)
 }
 
 #[cfg(test)]
@@ -530,42 +495,6 @@ mod tests {
         // A sample without alternatives is an error.
         s.alternatives.clear();
         assert!(ppo_loss_actions(&model, &[&s], 0.2, 1.0, &reg).is_err());
-    }
-
-    #[test]
-    fn kl_estimators_match_hand_computation() {
-        // log pi = -1, log pi_ref = -1.5: log r = -0.5.
-        let logp = Tensor::new(&[-1f32, -2.0], &Device::Cpu).unwrap();
-        let reference = Tensor::new(&[-1.5f32, -2.0], &Device::Cpu).unwrap();
-        let values = |e| {
-            kl_estimate(e, &logp, &reference)
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        };
-        let k1 = values(KlEstimator::K1);
-        let k2 = values(KlEstimator::K2);
-        let k3 = values(KlEstimator::K3);
-        assert!((k1[0] - 0.5).abs() < 1e-6, "{k1:?}");
-        assert!((k2[0] - 0.125).abs() < 1e-6, "{k2:?}");
-        let expected = (-0.5f32).exp() - 1.0 + 0.5; // 0.10653066
-        assert!((k3[0] - expected).abs() < 1e-6, "{k3:?}");
-        // Equal log-probabilities: every estimator is 0.
-        assert_eq!((k1[1], k2[1], k3[1]), (0.0, 0.0, 0.0));
-        // Averaged over samples of a known distribution, k1 and k3 estimate the exact KL.
-        // pi = (0.75, 0.25), pi_ref = (0.5, 0.5): KL(pi || pi_ref) = 0.75 ln 1.5 + 0.25 ln 0.5.
-        let kl = 0.75f64 * 1.5f64.ln() + 0.25 * 0.5f64.ln();
-        let logp = Tensor::new(&[0.75f32.ln(), 0.25f32.ln()], &Device::Cpu).unwrap();
-        let reference = Tensor::new(&[0.5f32.ln(), 0.5f32.ln()], &Device::Cpu).unwrap();
-        for e in [KlEstimator::K1, KlEstimator::K3] {
-            let v = kl_estimate(e, &logp, &reference)
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            let mean = 0.75 * f64::from(v[0]) + 0.25 * f64::from(v[1]);
-            assert!((mean - kl).abs() < 1e-6, "{e:?}: {mean} vs {kl}");
-        }
-        assert!("k4".parse::<KlEstimator>().is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use spar_lm::score::score_values_at_temperature;
 use spar_lm::Llama;
 
 use super::evaluate::{problem_prompt, sample_answers};
-use super::update::{aggregation, grid};
+use super::update::aggregation;
 use super::CHUNK;
 use crate::config::tasks::TaskTrainConfig;
 use crate::error::Result;
@@ -114,7 +114,7 @@ pub(super) fn divergence_term(
     let scores = spar_lm::score::score_at_temperature(model, &pairs, config.rollout.temperature)?;
     let width = scores.token_logprobs.dim(1)?;
     let rows: Vec<&[f32]> = picked.iter().map(|r| r.logprobs.as_slice()).collect();
-    let ref_logp = grid(&rows, width, scores.mask.device())?;
+    let ref_logp = losses::token_grid(&rows, width, scores.mask.device())?;
     let inputs = TokenInputs {
         logp: &scores.token_logprobs,
         mask: &scores.mask,
@@ -123,6 +123,7 @@ pub(super) fn divergence_term(
         advantages: None,
         correct: None,
         group_rate: None,
+        entropy: None,
     };
     let (per_token, _) = divergence.per_token(&inputs)?;
     let term = losses::aggregate(&per_token, &scores.mask, aggregation(config))?;

@@ -2,7 +2,7 @@
 //! penalty, or preference losses (DPO, IPO) on pairs of a right and a wrong answer to one
 //! problem; DPH-RL's divergence term on the reference answers added to either.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use rand::seq::SliceRandom;
 use spar_lm::score::{score, score_values_at_temperature};
 use spar_lm::Llama;
@@ -11,7 +11,7 @@ use super::reference::{divergence_term, ReferenceAnswer};
 use super::CHUNK;
 use crate::config::tasks::TaskTrainConfig;
 use crate::error::Result;
-use crate::objectives::losses::{self, Aggregation, PairLoss, TokenInputs, TokenLoss};
+use crate::objectives::losses::{self, token_grid, Aggregation, PairLoss, TokenInputs, TokenLoss};
 use crate::rollout::Sample;
 use crate::trainer::AdamW;
 
@@ -21,15 +21,6 @@ pub(super) fn aggregation(config: &TaskTrainConfig) -> Aggregation {
         "batch_token_mean" => Aggregation::BatchTokenMean,
         _ => Aggregation::TokenMean,
     }
-}
-
-/// A `(rows, width)` grid of per-token values, zero-padded.
-pub(super) fn grid(rows: &[&[f32]], width: usize, device: &Device) -> Result<Tensor> {
-    let mut v = vec![0f32; rows.len() * width];
-    for (i, r) in rows.iter().enumerate() {
-        v[i * width..i * width + r.len().min(width)].copy_from_slice(&r[..r.len().min(width)]);
-    }
-    Ok(Tensor::from_vec(v, (rows.len(), width), device)?)
 }
 
 /// Accumulated statistics of one step's update.
@@ -231,9 +222,9 @@ pub(super) fn update_tokens(
             let device = scores.mask.device().clone();
             let width = scores.token_logprobs.dim(1)?;
             let olds: Vec<&[f32]> = mb.iter().map(|(s, _)| s.old_logprobs.as_slice()).collect();
-            let old = grid(&olds, width, &device)?;
+            let old = token_grid(&olds, width, &device)?;
             let refs: Vec<&[f32]> = mb.iter().map(|(s, _)| s.ref_logprobs.as_slice()).collect();
-            let ref_grid = grid(&refs, width, &device)?;
+            let ref_grid = token_grid(&refs, width, &device)?;
             let column = |f: &dyn Fn(&(Sample, f64)) -> f32| {
                 Tensor::from_vec(mb.iter().map(f).collect::<Vec<f32>>(), mb.len(), &device)
             };
@@ -248,6 +239,7 @@ pub(super) fn update_tokens(
                 advantages: Some(&adv),
                 correct: Some(&correct),
                 group_rate: Some(&rate),
+                entropy: None,
             };
             let mut terms: Vec<(&dyn TokenLoss, f64)> = vec![(policy_loss.as_ref(), 1.0)];
             if let Some(kl) = kl_loss {

@@ -13,7 +13,8 @@
 //! * [`ForwardKl`] and [`JensenShannon`]: DPH-RL's mass-covering divergences on samples of
 //!   the reference (initial) policy;
 //! * [`Nft`]: negative-aware fine-tuning (NFT), with RFT as its `neg_weight = 0` case;
-//! * [`Sft`]: maximum likelihood.
+//! * [`Sft`]: maximum likelihood;
+//! * [`EntropyBonus`]: minus the entropy of the next-token distribution (PPO's entropy bonus).
 //!
 //! Preference losses ([`PairLoss`]: [`Dpo`], [`Ipo`]) work on summed sequence
 //! log-probabilities ([`sequence_logp`]).
@@ -24,7 +25,7 @@
 //! backward candle implements (exp, log, sqrt, clamp, minimum/maximum, where_cond, relu,
 //! abs); inputs may be F32 or F64 (the other inputs are converted to `logp`'s dtype).
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
 
@@ -32,7 +33,9 @@ mod pair;
 mod token;
 
 pub use pair::{Dpo, Ipo, PairLoss, PairStats};
-pub use token::{ForwardKl, JensenShannon, KlPenalty, Nft, PolicyGradient, PpoClip, Sft};
+pub use token::{
+    EntropyBonus, ForwardKl, JensenShannon, KlPenalty, Nft, PolicyGradient, PpoClip, Sft,
+};
 
 /// The per-token inputs of a [`TokenLoss`], on a `(B, W)` grid of `B` samples padded to
 /// `W` tokens. Only `logp` carries a gradient; the others are detached when read.
@@ -55,6 +58,9 @@ pub struct TokenInputs<'a> {
     pub correct: Option<&'a Tensor>,
     /// The correct rate `r_q` of each sample's group, `(B,)` ([`Nft`]).
     pub group_rate: Option<&'a Tensor>,
+    /// The entropy of the policy's next-token distribution at each position, `(B, W)`,
+    /// differentiable ([`EntropyBonus`]; `spar_lm::score::score_with_entropy`).
+    pub entropy: Option<&'a Tensor>,
 }
 
 impl<'a> TokenInputs<'a> {
@@ -68,6 +74,7 @@ impl<'a> TokenInputs<'a> {
             advantages: None,
             correct: None,
             group_rate: None,
+            entropy: None,
         }
     }
 }
@@ -94,6 +101,8 @@ pub struct LossStats {
     /// Mean per-token value of the divergence term ([`KlPenalty`], [`ForwardKl`],
     /// [`JensenShannon`]); 0 for the other losses.
     pub kl: f64,
+    /// Mean entropy per real token ([`EntropyBonus`]); 0 for the other losses.
+    pub entropy: f64,
     /// Number of real tokens.
     pub tokens: f64,
 }
@@ -298,6 +307,17 @@ pub fn total_loss(
     }
     let total = total.ok_or_else(|| invalid("total_loss needs at least one term".into()))?;
     Ok((total, all))
+}
+
+/// The per-token values of `rows` on a zero-padded `(rows, width)` grid (the layout of
+/// `spar_lm::score`'s log-probabilities: a row's tokens first, padding after).
+pub fn token_grid(rows: &[&[f32]], width: usize, device: &Device) -> Result<Tensor> {
+    let mut v = vec![0f32; rows.len() * width];
+    for (i, r) in rows.iter().enumerate() {
+        let n = r.len().min(width);
+        v[i * width..i * width + n].copy_from_slice(&r[..n]);
+    }
+    Ok(Tensor::from_vec(v, (rows.len(), width), device)?)
 }
 
 /// The masked sum of per-token log-probabilities of each sample, `(B, W) -> (B,)`: the

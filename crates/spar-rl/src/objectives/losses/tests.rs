@@ -736,6 +736,7 @@ fn nft_on_policy_gradient_equals_dr_grpo_and_grpo_policy_gradient() {
             advantages: adv,
             correct: Some(&correct),
             group_rate: Some(&rate),
+            entropy: None,
         };
         let (pt, _) = loss.per_token(&inputs).unwrap();
         let grads = aggregate(&pt, &mask, agg).unwrap().backward().unwrap();
@@ -1053,4 +1054,40 @@ fn losses_by_name() {
         err.to_string().contains("none, k1, k2, k3, forward, js"),
         "{err}"
     );
+}
+
+#[test]
+fn kl_estimators_match_hand_computation() {
+    // log pi = -1, log pi_ref = -1.5: log r = -0.5.
+    let logp = Tensor::new(&[-1f32, -2.0], &Device::Cpu).unwrap();
+    let reference = Tensor::new(&[-1.5f32, -2.0], &Device::Cpu).unwrap();
+    let values = |e| {
+        kl_estimate(e, &logp, &reference)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    let k1 = values(KlEstimator::K1);
+    let k2 = values(KlEstimator::K2);
+    let k3 = values(KlEstimator::K3);
+    assert!((k1[0] - 0.5).abs() < 1e-6, "{k1:?}");
+    assert!((k2[0] - 0.125).abs() < 1e-6, "{k2:?}");
+    let expected = (-0.5f32).exp() - 1.0 + 0.5; // 0.10653066
+    assert!((k3[0] - expected).abs() < 1e-6, "{k3:?}");
+    // Equal log-probabilities: every estimator is 0.
+    assert_eq!((k1[1], k2[1], k3[1]), (0.0, 0.0, 0.0));
+    // Averaged over samples of a known distribution, k1 and k3 estimate the exact KL.
+    // pi = (0.75, 0.25), pi_ref = (0.5, 0.5): KL(pi || pi_ref) = 0.75 ln 1.5 + 0.25 ln 0.5.
+    let kl = 0.75f64 * 1.5f64.ln() + 0.25 * 0.5f64.ln();
+    let logp = Tensor::new(&[0.75f32.ln(), 0.25f32.ln()], &Device::Cpu).unwrap();
+    let reference = Tensor::new(&[0.5f32.ln(), 0.5f32.ln()], &Device::Cpu).unwrap();
+    for e in [KlEstimator::K1, KlEstimator::K3] {
+        let v = kl_estimate(e, &logp, &reference)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let mean = 0.75 * f64::from(v[0]) + 0.25 * f64::from(v[1]);
+        assert!((mean - kl).abs() < 1e-6, "{e:?}: {mean} vs {kl}");
+    }
+    assert!("k4".parse::<KlEstimator>().is_err());
 }

@@ -295,3 +295,39 @@ impl TokenLoss for Sft {
         "sft"
     }
 }
+
+/// The entropy bonus of PPO (Schulman et al. 2017, eq. 9, the `c_2 S[pi_theta](s_t)` term;
+/// Williams and Peng 1991): per token `l_t = -H_t`, with `H_t` the entropy of the policy's
+/// next-token distribution at position `t` (at the sampling temperature), so that a positive
+/// coefficient given to [`total_loss`] rewards spread. For action-level samples `H` is the
+/// exact entropy over the legal actions. Differentiable in `inputs.entropy`; needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EntropyBonus;
+
+impl TokenLoss for EntropyBonus {
+    fn per_token(&self, inputs: &TokenInputs) -> Result<(Tensor, LossStats)> {
+        let name = self.name();
+        let g = grid(inputs, name)?;
+        let h = inputs
+            .entropy
+            .ok_or_else(|| invalid(format!("{name} needs entropy (B, W)")))?;
+        if h.dims() != [g.b, g.w] {
+            return Err(invalid(format!(
+                "{name}: entropy has shape {:?}, logp has ({}, {})",
+                h.dims(),
+                g.b,
+                g.w
+            )));
+        }
+        // l_t = -H_t (PPO eq. 9), 0 on padding; the gradient flows through H.
+        let h = zero_padding(&h.to_dtype(g.dtype)?, &g.keep)?;
+        let per_token = h.neg()?;
+        let mut stats = g.stats(name, &per_token, inputs)?;
+        stats.entropy = g.mean(&h)?;
+        Ok((per_token, stats))
+    }
+
+    fn name(&self) -> &'static str {
+        "entropy"
+    }
+}
