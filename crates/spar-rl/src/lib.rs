@@ -26,7 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod advantage;
-pub mod compare;
+pub use spar_report::{compare, report, tensorboard};
 pub mod config;
 pub mod error;
 pub mod estimators;
@@ -36,14 +36,12 @@ pub mod losses;
 pub mod players;
 pub mod ppo;
 pub mod prompt;
-pub mod report;
 pub mod rollout;
 mod run_files;
 pub mod selfplay;
 pub mod server_rollouts;
 pub mod task_config;
 pub mod task_train;
-pub mod tensorboard;
 
 pub use config::TrainConfig;
 pub use error::{Error, Result};
