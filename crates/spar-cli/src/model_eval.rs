@@ -197,7 +197,7 @@ fn eval_game<G: TextView + Heuristic + Clone + 'static>(
         .map_err(|message: String| UsageError(message))?;
     prompting.protocol_box()?;
     crate::lm::set_threads();
-    let device = spar_lm::cli::default_device();
+    let device = spar_lm::device::default_device();
     let loaded = load(&args.model, &device)?;
     let make_env = || -> TextGame<G, G::Text> {
         TextGame::new(
@@ -309,7 +309,7 @@ fn eval_game<G: TextView + Heuristic + Clone + 'static>(
     })
 }
 
-fn load(path: &Path, device: &candle_core::Device) -> anyhow::Result<spar_lm::cli::LoadedModel> {
-    spar_lm::cli::load_model(path, spar_lm::cli::GgufMode::Quantized, device)
+fn load(path: &Path, device: &candle_core::Device) -> anyhow::Result<spar_lm::load::LoadedModel> {
+    spar_lm::load::load_model(path, spar_lm::load::GgufMode::Quantized, device)
         .with_context(|| format!("loading the model {}", path.display()))
 }
