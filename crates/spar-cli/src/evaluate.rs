@@ -94,10 +94,10 @@ fn model_policy<G: TextView + Clone>(
 ) -> anyhow::Result<(spar_core::TabularPolicy, ModelPolicyReport)> {
     let p = ModelPrompting::resolve(path, &args.prompt.flags())?;
     crate::lm::set_threads();
-    let device = spar_lm::cli::default_device();
-    let loaded = spar_lm::cli::load_model_with_lora(
+    let device = spar_lm::device::default_device();
+    let loaded = spar_lm::load::load_model_with_lora(
         path,
-        spar_lm::cli::GgufMode::Quantized,
+        spar_lm::load::GgufMode::Quantized,
         args.lora.as_deref(),
         &device,
     )

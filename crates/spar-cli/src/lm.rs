@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use spar_lm::bench::{self, BenchShape, CONFIG_A, CONFIG_B};
-use spar_lm::cli::{self as lm, FinetuneArgs, GgufMode, PretrainArgs, SampleArgs};
+use spar_lm::cli::{self as lm, FinetuneArgs, PretrainArgs, SampleArgs};
+use spar_lm::device::default_device;
+use spar_lm::load::{load_model, load_model_with_lora, GgufMode};
 use spar_lm::lora::LoraConfig;
 use spar_lm::sample::SamplingParams;
+use spar_lm::score::next_token_logits;
 use spar_lm::train::FinetuneMode;
 use spar_lm::train::PretrainConfig;
 
@@ -241,7 +244,7 @@ pub fn set_threads() {
 /// Runs `spar lm ...`.
 pub fn run(args: &LmArgs) -> anyhow::Result<()> {
     set_threads();
-    let device = lm::default_device();
+    let device = default_device();
     match &args.command {
         LmCommand::Sample(a) => {
             let out = lm::sample(
@@ -331,7 +334,7 @@ pub fn run(args: &LmArgs) -> anyhow::Result<()> {
         }
         LmCommand::Info(a) => print!("{}", lm::info(&a.model)?),
         LmCommand::Logits(a) => {
-            let loaded = lm::load_model_with_lora(
+            let loaded = load_model_with_lora(
                 &a.model.model,
                 a.model.mode(),
                 a.model.lora.as_deref(),
@@ -342,7 +345,7 @@ pub fn run(args: &LmArgs) -> anyhow::Result<()> {
                 None => a.ids.clone(),
             };
             anyhow::ensure!(!ids.is_empty(), crate::UsageError("empty prompt".into()));
-            let logits = lm::next_token_logits(&loaded.model, &ids)?;
+            let logits = next_token_logits(&loaded.model, &ids)?;
             print_json(&serde_json::json!({ "ids": ids, "logits": logits }))?;
         }
         LmCommand::Export(a) => {
@@ -404,7 +407,7 @@ fn bench_cmd(a: &BenchCli, device: &candle_core::Device) -> anyhow::Result<()> {
         report["sample_A"] = serde_json::to_value(&t)?;
     }
     if let (true, Some(path)) = (wants("model"), &a.model) {
-        let loaded = lm::load_model(path, GgufMode::Quantized, device)?;
+        let loaded = load_model(path, GgufMode::Quantized, device)?;
         let ids = loaded.tokenizer.encode(&a.prompt)?;
         let (tps, t) = bench::model_sampling(&loaded.model, &loaded.tokenizer, &ids, 64, 5)?;
         eprintln!("greedy sampling of {}: {tps:.1} tokens/s", path.display());

@@ -91,6 +91,11 @@ fn is_usage_error(error: &anyhow::Error) -> bool {
         if let Some(spar_rl::Error::Invalid(_)) = cause.downcast_ref::<spar_rl::Error>() {
             return true;
         }
+        // A run directory, arm or metric name that is wrong, or a file of it that cannot be
+        // read (as for model files below).
+        if cause.is::<spar_report::Error>() {
+            return true;
+        }
         // A model file, adapter, config or argument that is wrong; a failing tensor op is not.
         if let Some(error) = cause.downcast_ref::<spar_lm::LmError>() {
             return !matches!(error, spar_lm::LmError::Candle(_));

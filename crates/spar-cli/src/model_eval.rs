@@ -268,7 +268,7 @@ fn eval_game<G: TextView + Heuristic + Clone + 'static>(
         .map_err(|message: String| UsageError(message))?;
     prompting.protocol_box()?;
     crate::lm::set_threads();
-    let device = spar_lm::cli::default_device();
+    let device = spar_lm::device::default_device();
     let loaded = load(&args.model, &device)?;
     let (exact, exact_unavailable) =
         match exact_returns(game, args, opponent.as_ref(), &loaded, prompting)? {
@@ -399,7 +399,7 @@ fn exact_returns<G: TextView + Clone>(
     game: &G,
     args: &EvalArgs,
     opponent: &dyn Policy<G::State>,
-    loaded: &spar_lm::cli::LoadedModel,
+    loaded: &spar_lm::load::LoadedModel,
     prompting: &ModelPrompting,
 ) -> anyhow::Result<Result<ExactReport, String>> {
     if args.no_exact {
@@ -436,7 +436,7 @@ fn exact_returns<G: TextView + Clone>(
     }))
 }
 
-fn load(path: &Path, device: &candle_core::Device) -> anyhow::Result<spar_lm::cli::LoadedModel> {
-    spar_lm::cli::load_model(path, spar_lm::cli::GgufMode::Quantized, device)
+fn load(path: &Path, device: &candle_core::Device) -> anyhow::Result<spar_lm::load::LoadedModel> {
+    spar_lm::load::load_model(path, spar_lm::load::GgufMode::Quantized, device)
         .with_context(|| format!("loading the model {}", path.display()))
 }

@@ -93,9 +93,9 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_tokens_limit: args.max_tokens_limit,
         max_connections: args.max_connections,
         gguf_mode: if args.dequantize {
-            spar_lm::cli::GgufMode::Dequantized
+            spar_lm::load::GgufMode::Dequantized
         } else {
-            spar_lm::cli::GgufMode::Quantized
+            spar_lm::load::GgufMode::Quantized
         },
         weight_version: args.weight_version.clone(),
         faults,

@@ -110,8 +110,8 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
     // The problems a checkpoint was trained on come from its own generator seed.
     let task_seed = saved.as_ref().map_or(0, |p| p.task_seed);
     crate::lm::set_threads();
-    let device = spar_lm::cli::default_device();
-    let loaded = spar_lm::cli::load_model(s.model, spar_lm::cli::GgufMode::Quantized, &device)
+    let device = spar_lm::device::default_device();
+    let loaded = spar_lm::load::load_model(s.model, spar_lm::load::GgufMode::Quantized, &device)
         .with_context(|| format!("loading the model {}", s.model.display()))?;
     let start = Instant::now();
     if !s.json {

@@ -154,7 +154,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             out.join("average_policy.json").display()
         );
     }
-    match spar_rl::report::write_report(&out) {
+    match spar_report::report::write_report(&out) {
         Ok(files) => eprintln!("report: {}", files.summary.display()),
         Err(e) => eprintln!("report not written: {e}"),
     }
@@ -227,7 +227,7 @@ fn run_task(
             );
         }
     }
-    match spar_rl::report::write_report(out) {
+    match spar_report::report::write_report(out) {
         Ok(files) => eprintln!("report: {}", files.summary.display()),
         Err(e) => eprintln!("report not written: {e}"),
     }
@@ -306,7 +306,7 @@ pub struct ReportArgs {
 
 /// Runs `spar report`: SVG plots and a Markdown summary in `RUN/report/`.
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
-    let files = spar_rl::report::write_report(&args.run)?;
+    let files = spar_report::report::write_report(&args.run)?;
     for plot in &files.plots {
         println!("{}", plot.display());
     }
@@ -349,7 +349,10 @@ fn parse_arm(spec: &str) -> Result<(String, Vec<PathBuf>), UsageError> {
     if dirs.iter().any(|d| d.as_os_str().is_empty()) {
         return Err(bad("empty run directory"));
     }
-    Ok((name.to_string(), spar_rl::compare::expand_arm_dirs(&dirs)))
+    Ok((
+        name.to_string(),
+        spar_report::compare::expand_arm_dirs(&dirs),
+    ))
 }
 
 /// Runs `spar compare`: per metric, each arm's mean over its runs with a min-to-max band
@@ -360,11 +363,15 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<()> {
         .iter()
         .map(|spec| parse_arm(spec))
         .collect::<Result<Vec<_>, _>>()?;
-    let files =
-        spar_rl::compare::write_comparison(&arms, &args.metrics, &args.out, args.title.as_deref())?;
+    let files = spar_report::compare::write_comparison(
+        &arms,
+        &args.metrics,
+        &args.out,
+        args.title.as_deref(),
+    )?;
     for metric in &files.metrics {
         println!("{}\n", metric.metric);
-        println!("{}", spar_rl::compare::markdown_table(metric));
+        println!("{}", spar_report::compare::markdown_table(metric));
     }
     for plot in &files.plots {
         println!("{}", plot.display());

@@ -9,24 +9,10 @@ use crate::tokenizer::TextTokenizer;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| LmError::io(dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut file = std::fs::File::create(&tmp).map_err(|e| LmError::io(&tmp, e))?;
-    file.write_all(bytes).map_err(|e| LmError::io(&tmp, e))?;
-    file.sync_all().map_err(|e| LmError::io(&tmp, e))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(|e| LmError::io(path, e))
-}
+/// Kept here for the callers that write checkpoints; the function lives in [`crate::atomic`].
+pub use crate::atomic::write_atomic;
 
 /// Serialises tensors to safetensors bytes (metadata `format: pt`, as `transformers` expects).
 pub fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {

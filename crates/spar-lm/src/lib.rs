@@ -10,20 +10,28 @@
 //! * [`sample`]: batched, seeded sampling with a KV cache; [`score`]: log-probabilities of
 //!   given completions;
 //! * [`checkpoint`]: Hugging Face checkpoint directories ([`Checkpoint`]); [`gguf`]: GGUF
-//!   files, quantised or dequantised;
+//!   files, quantised or dequantised; [`atomic`]: the atomic file writes both use;
+//! * [`load`]: a model to run or train from any of those or a LoRA checkpoint directory
+//!   ([`load::load_model`], [`load::load_checkpoint`], `base.json`); [`device`]: the default
+//!   device;
 //! * [`engine`]: where completions come from ([`engine::Engine`]: this process or a server);
 //! * [`lora`]: LoRA adapters in PEFT layout, trainable over a frozen base, mergeable;
-//! * [`train`]: next-token pretraining of a small byte-level model.
+//! * [`train`]: next-token pretraining of a small byte-level model;
+//! * [`cli`]: the logic of `spar lm ...` commands (it re-exports the loading and device
+//!   helpers under their old `spar_lm::cli::` paths).
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod device;
 pub mod engine;
 pub mod error;
 pub mod gguf;
 pub mod linear;
+pub mod load;
 pub mod lora;
 pub mod model;
 pub mod ops;

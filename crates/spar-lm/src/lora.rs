@@ -12,7 +12,8 @@
 //! tensors named `base_model.model.<module>.lora_A.weight` / `lora_B.weight`, e.g.
 //! `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`.
 
-use crate::checkpoint::{safetensors_bytes, write_atomic, Checkpoint};
+use crate::atomic::write_atomic;
+use crate::checkpoint::{safetensors_bytes, Checkpoint};
 use crate::error::{LmError, Result};
 use crate::linear::LoraPair;
 use crate::model::Llama;

@@ -160,6 +160,20 @@ pub fn score_values_at_temperature(
     Ok(detached.to_vecs()?)
 }
 
+/// The next-token logits after `ids` (one forward pass without a cache kept; `spar lm
+/// logits` prints them for comparisons with other implementations, tests compare models
+/// with them). An empty `ids` is an [`LmError::InvalidArgument`].
+pub fn next_token_logits(model: &Llama, ids: &[u32]) -> Result<Vec<f32>> {
+    if ids.is_empty() {
+        return Err(LmError::InvalidArgument(
+            "next-token logits need at least one token of context".into(),
+        ));
+    }
+    let input = Tensor::new(ids, model.device())?.unsqueeze(0)?;
+    let logits = model.forward(&input, &mut model.new_cache())?;
+    Ok(logits.get(0)?.get(ids.len() - 1)?.to_vec1()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +317,30 @@ mod tests {
             let n: f32 = g.sqr().unwrap().sum_all().unwrap().to_scalar().unwrap();
             assert!(n > 0.0 && n.is_finite(), "{name}: gradient norm {n}");
         }
+    }
+
+    #[test]
+    fn next_token_logits_are_the_last_positions_row() {
+        let (model, _) = model(false);
+        let ids = [3u32, 7, 11];
+        let input = Tensor::new(&ids[..], &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let rows: Vec<Vec<f32>> = model
+            .forward(&input, &mut model.new_cache())
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        let logits = next_token_logits(&model, &ids).unwrap();
+        assert_eq!(logits.len(), 30);
+        assert_eq!(logits, rows[2]);
+        assert_ne!(logits, rows[1]);
+        assert!(matches!(
+            next_token_logits(&model, &[]),
+            Err(LmError::InvalidArgument(_))
+        ));
     }
 }

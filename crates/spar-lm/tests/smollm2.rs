@@ -3,9 +3,9 @@
 //! these tests print a note and pass. (CI does not download it.)
 
 use candle_core::Device;
-use spar_lm::cli::next_token_logits;
 use spar_lm::gguf::Gguf;
 use spar_lm::sample::{generate, SamplingParams};
+use spar_lm::score::next_token_logits;
 use spar_lm::tokenizer::Message;
 use std::path::PathBuf;
 

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use candle_core::Device;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use spar_lm::cli::GgufMode;
+use spar_lm::load::GgufMode;
 use spar_lm::sample::{generate_streams, Completion, FinishReason, SamplingParams};
 use spar_lm::score::score_values_at_temperature;
 use spar_lm::tokenizer::Message;
@@ -337,8 +337,8 @@ fn now() -> u64 {
 
 /// Loads the model and starts serving in background threads.
 pub fn start(config: &ServeConfig) -> Result<RunningServer, ServeError> {
-    let device = spar_lm::cli::default_device();
-    let loaded = spar_lm::cli::load_model(&config.model, config.gguf_mode, &device)?;
+    let device = spar_lm::device::default_device();
+    let loaded = spar_lm::load::load_model(&config.model, config.gguf_mode, &device)?;
     let name = config.served_name.clone().unwrap_or_else(|| {
         config
             .model
@@ -1386,7 +1386,7 @@ impl Worker {
                 ))
             }
             Admin::UpdateWeights(r) => {
-                let loaded = spar_lm::cli::load_model(
+                let loaded = spar_lm::load::load_model(
                     Path::new(&r.model_path),
                     self.shared.config.gguf_mode,
                     &self.device,

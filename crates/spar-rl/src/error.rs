@@ -15,6 +15,9 @@ pub enum Error {
     /// A rollout server could not be reached or refused the learner's weights.
     #[error("rollout server: {0}")]
     Remote(#[from] spar_remote::RemoteError),
+    /// A TensorBoard event file could not be created or written ([`spar_report::tensorboard`]).
+    #[error(transparent)]
+    Report(#[from] spar_report::Error),
     /// A setting is out of range or inconsistent (the message names it and how to fix it).
     #[error("{0}")]
     Invalid(String),

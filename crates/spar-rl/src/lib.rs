@@ -37,9 +37,7 @@ pub mod players;
 pub mod rollout;
 pub mod trainer;
 
-pub mod compare;
-pub mod report;
-pub mod tensorboard;
+pub use spar_report::{compare, report, tensorboard};
 
 pub use config::TrainConfig;
 pub use error::{Error, Result};

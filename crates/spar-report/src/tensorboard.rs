@@ -12,7 +12,8 @@
 //!
 //! [`EventWriter`] writes such files (the first event carries `file_version =
 //! "brain.Event:2"`, as TensorBoard expects); [`read_scalars`] parses one back, checking both
-//! CRCs of every record; [`flatten_metrics`] turns a `metrics.jsonl` line into scalar tags.
+//! CRCs of every record; [`flatten_metrics`] turns a `metrics.jsonl` line into scalar tags
+//! (the names [`crate::report`] and [`crate::compare`] use too).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, ErrorKind, Write};
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
+pub use crate::read::flatten_metrics;
 
 /// The `file_version` of the first event of every file.
 pub const FILE_VERSION: &str = "brain.Event:2";
@@ -77,7 +79,7 @@ impl EventWriter {
     /// in it (with `.1`, `.2`, … appended if that name is taken), and writes the first event
     /// (`file_version = "brain.Event:2"`).
     pub fn create(dir: &Path) -> Result<EventWriter> {
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -93,7 +95,7 @@ impl EventWriter {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => break (path, file),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists && suffix < 10_000 => suffix += 1,
-                Err(e) => return Err(io_error(&path, e)),
+                Err(e) => return Err(Error::io(&path, e)),
             }
         };
         let mut writer = EventWriter {
@@ -133,9 +135,7 @@ impl EventWriter {
         let mut summary = Vec::new();
         for (tag, value) in scalars {
             if tag.is_empty() {
-                return Err(Error::Invalid(
-                    "TensorBoard scalar with an empty tag: every scalar needs a name".into(),
-                ));
+                return Err(Error::EmptyTag);
             }
             let mut entry = Vec::new();
             encode_bytes(&mut entry, 1, tag.as_bytes());
@@ -162,10 +162,9 @@ impl EventWriter {
         wall_time: f64,
     ) -> Result<usize> {
         if !metrics.is_object() {
-            return Err(Error::Invalid(format!(
-                "metrics for TensorBoard must be a JSON object of named values, got `{}`",
-                truncate(&metrics.to_string(), 80)
-            )));
+            return Err(Error::MetricsNotAnObject {
+                value: truncate(&metrics.to_string(), 80),
+            });
         }
         let scalars: Vec<(String, f32)> = flatten_metrics(metrics)
             .into_iter()
@@ -177,7 +176,7 @@ impl EventWriter {
 
     /// Flushes buffered records to the file.
     pub fn flush(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| io_error(&self.path, e))
+        self.out.flush().map_err(|e| Error::io(&self.path, e))
     }
 
     fn write_record(&mut self, data: &[u8]) -> Result<()> {
@@ -189,58 +188,19 @@ impl EventWriter {
         record.extend_from_slice(&masked_crc32c(data).to_le_bytes());
         self.out
             .write_all(&record)
-            .map_err(|e| io_error(&self.path, e))
-    }
-}
-
-/// Every numeric field of a metrics record, as `(tag, value)` pairs in the record's order:
-/// a number is its field name, an object of numbers is flattened as `field/key`, an array as
-/// `field/seat0`, `field/seat1`, … (recursively). The top-level `step` field, non-numeric
-/// values (strings, booleans, nulls) and non-finite numbers are left out; anything but an
-/// object gives nothing.
-pub fn flatten_metrics(metrics: &serde_json::Value) -> Vec<(String, f64)> {
-    let mut out = Vec::new();
-    if let serde_json::Value::Object(map) = metrics {
-        for (key, value) in map {
-            if key != "step" {
-                flatten_into(key, value, &mut out);
-            }
-        }
-    }
-    out
-}
-
-fn flatten_into(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, f64)>) {
-    match value {
-        serde_json::Value::Number(n) => {
-            if let Some(x) = n.as_f64().filter(|x| x.is_finite()) {
-                out.push((prefix.to_string(), x));
-            }
-        }
-        serde_json::Value::Object(map) => {
-            for (key, value) in map {
-                flatten_into(&format!("{prefix}/{key}"), value, out);
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for (i, value) in items.iter().enumerate() {
-                flatten_into(&format!("{prefix}/seat{i}"), value, out);
-            }
-        }
-        _ => {}
+            .map_err(|e| Error::io(&self.path, e))
     }
 }
 
 /// Reads the scalars `(tag, step, value)` of an event file, in file order, checking the
 /// length and data CRCs of every record. A truncated or corrupt file is an
-/// [`Error::Invalid`] naming the file and the byte offset of the bad record.
+/// [`Error::CorruptEventFile`] naming the file and the byte offset of the bad record.
 pub fn read_scalars(path: &Path) -> Result<Vec<(String, i64, f32)>> {
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
-    let bad = |offset: usize, what: &str| {
-        Error::Invalid(format!(
-            "{}: corrupt TensorBoard event file at byte offset {offset}: {what}",
-            path.display()
-        ))
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |offset: usize, reason: &str| Error::CorruptEventFile {
+        path: path.to_path_buf(),
+        offset,
+        reason: reason.to_string(),
     };
     let mut scalars = Vec::new();
     let mut pos = 0usize;
@@ -429,10 +389,6 @@ fn hostname() -> String {
     }
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Lm(spar_lm::LmError::io(path, e))
-}
-
 fn truncate(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -493,7 +449,10 @@ mod tests {
             .add_scalar("exploitability", 0.125, -3, 1.0e9 + 2.0)
             .unwrap();
         writer.add_scalar("big", 1.0e30, i64::MAX, 0.0).unwrap();
-        assert!(writer.add_scalar("", 1.0, 0, 0.0).is_err());
+        assert!(matches!(
+            writer.add_scalar("", 1.0, 0, 0.0),
+            Err(Error::EmptyTag)
+        ));
         writer.flush().unwrap();
         let scalars = read_scalars(writer.path()).unwrap();
         assert_eq!(
@@ -533,9 +492,13 @@ mod tests {
             "flag": true
         });
         assert_eq!(writer.log_metrics(&metrics, 7, 5.0).unwrap(), 6);
-        assert!(writer
+        let err = writer
             .log_metrics(&serde_json::json!([1, 2]), 0, 0.0)
-            .is_err());
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::MetricsNotAnObject { value } if value == "[1,2]"),
+            "{err:?}"
+        );
         writer.flush().unwrap();
         let mut tags: Vec<(String, i64, f32)> = read_scalars(writer.path()).unwrap();
         tags.sort_by(|a, b| a.0.cmp(&b.0));
@@ -568,7 +531,12 @@ mod tests {
         let mut bytes = good.clone();
         bytes[second + 14] ^= 0x01;
         std::fs::write(&path, &bytes).unwrap();
-        let err = read_scalars(&path).unwrap_err().to_string();
+        let err = read_scalars(&path).unwrap_err();
+        assert!(
+            matches!(err, Error::CorruptEventFile { offset, .. } if offset == second + 12),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(err.contains(&path.display().to_string()), "{err}");
         assert!(
             err.contains(&format!("byte offset {}", second + 12)),

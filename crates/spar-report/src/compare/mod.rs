@@ -18,61 +18,30 @@
 //! * `summary.json`: the same numbers ([`MetricComparison`]), and the arms' run directories.
 //!
 //! A metric is named exactly by its flattened name; one that occurs in no run is an
-//! [`Error::Invalid`] listing field names that do occur. A multi-game run's per-game name
+//! [`Error::UnknownMetric`] listing field names that do occur. A multi-game run's per-game name
 //! `games/GAME/FIELD` also reads `FIELD` of a one-game run of GAME, so that single-game and
 //! multi-game arms compare on one name.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
-use crate::report::{belongs_to, read_metrics, render_svg, Record, Series};
+use crate::format::fmt_number;
+use crate::read::{belongs_to, read_metrics, Record};
+use crate::summary::{summary_markdown, Block, Summary, Table};
+use crate::svg::render_svg;
+
+mod stats;
+
+pub use stats::Stats;
+use stats::{arm_metric, mean_and_band, run_values, Step};
 
 /// How many of a run's last points of a metric the "last points" average takes.
 pub const LAST_POINTS: usize = 3;
-
-/// Mean, spread and range of one number over an arm's runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Stats {
-    /// How many values (runs) there are.
-    pub n: usize,
-    /// Their mean.
-    pub mean: f64,
-    /// Their sample standard deviation (denominator `n - 1`); `None` for a single value.
-    pub std: Option<f64>,
-    /// The smallest value.
-    pub min: f64,
-    /// The largest value.
-    pub max: f64,
-}
-
-impl Stats {
-    /// The statistics of `values`; `None` when there are none.
-    pub fn of(values: &[f64]) -> Option<Stats> {
-        if values.is_empty() {
-            return None;
-        }
-        let n = values.len();
-        let mean = values.iter().sum::<f64>() / n as f64;
-        let std = (n > 1).then(|| {
-            let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
-            (squares / (n - 1) as f64).sqrt()
-        });
-        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        Some(Stats {
-            n,
-            mean,
-            std,
-            min,
-            max,
-        })
-    }
-}
 
 /// One arm's numbers for one metric. The per-run vectors follow the arm's runs in the order
 /// given, `None` for a run in which the metric never occurs.
@@ -127,63 +96,6 @@ pub struct ComparisonFiles {
     pub metrics: Vec<MetricComparison>,
 }
 
-/// A step, ordered totally (steps are finite: [`read_metrics`] keeps no other).
-#[derive(Debug, Clone, Copy)]
-struct Step(f64);
-
-impl PartialEq for Step {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Step {}
-
-impl PartialOrd for Step {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Step {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
-/// A run's values of one metric by step (a step written twice, as after a resume, keeps its
-/// later line).
-fn run_values(records: &[Record], metric: &str) -> BTreeMap<Step, f64> {
-    let metric = resolve(records, metric);
-    let mut values = BTreeMap::new();
-    for record in records {
-        if let Some((_, v)) = record.flat.iter().find(|(n, _)| n == metric) {
-            values.insert(Step(record.step), *v);
-        }
-    }
-    values
-}
-
-/// The field a run holds metric `metric` under: `games/GAME/FIELD` (a multi-game run's
-/// per-game field) is `FIELD` in a one-game run of GAME (one with no `games/` fields whose
-/// roles are `GAME/...`), so single-game and multi-game arms compare on one name.
-fn resolve<'a>(records: &[Record], metric: &'a str) -> &'a str {
-    let Some((game, field)) = metric
-        .strip_prefix("games/")
-        .and_then(|rest| rest.split_once('/'))
-    else {
-        return metric;
-    };
-    let names = || records.iter().flat_map(|r| r.flat.iter().map(|(n, _)| n));
-    let multi = names().any(|n| n.starts_with("games/"));
-    let role_prefix = format!("mean_return/{game}/");
-    if !multi && names().any(|n| n.starts_with(&role_prefix)) {
-        field
-    } else {
-        metric
-    }
-}
-
 /// The run directories of an arm given as `dirs`: as given, except that a single directory
 /// without `metrics.jsonl` whose subdirectories hold runs (have `metrics.jsonl`) stands for
 /// those subdirectories, sorted by name.
@@ -228,10 +140,13 @@ pub fn plot_file_name(metric: &str) -> String {
 /// arm's runs with a min-to-max band), `summary.md` and `summary.json` (module docs). Every
 /// file is written atomically; `title` heads the summary and the plots.
 ///
-/// [`Error::Invalid`] for: no arms, no metrics, an arm without a name or runs, two arms with
-/// one name, a run directory that does not exist, a missing, empty or malformed
-/// `metrics.jsonl` (named), a metric that occurs in no run (named, with field names that
-/// do occur), and two metrics whose plots would have the same file name.
+/// Errors, each checked before anything is written: [`Error::NoArms`],
+/// [`Error::NoMetricsToCompare`], [`Error::EmptyArmName`], [`Error::DuplicateArm`],
+/// [`Error::ArmWithoutRuns`], [`Error::PlotClash`] (two metrics whose plots would have the
+/// same file name), [`Error::MissingRun`] (a run directory that does not exist),
+/// [`Error::InArm`] (a run's `metrics.jsonl` is missing, empty or malformed; the inner error
+/// names it) and [`Error::UnknownMetric`] (a metric in no run, with field names that do
+/// occur). [`Error::Io`] for a file that cannot be written.
 pub fn write_comparison(
     arms: &[(String, Vec<PathBuf>)],
     metrics: &[String],
@@ -239,7 +154,7 @@ pub fn write_comparison(
     title: Option<&str>,
 ) -> Result<ComparisonFiles> {
     if arms.is_empty() {
-        return Err(Error::Invalid("a comparison needs at least one arm".into()));
+        return Err(Error::NoArms);
     }
     let mut metric_names: Vec<&str> = Vec::new();
     for metric in metrics {
@@ -248,29 +163,28 @@ pub fn write_comparison(
         }
     }
     if metric_names.is_empty() {
-        return Err(Error::Invalid(
-            "a comparison needs at least one metric (e.g. exploitability)".into(),
-        ));
+        return Err(Error::NoMetricsToCompare);
     }
     let mut names = BTreeSet::new();
     for (name, runs) in arms {
         if name.is_empty() {
-            return Err(Error::Invalid("an arm has an empty name".into()));
+            return Err(Error::EmptyArmName);
         }
         if !names.insert(name.as_str()) {
-            return Err(Error::Invalid(format!("two arms are named {name:?}")));
+            return Err(Error::DuplicateArm { arm: name.clone() });
         }
         if runs.is_empty() {
-            return Err(Error::Invalid(format!("arm {name:?} has no runs")));
+            return Err(Error::ArmWithoutRuns { arm: name.clone() });
         }
     }
     let mut files: BTreeMap<String, &str> = BTreeMap::new();
     for metric in &metric_names {
         if let Some(other) = files.insert(plot_file_name(metric), metric) {
-            return Err(Error::Invalid(format!(
-                "metrics {other:?} and {metric:?} would both be plotted to {}",
-                plot_file_name(metric)
-            )));
+            return Err(Error::PlotClash {
+                first: other.to_string(),
+                second: metric.to_string(),
+                file: plot_file_name(metric),
+            });
         }
     }
 
@@ -280,15 +194,16 @@ pub fn write_comparison(
         let mut arm_records = Vec::new();
         for run in runs {
             if !run.is_dir() {
-                return Err(Error::Invalid(format!(
-                    "arm {name:?}: run directory {} does not exist",
-                    run.display()
-                )));
+                return Err(Error::MissingRun {
+                    arm: name.clone(),
+                    run: run.clone(),
+                });
             }
-            let (records, _) = read_metrics(&run.join("metrics.jsonl")).map_err(|e| match e {
-                Error::Invalid(message) => Error::Invalid(format!("arm {name:?}: {message}")),
-                other => other,
-            })?;
+            let (records, _) =
+                read_metrics(&run.join("metrics.jsonl")).map_err(|e| Error::InArm {
+                    arm: name.clone(),
+                    error: Box::new(e),
+                })?;
             arm_records.push(records);
         }
         data.push(arm_records);
@@ -325,7 +240,7 @@ pub fn write_comparison(
         let svg = render_svg(&plot_title, metric, &series, &[], n_points);
         let file = plot_file_name(metric);
         let path = out.join(&file);
-        spar_lm::checkpoint::write_atomic(&path, svg.as_bytes())?;
+        write_atomic(&path, svg.as_bytes())?;
         plots.push(path);
         comparisons.push(MetricComparison {
             metric: metric.to_string(),
@@ -335,8 +250,8 @@ pub fn write_comparison(
     }
 
     let summary = out.join("summary.md");
-    let markdown = summary_markdown(arms, &comparisons, title);
-    spar_lm::checkpoint::write_atomic(&summary, markdown.as_bytes())?;
+    let markdown = summary_markdown(&comparison_summary(arms, &comparisons, title));
+    write_atomic(&summary, markdown.as_bytes())?;
     let summary_json = out.join("summary.json");
     let json = serde_json::json!({
         "title": title,
@@ -350,9 +265,9 @@ pub fn write_comparison(
             .collect::<Vec<_>>(),
         "metrics": comparisons,
     });
-    let text = serde_json::to_string_pretty(&json)
-        .map_err(|e| Error::Invalid(format!("summary.json: {e}")))?;
-    spar_lm::checkpoint::write_atomic(&summary_json, format!("{text}\n").as_bytes())?;
+    // A `Value` always serialises: its keys are strings and its numbers finite.
+    let text = serde_json::to_string_pretty(&json).expect("a JSON value serialises");
+    write_atomic(&summary_json, format!("{text}\n").as_bytes())?;
     Ok(ComparisonFiles {
         dir: out.to_path_buf(),
         plots,
@@ -390,93 +305,9 @@ fn unknown_metric(metric: &str, data: &[Vec<Vec<Record>>]) -> Error {
     if names.len() > SHOWN {
         let _ = write!(list, ", ... ({} in all)", names.len());
     }
-    Error::Invalid(format!(
-        "metric {metric:?} occurs in no run; {what}: {list}"
-    ))
-}
-
-/// The series `name`: the mean over the runs, with the band `(step, min, max)` when there
-/// is more than one run, at the steps every run has.
-fn mean_and_band(name: String, values: &[BTreeMap<Step, f64>]) -> Series {
-    let mut curve = Vec::new();
-    let mut band = Vec::new();
-    let Some((first, rest)) = values.split_first() else {
-        return Series {
-            name,
-            points: curve,
-            band,
-        };
-    };
-    for (step, &v0) in first {
-        let mut at_step = vec![v0];
-        for run in rest {
-            match run.get(step) {
-                Some(&v) => at_step.push(v),
-                None => break,
-            }
-        }
-        if at_step.len() < values.len() {
-            continue;
-        }
-        let Some(stats) = Stats::of(&at_step) else {
-            continue;
-        };
-        curve.push((step.0, stats.mean));
-        if values.len() > 1 {
-            band.push((step.0, stats.min, stats.max));
-        }
-    }
-    Series {
-        name,
-        points: curve,
-        band,
-    }
-}
-
-/// One arm's numbers for a metric from its runs' values.
-fn arm_metric(name: &str, values: &[BTreeMap<Step, f64>], common_steps: usize) -> ArmMetric {
-    let last = |run: &BTreeMap<Step, f64>| run.last_key_value().map(|(s, v)| (s.0, *v));
-    let final_steps: Vec<Option<f64>> = values.iter().map(|r| last(r).map(|(s, _)| s)).collect();
-    let final_values: Vec<Option<f64>> = values.iter().map(|r| last(r).map(|(_, v)| v)).collect();
-    let last_points_values: Vec<Option<f64>> = values
-        .iter()
-        .map(|run| {
-            let tail: Vec<f64> = run.values().rev().take(LAST_POINTS).copied().collect();
-            Stats::of(&tail).map(|s| s.mean)
-        })
-        .collect();
-    let present = |xs: &[Option<f64>]| xs.iter().flatten().copied().collect::<Vec<f64>>();
-    ArmMetric {
-        arm: name.to_string(),
-        runs: values.len(),
-        runs_with_metric: values.iter().filter(|r| !r.is_empty()).count(),
-        final_value: Stats::of(&present(&final_values)),
-        last_points: Stats::of(&present(&last_points_values)),
-        final_values,
-        final_steps,
-        last_points_values,
-        common_steps,
-    }
-}
-
-/// A number for a table: 4 significant digits, trailing zeros dropped.
-fn fmt_number(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    let magnitude = v.abs().log10().floor() as i32;
-    if !(-4..6).contains(&magnitude) {
-        return format!("{v:.3e}");
-    }
-    let decimals = (3 - magnitude).max(0) as usize;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
+    Error::UnknownMetric {
+        metric: metric.to_string(),
+        hint: format!("{what}: {list}"),
     }
 }
 
@@ -493,14 +324,25 @@ fn fmt_mean_std(stats: Option<&Stats>) -> String {
     }
 }
 
-/// The Markdown table of one metric: a row per arm.
+/// The Markdown table of one metric: a row per arm with its runs (`k of n` when only `k`
+/// have the metric), the final values' mean ± std, min and max, the last-points mean ± std,
+/// and the final step (`a..b` when the runs end at different steps); `-` where an arm has no
+/// value. Numbers as [`fmt_number`] writes them.
 pub fn markdown_table(comparison: &MetricComparison) -> String {
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "| arm | runs | final (mean ± std) | final min | final max | last {LAST_POINTS} (mean ± std) | final step |"
-    );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+    comparison_table(comparison).to_markdown()
+}
+
+fn comparison_table(comparison: &MetricComparison) -> Table {
+    let header = [
+        "arm".to_string(),
+        "runs".into(),
+        "final (mean ± std)".into(),
+        "final min".into(),
+        "final max".into(),
+        format!("last {LAST_POINTS} (mean ± std)"),
+        "final step".into(),
+    ];
+    let mut table = Table::new(header.to_vec(), 1);
     for arm in &comparison.arms {
         let runs = if arm.runs_with_metric == arm.runs {
             arm.runs.to_string()
@@ -522,48 +364,51 @@ pub fn markdown_table(comparison: &MetricComparison) -> String {
         } else {
             format!("{}..{}", fmt_number(first), fmt_number(last))
         };
-        let _ = writeln!(
-            md,
-            "| {} | {runs} | {} | {} | {} | {} | {final_step} |",
-            arm.arm.replace('|', "\\|"),
+        table.row(vec![
+            arm.arm.clone(),
+            runs,
             fmt_mean_std(arm.final_value.as_ref()),
             range(|s| s.min),
             range(|s| s.max),
             fmt_mean_std(arm.last_points.as_ref()),
-        );
+            final_step,
+        ]);
     }
-    md
+    table
 }
 
-/// The contents of `summary.md`.
-fn summary_markdown(
+/// The comparison's `summary.md` (module docs).
+fn comparison_summary(
     arms: &[(String, Vec<PathBuf>)],
     comparisons: &[MetricComparison],
     title: Option<&str>,
-) -> String {
-    let mut md = String::new();
-    let _ = writeln!(md, "# {}\n", title.unwrap_or("spar comparison"));
-    let _ = writeln!(
-        md,
+) -> Summary {
+    let mut blocks = vec![Block::Text(format!(
         "Per arm and metric: *final* is each run's last value of the metric (mean ± sample \
          standard deviation across the runs, min, max); *last {LAST_POINTS}* is each run's mean \
          over its last {LAST_POINTS} points of the metric (mean ± sample standard deviation \
          across the runs). The plots show the mean over an arm's runs at the steps every run \
          of the arm has, and the range across its runs (min to max) as a band."
-    );
+    ))];
     for comparison in comparisons {
-        let _ = writeln!(md, "\n## {}\n", comparison.metric);
-        md.push_str(&markdown_table(comparison));
-        let _ = writeln!(md, "\n![{}]({})", comparison.metric, comparison.plot);
+        blocks.push(Block::Heading(2, comparison.metric.clone()));
+        blocks.push(Block::Table(comparison_table(comparison)));
+        blocks.push(Block::Image {
+            alt: comparison.metric.clone(),
+            file: comparison.plot.clone(),
+        });
     }
-    let _ = writeln!(md, "\n## Runs");
+    blocks.push(Block::Heading(2, "Runs".into()));
     for (name, runs) in arms {
-        let _ = writeln!(md, "\n### {name} ({} runs)\n", runs.len());
-        for run in runs {
-            let _ = writeln!(md, "- `{}`", run.display());
-        }
+        blocks.push(Block::Heading(3, format!("{name} ({} runs)", runs.len())));
+        blocks.push(Block::Bullets(
+            runs.iter().map(|r| format!("`{}`", r.display())).collect(),
+        ));
     }
-    md
+    Summary {
+        title: title.unwrap_or("spar comparison").to_string(),
+        blocks,
+    }
 }
 
 #[cfg(test)]
@@ -788,16 +633,24 @@ mod tests {
         let metric = vec!["exploitability".to_string()];
         let arm = |runs: Vec<PathBuf>| vec![("a".to_string(), runs)];
         let err = |arms: &[(String, Vec<PathBuf>)], metrics: &[String]| {
-            let e = write_comparison(arms, metrics, &out, None).unwrap_err();
-            assert!(matches!(e, Error::Invalid(_)), "{e:?}");
-            e.to_string()
+            write_comparison(arms, metrics, &out, None).unwrap_err()
         };
 
         let e = err(&arm(vec![good.clone()]), &["vs_random".to_string()]);
-        assert!(e.contains("\"vs_random\""), "{e}");
-        assert!(e.contains("vs_random/seat0, vs_random/seat1"), "{e}");
-        let e = err(&arm(vec![good.clone()]), &["nope".to_string()]);
-        assert!(e.contains("\"nope\" occurs in no run"), "{e}");
+        assert!(
+            matches!(&e, Error::UnknownMetric { metric, .. } if metric == "vs_random"),
+            "{e:?}"
+        );
+        let e = e.to_string();
+        assert!(
+            e.ends_with("did you mean one of: vs_random/seat0, vs_random/seat1"),
+            "{e}"
+        );
+        let e = err(&arm(vec![good.clone()]), &["nope".to_string()]).to_string();
+        assert!(
+            e.starts_with("metric \"nope\" occurs in no run; fields of the runs include: "),
+            "{e}"
+        );
         assert!(
             e.contains("exploitability") && e.contains("response_tokens"),
             "{e}"
@@ -805,26 +658,54 @@ mod tests {
 
         let missing = dir.join("missing");
         let e = err(&arm(vec![good.clone(), missing.clone()]), &metric);
-        assert!(e.contains(&missing.display().to_string()), "{e}");
-        assert!(e.contains("does not exist"), "{e}");
+        assert!(
+            matches!(&e, Error::MissingRun { arm, run } if arm == "a" && run == &missing),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains(&missing.display().to_string()),
+            "{e}"
+        );
+        assert!(e.to_string().contains("does not exist"), "{e}");
         let empty = dir.join("empty");
         std::fs::create_dir_all(&empty).unwrap();
         let e = err(&arm(vec![empty.clone()]), &metric);
         assert!(
-            e.contains(&empty.join("metrics.jsonl").display().to_string()),
-            "{e}"
+            matches!(&e, Error::InArm { arm, error } if arm == "a"
+                && matches!(**error, Error::MissingMetrics { .. })),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "arm \"a\": {} does not exist: is this a `spar train` run directory?",
+                empty.join("metrics.jsonl").display()
+            )
         );
 
-        assert!(err(&[], &metric).contains("at least one arm"));
-        assert!(err(&arm(vec![good.clone()]), &[]).contains("at least one metric"));
-        assert!(err(&arm(vec![]), &metric).contains("no runs"));
+        assert!(matches!(err(&[], &metric), Error::NoArms));
+        assert!(matches!(
+            err(&arm(vec![good.clone()]), &[]),
+            Error::NoMetricsToCompare
+        ));
+        assert!(matches!(
+            err(&[(String::new(), vec![good.clone()])], &metric),
+            Error::EmptyArmName
+        ));
+        assert!(matches!(
+            err(&arm(vec![]), &metric),
+            Error::ArmWithoutRuns { arm } if arm == "a"
+        ));
         let twice = vec![
             ("a".to_string(), vec![good.clone()]),
             ("a".to_string(), vec![good.clone()]),
         ];
-        assert!(err(&twice, &metric).contains("two arms are named \"a\""));
+        assert_eq!(err(&twice, &metric).to_string(), "two arms are named \"a\"");
         let clash = ["x/y".to_string(), "x_y".to_string()];
-        assert!(err(&arm(vec![good.clone()]), &clash).contains("x_y.svg"));
+        assert_eq!(
+            err(&arm(vec![good.clone()]), &clash).to_string(),
+            "metrics \"x/y\" and \"x_y\" would both be plotted to x_y.svg"
+        );
         assert!(!out.exists(), "nothing is written on an error");
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -895,22 +776,12 @@ mod tests {
     }
 
     #[test]
-    fn stats_and_numbers() {
-        let s = Stats::of(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]).unwrap();
-        assert_eq!((s.n, s.mean, s.min, s.max), (8, 5.0, 2.0, 9.0));
-        // Sum of squares 32, n - 1 = 7.
-        assert!(close(s.std.unwrap(), (32.0f64 / 7.0).sqrt()));
-        assert_eq!(Stats::of(&[]), None);
-        assert_eq!(fmt_number(0.20000000000000004), "0.2");
-        assert_eq!(fmt_number(0.09999999999999998), "0.1");
-        assert_eq!(fmt_number(-1.23456), "-1.235");
-        assert_eq!(fmt_number(12345.6), "12346");
-        assert_eq!(fmt_number(0.0), "0");
-        assert_eq!(fmt_number(1.5e-7), "1.500e-7");
+    fn plot_file_names_are_safe() {
         assert_eq!(
             plot_file_name("games/kuhn/exploitability"),
             "games_kuhn_exploitability.svg"
         );
         assert_eq!(plot_file_name("a b:c"), "a_b_c.svg");
+        assert_eq!(plot_file_name("pass@1.x-y"), "pass_1.x-y.svg");
     }
 }

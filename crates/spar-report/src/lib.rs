@@ -1,0 +1,32 @@
+//! Reports on spar runs, without tensors: what a training run's `metrics.jsonl` says, as
+//! plots and tables, and the same numbers as TensorBoard events.
+//!
+//! * [`report`]: a run's report, `<run>/report/` with an SVG plot per panel and
+//!   `summary.md` ([`report::write_report`], behind `spar report` and the end of
+//!   `spar train`);
+//! * [`compare`]: experiment arms across seeds, an SVG per metric with each arm's mean and
+//!   min-to-max band, `summary.md` and `summary.json` with final values (mean ± std)
+//!   ([`compare::write_comparison`], behind `spar compare`);
+//! * [`tensorboard`]: TensorBoard event files written and read back by hand
+//!   ([`tensorboard::EventWriter`], used by the training loops next to `metrics.jsonl`);
+//! * [`flatten_metrics`]: the names every part gives a record's numbers (`field/key`,
+//!   `field/seat<i>`); [`fmt_number`]: how every table writes a number.
+//!
+//! Inside, `read` parses `metrics.jsonl`, `svg` draws the plots, `summary` writes the
+//! Markdown of both reports, `format` holds the number format and `atomic` writes every
+//! file atomically. Errors are one [`Error`] enum naming the file, arm or metric at fault.
+#![warn(missing_docs)]
+
+mod atomic;
+pub mod compare;
+pub mod error;
+mod format;
+mod read;
+pub mod report;
+mod summary;
+mod svg;
+pub mod tensorboard;
+
+pub use error::{Error, Result};
+pub use format::fmt_number;
+pub use read::flatten_metrics;
