@@ -33,6 +33,7 @@ pub fn groups<E: Env + Clone>(envs: &[E], size: usize) -> Vec<E> {
 /// view. Bad model output is an invalid move, handled by each environment's rule; an
 /// environment still running after `max_rounds` rounds is an error (an environment that never
 /// ends).
+#[allow(clippy::too_many_arguments)]
 pub fn play_envs<E: Env>(
     envs: &mut [E],
     model: &Llama,

@@ -53,7 +53,7 @@ mod metrics;
 mod pool;
 mod track;
 
-pub use metrics::{GameMetrics, Metrics};
+pub use metrics::{Evaluation, GameMetrics, Metrics};
 use pool::{pick_pool_member, PoolRecord};
 use track::{evaluate_tracks, mixed_warm_start_data, GameTrack, StepContext, Track};
 
@@ -76,7 +76,7 @@ pub struct SelfPlayState {
     pub baselines: RoleBaselines,
     /// `rollout.opponent = "pool"`: the learner's record against each past checkpoint, by its
     /// step (what prioritised sampling reads).
-    #[serde(default)]
+    #[serde(default, with = "pool::by_step")]
     pool: BTreeMap<usize, PoolRecord>,
 }
 
@@ -222,6 +222,7 @@ impl Loop for SelfPlay {
                 line.games
                     .entry(track.name().to_string())
                     .or_default()
+                    .eval
                     .initial_invalid_rate = Some(rate);
             }
         }
@@ -515,12 +516,12 @@ impl Loop for SelfPlay {
 
     fn evaluates(&self, step: usize, last: bool) -> bool {
         let every = self.config.eval.every;
-        step == 0 || every > 0 && (step % every == 0 || last)
+        step == 0 || every > 0 && (step.is_multiple_of(every) || last)
     }
 
     fn evaluate(&mut self, step: &Step, line: &mut Metrics) -> Result<()> {
         let (config, style) = (&self.config, self.style);
-        evaluate_tracks(&self.tracks, step.learner, config, style, line)?;
+        evaluate_tracks(&self.tracks, step.learner, config, style, step.index, line)?;
         if !(step.last && step.index > 0 && config.eval.average) {
             return Ok(());
         }
@@ -529,17 +530,17 @@ impl Loop for SelfPlay {
             let evaluated = if multi {
                 line.games
                     .get(track.name())
-                    .is_some_and(|g| g.exploitability.is_some())
+                    .is_some_and(|g| g.eval.exploitability.is_some())
             } else {
-                line.exploitability.is_some()
+                line.eval.exploitability.is_some()
             };
             if !evaluated {
                 continue;
             }
             let avg = track.average_exploitability(step.learner, config, style, step.out)?;
             match line.games.get_mut(track.name()) {
-                Some(g) if multi => g.avg_exploitability = avg,
-                _ => line.avg_exploitability = avg,
+                Some(g) if multi => g.eval.avg_exploitability = avg,
+                _ => line.eval.avg_exploitability = avg,
             }
         }
         Ok(())

@@ -281,7 +281,7 @@ impl Loop for TaskLoop {
             &learner.tokenizer,
             self.style,
             &params,
-            step_seed_of(config.run.seed, step.index as u64),
+            spar_core::seeds::task_step(config.run.seed, step.index as u64),
             g,
             1,
         )?;
@@ -372,7 +372,7 @@ impl Loop for TaskLoop {
         let by_prompt: Vec<u64> = batch.samples.iter().map(|s| s.group).collect();
         let rates = estimators::group_means(&rewards, &by_prompt);
         let mut stats = update::UpdateStats::default();
-        let step_seed = step_seed_of(config.run.seed, step.index as u64);
+        let step_seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(step_seed ^ 0x3b);
         let cx = UpdateContext {
             config,
@@ -427,7 +427,7 @@ impl Loop for TaskLoop {
 
     fn evaluates(&self, step: usize, last: bool) -> bool {
         let every = self.config.eval.every;
-        step == 0 || last || every > 0 && step % every == 0
+        step == 0 || last || every > 0 && step.is_multiple_of(every)
     }
 
     fn evaluate(&mut self, step: &Step, line: &mut TaskMetrics) -> Result<()> {
@@ -498,14 +498,6 @@ fn rae_advantages(
     } else {
         advantages
     }
-}
-
-/// SplitMix64 of `(seed, step)`: the sampling seed of a step.
-fn step_seed_of(seed: u64, step: u64) -> u64 {
-    let mut z = seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// `episodes/step-NNNNNN.jsonl`: every answer of the step with its verdict and advantage.
