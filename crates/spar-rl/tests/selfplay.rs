@@ -209,7 +209,7 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
         );
     }
     assert!(!files.iter().any(|f| f == "model.safetensors"), "{files:?}");
-    let base = spar_lm::cli::lora_base(&step2).unwrap();
+    let base = spar_lm::load::lora_base(&step2).unwrap();
     assert!(base.is_absolute());
     assert_eq!(base, std::path::absolute(straight.join("base")).unwrap());
 
@@ -250,7 +250,8 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
     // load_model gives the in-run model: its exact exploitability is the run's, bit for bit
     // (any change to a base weight or the adapter would move it).
     let loaded =
-        spar_lm::cli::load_model(&step2, spar_lm::cli::GgufMode::Quantized, &Device::Cpu).unwrap();
+        spar_lm::load::load_model(&step2, spar_lm::load::GgufMode::Quantized, &Device::Cpu)
+            .unwrap();
     let game = KuhnPoker::new();
     let text = game.text_view();
     let env = TextGame::new(
@@ -279,8 +280,8 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
     let bare = base_ckpt.frozen().unwrap();
     let ids = loaded.tokenizer.encode("Player 0").unwrap();
     assert_ne!(
-        spar_lm::cli::next_token_logits(&loaded.model, &ids).unwrap(),
-        spar_lm::cli::next_token_logits(&bare, &ids).unwrap()
+        spar_lm::score::next_token_logits(&loaded.model, &ids).unwrap(),
+        spar_lm::score::next_token_logits(&bare, &ids).unwrap()
     );
 
     // Stopped after step 1 and resumed: the same metrics, adapter and optimiser bytes.

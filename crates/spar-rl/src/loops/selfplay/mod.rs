@@ -564,7 +564,7 @@ impl Loop for SelfPlay {
 /// Writes the learner's weights for `step` and pushes them to the rollout servers.
 fn push_weights(servers: &mut ServerRollouts, learner: &Learner, step: usize) -> Result<()> {
     let dir = servers.dir_for(step);
-    let io = |e| crate::trainer::checkpoint::io_err(&dir, e);
+    let io = |e| Error::io(&dir, e);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(io)?;
     }
@@ -658,7 +658,7 @@ mod tests {
         assert!(trained.iter().all(|n| n.contains(".lora_")), "{trained:?}");
         let base_before = bits(&learner.checkpoint.tensors);
         let ids = learner.tokenizer.encode("Player 0\n0").unwrap();
-        let logits = |model: &Llama| spar_lm::cli::next_token_logits(model, &ids).unwrap();
+        let logits = |model: &Llama| spar_lm::score::next_token_logits(model, &ids).unwrap();
         let base_logits = logits(&learner.checkpoint.frozen().unwrap());
         assert_eq!(
             logits(&learner.model),
@@ -698,15 +698,15 @@ mod tests {
         crate::trainer::checkpoint::save(&lp, &out, &learner, &opt, &state).unwrap();
         let dir = checkpoint_dir(&out, 0);
         assert_eq!(
-            spar_lm::cli::lora_base(&dir).unwrap(),
+            spar_lm::load::lora_base(&dir).unwrap(),
             std::path::absolute(out.join("base")).unwrap()
         );
         let loaded =
-            spar_lm::cli::load_model(&dir, spar_lm::cli::GgufMode::Quantized, &Device::Cpu)
+            spar_lm::load::load_model(&dir, spar_lm::load::GgufMode::Quantized, &Device::Cpu)
                 .unwrap();
         assert_eq!(logits(&loaded.model), trained_logits);
         // load_checkpoint merges the adapter: the same model up to rounding.
-        let merged = spar_lm::cli::load_checkpoint(&dir, &Device::Cpu)
+        let merged = spar_lm::load::load_checkpoint(&dir, &Device::Cpu)
             .unwrap()
             .frozen()
             .unwrap();

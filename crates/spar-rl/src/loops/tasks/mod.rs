@@ -40,7 +40,6 @@ use crate::objectives::estimators::{self, Estimator, EstimatorOptions};
 use crate::objectives::rae::{RaeUpdate, RoleBaselines};
 use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
 use crate::rollout::{groups, play_envs, Sample};
-use crate::trainer::checkpoint::io_err;
 use crate::trainer::{
     checkpoint_dir, AdamW, Batch, Learner, Loop, Settings, Step, UpdateStats, WarmStart,
 };
@@ -218,7 +217,7 @@ impl Loop for TaskLoop {
                     r
                 }
                 None => {
-                    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+                    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
                     serde_json::from_str(&text).map_err(|e| {
                         Error::Invalid(format!(
                             "{}: corrupt reference answers: {e}",
@@ -240,7 +239,7 @@ impl Loop for TaskLoop {
             self.reference_model = Some(learner.load_frozen(&checkpoint_dir(out, 0))?);
         }
         let episodes = out.join("episodes");
-        std::fs::create_dir_all(&episodes).map_err(|e| io_err(&episodes, e))
+        std::fs::create_dir_all(&episodes).map_err(|e| Error::io(&episodes, e))
     }
 
     /// `rollout.prompts` training problems (problem `i` of step `s` is training problem
