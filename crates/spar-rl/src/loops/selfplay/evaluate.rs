@@ -113,7 +113,7 @@ pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
         }
     }
     let params = sampling(config);
-    let decode: Decode = config.rollout.policy.parse()?;
+    let decode: Decode = config.rollout.policy;
     if config.eval.games_vs_random > 0 {
         let (means, _, invalid) = vs_opponent(
             make_env,

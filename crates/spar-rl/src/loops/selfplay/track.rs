@@ -16,7 +16,7 @@ use super::evaluate::{average_exploitability, cfr_opponent, evaluate, vs_opponen
 use super::evaluate::{BoxedPlayer, NamedPlayer};
 use super::metrics::{GameMetrics, Metrics};
 use super::{game_text_options, sampling};
-use crate::config::TrainConfig;
+use crate::config::{Opponent, TrainConfig};
 use crate::error::{Error, Result};
 use crate::players::lm_player::{LmPlayer, LocalAnswerer};
 use crate::players::make_any_player;
@@ -123,9 +123,9 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
         let name = game.info().name.clone();
         let salt = (index as u64) << 56;
         let mut counters = Vec::new();
-        let opponent = match config.rollout.opponent.as_str() {
-            "self" | "pool" => None,
-            spec => Some(
+        let opponent = match &config.rollout.opponent {
+            Opponent::SelfPlay | Opponent::Pool => None,
+            Opponent::Player(spec) => Some(
                 make_any_player(
                     &game,
                     spec,
@@ -133,7 +133,7 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
                     config.run.seed ^ 0x0990_0000 ^ salt,
                     &mut counters,
                 )
-                .map_err(|e| in_game(e, &name, multi))?,
+                .map_err(|e| in_game(in_key(e, "rollout.opponent"), &name, multi))?,
             ),
         };
         let run_games: Vec<String> = config
@@ -161,7 +161,7 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
                 config.run.seed ^ 0x0e7a_0000 ^ i as u64 ^ salt,
                 &mut counters,
             )
-            .map_err(|e| in_game(e, &name, multi))?;
+            .map_err(|e| in_game(in_key(e, "eval.opponents"), &name, multi))?;
             eval_opponents.push((spec.to_string(), player));
         }
         let exact = config.eval.exact_games.is_empty()
@@ -173,10 +173,7 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
                 None
             },
             exact,
-            text: {
-                game_text_options(&config.game)?;
-                config.game.clone()
-            },
+            text: config.game.clone(),
             game,
             name,
             opponent,
@@ -188,8 +185,16 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
     }
 
     fn env(&self) -> TextGame<G, G::Text> {
-        let options = game_text_options(&self.text).expect("checked when the track was built");
+        let options = game_text_options(&self.text);
         TextGame::new(self.game.clone(), self.game.text_view(), options)
+    }
+}
+
+/// An error building the player of config key `key`, naming the key.
+fn in_key(e: Error, key: &str) -> Error {
+    match e {
+        Error::Invalid(m) => Error::Invalid(format!("config: {key}: {m}")),
+        e => e,
     }
 }
 
@@ -325,7 +330,7 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
             Seat::Random,
             config.eval.games_vs_random,
             &sampling(config),
-            config.rollout.policy.parse()?,
+            config.rollout.policy,
             config.run.seed ^ 0xe7a1_0000 ^ self.salt,
         )?;
         Ok(invalid)
