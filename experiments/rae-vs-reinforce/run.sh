@@ -18,7 +18,7 @@ spar=target/release/spar
 $spar compare --title "Kuhn Poker: RAE vs REINFORCE" --out $E/report/kuhn \
     --arm rae=$RUNS/kuhn-rae --arm reinforce=$RUNS/kuhn-reinforce \
     --metric exploitability --metric response_tokens --metric invalid_rate \
-    --metric vs_random/seat0 --metric vs_random/seat1 --metric vs_cfr/seat0 --metric vs_cfr/seat1
+    --metric vs_random/seat0 --metric vs_random/seat1 --metric exact_vs_cfr/seat0 --metric exact_vs_cfr/seat1 --metric vs_cfr/seat0 --metric vs_cfr/seat1
 $spar compare --title "TicTacToe: RAE vs REINFORCE" --out $E/report/tictactoe \
     --arm rae=$RUNS/tictactoe-rae --arm reinforce=$RUNS/tictactoe-reinforce \
     --metric response_tokens --metric invalid_rate \

@@ -125,20 +125,24 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             m.loss,
             returns.join(" ")
         );
-        if let Some(e) = m.exploitability {
+        if let Some(e) = m.eval.exploitability {
             line.push_str(&format!("  exploitability {e:.4}"));
         }
-        if let Some(v) = &m.vs_random {
+        if let Some(v) = &m.eval.vs_random {
             let s: Vec<String> = v.iter().map(|x| format!("{x:+.2}")).collect();
             line.push_str(&format!("  vs random {}", s.join("/")));
+        }
+        if let Some(v) = &m.eval.exact_vs_cfr {
+            let s: Vec<String> = v.iter().map(|x| format!("{x:+.4}")).collect();
+            line.push_str(&format!("  vs cfr+ (exact) {}", s.join("/")));
         }
         // Multi-game runs: each game's invalid rate and evaluation.
         for (game, g) in &m.games {
             line.push_str(&format!("  | {game}: invalid {:.3}", g.invalid_rate));
-            if let Some(e) = g.exploitability {
+            if let Some(e) = g.eval.exploitability {
                 line.push_str(&format!(" exploitability {e:.4}"));
             }
-            if let Some(v) = &g.vs_random {
+            if let Some(v) = &g.eval.vs_random {
                 let s: Vec<String> = v.iter().map(|x| format!("{x:+.2}")).collect();
                 line.push_str(&format!(" vs random {}", s.join("/")));
             }
@@ -151,16 +155,24 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // The exploitability curve, then the last metrics line (JSON) last.
     let curve: Vec<&spar_rl::loops::selfplay::Metrics> = history
         .iter()
-        .filter(|m| m.exploitability.is_some())
+        .filter(|m| m.eval.exploitability.is_some())
         .collect();
     if !curve.is_empty() {
-        println!("step  exploitability  outside-mass  invalid");
+        println!("step  exploitability  vs-cfr+ exact (per seat)  outside-mass  invalid");
         for m in curve {
+            let vs: Vec<String> = m
+                .eval
+                .exact_vs_cfr
+                .iter()
+                .flatten()
+                .map(|x| format!("{x:+.4}"))
+                .collect();
             println!(
-                "{:>4}  {:>14.4}  {:>12.4}  {:>7.3}",
+                "{:>4}  {:>14.4}  {:>24}  {:>12.4}  {:>7.3}",
                 m.step,
-                m.exploitability.unwrap_or(f64::NAN),
-                m.outside_mass.unwrap_or(f64::NAN),
+                m.eval.exploitability.unwrap_or(f64::NAN),
+                vs.join("/"),
+                m.eval.outside_mass.unwrap_or(f64::NAN),
                 m.invalid_rate
             );
         }
@@ -172,7 +184,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let curve: Vec<(usize, &spar_rl::loops::selfplay::GameMetrics)> = history
             .iter()
             .filter_map(|m| m.games.get(game).map(|g| (m.step, g)))
-            .filter(|(_, g)| g.exploitability.is_some() || g.vs_random.is_some())
+            .filter(|(_, g)| g.eval.exploitability.is_some() || g.eval.vs_random.is_some())
             .collect();
         if curve.is_empty() {
             continue;
@@ -180,12 +192,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         println!("{game}\nstep  exploitability  vs-random (per seat)  invalid");
         for (step, g) in curve {
             let vs: Vec<String> = g
+                .eval
                 .vs_random
                 .iter()
                 .flatten()
                 .map(|x| format!("{x:+.3}"))
                 .collect();
             let exploitability = g
+                .eval
                 .exploitability
                 .map_or_else(|| "-".to_string(), |e| format!("{e:.4}"));
             println!(
@@ -195,7 +209,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if let Some(avg) = history.last().and_then(|m| m.avg_exploitability) {
+    if let Some(avg) = history.last().and_then(|m| m.eval.avg_exploitability) {
         println!(
             "average of the checkpointed policies: exploitability {avg:.4} ({})",
             out.join("average_policy.json").display()

@@ -18,6 +18,7 @@ pub mod error;
 pub mod game;
 pub mod policy;
 pub mod role;
+pub mod seeds;
 pub mod spec;
 pub mod testing;
 pub mod text;

@@ -130,14 +130,6 @@ pub fn mean_interval(values: &[f64]) -> (f64, Option<Interval>) {
     )
 }
 
-/// SplitMix64: derives independent-looking seeds from `(seed, index)`.
-fn derive_seed(seed: u64, index: u64) -> u64 {
-    let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Plays one game: `players[p]` moves for player `p`, chance outcomes and actions are
 /// sampled from streams derived from `seed`. Returns the final returns; a player that gives
 /// no move (an empty distribution) forfeits ([`spar_core::forfeit_returns`]).
@@ -150,8 +142,8 @@ pub fn play<G: Game>(game: &G, players: &[&dyn Policy<G::State>], seed: u64) -> 
             got: players.len(),
         });
     }
-    let mut chance_rng = seeded_rng(derive_seed(seed, 0));
-    let mut action_rng = seeded_rng(derive_seed(seed, 1));
+    let mut chance_rng = seeded_rng(spar_core::seeds::game(seed, 0));
+    let mut action_rng = seeded_rng(spar_core::seeds::game(seed, 1));
     let mut state = game.new_initial_state();
     loop {
         match state.turn() {
@@ -210,7 +202,7 @@ pub fn head_to_head<G: Game>(
     // results[i][s]: (own, opponent) returns of policy i in seat s.
     let mut results: [[Vec<(f64, f64)>; 2]; 2] = Default::default();
     for index in 0..games {
-        let pair_seed = derive_seed(seed, (index / 2) as u64);
+        let pair_seed = spar_core::seeds::game(seed, (index / 2) as u64);
         let a_seat = index % 2;
         let seats: [&dyn Policy<G::State>; 2] = if a_seat == 0 { [a, b] } else { [b, a] };
         let returns = play(game, &seats, pair_seed)?;
@@ -266,7 +258,7 @@ pub fn round_robin<G: Game>(
     let mut results = Vec::new();
     for i in 0..players.len() {
         for j in i + 1..players.len() {
-            let pair_seed = derive_seed(seed, matches.len() as u64);
+            let pair_seed = spar_core::seeds::game(seed, matches.len() as u64);
             let series = head_to_head(game, players[i], players[j], games_per_pair, pair_seed)?;
             let record = &series.overall[0];
             results.push(PairResult {

@@ -29,5 +29,12 @@ impl From<candle_core::Error> for Error {
     }
 }
 
+impl Error {
+    /// A file-system error on `path` (the message names the path).
+    pub fn io(path: &std::path::Path, e: std::io::Error) -> Error {
+        Error::Lm(spar_lm::LmError::io(path, e))
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

@@ -77,16 +77,26 @@ fn resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(full.len(), 3, "step 0 (warm start) and two steps");
     let m = &full[2];
     assert!(m.samples > 0 && m.response_tokens > 0.0);
-    assert!(m.nash_conv.is_some_and(|v| (0.0..=4.0).contains(&v)));
-    assert_eq!(m.vs_random.as_ref().map(Vec::len), Some(2));
-    assert_eq!(m.vs_cfr.as_ref().map(Vec::len), Some(2));
+    assert!(m.eval.nash_conv.is_some_and(|v| (0.0..=4.0).contains(&v)));
+    assert_eq!(m.eval.vs_random.as_ref().map(Vec::len), Some(2));
+    assert_eq!(m.eval.vs_cfr.as_ref().map(Vec::len), Some(2));
+    assert_eq!(m.eval.vs_cfr_ci95.as_ref().map(Vec::len), Some(2));
+    // Exact values against CFR+ (50 iterations: within 0.05 of a Nash equilibrium): no
+    // policy gets more than the game value -1/18 (seat 0) or +1/18 (seat 1) against Nash.
+    let exact = m.eval.exact_vs_cfr.clone().expect("exact values on Kuhn");
+    assert!(
+        exact[0] <= -1.0 / 18.0 + 0.05 && exact[1] <= 1.0 / 18.0 + 0.05,
+        "{exact:?}"
+    );
+    assert!(exact.iter().all(|v| (-2.0..=2.0).contains(v)));
     assert!(m.kl_ref.is_some_and(|k| k.is_finite()) && m.entropy.is_some_and(|h| h > 0.0));
     assert!(m.sft_loss.is_some_and(|l| l > 0.0));
     // The average of the checkpointed policies (steps 1 and 2) at the last step only.
     assert!(m
+        .eval
         .avg_exploitability
         .is_some_and(|e| (0.0..=2.0).contains(&e)));
-    assert!(full[1].avg_exploitability.is_none());
+    assert!(full[1].eval.avg_exploitability.is_none());
     assert!(straight.join("average_policy.json").exists());
     assert!(straight
         .join("checkpoints/step-000002/prompting.json")
@@ -199,7 +209,7 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
         );
     }
     assert!(!files.iter().any(|f| f == "model.safetensors"), "{files:?}");
-    let base = spar_lm::cli::lora_base(&step2).unwrap();
+    let base = spar_lm::load::lora_base(&step2).unwrap();
     assert!(base.is_absolute());
     assert_eq!(base, std::path::absolute(straight.join("base")).unwrap());
 
@@ -240,7 +250,8 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
     // load_model gives the in-run model: its exact exploitability is the run's, bit for bit
     // (any change to a base weight or the adapter would move it).
     let loaded =
-        spar_lm::cli::load_model(&step2, spar_lm::cli::GgufMode::Quantized, &Device::Cpu).unwrap();
+        spar_lm::load::load_model(&step2, spar_lm::load::GgufMode::Quantized, &Device::Cpu)
+            .unwrap();
     let game = KuhnPoker::new();
     let text = game.text_view();
     let env = TextGame::new(
@@ -260,13 +271,17 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
     let table =
         spar_rl::tabulate(&env, &loaded.model, &loaded.tokenizer, &options, |_, _| {}).unwrap();
     let nc = spar_eval::nash_conv(env.game(), &table.policy).unwrap();
-    assert_eq!(Some(nc.exploitability), full[2].exploitability);
+    assert_eq!(Some(nc.exploitability), full[2].eval.exploitability);
+    // The exact returns against the uniform player are the same tree computation, per seat.
+    let by_seat =
+        spar_eval::returns_by_seat(env.game(), &table.policy, &spar_core::UniformRandom).unwrap();
+    assert_eq!(Some(by_seat), full[2].eval.exact_vs_random);
     // ... and it differs from the base alone (the adapter matters).
     let bare = base_ckpt.frozen().unwrap();
     let ids = loaded.tokenizer.encode("Player 0").unwrap();
     assert_ne!(
-        spar_lm::cli::next_token_logits(&loaded.model, &ids).unwrap(),
-        spar_lm::cli::next_token_logits(&bare, &ids).unwrap()
+        spar_lm::score::next_token_logits(&loaded.model, &ids).unwrap(),
+        spar_lm::score::next_token_logits(&bare, &ids).unwrap()
     );
 
     // Stopped after step 1 and resumed: the same metrics, adapter and optimiser bytes.
@@ -314,10 +329,10 @@ fn a_fixed_opponent_and_evaluation_opponents() {
     assert_eq!(last.opponent_failures, Some(0));
     // Five episodes: three with the model as player 0, two as player 1.
     assert_eq!(last.mean_return.len(), 2, "{:?}", last.mean_return);
-    let vs = last.vs_players.as_ref().unwrap();
+    let vs = last.eval.vs_players.as_ref().unwrap();
     assert_eq!(vs.len(), 2);
     assert!(vs.values().all(|seats| seats.len() == 2));
-    let wins = last.win_rate_vs_players.as_ref().unwrap();
+    let wins = last.eval.win_rate_vs_players.as_ref().unwrap();
     assert!(wins["random"].iter().all(|w| (0.0..=1.0).contains(w)));
     // A player that cannot be built is refused before training, naming it.
     let mut bad = tiny_config(1);
@@ -411,18 +426,19 @@ fn multi_game_runs_train_every_game_and_resume_exactly() {
     let baselines: Vec<&str> = last.baseline.keys().map(String::as_str).collect();
     assert_eq!(baselines, roles);
     // Per-game metrics, and none of the one-game evaluation fields.
-    assert!(last.exploitability.is_none() && last.vs_random.is_none());
+    assert!(last.eval.exploitability.is_none() && last.eval.vs_random.is_none());
     let kuhn = &last.games["kuhn"];
     let ttt = &last.games["tictactoe"];
     assert_eq!((kuhn.episodes, ttt.episodes), (4, 4));
     assert!(kuhn
+        .eval
         .exploitability
         .is_some_and(|e| (0.0..=2.0).contains(&e)));
-    assert!(ttt.exploitability.is_none(), "not in eval.exact_games");
-    assert!(kuhn.vs_cfr.is_some() && ttt.vs_cfr.is_none());
-    assert_eq!(kuhn.vs_random.as_ref().map(Vec::len), Some(2));
-    let kuhn_vs: Vec<&String> = kuhn.vs_players.as_ref().unwrap().keys().collect();
-    let ttt_vs: Vec<&String> = ttt.vs_players.as_ref().unwrap().keys().collect();
+    assert!(ttt.eval.exploitability.is_none(), "not in eval.exact_games");
+    assert!(kuhn.eval.vs_cfr.is_some() && ttt.eval.vs_cfr.is_none());
+    assert_eq!(kuhn.eval.vs_random.as_ref().map(Vec::len), Some(2));
+    let kuhn_vs: Vec<&String> = kuhn.eval.vs_players.as_ref().unwrap().keys().collect();
+    let ttt_vs: Vec<&String> = ttt.eval.vs_players.as_ref().unwrap().keys().collect();
     assert_eq!(kuhn_vs, ["random"]);
     assert_eq!(ttt_vs, ["minimax", "random"]);
     // The step's rollouts together: every sample of both games.

@@ -388,13 +388,7 @@ pub(crate) fn format_range((low, high): (u32, u32)) -> String {
 // ---------------------------------------------------------------------------------------
 // Seeds and splits.
 
-/// SplitMix64's output function (Steele, Lea, Flood 2014): a bijective 64-bit mixer.
-pub(crate) fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use spar_core::seeds::splitmix64;
 
 /// 64-bit FNV-1a of `bytes`.
 fn fnv1a(bytes: &[u8]) -> u64 {

@@ -8,7 +8,7 @@
 //! distribution: the player forfeits under the caller's invalid-move rule
 //! ([`Policy`]'s contract). Both are counted ([`LmPlayer::counts`]).
 //!
-//! Sampling is seeded: decision `k` of a player uses seed `derive(seed, k)` and random stream
+//! Sampling is seeded: decision `k` of a player uses seed `spar_core::seeds::game(seed, k)` and random stream
 //! 0, both in this process and on a spar server (its `seed` and `seed_stream` fields), so a
 //! local model and the same model served by `spar serve` play identical games from the same
 //! seeds. A [`Decode::Legal`] local player instead gives the exact distribution over the
@@ -225,14 +225,6 @@ impl<G: Game, T: GameText<G::State>> std::fmt::Debug for LmPlayer<G, T> {
     }
 }
 
-/// SplitMix64 of `(seed, index)`.
-fn derive(seed: u64, index: u64) -> u64 {
-    let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl<G: Game, T: GameText<G::State>> LmPlayer<G, T> {
     /// A player named `name` that sees `env`'s text view (its protocol, view and rules) and
     /// answers with `answerer`.
@@ -297,7 +289,10 @@ impl<G: Game, T: GameText<G::State>> Policy<G::State> for LmPlayer<G, T> {
                 None => {}
             }
         }
-        match self.answerer.answer(&observation, derive(self.seed, index)) {
+        match self
+            .answerer
+            .answer(&observation, spar_core::seeds::game(self.seed, index))
+        {
             Err(_) => {
                 self.counter.failed.fetch_add(1, Ordering::Relaxed);
                 Vec::new()

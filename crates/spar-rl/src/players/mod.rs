@@ -231,10 +231,10 @@ pub fn make_any_player<G: Game + Heuristic + TextView + Clone + 'static>(
         },
     );
     let answerer: Box<dyn Answerer> = if kind == "model" {
-        let device = spar_lm::cli::default_device();
-        let loaded = spar_lm::cli::load_model(
+        let device = spar_lm::device::default_device();
+        let loaded = spar_lm::load::load_model(
             Path::new(argument),
-            spar_lm::cli::GgufMode::Quantized,
+            spar_lm::load::GgufMode::Quantized,
             &device,
         )
         .map_err(|e| Error::Invalid(format!("loading the model of player {spec:?}: {e}")))?;

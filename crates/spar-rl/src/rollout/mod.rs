@@ -19,10 +19,12 @@ use crate::error::Result;
 use crate::players::lm_policy::normalise;
 use prompt::{completion_ids, prompt_ids, PromptStyle};
 
+mod episodes;
 pub mod prompt;
 mod sample;
 pub mod servers;
 
+pub use episodes::{groups, play_envs};
 pub use sample::Sample;
 
 /// Who plays a seat.

@@ -56,24 +56,20 @@ pub(crate) fn write_dir_atomically(
     write: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
     if tmp.exists() {
-        std::fs::remove_dir_all(tmp).map_err(|e| io_err(tmp, e))?;
+        std::fs::remove_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
     }
-    std::fs::create_dir_all(tmp).map_err(|e| io_err(tmp, e))?;
+    std::fs::create_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
     write(tmp)?;
     if final_dir.exists() {
-        std::fs::remove_dir_all(final_dir).map_err(|e| io_err(final_dir, e))?;
+        std::fs::remove_dir_all(final_dir).map_err(|e| Error::io(final_dir, e))?;
     }
-    std::fs::rename(tmp, final_dir).map_err(|e| io_err(final_dir, e))
-}
-
-pub(crate) fn io_err(path: &Path, e: std::io::Error) -> Error {
-    Error::Lm(spar_lm::LmError::io(path, e))
+    std::fs::rename(tmp, final_dir).map_err(|e| Error::io(final_dir, e))
 }
 
 /// The trained tensors of a checkpoint directory of a run, for comparing runs (tests, tools):
 /// every weight, or for a LoRA run the adapter's (PEFT names).
 pub fn checkpoint_tensors(dir: &Path) -> Result<HashMap<String, Tensor>> {
-    if spar_lm::cli::is_lora_checkpoint(dir) {
+    if spar_lm::load::is_lora_checkpoint(dir) {
         let lora = Lora::load(dir, &Device::Cpu)?;
         return Ok(spar_lm::checkpoint::varmap_tensors(&lora.varmap));
     }
@@ -120,7 +116,7 @@ pub(crate) fn resume<L: Loop>(
         )));
     };
     let settings = lp.settings().clone();
-    let lora_checkpoint = spar_lm::cli::is_lora_checkpoint(&dir);
+    let lora_checkpoint = spar_lm::load::is_lora_checkpoint(&dir);
     if settings.model.lora.is_some() != lora_checkpoint {
         return Err(Error::Invalid(format!(
             "--resume: the run's config {} [model.lora], but {} holds {}; resume with the \
@@ -138,10 +134,10 @@ pub(crate) fn resume<L: Loop>(
             }
         )));
     }
-    let device = spar_lm::cli::default_device();
+    let device = spar_lm::device::default_device();
     let learner = Learner::load(&dir, &device)?;
     let path = dir.join("state.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let state: RunState<L::State> = serde_json::from_str(&text)
         .map_err(|e| Error::Invalid(format!("{}: corrupt state.json: {e}", dir.display())))?;
     let mut opt = AdamW::new(

@@ -12,7 +12,7 @@ use spar_lm::model::init_weights;
 use spar_lm::train::BYTE_SPECIAL_TOKENS;
 use spar_lm::{Llama, TextTokenizer};
 
-use super::checkpoint::{io_err, write_dir_atomically};
+use super::checkpoint::write_dir_atomically;
 use crate::config::{LoraSettings, ModelConfig};
 use crate::error::{Error, Result};
 
@@ -98,11 +98,11 @@ impl Learner {
     /// The learner saved in a checkpoint directory of a run: full weights, or a LoRA
     /// checkpoint (the base named by `base.json`, frozen, and the adapter's variables).
     pub(crate) fn load(dir: &Path, device: &Device) -> Result<Learner> {
-        if !spar_lm::cli::is_lora_checkpoint(dir) {
+        if !spar_lm::load::is_lora_checkpoint(dir) {
             return Learner::from_checkpoint(Checkpoint::load(dir, device)?);
         }
-        let base = spar_lm::cli::lora_base(dir)?;
-        let checkpoint = spar_lm::cli::load_checkpoint(&base, device)?;
+        let base = spar_lm::load::lora_base(dir)?;
+        let checkpoint = spar_lm::load::load_checkpoint(&base, device)?;
         let tokenizer = tokenizer_of(&checkpoint)?;
         let mut model = checkpoint.frozen()?;
         let lora = Lora::load(dir, device)?;
@@ -154,7 +154,7 @@ impl Learner {
             .save(dir)?,
             Trained::Lora { lora, base } => {
                 lora.save(dir)?;
-                spar_lm::cli::write_lora_base(dir, base)?;
+                spar_lm::load::write_lora_base(dir, base)?;
                 write_atomic(
                     &dir.join("config.json"),
                     self.checkpoint.config.to_json().as_bytes(),
@@ -178,7 +178,7 @@ fn fresh_model(m: &ModelConfig, seed: u64, device: &Device) -> Result<Checkpoint
             tokenizer: Some(tokenizer),
         })
     } else {
-        Ok(spar_lm::cli::load_checkpoint(Path::new(&m.init), device)?)
+        Ok(spar_lm::load::load_checkpoint(Path::new(&m.init), device)?)
     }
 }
 
@@ -196,14 +196,14 @@ pub(crate) fn fresh_learner(
         return Learner::from_checkpoint(checkpoint);
     };
     let base = if model.init == "scratch" {
-        let base = std::path::absolute(out.join("base")).map_err(|e| io_err(out, e))?;
+        let base = std::path::absolute(out.join("base")).map_err(|e| Error::io(out, e))?;
         write_dir_atomically(&base, &out.join(".tmp-base"), |tmp| {
             Ok(checkpoint.save(tmp)?)
         })?;
         base
     } else {
         let init = Path::new(&model.init);
-        std::path::absolute(init).map_err(|e| io_err(init, e))?
+        std::path::absolute(init).map_err(|e| Error::io(init, e))?
     };
     Learner::with_new_adapter(checkpoint, settings, seed, base)
 }

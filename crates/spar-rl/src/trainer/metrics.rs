@@ -10,7 +10,6 @@ use spar_lm::checkpoint::write_atomic;
 
 use crate::error::Result;
 use crate::tensorboard::EventWriter;
-use crate::trainer::checkpoint::io_err;
 
 /// `metrics.jsonl` (one JSON object per line, synced) and, optionally, the same scalars as
 /// TensorBoard events in `tensorboard/`.
@@ -38,14 +37,15 @@ impl MetricsLog {
             .create(true)
             .append(true)
             .open(&self.path)
-            .map_err(|e| io_err(&self.path, e))?;
+            .map_err(|e| crate::Error::io(&self.path, e))?;
         writeln!(
             file,
             "{}",
             serde_json::to_string(m).expect("metrics serialise")
         )
-        .map_err(|e| io_err(&self.path, e))?;
-        file.sync_data().map_err(|e| io_err(&self.path, e))?;
+        .map_err(|e| crate::Error::io(&self.path, e))?;
+        file.sync_data()
+            .map_err(|e| crate::Error::io(&self.path, e))?;
         if let Some(tb) = self.tensorboard.as_mut() {
             let value = serde_json::to_value(m).expect("metrics serialise");
             let wall = std::time::SystemTime::now()

@@ -240,7 +240,7 @@ pub fn run<L: Loop>(
     on_line: &mut dyn FnMut(&L::Metrics),
 ) -> Result<Vec<L::Metrics>> {
     let settings = lp.settings().clone();
-    std::fs::create_dir_all(out).map_err(|e| checkpoint::io_err(out, e))?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut log = MetricsLog::open(out, settings.tensorboard)?;
     // 1. Resume from the latest checkpoint, or start: warm start, checkpoint and log step 0.
     let (learner, mut opt, mut state, mut history) = if resume {
@@ -298,7 +298,7 @@ fn start<L: Loop>(
     let settings = lp.settings().clone();
     spar_lm::checkpoint::write_atomic(&out.join("config.toml"), settings.config_toml.as_bytes())?;
     log.rewrite::<L::Metrics>(&[])?;
-    let device = spar_lm::cli::default_device();
+    let device = spar_lm::device::default_device();
     let learner = learner::fresh_learner(&settings.model, settings.seed, out, &device)?;
     let mut line = L::Metrics::new(0);
     lp.before_warm_start(&learner, &mut line)?;

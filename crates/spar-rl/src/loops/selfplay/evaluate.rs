@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use spar_core::{Game, GameText, TabularPolicy, TextGame};
+use spar_core::{seeds, Game, GameText, TabularPolicy, TextGame};
 use spar_eval::{CfrSolver, CfrVariant};
 use spar_lm::sample::SamplingParams;
 
-use super::metrics::GameMetrics;
+use super::metrics::Evaluation;
 use super::{policy_options, sampling};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
@@ -79,6 +79,11 @@ pub(super) type BoxedPlayer<S> = Box<dyn spar_core::Policy<S>>;
 /// A player and the name it was given.
 pub(super) type NamedPlayer<S> = (String, BoxedPlayer<S>);
 
+/// One evaluation of the model on one game at step `step`, into `e`: on games spar can
+/// enumerate, the exact exploitability of the model's policy and its exact expected return
+/// per seat against the uniform random player and the CFR+ policy; sampled games against each
+/// evaluation opponent, every deal played in each seat, fresh deals at every evaluation step,
+/// with 95% intervals.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
@@ -89,7 +94,8 @@ pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
     opponents: &[NamedPlayer<G::State>],
     salt: u64,
     exact: bool,
-    m: &mut GameMetrics,
+    step: usize,
+    e: &mut Evaluation,
 ) -> Result<()> {
     let env = make_env();
     if exact && config.eval.exploitability && env.game().info().num_players == 2 {
@@ -102,20 +108,28 @@ pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
             |_, _| {},
         ) {
             Ok(table) => {
-                if let Ok(nc) = spar_eval::nash_conv(env.game(), &table.policy) {
-                    m.nash_conv = Some(nc.nash_conv);
-                    m.exploitability = Some(nc.exploitability);
+                let game = env.game();
+                if let Ok(nc) = spar_eval::nash_conv(game, &table.policy) {
+                    e.nash_conv = Some(nc.nash_conv);
+                    e.exploitability = Some(nc.exploitability);
                 }
-                m.outside_mass = Some(table.mean_outside_mass());
+                e.outside_mass = Some(table.mean_outside_mass());
+                let uniform = spar_core::UniformRandom;
+                e.exact_vs_random = spar_eval::returns_by_seat(game, &table.policy, &uniform).ok();
+                if let Some(policy) = cfr {
+                    e.exact_vs_cfr = spar_eval::returns_by_seat(game, &table.policy, policy).ok();
+                }
             }
             Err(Error::Eval(_)) => {} // tree too large to enumerate: no exact value
-            Err(e) => return Err(e),
+            Err(err) => return Err(err),
         }
     }
     let params = sampling(config);
     let decode: Decode = config.rollout.policy;
+    let run_seed = config.run.seed;
+    let games = |salt2: u64| seeds::evaluation_games(run_seed, salt2 ^ salt, step as u64);
     if config.eval.games_vs_random > 0 {
-        let (means, _, invalid) = vs_opponent(
+        let r = vs_opponent(
             make_env,
             learner,
             style,
@@ -123,13 +137,14 @@ pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
             config.eval.games_vs_random,
             &params,
             decode,
-            config.run.seed ^ 0xe7a1_0000 ^ salt,
+            games(0xe7a1_0000),
         )?;
-        m.vs_random = Some(means);
-        m.invalid_vs_random = Some(invalid);
+        e.vs_random = Some(r.means);
+        e.vs_random_ci95 = Some(r.ci95);
+        e.invalid_vs_random = Some(r.invalid);
     }
     if let (Some(policy), true) = (cfr, config.eval.games_vs_cfr > 0) {
-        let (means, wins, _) = vs_opponent(
+        let r = vs_opponent(
             make_env,
             learner,
             style,
@@ -137,15 +152,16 @@ pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
             config.eval.games_vs_cfr,
             &params,
             decode,
-            config.run.seed ^ 0xcf2_0000 ^ salt,
+            games(0xcf2_0000),
         )?;
-        m.vs_cfr = Some(means);
-        m.win_rate_vs_cfr = Some(wins);
+        e.vs_cfr = Some(r.means);
+        e.vs_cfr_ci95 = Some(r.ci95);
+        e.win_rate_vs_cfr = Some(r.win_rates);
     }
     if config.eval.games_vs_opponents > 0 && !opponents.is_empty() {
         let (mut returns, mut win_rates) = (BTreeMap::new(), BTreeMap::new());
         for (i, (name, policy)) in opponents.iter().enumerate() {
-            let (means, wins, _) = vs_opponent(
+            let r = vs_opponent(
                 make_env,
                 learner,
                 style,
@@ -153,19 +169,32 @@ pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
                 config.eval.games_vs_opponents,
                 &params,
                 decode,
-                config.run.seed ^ 0x0990_0000 ^ ((i as u64) << 40) ^ salt,
+                games(0x0990_0000 ^ ((i as u64) << 40)),
             )?;
-            returns.insert(name.clone(), means);
-            win_rates.insert(name.clone(), wins);
+            returns.insert(name.clone(), r.means);
+            win_rates.insert(name.clone(), r.win_rates);
         }
-        m.vs_players = Some(returns);
-        m.win_rate_vs_players = Some(win_rates);
+        e.vs_players = Some(returns);
+        e.win_rate_vs_players = Some(win_rates);
     }
     Ok(())
 }
 
-/// The model in each seat in turn against `opponent` in the others: mean return and win rate
-/// (return > 0) per model seat, and the fraction of the model's turns that were invalid.
+/// The model's sampled games against one opponent.
+pub(super) struct VsOpponent {
+    /// Mean return per model seat.
+    pub(super) means: Vec<f64>,
+    /// Half-width of the 95% normal interval of each mean.
+    pub(super) ci95: Vec<f64>,
+    /// Win rate (return > 0) per model seat.
+    pub(super) win_rates: Vec<f64>,
+    /// Fraction of the model's turns that named no legal action.
+    pub(super) invalid: f64,
+}
+
+/// The model in each seat in turn against `opponent` in the others, `games` games per seat
+/// on the same deals (game `g` of every seat is reset with `seed + g`, so the seats are
+/// compared on common deals).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn vs_opponent<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
@@ -176,10 +205,16 @@ pub(super) fn vs_opponent<G: Game, T: GameText<G::State>>(
     params: &SamplingParams,
     decode: Decode,
     seed: u64,
-) -> Result<(Vec<f64>, Vec<f64>, f64)> {
+) -> Result<VsOpponent> {
     let n = make_env().game().info().num_players;
-    let (mut means, mut wins) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut r = VsOpponent {
+        means: Vec::with_capacity(n),
+        ci95: Vec::with_capacity(n),
+        win_rates: Vec::with_capacity(n),
+        invalid: 0.0,
+    };
     let (mut turns, mut invalid) = (0usize, 0usize);
+    let inference = learner.model.detached();
     for seat in 0..n {
         let seats: Vec<Seat<G::State>> = (0..n)
             .map(|p| if p == seat { Seat::Model } else { opponent })
@@ -187,7 +222,7 @@ pub(super) fn vs_opponent<G: Game, T: GameText<G::State>>(
         let batch = play_batch(
             make_env,
             &spar_lm::LocalEngine {
-                model: &learner.model.detached(),
+                model: &inference,
                 tokenizer: &learner.tokenizer,
             },
             &learner.tokenizer,
@@ -196,13 +231,19 @@ pub(super) fn vs_opponent<G: Game, T: GameText<G::State>>(
             games,
             params,
             decode,
-            seed ^ seat as u64,
+            seed,
         )?;
-        let count = batch.returns.len().max(1) as f64;
-        means.push(batch.returns.iter().map(|r| r[seat]).sum::<f64>() / count);
-        wins.push(batch.returns.iter().filter(|r| r[seat] > 0.0).count() as f64 / count);
+        let returns: Vec<f64> = batch.returns.iter().map(|r| r[seat]).collect();
+        let (mean, interval) = spar_eval::tournament::mean_interval(&returns);
+        r.means.push(mean);
+        r.ci95
+            .push(interval.map_or(f64::NAN, |i| (i.high - i.low) / 2.0));
+        let count = returns.len().max(1) as f64;
+        r.win_rates
+            .push(returns.iter().filter(|&&v| v > 0.0).count() as f64 / count);
         turns += batch.turns.len();
         invalid += batch.turns.iter().filter(|t| t.invalid).count();
     }
-    Ok((means, wins, invalid as f64 / turns.max(1) as f64))
+    r.invalid = invalid as f64 / turns.max(1) as f64;
+    Ok(r)
 }

@@ -1,4 +1,6 @@
-//! Self-play's metrics line ([`Metrics`]) and each game's share of it ([`GameMetrics`]).
+//! Self-play's metrics line ([`Metrics`]), each game's share of it ([`GameMetrics`]) and the
+//! evaluation both carry ([`Evaluation`], flattened into the line: its fields are top-level
+//! keys of `metrics.jsonl`).
 
 use std::collections::BTreeMap;
 
@@ -7,29 +9,40 @@ use serde::{Deserialize, Serialize};
 use crate::trainer::{Line, UpdateStats};
 
 /// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Policy-improvement steps done (0: after the warm start).
     pub step: usize,
     /// Mean return of each role over the step's self-play games.
+    #[serde(default)]
     pub mean_return: BTreeMap<String, f64>,
     /// RAE baseline of each role after the step.
+    #[serde(default)]
     pub baseline: BTreeMap<String, f64>,
     /// Fraction of model turns that named no legal action.
+    #[serde(default)]
     pub invalid_rate: f64,
     /// Fraction of model turns cut by `rollout.max_tokens`.
+    #[serde(default)]
     pub truncation_rate: f64,
     /// Mean answer length in tokens.
+    #[serde(default)]
     pub response_tokens: f64,
     /// Samples trained on (after dropping zero advantages).
+    #[serde(default)]
     pub samples: usize,
     /// Mean PPO loss over minibatches.
+    #[serde(default)]
     pub loss: f64,
-    /// Mean fraction of clipped token ratios.
+    /// Mean fraction of clipped token ratios: tokens where the clipped surrogate binds
+    /// (verl's `pg_clipfrac`; [`crate::objectives::losses::PpoClip`]).
+    #[serde(default)]
     pub clip_fraction: f64,
     /// Mean k1 estimate of KL(old policy || new policy) per token.
+    #[serde(default)]
     pub approx_kl: f64,
     /// Mean gradient norm before clipping.
+    #[serde(default)]
     pub grad_norm: f64,
     /// Learning rate of the step's updates.
     #[serde(default)]
@@ -44,6 +57,7 @@ pub struct Metrics {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sft_loss: Option<f64>,
     /// Optimiser steps skipped for a non-finite loss or gradient (cumulative).
+    #[serde(default)]
     pub skipped_updates: usize,
     /// `rollout.servers`: model turns whose server call failed after every retry (each an
     /// invalid answer) in this step's rollouts.
@@ -52,12 +66,6 @@ pub struct Metrics {
     /// `rollout.servers`: retried server calls in this step (timeouts, resets, 429, 5xx).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub server_retries: Option<u64>,
-    /// `eval.opponents`: mean return per model seat against each opponent.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub vs_players: Option<BTreeMap<String, Vec<f64>>>,
-    /// `eval.opponents`: win rate per model seat against each opponent.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub win_rate_vs_players: Option<BTreeMap<String, Vec<f64>>>,
     /// `rollout.opponent = "pool"`: the step of the checkpoint the learner played.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pool_opponent: Option<usize>,
@@ -72,51 +80,23 @@ pub struct Metrics {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weight_version: Option<String>,
     /// Warm-start loss (step 0 only).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub warm_start_loss: Option<f64>,
-    /// Exact NashConv of the model's policy (eval steps).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nash_conv: Option<f64>,
-    /// Exact exploitability (NashConv / 2).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exploitability: Option<f64>,
-    /// Mean probability of answers outside the legal ones, over information sets.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outside_mass: Option<f64>,
-    /// Mean return against the uniform random player, per model seat.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vs_random: Option<Vec<f64>>,
-    /// Fraction of the model's turns in the games against the random player that named no
-    /// legal action (the evaluation's invalid-move rate: measured alike at every evaluation
-    /// step, step 0 included, where no rollouts have been played).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub invalid_vs_random: Option<f64>,
-    /// Step 0 of a run with a warm start: the same invalid-move rate for the model as it was
-    /// before the warm start (a pretrained model that does not know the answer protocol).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub initial_invalid_rate: Option<f64>,
-    /// Mean return against the CFR+ policy, per model seat (its game value is the model's
-    /// target: Kuhn -1/18 as player 0, +1/18 as player 1).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub vs_cfr: Option<Vec<f64>>,
-    /// Exploitability of the average of the run's policies (last step, `eval.average`): the
-    /// checkpoints after step 0 and the final model, averaged by own reach (playing it = one
-    /// of them, drawn uniformly at the start of each game). Written to `average_policy.json`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub avg_exploitability: Option<f64>,
-    /// Win rate (return > 0) against the CFR+ policy, per model seat.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub win_rate_vs_cfr: Option<Vec<f64>>,
+    /// A one-game run's evaluation (evaluation steps); empty in a multi-game run, whose games
+    /// are evaluated in `games`.
+    #[serde(flatten)]
+    pub eval: Evaluation,
     /// Multi-game runs (`game.names`): each game's rollouts and evaluation. The fields above
     /// then hold the rollouts of all games together and no evaluation.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub games: BTreeMap<String, GameMetrics>,
     /// Wall-clock seconds of the step.
+    #[serde(default)]
     pub seconds: f64,
 }
 
 /// One game's share of a step of a multi-game run: its rollouts and, on evaluation steps,
-/// the same evaluation a one-game run writes (see [`Metrics`] for each field).
+/// the same evaluation a one-game run writes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GameMetrics {
     /// Episodes of this game played in the step's rollouts.
@@ -131,62 +111,78 @@ pub struct GameMetrics {
     /// Mean answer length in tokens in this game.
     #[serde(default)]
     pub response_tokens: f64,
-    /// Exact NashConv (games spar can enumerate).
+    /// The game's evaluation.
+    #[serde(flatten)]
+    pub eval: Evaluation,
+}
+
+/// The evaluation of one game at an evaluation step. Exact values are computed on the game
+/// tree where spar can enumerate it (Kuhn, Leduc), for the model's policy over the legal
+/// answers (the probabilities of their canonical completions, normalised: what
+/// exploitability measures); sampled values come from games played with the rollout
+/// policy, every deal in each seat, fresh deals at every evaluation step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Exact NashConv of the model's policy.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub nash_conv: Option<f64>,
-    /// Exact exploitability.
+    /// Exact exploitability (NashConv / 2).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exploitability: Option<f64>,
-    /// Mean probability of answers outside the legal ones.
+    /// Mean probability of answers outside the legal ones, over information sets.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub outside_mass: Option<f64>,
-    /// Mean return against the uniform random player, per model seat.
+    /// Exact expected return against the uniform random player, per model seat.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exact_vs_random: Option<Vec<f64>>,
+    /// Exact expected return against the CFR+ policy, per model seat (the model's target is
+    /// the game value: Kuhn -1/18 as player 0, +1/18 as player 1).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exact_vs_cfr: Option<Vec<f64>>,
+    /// Sampled mean return against the uniform random player, per model seat
+    /// (`eval.games_vs_random` games in each seat).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_random: Option<Vec<f64>>,
-    /// Fraction of the model's turns against the random player that were invalid.
+    /// Half-width of the 95% interval of `vs_random`, per seat.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vs_random_ci95: Option<Vec<f64>>,
+    /// Fraction of the model's turns in the games against the random player that named no
+    /// legal action (the evaluation's invalid-move rate: measured alike at every evaluation
+    /// step, step 0 included, where no rollouts have been played).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub invalid_vs_random: Option<f64>,
-    /// Step 0: the invalid fraction of the model before its warm start (see [`Metrics`]).
+    /// Step 0 of a run with a warm start: the same invalid-move rate for the model as it was
+    /// before the warm start (a pretrained model that does not know the answer protocol).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub initial_invalid_rate: Option<f64>,
-    /// Mean return against the CFR+ policy, per model seat.
+    /// Sampled mean return against the CFR+ policy, per model seat.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_cfr: Option<Vec<f64>>,
-    /// Win rate against the CFR+ policy, per model seat.
+    /// Half-width of the 95% interval of `vs_cfr`, per seat.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vs_cfr_ci95: Option<Vec<f64>>,
+    /// Win rate (return > 0) against the CFR+ policy, per model seat.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub win_rate_vs_cfr: Option<Vec<f64>>,
-    /// Mean return per model seat against each `eval.opponents` entry.
+    /// `eval.opponents`: sampled mean return per model seat against each opponent.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vs_players: Option<BTreeMap<String, Vec<f64>>>,
-    /// Win rate per model seat against each `eval.opponents` entry.
+    /// `eval.opponents`: win rate per model seat against each opponent.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub win_rate_vs_players: Option<BTreeMap<String, Vec<f64>>>,
-    /// Exploitability of the average of the run's policies (last step, `eval.average`).
+    /// Exploitability of the average of the run's policies (last step, `eval.average`): the
+    /// checkpoints after step 0 and the final model, averaged by own reach (playing it = one
+    /// of them, drawn uniformly at the start of each game). Written to `average_policy.json`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub avg_exploitability: Option<f64>,
 }
 
-impl Metrics {
-    /// A one-game run's evaluation, in the line's own fields.
-    pub(super) fn set_evaluation(&mut self, e: &GameMetrics) {
-        self.nash_conv = e.nash_conv;
-        self.exploitability = e.exploitability;
-        self.outside_mass = e.outside_mass;
-        self.vs_random = e.vs_random.clone();
-        self.invalid_vs_random = e.invalid_vs_random;
-        if e.initial_invalid_rate.is_some() {
-            self.initial_invalid_rate = e.initial_invalid_rate;
-        }
-        self.vs_cfr = e.vs_cfr.clone();
-        self.win_rate_vs_cfr = e.win_rate_vs_cfr.clone();
-        self.vs_players = e.vs_players.clone();
-        self.win_rate_vs_players = e.win_rate_vs_players.clone();
-    }
-}
-
 impl Line for Metrics {
     fn new(step: usize) -> Metrics {
-        empty_metrics(step)
+        Metrics {
+            step,
+            ..Metrics::default()
+        }
     }
 
     fn step(&self) -> usize {
@@ -198,6 +194,7 @@ impl Line for Metrics {
     }
 
     fn set_update(&mut self, stats: &UpdateStats, skipped_total: usize, learning_rate: f64) {
+        self.samples = stats.samples;
         self.loss = stats.loss;
         self.clip_fraction = stats.clip_fraction;
         self.approx_kl = stats.approx_kl;
@@ -211,46 +208,5 @@ impl Line for Metrics {
 
     fn set_seconds(&mut self, seconds: f64) {
         self.seconds = seconds;
-    }
-}
-
-fn empty_metrics(step: usize) -> Metrics {
-    Metrics {
-        step,
-        mean_return: BTreeMap::new(),
-        baseline: BTreeMap::new(),
-        invalid_rate: 0.0,
-        truncation_rate: 0.0,
-        response_tokens: 0.0,
-        samples: 0,
-        loss: 0.0,
-        clip_fraction: 0.0,
-        approx_kl: 0.0,
-        grad_norm: 0.0,
-        learning_rate: 0.0,
-        kl_ref: None,
-        entropy: None,
-        sft_loss: None,
-        skipped_updates: 0,
-        failed_calls: None,
-        server_retries: None,
-        vs_players: None,
-        win_rate_vs_players: None,
-        opponent_failures: None,
-        pool_opponent: None,
-        games: BTreeMap::new(),
-        invalid_vs_random: None,
-        initial_invalid_rate: None,
-        pool_win_rate: None,
-        weight_version: None,
-        warm_start_loss: None,
-        nash_conv: None,
-        exploitability: None,
-        outside_mass: None,
-        vs_random: None,
-        vs_cfr: None,
-        avg_exploitability: None,
-        win_rate_vs_cfr: None,
-        seconds: 0.0,
     }
 }

@@ -52,7 +52,7 @@ mod metrics;
 mod pool;
 mod track;
 
-pub use metrics::{GameMetrics, Metrics};
+pub use metrics::{Evaluation, GameMetrics, Metrics};
 use pool::{pick_pool_member, PoolRecord};
 use track::{evaluate_tracks, mixed_warm_start_data, GameTrack, StepContext, Track};
 
@@ -75,7 +75,7 @@ pub struct SelfPlayState {
     pub baselines: RoleBaselines,
     /// `rollout.opponent = "pool"`: the learner's record against each past checkpoint, by its
     /// step (what prioritised sampling reads).
-    #[serde(default)]
+    #[serde(default, with = "pool::by_step")]
     pool: BTreeMap<usize, PoolRecord>,
 }
 
@@ -220,6 +220,7 @@ impl Loop for SelfPlay {
                 line.games
                     .entry(track.name().to_string())
                     .or_default()
+                    .eval
                     .initial_invalid_rate = Some(rate);
             }
         }
@@ -514,7 +515,7 @@ impl Loop for SelfPlay {
 
     fn evaluate(&mut self, step: &Step, line: &mut Metrics) -> Result<()> {
         let (config, style) = (&self.config, self.style);
-        evaluate_tracks(&self.tracks, step.learner, config, style, line)?;
+        evaluate_tracks(&self.tracks, step.learner, config, style, step.index, line)?;
         if !(step.last && step.index > 0 && config.eval.average) {
             return Ok(());
         }
@@ -523,17 +524,17 @@ impl Loop for SelfPlay {
             let evaluated = if multi {
                 line.games
                     .get(track.name())
-                    .is_some_and(|g| g.exploitability.is_some())
+                    .is_some_and(|g| g.eval.exploitability.is_some())
             } else {
-                line.exploitability.is_some()
+                line.eval.exploitability.is_some()
             };
             if !evaluated {
                 continue;
             }
             let avg = track.average_exploitability(step.learner, config, style, step.out)?;
             match line.games.get_mut(track.name()) {
-                Some(g) if multi => g.avg_exploitability = avg,
-                _ => line.avg_exploitability = avg,
+                Some(g) if multi => g.eval.avg_exploitability = avg,
+                _ => line.eval.avg_exploitability = avg,
             }
         }
         Ok(())
@@ -557,7 +558,7 @@ impl Loop for SelfPlay {
 /// Writes the learner's weights for `step` and pushes them to the rollout servers.
 fn push_weights(servers: &mut ServerRollouts, learner: &Learner, step: usize) -> Result<()> {
     let dir = servers.dir_for(step);
-    let io = |e| crate::trainer::checkpoint::io_err(&dir, e);
+    let io = |e| Error::io(&dir, e);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(io)?;
     }
@@ -638,7 +639,7 @@ mod tests {
         assert!(trained.iter().all(|n| n.contains(".lora_")), "{trained:?}");
         let base_before = bits(&learner.checkpoint.tensors);
         let ids = learner.tokenizer.encode("Player 0\n0").unwrap();
-        let logits = |model: &Llama| spar_lm::cli::next_token_logits(model, &ids).unwrap();
+        let logits = |model: &Llama| spar_lm::score::next_token_logits(model, &ids).unwrap();
         let base_logits = logits(&learner.checkpoint.frozen().unwrap());
         assert_eq!(
             logits(&learner.model),
@@ -678,15 +679,15 @@ mod tests {
         crate::trainer::checkpoint::save(&lp, &out, &learner, &opt, &state).unwrap();
         let dir = checkpoint_dir(&out, 0);
         assert_eq!(
-            spar_lm::cli::lora_base(&dir).unwrap(),
+            spar_lm::load::lora_base(&dir).unwrap(),
             std::path::absolute(out.join("base")).unwrap()
         );
         let loaded =
-            spar_lm::cli::load_model(&dir, spar_lm::cli::GgufMode::Quantized, &Device::Cpu)
+            spar_lm::load::load_model(&dir, spar_lm::load::GgufMode::Quantized, &Device::Cpu)
                 .unwrap();
         assert_eq!(logits(&loaded.model), trained_logits);
         // load_checkpoint merges the adapter: the same model up to rounding.
-        let merged = spar_lm::cli::load_checkpoint(&dir, &Device::Cpu)
+        let merged = spar_lm::load::load_checkpoint(&dir, &Device::Cpu)
             .unwrap()
             .frozen()
             .unwrap();

@@ -52,3 +52,33 @@ pub(super) fn pick_pool_member(
         PoolSampling::Uniform => members[rng.gen_range(0..members.len())],
     }
 }
+
+/// The pool's records keyed by checkpoint step, as a JSON object with decimal keys (`"12"`),
+/// read back through the kernel's flattened `state.json` (where keys arrive as strings).
+pub(super) mod by_step {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::PoolRecord;
+
+    pub(crate) fn serialize<S: Serializer>(
+        records: &BTreeMap<usize, PoolRecord>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(records.iter().map(|(k, v)| (k.to_string(), v)))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<usize, PoolRecord>, D::Error> {
+        BTreeMap::<String, PoolRecord>::deserialize(deserializer)?
+            .into_iter()
+            .map(|(k, v)| {
+                k.parse::<usize>().map(|step| (step, v)).map_err(|_| {
+                    serde::de::Error::custom(format!("pool step {k:?} is not a number"))
+                })
+            })
+            .collect()
+    }
+}

@@ -14,7 +14,7 @@ use spar_lm::Llama;
 
 use super::evaluate::{average_exploitability, cfr_opponent, evaluate, vs_opponent};
 use super::evaluate::{BoxedPlayer, NamedPlayer};
-use super::metrics::{GameMetrics, Metrics};
+use super::metrics::{Evaluation, Metrics};
 use super::{game_text_options, sampling};
 use crate::config::{Opponent, TrainConfig};
 use crate::error::{Error, Result};
@@ -40,13 +40,14 @@ pub(super) trait Track {
     /// This step's games: the batch and, per episode, the return of each role the model
     /// played.
     fn rollout(&mut self, step: &StepContext) -> Result<TrackRollout>;
-    /// Exploitability and returns against the evaluation opponents, into `e`.
+    /// Exploitability and returns against the evaluation opponents at step `step`, into `e`.
     fn evaluate(
         &self,
         learner: &Learner,
         config: &TrainConfig,
         style: PromptStyle,
-        e: &mut GameMetrics,
+        step: usize,
+        e: &mut Evaluation,
     ) -> Result<()>;
     /// The invalid-move rate of the model in games against the random player (before the
     /// warm start: `initial_invalid_rate`).
@@ -302,7 +303,8 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
         learner: &Learner,
         config: &TrainConfig,
         style: PromptStyle,
-        e: &mut GameMetrics,
+        step: usize,
+        e: &mut Evaluation,
     ) -> Result<()> {
         evaluate(
             &|| self.env(),
@@ -313,6 +315,7 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
             &self.eval_opponents,
             self.salt,
             self.exact,
+            step,
             e,
         )
     }
@@ -323,7 +326,7 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
         config: &TrainConfig,
         style: PromptStyle,
     ) -> Result<f64> {
-        let (_, _, invalid) = vs_opponent(
+        let games = vs_opponent(
             &|| self.env(),
             learner,
             style,
@@ -331,9 +334,9 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
             config.eval.games_vs_random,
             &sampling(config),
             config.rollout.policy,
-            config.run.seed ^ 0xe7a1_0000 ^ self.salt,
+            spar_core::seeds::evaluation_games(config.run.seed, 0xe7a1_0000 ^ self.salt, 0),
         )?;
-        Ok(invalid)
+        Ok(games.invalid)
     }
 
     fn average_exploitability(
@@ -376,22 +379,23 @@ pub(super) fn mixed_warm_start_data(
     Ok(data)
 }
 
-/// Evaluates every game: into the metrics' own fields for a one-game run, into `games` for a
-/// multi-game run.
+/// Evaluates every game at step `step`: into the line's own evaluation for a one-game run,
+/// into `games` for a multi-game run.
 pub(super) fn evaluate_tracks(
     tracks: &[Box<dyn Track>],
     learner: &Learner,
     config: &TrainConfig,
     style: PromptStyle,
+    step: usize,
     m: &mut Metrics,
 ) -> Result<()> {
     for track in tracks {
-        let mut e = m.games.remove(track.name()).unwrap_or_default();
-        track.evaluate(learner, config, style, &mut e)?;
+        let mut g = m.games.remove(track.name()).unwrap_or_default();
+        track.evaluate(learner, config, style, step, &mut g.eval)?;
         if tracks.len() == 1 {
-            m.set_evaluation(&e);
+            m.eval = g.eval;
         } else {
-            m.games.insert(track.name().to_string(), e);
+            m.games.insert(track.name().to_string(), g);
         }
     }
     Ok(())

@@ -7,7 +7,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::trainer::checkpoint::io_err;
 use crate::trainer::{Line, UpdateStats};
 
 /// Held-out evaluation of a model on a task.
@@ -101,7 +100,7 @@ impl TaskPrompting {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| Error::Invalid(format!("{}: corrupt task.json: {e}", path.display())))

@@ -40,8 +40,7 @@ use crate::error::{Error, Result};
 use crate::objectives::estimators::{self, Estimator, EstimatorOptions};
 use crate::objectives::rae::{RaeUpdate, RoleBaselines};
 use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
-use crate::rollout::Sample;
-use crate::trainer::checkpoint::io_err;
+use crate::rollout::{groups, play_envs, Sample};
 use crate::trainer::{
     checkpoint_dir, AdamW, Batch, Learner, Loop, Settings, Step, UpdateStats, WarmStart,
 };
@@ -52,7 +51,7 @@ mod reference;
 mod update;
 
 pub use evaluate::evaluate_task;
-use evaluate::{problem_prompt, sample_answers};
+use evaluate::problem_prompt;
 pub use metrics::{TaskEvaluation, TaskMetrics, TaskPrompting};
 use reference::{presample_reference, ReferenceAnswer};
 use update::{update_pairs, update_tokens, Objective, UpdateContext};
@@ -218,7 +217,7 @@ impl Loop for TaskLoop {
                     r
                 }
                 None => {
-                    let text = std::fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+                    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
                     serde_json::from_str(&text).map_err(|e| {
                         Error::Invalid(format!(
                             "{}: corrupt reference answers: {e}",
@@ -240,7 +239,7 @@ impl Loop for TaskLoop {
             self.reference_model = Some(learner.load_frozen(&checkpoint_dir(out, 0))?);
         }
         let episodes = out.join("episodes");
-        std::fs::create_dir_all(&episodes).map_err(|e| io_err(&episodes, e))
+        std::fs::create_dir_all(&episodes).map_err(|e| Error::io(&episodes, e))
     }
 
     /// `rollout.prompts` training problems (problem `i` of step `s` is training problem
@@ -253,7 +252,6 @@ impl Loop for TaskLoop {
         line: &mut TaskMetrics,
     ) -> Result<Batch> {
         let (config, learner) = (&self.config, step.learner);
-        let g = config.rollout.group_size;
         let mut envs = Vec::with_capacity(config.rollout.prompts);
         self.problems.clear();
         for i in 0..config.rollout.prompts {
@@ -262,49 +260,50 @@ impl Loop for TaskLoop {
                 (config.warm_start.problems + (step.index - 1) * config.rollout.prompts + i) as u64;
             let mut env = TaskEnv::new(self.task.clone(), Split::Train, config.task.seed);
             env.reset(index);
-            let observation = env.observation(0);
             let problem = env.problem().cloned().ok_or_else(|| {
                 Error::Invalid(format!("task {} drew no problem", self.task.name()))
             })?;
-            let prompt = prompt_ids(&learner.tokenizer, &observation, self.style)?;
+            let prompt = prompt_ids(&learner.tokenizer, &env.observation(0), self.style)?;
             self.problems.push((problem, prompt));
-            envs.push((env, observation.role));
+            envs.push(env);
         }
-        let prompts: Vec<Vec<u32>> = self.problems.iter().map(|(_, ids)| ids.clone()).collect();
+        let g = config.rollout.group_size;
+        let mut episodes = groups(&envs, g);
         let params = SamplingParams {
             temperature: config.rollout.temperature,
             max_tokens: config.rollout.max_tokens,
             ..SamplingParams::default()
         };
-        let completions = sample_answers(
+        let samples = play_envs(
+            &mut episodes,
             &learner.model.detached(),
             &learner.tokenizer,
-            &prompts,
-            g,
+            self.style,
             &params,
-            step_seed_of(config.run.seed, step.index as u64),
+            spar_core::seeds::task_step(config.run.seed, step.index as u64),
+            g,
+            1,
         )?;
-        self.verdicts.clear();
-        let mut batch = Batch::default();
-        for (i, c) in completions.into_iter().enumerate() {
-            let (problem, prompt) = &self.problems[i / g];
-            let (env, role) = &envs[i / g];
-            let mut episode = env.clone();
-            episode.step(0, &c.text);
-            let reward = episode.returns()[0];
-            let verdict = episode.verdict().cloned().unwrap_or(Verdict::Unparsable {
-                reason: "the environment gave no verdict".into(),
-            });
-            let mut sample = Sample::new(role.clone(), prompt.clone(), c.token_ids);
-            sample.episode = i;
-            sample.group = (i / g) as u64;
-            sample.text = c.text;
-            sample.reward = reward;
-            sample.invalid = matches!(verdict, Verdict::Unparsable { .. });
-            batch.returns.push(BTreeMap::from([(role.key(), reward)]));
-            batch.samples.push(sample);
-            self.verdicts.push((verdict, problem.difficulty));
-        }
+        self.verdicts = samples
+            .iter()
+            .map(|s| {
+                let verdict =
+                    episodes[s.episode]
+                        .verdict()
+                        .cloned()
+                        .unwrap_or(Verdict::Unparsable {
+                            reason: "the environment gave no verdict".into(),
+                        });
+                (verdict, self.problems[s.group as usize].0.difficulty)
+            })
+            .collect();
+        let batch = Batch {
+            returns: samples
+                .iter()
+                .map(|s| BTreeMap::from([(s.role.key(), s.reward)]))
+                .collect(),
+            samples,
+        };
         let total = batch.samples.len().max(1) as f64;
         let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
         line.train_accuracy = rewards.iter().sum::<f64>() / total;
@@ -372,7 +371,7 @@ impl Loop for TaskLoop {
         let by_prompt: Vec<u64> = batch.samples.iter().map(|s| s.group).collect();
         let rates = estimators::group_means(&rewards, &by_prompt);
         let mut stats = update::UpdateStats::default();
-        let step_seed = step_seed_of(config.run.seed, step.index as u64);
+        let step_seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(step_seed ^ 0x3b);
         let cx = UpdateContext {
             config,
@@ -498,14 +497,6 @@ fn rae_advantages(
     } else {
         advantages
     }
-}
-
-/// SplitMix64 of `(seed, step)`: the sampling seed of a step.
-fn step_seed_of(seed: u64, step: u64) -> u64 {
-    let mut z = seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// `episodes/step-NNNNNN.jsonl`: every answer of the step with its verdict and advantage.
