@@ -31,6 +31,7 @@ mod train;
 /// game-theoretic evaluation.
 #[derive(Debug, Parser)]
 #[command(name = "spar", version, about, long_about = None)]
+#[command(after_long_help = train::accepted_values())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,6 +57,7 @@ enum Command {
     Lm(lm::LmArgs),
     /// Training from a TOML config: self-play on games (SPIRAL), or a verifiable task (a
     /// `[task]` config: GRPO, Dr. GRPO, RLOO, NFT, DPO, ...); --resume continues a run exactly.
+    #[command(after_help = train::accepted_values())]
     Train(train::TrainArgs),
     /// A language model against a built-in player in every seat (mean return, win rate,
     /// invalid answers), or on a task's test split (`--task`: pass@k).
@@ -88,7 +90,11 @@ fn is_usage_error(error: &anyhow::Error) -> bool {
         if cause.is::<UsageError>() || cause.is::<spar_core::Error>() {
             return true;
         }
-        if let Some(spar_rl::Error::Invalid(_)) = cause.downcast_ref::<spar_rl::Error>() {
+        // A bad setting, or a bad game spec or parameter (`Core` is transparent: the
+        // spar-core error inside is not in the chain).
+        if let Some(spar_rl::Error::Invalid(_) | spar_rl::Error::Core(_)) =
+            cause.downcast_ref::<spar_rl::Error>()
+        {
             return true;
         }
         // A run directory, arm or metric name that is wrong, or a file of it that cannot be

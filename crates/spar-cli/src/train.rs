@@ -25,6 +25,45 @@ pub struct TrainArgs {
     resume: Option<PathBuf>,
 }
 
+/// The help paragraph of the config keys whose values come from a fixed list, and those
+/// lists (from the config types: `TrainConfig::choices`, `TaskTrainConfig::choices`).
+pub fn accepted_values() -> String {
+    const WIDTH: usize = 100;
+    let section = |title: &str, keys: Vec<(&'static str, String)>| {
+        let column = keys.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 4;
+        let mut text = format!("{title}\n");
+        for (key, values) in keys {
+            // The values wrapped at WIDTH, continuation lines under the first value.
+            let mut line = format!("  {key:<width$}", width = column - 2);
+            for word in values.split(' ') {
+                if line.len() + word.len() + 1 > WIDTH && line.len() > column {
+                    text.push_str(line.trim_end());
+                    text.push('\n');
+                    line = " ".repeat(column);
+                } else if line.len() > column {
+                    line.push(' ');
+                }
+                line.push_str(word);
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    };
+    format!(
+        "{}\n{}",
+        section(
+            "Config keys with a fixed set of values (another value is an error that names the key \
+             and lists these):",
+            TrainConfig::choices(),
+        ),
+        section(
+            "In a task config (one with a [task] table):",
+            spar_rl::config::tasks::TaskTrainConfig::choices(),
+        )
+    )
+}
+
 /// Runs `spar train`.
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     crate::lm::set_threads();
@@ -60,12 +99,19 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if spar_rl::config::tasks::TaskTrainConfig::is_task_config(&text) {
         let config = spar_rl::config::tasks::TaskTrainConfig::parse(&text, &args.set)
             .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
-        return run_task(&config, &out, resume);
+        // The loop is built (the task and the losses checked) before the run directory is made.
+        let lp = spar_rl::loops::tasks::TaskLoop::new(&config)
+            .map_err(|e| loop_error(&config_path, e))?;
+        return run_task(lp, &config, &out, resume);
     }
     let config = TrainConfig::parse(&text, &args.set)
         .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
+    // The loop is built (every game, player and text option checked) before the run directory
+    // is made.
+    let mut lp = spar_rl::loops::selfplay::SelfPlay::new(&config)
+        .map_err(|e| loop_error(&config_path, e))?;
     let bar = step_bar(config.run.steps, &out);
-    let history = spar_rl::loops::selfplay::run(&config, &out, resume, |m| {
+    let on_line = &mut |m: &spar_rl::loops::selfplay::Metrics| {
         let returns: Vec<String> = m
             .mean_return
             .iter()
@@ -102,8 +148,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             }
         }
         show_step(&bar, m.step, line);
-    })
-    .with_context(|| format!("training in {}", out.display()))?;
+    };
+    let history = spar_rl::trainer::run(&mut lp, &out, resume, on_line)
+        .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
     // The exploitability curve, then the last metrics line (JSON) last.
     let curve: Vec<&spar_rl::loops::selfplay::Metrics> = history
@@ -181,12 +228,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 /// `spar train` on a verifiable task: progress, one line per step, the held-out curve, the
 /// report.
 fn run_task(
+    mut lp: spar_rl::loops::tasks::TaskLoop,
     config: &spar_rl::config::tasks::TaskTrainConfig,
     out: &std::path::Path,
     resume: bool,
 ) -> anyhow::Result<()> {
     let bar = step_bar(config.run.steps, out);
-    let history = spar_rl::loops::tasks::run(config, out, resume, |m| {
+    let on_line = &mut |m: &spar_rl::loops::tasks::TaskMetrics| {
         let mut line = format!(
             "step {:>4}  train acc {:.3}  degenerate {:.2}  len {:.1}  loss {:+.4}",
             m.step, m.train_accuracy, m.degenerate_groups, m.response_tokens, m.loss
@@ -204,8 +252,9 @@ fn run_task(
             line.push_str(&format!("  maj {:.3}", e.majority_accuracy));
         }
         show_step(&bar, m.step, line);
-    })
-    .with_context(|| format!("training in {}", out.display()))?;
+    };
+    let history = spar_rl::trainer::run(&mut lp, out, resume, on_line)
+        .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
     let curve: Vec<&spar_rl::loops::tasks::TaskMetrics> =
         history.iter().filter(|m| m.eval.is_some()).collect();
@@ -249,6 +298,18 @@ fn run_task(
         println!("{}", serde_json::to_string(last)?);
     }
     Ok(())
+}
+
+/// An error building a training loop: a bad setting reads as a config error does (`PATH:
+/// config: KEY: ...`, exit code 2); any other keeps its kind (a server that cannot be reached
+/// while building a `remote:` opponent).
+fn loop_error(config_path: &std::path::Path, error: spar_rl::Error) -> anyhow::Error {
+    match error {
+        spar_rl::Error::Invalid(message) => {
+            UsageError(format!("{}: {message}", config_path.display())).into()
+        }
+        error => anyhow::Error::new(error).context(config_path.display().to_string()),
+    }
 }
 
 /// The progress bar of a training run (and the run directory, on stderr).

@@ -747,6 +747,118 @@ fn train_runs_resumes_and_rejects_bad_configs() {
     );
 }
 
+/// A config value outside its key's accepted values is refused before anything is written:
+/// exit code 2, the key and every accepted value named, and no run directory.
+#[test]
+fn train_refuses_unknown_values_before_writing_a_run_directory() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/kuhn-spiral-tiny.toml"
+    );
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "game.name=kuhnn",
+            &[
+                "game.name",
+                "\"kuhnn\"",
+                "kuhn, leduc, tictactoe, connect_four, negotiation",
+            ],
+        ),
+        (
+            "game.names=[\"kuhn\", \"chess\"]",
+            &["game.names", "\"chess\"", "kuhn, leduc, tictactoe"],
+        ),
+        (
+            "game.protocol=boxd",
+            &["config: game.protocol: \"boxd\" is not one of boxed, bracketed, bare"],
+        ),
+        (
+            "advantage.estimator=grpo",
+            &["config: advantage.estimator: \"grpo\" is not one of rae, reinforce"],
+        ),
+        (
+            "rollout.policy=smple",
+            &["config: rollout.policy: \"smple\" is not one of sample, legal"],
+        ),
+        (
+            "game.invalid_move_rule=retry:x",
+            &["config: game.invalid_move_rule: \"retry:x\" is not one of spiral, textarena, retry:N"],
+        ),
+        (
+            "rollout.opponent=grandmaster",
+            &[
+                "config: rollout.opponent: unknown player \"grandmaster\"",
+                "random, uniform, minimax",
+            ],
+        ),
+        (
+            "eval.opponents=[\"random\", \"grandmaster\"]",
+            &[
+                "config: eval.opponents: unknown player \"grandmaster\"",
+                "random, uniform, minimax",
+            ],
+        ),
+    ];
+    for (i, (set, mentions)) in cases.iter().enumerate() {
+        let out = temp_path(&format!("refused-{i}"));
+        let _ = std::fs::remove_dir_all(&out);
+        let output = spar(&[
+            "train",
+            config,
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            set,
+        ]);
+        assert_usage_error(&output, mentions);
+        assert!(
+            !out.exists(),
+            "--set {set}: a refused config wrote {}",
+            out.display()
+        );
+    }
+}
+
+/// `spar train --help` and `spar --help` list the accepted values of every key with a fixed
+/// set, from the config types themselves.
+#[test]
+fn help_lists_the_accepted_values_of_every_choice_key() {
+    let collapse = |text: &[u8]| -> String {
+        let text = String::from_utf8_lossy(text);
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let keys = spar_rl::TrainConfig::choices()
+        .into_iter()
+        .chain(spar_rl::config::tasks::TaskTrainConfig::choices());
+    let train = spar(&["train", "--help"]);
+    assert!(train.status.success(), "{train:?}");
+    let top = spar(&["--help"]);
+    assert!(top.status.success(), "{top:?}");
+    let (train, top) = (collapse(&train.stdout), collapse(&top.stdout));
+    let mut count = 0;
+    for (key, values) in keys {
+        let line = format!("{key} {}", collapse(values.as_bytes()));
+        assert!(
+            train.contains(&line),
+            "spar train --help lacks {line:?}: {train}"
+        );
+        assert!(top.contains(&line), "spar --help lacks {line:?}: {top}");
+        count += 1;
+    }
+    assert!(count >= 20, "{count} keys");
+    for line in [
+        "game.protocol boxed, bracketed, bare",
+        "advantage.estimator rae, reinforce",
+        "algorithm.estimator reinforce, grpo, dr_grpo, rloo, trloo, rae",
+        "algorithm.kl none, k1, k2, k3",
+    ] {
+        assert!(
+            train.contains(line),
+            "spar train --help lacks {line:?}: {train}"
+        );
+    }
+}
+
 /// A run killed with SIGKILL while it trains resumes from its last complete checkpoint and
 /// ends exactly as a run that was never interrupted: same metrics (but for wall-clock
 /// seconds) and byte-identical weights. The config uses a cosine learning-rate schedule and a

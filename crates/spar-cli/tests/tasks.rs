@@ -425,6 +425,38 @@ fn task_errors_exit_with_code_two_and_name_the_problem() {
     );
     assert!(!out.exists(), "a rejected config wrote {}", out.display());
     let _ = std::fs::remove_file(&bad);
+    // Values outside a key's accepted ones: the key and every accepted value are named, and
+    // no run directory is made.
+    for (set, message) in [
+        (
+            "algorithm.loss=gspo",
+            "config: algorithm.loss: \"gspo\" is not one of pg, ppo, nft, rft, sft, dpo, ipo",
+        ),
+        (
+            "algorithm.estimator=ppo",
+            "config: algorithm.estimator: \"ppo\" is not one of reinforce, grpo, dr_grpo, \
+             rloo, trloo, rae",
+        ),
+        (
+            "algorithm.kl=k4",
+            "config: algorithm.kl: \"k4\" is not one of none, k1, k2, k3",
+        ),
+        (
+            "task.name=chess",
+            "config: task.name: task spec \"chess\": unknown task \"chess\"; known tasks: \
+             arithmetic",
+        ),
+    ] {
+        assert_usage_error(
+            &spar(&["train", config_s, "--out", out_s, "--set", set]),
+            &[message],
+        );
+        assert!(
+            !out.exists(),
+            "--set {set}: a rejected config wrote {}",
+            out.display()
+        );
+    }
 }
 
 /// Every estimator, grouping, loss and regulariser trains a step through the command line,

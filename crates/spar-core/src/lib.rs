@@ -31,7 +31,7 @@ pub use game::{
 pub use policy::{forfeit_returns, sample_action, Policy, TabularPolicy, UniformRandom};
 pub use role::Role;
 pub use spec::GameSpec;
-pub use text::{GameText, InvalidMoveRule, Protocol, TextGame, TextOptions, View};
+pub use text::{GameText, InvalidMoveRule, Protocol, ProtocolKind, TextGame, TextOptions, View};
 
 /// The random number generator spar uses wherever results must be reproducible: a seeded
 /// ChaCha8 stream, identical on every platform and across `rand` releases.

@@ -160,14 +160,64 @@ impl Protocol for BareName {
     }
 }
 
-/// The protocol named `boxed`, `bracketed` or `bare`.
-pub fn protocol_by_name(name: &str) -> Option<Box<dyn Protocol>> {
-    match name {
-        "boxed" => Some(Box::new(Boxed)),
-        "bracketed" => Some(Box::new(Bracketed)),
-        "bare" => Some(Box::new(BareName)),
-        _ => None,
+/// Which [`Protocol`]: the value of a config's `game.protocol` and of `--protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtocolKind {
+    /// [`Boxed`] (`boxed`).
+    #[default]
+    Boxed,
+    /// [`Bracketed`] (`bracketed`).
+    Bracketed,
+    /// [`BareName`] (`bare`).
+    Bare,
+}
+
+impl ProtocolKind {
+    /// Every protocol, in the order help and errors list them.
+    pub const ALL: [ProtocolKind; 3] = [
+        ProtocolKind::Boxed,
+        ProtocolKind::Bracketed,
+        ProtocolKind::Bare,
+    ];
+
+    /// The name used in configs and on the command line ([`Protocol::name`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolKind::Boxed => "boxed",
+            ProtocolKind::Bracketed => "bracketed",
+            ProtocolKind::Bare => "bare",
+        }
     }
+
+    /// The protocol object.
+    pub fn protocol(self) -> Box<dyn Protocol> {
+        match self {
+            ProtocolKind::Boxed => Box::new(Boxed),
+            ProtocolKind::Bracketed => Box::new(Bracketed),
+            ProtocolKind::Bare => Box::new(BareName),
+        }
+    }
+}
+
+impl FromStr for ProtocolKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        ProtocolKind::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ProtocolKind::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown protocol {s:?}; accepted: {}", names.join(", "))
+            })
+    }
+}
+
+/// The protocol named `boxed`, `bracketed` or `bare` ([`ProtocolKind`]).
+pub fn protocol_by_name(name: &str) -> Option<Box<dyn Protocol>> {
+    name.parse::<ProtocolKind>()
+        .ok()
+        .map(ProtocolKind::protocol)
 }
 
 /// Canonical form for matching: trimmed, whitespace collapsed, one pair of enclosing
@@ -217,6 +267,9 @@ pub enum InvalidMoveRule {
 }
 
 impl InvalidMoveRule {
+    /// The accepted forms, in the order help and errors list them (`retry:N` for any `N`).
+    pub const FORMS: [&'static str; 3] = ["spiral", "textarena", "retry:N"];
+
     /// Retries allowed per turn before the forfeit.
     pub fn retries(self) -> u32 {
         match self {
@@ -260,8 +313,9 @@ impl FromStr for InvalidMoveRule {
                 .map(Self::Retry)
                 .ok_or_else(|| {
                     format!(
-                        "unknown invalid-move rule {other:?}; accepted: spiral, textarena, \
-                         retry:N (N a non-negative integer)"
+                        "unknown invalid-move rule {other:?}; accepted: {} (N a non-negative \
+                         integer)",
+                        Self::FORMS.join(", ")
                     )
                 }),
         }
@@ -298,6 +352,9 @@ pub enum View {
 }
 
 impl View {
+    /// Every view, in the order help and errors list them.
+    pub const ALL: [View; 3] = [View::Full, View::NoRules, View::Compact];
+
     /// The name used in configs and on the command line.
     pub fn name(self) -> &'static str {
         match self {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use spar_rl::config::LoraSettings;
+use spar_rl::config::{LoraSettings, Opponent, PoolSampling};
 use spar_rl::loops::selfplay::{run, Metrics};
 use spar_rl::trainer::{checkpoint_dir, checkpoint_tensors};
 use spar_rl::TrainConfig;
@@ -320,7 +320,7 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
 fn a_fixed_opponent_and_evaluation_opponents() {
     let out = temp("opponent");
     let mut config = tiny_config(2);
-    config.rollout.opponent = "cfr+:50".into();
+    config.rollout.opponent = Opponent::Player("cfr+:50".into());
     config.rollout.episodes = 5;
     config.eval.opponents = vec!["random".into(), "cfr+:20".into()];
     config.eval.games_vs_opponents = 3;
@@ -351,8 +351,8 @@ fn a_fixed_opponent_and_evaluation_opponents() {
 fn the_opponent_pool_plays_past_checkpoints_and_resumes_exactly() {
     let pool_config = |steps: usize| {
         let mut c = tiny_config(steps);
-        c.rollout.opponent = "pool".into();
-        c.rollout.pool_sampling = "prioritised".into();
+        c.rollout.opponent = Opponent::Pool;
+        c.rollout.pool_sampling = PoolSampling::Prioritised;
         c.rollout.episodes = 6;
         c.eval.average = false;
         c
@@ -381,11 +381,16 @@ fn the_opponent_pool_plays_past_checkpoints_and_resumes_exactly() {
     run(&pool_config(2), &split, false, |_| {}).unwrap();
     let resumed = run(&pool_config(4), &split, true, |_| {}).unwrap();
     assert_eq!(without_time(&resumed), without_time(&full));
-    // A bad sampling rule is refused, naming the key.
-    let mut bad = pool_config(1);
-    bad.rollout.pool_sampling = "best".into();
-    let err = run(&bad, &temp("pool-bad"), false, |_| {}).unwrap_err();
-    assert!(err.to_string().contains("rollout.pool_sampling"), "{err}");
+    // A bad sampling rule is refused when the config is read, naming the key and the rules.
+    let err = TrainConfig::parse(
+        "[rollout]\nopponent = \"pool\"\npool_sampling = \"best\"\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config: rollout.pool_sampling: \"best\" is not one of latest, uniform, prioritised"
+    );
 }
 
 /// Multi-game training: one model on Kuhn Poker and TicTacToe at once. Every step plays

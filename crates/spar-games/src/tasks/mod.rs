@@ -263,7 +263,8 @@ pub fn task_from_spec(spec: &str) -> Result<Box<dyn Task>, String> {
     }
 }
 
-fn known_tasks() -> String {
+/// The task names, comma separated, as errors and help list them (`jsonl:PATH` for JSONL).
+pub fn known_tasks() -> String {
     TASKS
         .iter()
         .map(|t| {

@@ -1,12 +1,16 @@
 //! The typed configurations of `spar train`: [`selfplay::TrainConfig`] (games) and
 //! [`tasks::TaskTrainConfig`] (a config with a `[task]` table), and the sections both share.
 //! Every field has a default and a doc comment; an unknown or ill-typed key is an error that
-//! names it; `--set section.key=value` overrides a field before the config is checked.
+//! names it; `--set section.key=value` overrides a field before the config is checked. Keys
+//! with a fixed set of values are typed ([`choice::Choice`]): an unknown value is an error that
+//! names the key and lists the accepted values.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::rollout::prompt::PromptStyle;
 
+pub mod choice;
 pub mod selfplay;
 pub mod tasks;
 
@@ -51,7 +55,8 @@ pub struct ModelConfig {
     /// Attention heads (scratch models).
     pub heads: usize,
     /// How observations are written: `auto`, `chat`, `raw`.
-    pub prompt_style: String,
+    #[serde(with = "choice")]
+    pub prompt_style: PromptStyle,
     /// `[model.lora]`: train a LoRA adapter over the frozen base instead of every weight
     /// (absent: full fine-tuning).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,10 +120,30 @@ impl Default for ModelConfig {
             hidden: 64,
             layers: 2,
             heads: 4,
-            prompt_style: "auto".into(),
+            prompt_style: PromptStyle::Auto,
             lora: None,
         }
     }
+}
+
+/// A config table deserialised into `T`; the error names the key (`config: rollout.policy:
+/// "smple" is not one of sample, legal`).
+pub(crate) fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T> {
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            // Deserialised from a table (no source text), toml names the key path of the failing
+            // value on the message's last line: "in `rollout.policy`".
+            let text = e.to_string();
+            let key = text
+                .trim_end()
+                .rsplit_once('\n')
+                .and_then(|(_, last)| last.strip_prefix("in `")?.strip_suffix('`'));
+            match key {
+                Some(key) => Error::Invalid(format!("config: {key}: {}", e.message())),
+                None => Error::Invalid(format!("config: {}", text.trim_end())),
+            }
+        })
 }
 
 /// Parses TOML text into a table and applies `key=value` overrides (`ppo.clip=0.1`; a value
@@ -146,4 +171,63 @@ pub(crate) fn apply_overrides(text: &str, overrides: &[String]) -> Result<toml::
         table.insert(parts[parts.len() - 1].to_string(), parsed);
     }
     Ok(value)
+}
+
+/// Checks that a config type's `choices()` lists exactly the keys with a fixed set of values,
+/// with exactly the values its parser accepts: every string-valued key of the default config
+/// (and `extra`) is set to a value no key accepts, and an error of the fixed-set form must come
+/// from a listed key and list its values.
+#[cfg(test)]
+pub(crate) fn check_choices(
+    default_toml: &str,
+    extra: &[&str],
+    choices: &[(&'static str, String)],
+    parse: impl Fn(&[String]) -> Result<()>,
+) {
+    fn string_keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+        for (key, value) in table {
+            let key = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::String(_) => out.push(key),
+                toml::Value::Table(t) => string_keys(&key, t, out),
+                _ => {}
+            }
+        }
+    }
+    let table: toml::Table = toml::from_str(default_toml).expect("the default config is TOML");
+    let mut keys = Vec::new();
+    string_keys("", &table, &mut keys);
+    keys.extend(extra.iter().map(|k| k.to_string()));
+    let listed = |key: &str| {
+        choices
+            .iter()
+            .find(|(k, _)| k.split(", ").any(|k| k == key))
+            .map(|(_, values)| values)
+    };
+    let mut fixed = 0;
+    for key in &keys {
+        let error = parse(&[format!("{key}=not-a-value")])
+            .err()
+            .map(|e| e.to_string());
+        match (listed(key), error) {
+            (Some(values), Some(e)) if e.contains("is not one of") => {
+                let expected = format!("config: {key}: \"not-a-value\" is not one of {values}");
+                assert!(e.starts_with(&expected), "{key}: {e}\nexpected: {expected}");
+                fixed += 1;
+            }
+            (None, Some(e)) => assert!(
+                !e.contains("is not one of"),
+                "{key} takes a fixed set of values but choices() does not list it: {e}"
+            ),
+            _ => {}
+        }
+    }
+    assert!(
+        fixed >= 5,
+        "only {fixed} fixed-set keys found among {keys:?}"
+    );
 }

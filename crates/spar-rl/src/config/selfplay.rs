@@ -2,9 +2,16 @@
 //! ill-typed key is an error that names it. `--set section.key=value` overrides a field.
 
 use serde::{Deserialize, Serialize};
+use spar_core::{InvalidMoveRule, ProtocolKind, View};
 
-use super::{apply_overrides, ModelConfig, RunConfig};
+use super::choice::{self, Choice};
+use super::{apply_overrides, from_table, ModelConfig, RunConfig};
 use crate::error::{Error, Result};
+use crate::objectives::losses::{Aggregation, KlEstimator};
+use crate::objectives::rae::RaeUpdate;
+use crate::rollout::prompt::PromptStyle;
+use crate::rollout::Decode;
+use crate::trainer::LrSchedule;
 
 /// A self-play run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -40,16 +47,20 @@ pub struct TrainConfig {
 pub struct OpponentsConfig {
     /// Sampling temperature.
     pub temperature: Option<f64>,
-    /// Answer protocol.
-    pub protocol: Option<String>,
+    /// Answer protocol: boxed, bracketed or bare.
+    #[serde(with = "choice::optional")]
+    pub protocol: Option<ProtocolKind>,
     /// auto, chat or raw.
-    pub prompt_style: Option<String>,
+    #[serde(with = "choice::optional")]
+    pub prompt_style: Option<PromptStyle>,
     /// full, norules or compact.
-    pub view: Option<String>,
+    #[serde(with = "choice::optional")]
+    pub view: Option<View>,
     /// Most tokens per answer.
     pub max_tokens: Option<usize>,
     /// `model:` opponents: sample or legal.
-    pub policy: Option<String>,
+    #[serde(with = "choice::optional")]
+    pub policy: Option<Decode>,
     /// Seconds before a remote call times out (default 120).
     pub remote_timeout: Option<f64>,
     /// Retries of a failed remote call before the opponent forfeits (default 4).
@@ -61,23 +72,24 @@ impl TrainConfig {
     pub fn opponent_options(&self, spec: &str) -> crate::players::PlayerOptions {
         let o = &self.opponents;
         let remote = spec.starts_with("remote:");
-        let or_run = |own: &Option<String>, run: &str| {
-            own.clone().or_else(|| remote.then(|| run.to_string()))
-        };
+        // The opponent's own setting, else (remote opponents) the run's, by name.
+        fn or_run<T: Choice>(own: Option<T>, run: T, remote: bool) -> Option<String> {
+            own.or(remote.then_some(run)).map(|v| v.name().to_string())
+        }
         let defaults = crate::players::PlayerOptions::default();
         crate::players::PlayerOptions {
             prompt: crate::players::PromptFlags {
                 temperature: o
                     .temperature
                     .or_else(|| remote.then_some(self.rollout.temperature)),
-                protocol: or_run(&o.protocol, &self.game.protocol),
-                prompt_style: or_run(&o.prompt_style, &self.model.prompt_style),
-                view: or_run(&o.view, &self.game.view),
+                protocol: or_run(o.protocol, self.game.protocol, remote),
+                prompt_style: or_run(o.prompt_style, self.model.prompt_style, remote),
+                view: or_run(o.view, self.game.view, remote),
             },
             max_tokens: o
                 .max_tokens
                 .or_else(|| remote.then_some(self.rollout.max_tokens)),
-            policy: o.policy.clone(),
+            policy: o.policy.map(|p| p.name().to_string()),
             remote_timeout: o.remote_timeout.unwrap_or(defaults.remote_timeout),
             remote_retries: o.remote_retries.unwrap_or(defaults.remote_retries),
         }
@@ -94,15 +106,18 @@ pub struct GameConfig {
     /// `["tictactoe", "kuhn", "negotiation"]`); when set, `name` is not used.
     pub names: Vec<String>,
     /// Answer protocol: `boxed` (SPIRAL), `bracketed`, `bare`.
-    pub protocol: String,
+    #[serde(with = "choice")]
+    pub protocol: ProtocolKind,
     /// Invalid moves: `spiral` (-1.5 / +0.5, game over), `textarena`, `retry:N`.
-    pub invalid_move_rule: String,
+    #[serde(with = "choice::invalid_move_rule")]
+    pub invalid_move_rule: InvalidMoveRule,
     /// Turn limit (then a draw).
     pub max_turns: usize,
     /// What observations hold: `full` (rules, role, state, legal actions, answer format:
     /// SPIRAL's prompts), `norules` (all but the rules) or `compact` (`Player N`, the
     /// information-state string and the legal actions: for tiny models from scratch).
-    pub view: String,
+    #[serde(with = "choice")]
+    pub view: View,
 }
 
 impl GameConfig {
@@ -130,10 +145,10 @@ impl Default for GameConfig {
         GameConfig {
             name: "kuhn".into(),
             names: Vec::new(),
-            protocol: "boxed".into(),
-            invalid_move_rule: "spiral".into(),
+            protocol: ProtocolKind::Boxed,
+            invalid_move_rule: InvalidMoveRule::Spiral,
             max_turns: 50,
-            view: "full".into(),
+            view: View::Full,
         }
     }
 }
@@ -176,7 +191,8 @@ pub struct RolloutConfig {
     /// How answers are produced: `sample` (free text, token by token, parsed: SPIRAL) or
     /// `legal` (one of the legal actions' canonical completions, drawn from the model's
     /// probabilities normalised over them: GLAM; the update is then action-level PPO).
-    pub policy: String,
+    #[serde(with = "choice")]
+    pub policy: Decode,
     /// OpenAI-compatible servers that sample the rollouts instead of this process (e.g.
     /// `["http://127.0.0.1:8000/v1"]`: `spar serve`, or vLLM/SGLang serving a model of the same
     /// architecture). The learner pushes its weights to each before every step: a LoRA run
@@ -199,10 +215,11 @@ pub struct RolloutConfig {
     /// every seat in turn (half the episodes each for two players). `pool`: a past checkpoint
     /// of this run, frozen, picked each step by `pool_sampling` (the pool and the learner's
     /// record against each member are part of the checkpoint).
-    pub opponent: String,
+    pub opponent: Opponent,
     /// How `opponent = "pool"` picks: `latest`, `uniform`, or `prioritised` (by the learner's
     /// win rate against each member, AlphaStar's PFSP).
-    pub pool_sampling: String,
+    #[serde(with = "choice")]
+    pub pool_sampling: PoolSampling,
     /// The pool's most recent checkpoints kept (0: all).
     pub pool_size: usize,
 }
@@ -213,14 +230,134 @@ impl Default for RolloutConfig {
             episodes: 32,
             temperature: 1.0,
             max_tokens: 24,
-            policy: "sample".into(),
+            policy: Decode::Sample,
             servers: Vec::new(),
             server_model: String::new(),
             server_timeout: 120.0,
             server_retries: 4,
-            opponent: "self".into(),
-            pool_sampling: "uniform".into(),
+            opponent: Opponent::SelfPlay,
+            pool_sampling: PoolSampling::Uniform,
             pool_size: 0,
+        }
+    }
+}
+
+/// Who the model plays (`rollout.opponent`), by the same strings as before it was typed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Opponent {
+    /// `self`: the model in every seat (SPIRAL's self-play).
+    SelfPlay,
+    /// `pool`: a frozen past checkpoint of the run, picked each step by
+    /// `rollout.pool_sampling`.
+    Pool,
+    /// Any other string: a fixed player, named like a `spar tournament` player (`random`,
+    /// `cfr+:3`, `model:PATH`); checked when the loop builds it, before anything is written.
+    Player(String),
+}
+
+impl Opponent {
+    /// The string in the config.
+    pub fn name(&self) -> &str {
+        match self {
+            Opponent::SelfPlay => "self",
+            Opponent::Pool => "pool",
+            Opponent::Player(spec) => spec,
+        }
+    }
+}
+
+impl From<String> for Opponent {
+    fn from(text: String) -> Self {
+        match text.as_str() {
+            "self" => Opponent::SelfPlay,
+            "pool" => Opponent::Pool,
+            _ => Opponent::Player(text),
+        }
+    }
+}
+
+impl From<Opponent> for String {
+    fn from(opponent: Opponent) -> Self {
+        opponent.name().to_string()
+    }
+}
+
+/// How `rollout.opponent = "pool"` picks this step's member
+/// (`crate::loops::selfplay`'s `pick_pool_member`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolSampling {
+    /// `latest`: the newest checkpoint.
+    Latest,
+    /// `uniform`: every member alike (fictitious self-play over snapshots).
+    Uniform,
+    /// `prioritised`: by the learner's win rate against each member (AlphaStar's PFSP).
+    Prioritised,
+}
+
+impl Choice for PoolSampling {
+    const ALL: &'static [Self] = &[
+        PoolSampling::Latest,
+        PoolSampling::Uniform,
+        PoolSampling::Prioritised,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            PoolSampling::Latest => "latest",
+            PoolSampling::Uniform => "uniform",
+            PoolSampling::Prioritised => "prioritised",
+        }
+    }
+}
+
+/// Self-play's advantage estimator (`advantage.estimator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdvantageEstimator {
+    /// `rae`: SPIRAL's role-conditioned EMA baseline (`crate::objectives::rae`).
+    Rae,
+    /// `reinforce`: no baseline, `A = R`.
+    Reinforce,
+}
+
+impl Choice for AdvantageEstimator {
+    const ALL: &'static [Self] = &[AdvantageEstimator::Rae, AdvantageEstimator::Reinforce];
+
+    fn name(self) -> &'static str {
+        match self {
+            AdvantageEstimator::Rae => "rae",
+            AdvantageEstimator::Reinforce => "reinforce",
+        }
+    }
+}
+
+/// How self-play's PPO reduces per-token terms to a loss (`ppo.loss_aggregation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PpoAggregation {
+    /// `token_sum`: sum over an answer's tokens divided by `ppo.normaliser` (Dr. GRPO,
+    /// SPIRAL).
+    TokenSum,
+    /// `token_mean`: mean over an answer's tokens.
+    TokenMean,
+}
+
+impl PpoAggregation {
+    /// The loss library's aggregation (`normaliser`: the constant of `token_sum`).
+    pub fn aggregation(self, normaliser: f64) -> Aggregation {
+        match self {
+            PpoAggregation::TokenSum => Aggregation::TokenSum(normaliser),
+            PpoAggregation::TokenMean => Aggregation::TokenMean,
+        }
+    }
+}
+
+impl Choice for PpoAggregation {
+    const ALL: &'static [Self] = &[PpoAggregation::TokenSum, PpoAggregation::TokenMean];
+
+    fn name(self) -> &'static str {
+        match self {
+            PpoAggregation::TokenSum => "token_sum",
+            PpoAggregation::TokenMean => "token_mean",
         }
     }
 }
@@ -230,12 +367,14 @@ impl Default for RolloutConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AdvantageConfig {
     /// `rae` (SPIRAL's role-conditioned EMA baseline) or `reinforce` (no baseline).
-    pub estimator: String,
+    #[serde(with = "choice")]
+    pub estimator: AdvantageEstimator,
     /// EMA decay of the RAE baseline (SPIRAL: 0.95).
     pub decay: f64,
     /// RAE update rule: `per_game` (SPIRAL's oat code: one EMA update per finished game) or
     /// `batch_mean` (SPIRAL's Tinker code: one update per batch with the batch's mean return).
-    pub update: String,
+    #[serde(with = "choice")]
+    pub update: RaeUpdate,
     /// Drop samples whose advantage is exactly 0 (SPIRAL: true).
     pub filter_zero: bool,
 }
@@ -243,9 +382,9 @@ pub struct AdvantageConfig {
 impl Default for AdvantageConfig {
     fn default() -> Self {
         AdvantageConfig {
-            estimator: "rae".into(),
+            estimator: AdvantageEstimator::Rae,
             decay: 0.95,
-            update: "per_game".into(),
+            update: RaeUpdate::PerGame,
             filter_zero: true,
         }
     }
@@ -267,14 +406,16 @@ pub struct PpoConfig {
     pub weight_decay: f64,
     /// `token_sum` (Dr. GRPO / SPIRAL: sum over tokens divided by `normaliser`) or
     /// `token_mean`.
-    pub loss_aggregation: String,
+    #[serde(with = "choice")]
+    pub loss_aggregation: PpoAggregation,
     /// The constant of `token_sum` (SPIRAL uses its generation budget, 4096).
     pub normaliser: f64,
     /// Gradient-norm clipping (0 disables).
     pub max_grad_norm: f64,
     /// Learning-rate schedule over the run's steps: `constant`, `linear` or `cosine` (to 0
     /// at the last step).
-    pub lr_schedule: String,
+    #[serde(with = "choice")]
+    pub lr_schedule: LrSchedule,
     /// Steps of linear learning-rate warm-up before the schedule.
     pub warmup_steps: usize,
     /// Coefficient of the KL penalty to the frozen reference, the model right after the warm
@@ -283,7 +424,8 @@ pub struct PpoConfig {
     /// converge (to a regularised equilibrium) instead of cycling.
     pub kl_coef: f64,
     /// Estimator of the KL per token: `k1`, `k2` or `k3` (see docs/training.md).
-    pub kl_estimator: String,
+    #[serde(with = "choice")]
+    pub kl_estimator: KlEstimator,
     /// Coefficient of the entropy bonus (0: none).
     pub entropy_coef: f64,
     /// Coefficient of a supervised term on the warm-start data added to every minibatch's
@@ -300,13 +442,13 @@ impl Default for PpoConfig {
             clip: 0.2,
             learning_rate: 3e-4,
             weight_decay: 0.0,
-            loss_aggregation: "token_sum".into(),
+            loss_aggregation: PpoAggregation::TokenSum,
             normaliser: 64.0,
             max_grad_norm: 1.0,
-            lr_schedule: "constant".into(),
+            lr_schedule: LrSchedule::Constant,
             warmup_steps: 0,
             kl_coef: 0.0,
-            kl_estimator: "k3".into(),
+            kl_estimator: KlEstimator::K3,
             entropy_coef: 0.0,
             sft_coef: 0.0,
         }
@@ -364,12 +506,48 @@ impl TrainConfig {
     /// Parses TOML text, applies `key=value` overrides (`ppo.clip=0.1`), and checks the
     /// result. Errors name the key.
     pub fn parse(text: &str, overrides: &[String]) -> Result<TrainConfig> {
-        let value = apply_overrides(text, overrides)?;
-        let config: TrainConfig = toml::Value::Table(value)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Invalid(format!("config: {e}")))?;
+        let config: TrainConfig = from_table(apply_overrides(text, overrides)?)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The keys whose values come from a fixed list, with that list, for `spar train --help`
+    /// (built from the types, so it cannot drift from what the parser accepts).
+    pub fn choices() -> Vec<(&'static str, String)> {
+        use choice::names;
+        let games: Vec<&str> = spar_games::registry::GAMES.iter().map(|g| g.name).collect();
+        vec![
+            (
+                "game.name, game.names",
+                format!("{} (with parameters: spar games)", games.join(", ")),
+            ),
+            ("game.protocol", names::<ProtocolKind>()),
+            ("game.view", names::<View>()),
+            ("game.invalid_move_rule", choice::invalid_move_rule::names()),
+            ("model.prompt_style", names::<PromptStyle>()),
+            ("rollout.policy", names::<Decode>()),
+            (
+                "rollout.opponent",
+                format!("self, pool, or a player: {}", crate::players::PLAYERS),
+            ),
+            ("rollout.pool_sampling", names::<PoolSampling>()),
+            (
+                "eval.opponents",
+                format!(
+                    "players: {} (SPEC@GAME: in that game only)",
+                    crate::players::PLAYERS
+                ),
+            ),
+            ("advantage.estimator", names::<AdvantageEstimator>()),
+            ("advantage.update", names::<RaeUpdate>()),
+            ("ppo.loss_aggregation", names::<PpoAggregation>()),
+            ("ppo.lr_schedule", names::<LrSchedule>()),
+            ("ppo.kl_estimator", names::<KlEstimator>()),
+            ("opponents.protocol", names::<ProtocolKind>()),
+            ("opponents.prompt_style", names::<PromptStyle>()),
+            ("opponents.view", names::<View>()),
+            ("opponents.policy", names::<Decode>()),
+        ]
     }
 
     /// The resolved configuration as TOML (written to the run directory first).
@@ -380,28 +558,20 @@ impl TrainConfig {
     /// Checks ranges and names.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
-        if !["rae", "reinforce"].contains(&self.advantage.estimator.as_str()) {
-            return bad(format!(
-                "advantage.estimator {:?} is not rae or reinforce",
-                self.advantage.estimator
-            ));
+        if self.game.names.iter().any(|n| n.trim().is_empty()) {
+            return bad("game.names: an entry is empty".into());
         }
-        if !["per_game", "batch_mean"].contains(&self.advantage.update.as_str()) {
-            return bad(format!(
-                "advantage.update {:?} is not per_game or batch_mean",
-                self.advantage.update
-            ));
+        // Every game of the run exists and takes its parameters (the registry's error lists
+        // the games).
+        for name in self.game.games() {
+            if let Err(e) = spar_games::registry::game_info(&name) {
+                return bad(format!("{}: {e}", self.game.names_key()));
+            }
         }
         if !(0.0..1.0).contains(&self.advantage.decay) {
             return bad(format!(
                 "advantage.decay {} is not in [0, 1)",
                 self.advantage.decay
-            ));
-        }
-        if !["token_sum", "token_mean"].contains(&self.ppo.loss_aggregation.as_str()) {
-            return bad(format!(
-                "ppo.loss_aggregation {:?} is not token_sum or token_mean",
-                self.ppo.loss_aggregation
             ));
         }
         if self.ppo.epochs == 0 || self.ppo.minibatch_size == 0 || self.rollout.episodes == 0 {
@@ -429,35 +599,6 @@ impl TrainConfig {
                 "rollout.server_timeout must be a positive number of seconds, got {}",
                 self.rollout.server_timeout
             ));
-        }
-        if !matches!(
-            self.rollout.pool_sampling.as_str(),
-            "latest" | "uniform" | "prioritised"
-        ) {
-            return bad(format!(
-                "rollout.pool_sampling {:?} is not latest, uniform or prioritised",
-                self.rollout.pool_sampling
-            ));
-        }
-        if let Err(e) = self.rollout.policy.parse::<crate::rollout::Decode>() {
-            return bad(format!("rollout.policy: {e}"));
-        }
-        if let Err(e) = self.game.view.parse::<spar_core::View>() {
-            return bad(format!("game.view: {e}"));
-        }
-        if let Err(e) = self
-            .ppo
-            .lr_schedule
-            .parse::<crate::trainer::optim::LrSchedule>()
-        {
-            return bad(format!("ppo.lr_schedule: {e}"));
-        }
-        if let Err(e) = self
-            .ppo
-            .kl_estimator
-            .parse::<crate::objectives::losses::KlEstimator>()
-        {
-            return bad(format!("ppo.kl_estimator: {e}"));
         }
         for (name, v) in [
             ("ppo.kl_coef", self.ppo.kl_coef),
@@ -498,9 +639,6 @@ impl TrainConfig {
                 }
             }
         }
-        if self.game.names.iter().any(|n| n.trim().is_empty()) {
-            return bad("game.names: an entry is empty".into());
-        }
         if self.run.checkpoint_every == 0 {
             return bad("run.checkpoint_every must be >= 1".into());
         }
@@ -539,6 +677,126 @@ mod tests {
             .to_string();
         assert!(e.contains("advantage.estimator"), "{e}");
         assert!(TrainConfig::parse("", &["ppo.clip".into()]).is_err());
+    }
+
+    #[test]
+    fn choices_list_every_fixed_set_key_with_the_values_it_accepts() {
+        let choices = TrainConfig::choices();
+        crate::config::check_choices(
+            &TrainConfig::default().to_toml(),
+            &[
+                "opponents.protocol",
+                "opponents.prompt_style",
+                "opponents.view",
+                "opponents.policy",
+            ],
+            &choices,
+            |sets| TrainConfig::parse("", sets).map(drop),
+        );
+        let listed: Vec<&str> = choices.iter().map(|(k, _)| *k).collect();
+        assert!(listed.contains(&"game.invalid_move_rule"), "{listed:?}");
+    }
+
+    #[test]
+    fn typed_values_keep_their_toml_strings() {
+        let text = "[game]\nprotocol = \"bracketed\"\ninvalid_move_rule = \"retry:2\"\n\
+                    view = \"norules\"\n[model]\nprompt_style = \"raw\"\n[rollout]\n\
+                    policy = \"legal\"\nopponent = \"cfr+:3\"\npool_sampling = \"latest\"\n\
+                    [advantage]\nestimator = \"reinforce\"\nupdate = \"batch_mean\"\n[ppo]\n\
+                    loss_aggregation = \"token_mean\"\nlr_schedule = \"cosine\"\n\
+                    kl_estimator = \"k1\"\n[opponents]\nview = \"compact\"\n";
+        let c = TrainConfig::parse(text, &[]).unwrap();
+        assert_eq!(c.game.protocol, ProtocolKind::Bracketed);
+        assert_eq!(c.game.invalid_move_rule, InvalidMoveRule::Retry(2));
+        assert_eq!(c.game.view, View::NoRules);
+        assert_eq!(c.model.prompt_style, PromptStyle::Raw);
+        assert_eq!(c.rollout.policy, Decode::Legal);
+        assert_eq!(c.rollout.opponent, Opponent::Player("cfr+:3".into()));
+        assert_eq!(c.rollout.pool_sampling, PoolSampling::Latest);
+        assert_eq!(c.advantage.estimator, AdvantageEstimator::Reinforce);
+        assert_eq!(c.advantage.update, RaeUpdate::BatchMean);
+        assert_eq!(c.ppo.loss_aggregation, PpoAggregation::TokenMean);
+        assert_eq!(c.ppo.lr_schedule, LrSchedule::Cosine);
+        assert_eq!(c.ppo.kl_estimator, KlEstimator::K1);
+        assert_eq!(c.opponents.view, Some(View::Compact));
+        assert_eq!(c.opponents.protocol, None);
+        // The resolved config.toml holds the same strings, and reads back the same.
+        let resolved = c.to_toml();
+        for line in [
+            "protocol = \"bracketed\"",
+            "invalid_move_rule = \"retry:2\"",
+            "view = \"norules\"",
+            "prompt_style = \"raw\"",
+            "policy = \"legal\"",
+            "opponent = \"cfr+:3\"",
+            "pool_sampling = \"latest\"",
+            "estimator = \"reinforce\"",
+            "update = \"batch_mean\"",
+            "loss_aggregation = \"token_mean\"",
+            "lr_schedule = \"cosine\"",
+            "kl_estimator = \"k1\"",
+            "view = \"compact\"",
+        ] {
+            assert!(resolved.contains(line), "{line}: {resolved}");
+        }
+        assert!(!resolved.contains("[opponents]\nprotocol"), "{resolved}");
+        assert_eq!(TrainConfig::parse(&resolved, &[]).unwrap(), c);
+        for (spec, opponent) in [("self", Opponent::SelfPlay), ("pool", Opponent::Pool)] {
+            let c = TrainConfig::parse("", &[format!("rollout.opponent={spec}")]).unwrap();
+            assert_eq!(c.rollout.opponent, opponent);
+            assert!(c.to_toml().contains(&format!("opponent = \"{spec}\"")));
+        }
+        // The default config is what the strings' defaults were.
+        let d = TrainConfig::default().to_toml();
+        for line in [
+            "protocol = \"boxed\"",
+            "invalid_move_rule = \"spiral\"",
+            "view = \"full\"",
+            "prompt_style = \"auto\"",
+            "policy = \"sample\"",
+            "opponent = \"self\"",
+            "pool_sampling = \"uniform\"",
+            "estimator = \"rae\"",
+            "update = \"per_game\"",
+            "loss_aggregation = \"token_sum\"",
+            "lr_schedule = \"constant\"",
+            "kl_estimator = \"k3\"",
+        ] {
+            assert!(d.contains(line), "{line}: {d}");
+        }
+    }
+
+    #[test]
+    fn unknown_values_name_the_key_and_the_accepted_values() {
+        let error = |set: &str| {
+            TrainConfig::parse("", &[set.into()])
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            error("rollout.policy=smple"),
+            "config: rollout.policy: \"smple\" is not one of sample, legal"
+        );
+        assert_eq!(
+            error("opponents.prompt_style=plain"),
+            "config: opponents.prompt_style: \"plain\" is not one of auto, chat, raw"
+        );
+        assert_eq!(
+            error("game.invalid_move_rule=retry:-1"),
+            "config: game.invalid_move_rule: \"retry:-1\" is not one of spiral, textarena, \
+             retry:N (N a non-negative integer)"
+        );
+        assert_eq!(
+            error("game.name=kuhnn"),
+            "config: game.name: unknown game \"kuhnn\"; known games: kuhn, leduc, tictactoe, \
+             connect_four, negotiation"
+        );
+        assert!(error("game.name=kuhn(hand=2)").contains("game.name"));
+        assert!(error("game.names=[\"kuhn\", \"go\"]").starts_with("config: game.names: "));
+        // A value of the wrong type names the key too.
+        assert!(error("game.protocol=3").starts_with("config: game.protocol: invalid type"));
+        // An unknown key names its section.
+        assert!(error("ppo.clipp=0.1").starts_with("config: ppo: unknown field `clipp`"));
     }
 
     #[test]

@@ -4,8 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ModelConfig, RunConfig};
+use crate::config::choice::{self, Choice};
+use crate::config::{from_table, ModelConfig, RunConfig};
 use crate::error::{Error, Result};
+use crate::objectives::estimators::Estimator;
+use crate::objectives::losses::{Aggregation, KlEstimator};
+use crate::rollout::prompt::PromptStyle;
 
 /// A run on a verifiable task: sample a group of answers per problem, verify them, estimate
 /// advantages, update.
@@ -106,13 +110,15 @@ pub struct AlgorithmConfig {
     /// Advantage estimator: `reinforce` (A = r), `grpo`, `dr_grpo`, `rloo`, `trloo`, or
     /// `rae` (SPIRAL's EMA baseline, here one per group class: the solver role, or the
     /// difficulty level with `group_by = "difficulty"`; `rae_decay`).
-    pub estimator: String,
+    #[serde(with = "choice")]
+    pub estimator: TaskEstimator,
     /// EMA decay of the `rae` baseline (SPIRAL: 0.95).
     pub rae_decay: f64,
     /// The group an answer's baseline comes from: `prompt` (the G answers to one problem:
     /// GRPO), `difficulty` (every answer to a problem of the same difficulty in the batch:
     /// Dr. Zero's HRPO groups by hop class), `batch` (the whole batch).
-    pub group_by: String,
+    #[serde(with = "choice")]
+    pub group_by: GroupBy,
     /// REINFORCE++ normalisation of the advantages over the whole batch.
     pub batch_norm: bool,
     /// Epsilon of GRPO's `std + eps`.
@@ -124,7 +130,8 @@ pub struct AlgorithmConfig {
     /// `nft` (negative-aware fine-tuning), `rft` (NFT without negatives), `sft` (maximum
     /// likelihood on the correct answers: rejection-sampling fine-tuning), `dpo`, `ipo`
     /// (pairs of a correct and a wrong answer to one problem, against the reference).
-    pub loss: String,
+    #[serde(with = "choice")]
+    pub loss: TaskLoss,
     /// PPO's lower clip range (ratio >= 1 - clip_low).
     pub clip_low: f64,
     /// PPO's upper clip range (ratio <= 1 + clip_high; DAPO's clip-higher: 0.28).
@@ -140,19 +147,22 @@ pub struct AlgorithmConfig {
     /// `token_mean` (per answer, then over answers), `token_sum` (sum over tokens divided by
     /// `normaliser`: Dr. GRPO's constant) or `batch_token_mean` (over every token of the
     /// minibatch: DAPO).
-    pub loss_aggregation: String,
+    #[serde(with = "choice")]
+    pub loss_aggregation: LossAggregation,
     /// The constant of `token_sum`.
     pub normaliser: f64,
     /// Gradient-norm clipping (0 disables).
     pub max_grad_norm: f64,
     /// Reverse-KL penalty to the reference (the model after the warm start) on the sampled
     /// answers: `none`, `k1`, `k2`, `k3` (GRPO uses k3).
-    pub kl: String,
+    #[serde(with = "choice::or_none")]
+    pub kl: Option<KlEstimator>,
     /// Its coefficient.
     pub kl_coef: f64,
     /// DPH-RL's divergence on the reference model's own correct answers to problems it
     /// masters: `none`, `forward` (forward KL) or `js` (Jensen-Shannon).
-    pub divergence: String,
+    #[serde(with = "choice::or_none")]
+    pub divergence: Option<Divergence>,
     /// Its coefficient.
     pub divergence_coef: f64,
     /// Training problems the reference model is sampled on (DPH-RL's pre-sampling).
@@ -174,25 +184,25 @@ pub struct AlgorithmConfig {
 impl Default for AlgorithmConfig {
     fn default() -> Self {
         AlgorithmConfig {
-            estimator: "grpo".into(),
+            estimator: TaskEstimator::Group(Estimator::Grpo),
             rae_decay: 0.95,
-            group_by: "prompt".into(),
+            group_by: GroupBy::Prompt,
             batch_norm: false,
             eps: 1e-6,
             filter_degenerate: false,
-            loss: "ppo".into(),
+            loss: TaskLoss::Ppo,
             clip_low: 0.2,
             clip_high: 0.2,
             epochs: 1,
             minibatch_size: 64,
             learning_rate: 1e-3,
             weight_decay: 0.0,
-            loss_aggregation: "token_mean".into(),
+            loss_aggregation: LossAggregation::TokenMean,
             normaliser: 16.0,
             max_grad_norm: 1.0,
-            kl: "none".into(),
+            kl: None,
             kl_coef: 0.0,
-            divergence: "none".into(),
+            divergence: None,
             divergence_coef: 0.0,
             reference_problems: 128,
             reference_samples: 8,
@@ -243,10 +253,7 @@ impl TaskTrainConfig {
 
     /// Parses TOML text, applies `key=value` overrides, and checks the result.
     pub fn parse(text: &str, overrides: &[String]) -> Result<TaskTrainConfig> {
-        let value = crate::config::apply_overrides(text, overrides)?;
-        let config: TaskTrainConfig = toml::Value::Table(value)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Invalid(format!("config: {e}")))?;
+        let config: TaskTrainConfig = from_table(crate::config::apply_overrides(text, overrides)?)?;
         config.validate()?;
         Ok(config)
     }
@@ -263,47 +270,10 @@ impl TaskTrainConfig {
         if let Err(e) = spar_games::tasks::task_from_spec(&self.task.name) {
             return bad(format!("task.name: {e}"));
         }
-        if a.estimator != "rae" {
-            if let Err(e) = a
-                .estimator
-                .parse::<crate::objectives::estimators::Estimator>()
-            {
-                return bad(format!("algorithm.estimator: {e} (or rae)"));
-            }
-        }
         if !(0.0..1.0).contains(&a.rae_decay) {
             return bad(format!(
                 "algorithm.rae_decay {} is not in [0, 1)",
                 a.rae_decay
-            ));
-        }
-        if !["prompt", "difficulty", "batch"].contains(&a.group_by.as_str()) {
-            return bad(format!(
-                "algorithm.group_by {:?} is not prompt, difficulty or batch",
-                a.group_by
-            ));
-        }
-        if !LOSSES.contains(&a.loss.as_str()) {
-            return bad(format!(
-                "algorithm.loss {:?} is not one of {}",
-                a.loss,
-                LOSSES.join(", ")
-            ));
-        }
-        if !["token_mean", "token_sum", "batch_token_mean"].contains(&a.loss_aggregation.as_str()) {
-            return bad(format!(
-                "algorithm.loss_aggregation {:?} is not token_mean, token_sum or \
-                 batch_token_mean",
-                a.loss_aggregation
-            ));
-        }
-        if !["none", "k1", "k2", "k3"].contains(&a.kl.as_str()) {
-            return bad(format!("algorithm.kl {:?} is not none, k1, k2 or k3", a.kl));
-        }
-        if !["none", "forward", "js"].contains(&a.divergence.as_str()) {
-            return bad(format!(
-                "algorithm.divergence {:?} is not none, forward or js",
-                a.divergence
             ));
         }
         if ![1, 2].contains(&a.nft_normalize) {
@@ -341,28 +311,33 @@ impl TaskTrainConfig {
         if !a.nft_neg_weight.is_finite() {
             return bad("algorithm.nft_neg_weight must be finite".into());
         }
-        if (a.kl == "none") != (a.kl_coef == 0.0) {
+        let (kl, divergence) = (
+            choice::or_none::name(a.kl),
+            choice::or_none::name(a.divergence),
+        );
+        if a.kl.is_none() != (a.kl_coef == 0.0) {
             return bad(format!(
-                "algorithm.kl = {:?} with kl_coef = {}: set both (a KL estimator and a positive \
+                "algorithm.kl = {kl:?} with kl_coef = {}: set both (a KL estimator and a positive \
                  coefficient) or neither",
-                a.kl, a.kl_coef
+                a.kl_coef
             ));
         }
-        if (a.divergence == "none") != (a.divergence_coef == 0.0) {
+        if a.divergence.is_none() != (a.divergence_coef == 0.0) {
             return bad(format!(
-                "algorithm.divergence = {:?} with divergence_coef = {}: set both or neither",
-                a.divergence, a.divergence_coef
+                "algorithm.divergence = {divergence:?} with divergence_coef = {}: set both or \
+                 neither",
+                a.divergence_coef
             ));
         }
-        if matches!(a.loss.as_str(), "dpo" | "ipo") && a.kl != "none" {
+        if a.loss.is_pairwise() && a.kl.is_some() {
             return bad(format!(
-                "algorithm.kl = {:?} with algorithm.loss = {:?}: DPO and IPO are already \
+                "algorithm.kl = {kl:?} with algorithm.loss = {:?}: DPO and IPO are already \
                  regularised towards the reference (dpo_beta, ipo_tau); set algorithm.kl = \
                  \"none\"",
-                a.kl, a.loss
+                a.loss.name()
             ));
         }
-        if a.divergence != "none" && (a.reference_problems == 0 || a.reference_samples == 0) {
+        if a.divergence.is_some() && (a.reference_problems == 0 || a.reference_samples == 0) {
             return bad(
                 "algorithm.reference_problems and reference_samples must be >= 1 with a \
                  divergence"
@@ -406,19 +381,258 @@ impl TaskTrainConfig {
         if let Some(lora) = &self.model.lora {
             lora.validate()?;
         }
-        if let Err(e) = self.model.prompt_style.parse::<crate::PromptStyle>() {
-            return bad(format!("model.prompt_style: {e}"));
-        }
         Ok(())
+    }
+
+    /// The keys whose values come from a fixed list, with that list, for `spar train --help`
+    /// (built from the types and the task registry, so it cannot drift).
+    pub fn choices() -> Vec<(&'static str, String)> {
+        use choice::names;
+        vec![
+            (
+                "task.name",
+                format!(
+                    "{} (with parameters: spar tasks)",
+                    spar_games::tasks::known_tasks()
+                ),
+            ),
+            ("model.prompt_style", names::<PromptStyle>()),
+            ("algorithm.estimator", names::<TaskEstimator>()),
+            ("algorithm.group_by", names::<GroupBy>()),
+            ("algorithm.loss", names::<TaskLoss>()),
+            ("algorithm.loss_aggregation", names::<LossAggregation>()),
+            ("algorithm.kl", choice::or_none::names::<KlEstimator>()),
+            (
+                "algorithm.divergence",
+                choice::or_none::names::<Divergence>(),
+            ),
+        ]
     }
 }
 
-/// The values of `algorithm.loss`.
-pub const LOSSES: &[&str] = &["pg", "ppo", "nft", "rft", "sft", "dpo", "ipo"];
+/// The advantage estimator of a task run (`algorithm.estimator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskEstimator {
+    /// A group-relative estimator ([`Estimator`]: `reinforce`, `grpo`, `dr_grpo`, `rloo`,
+    /// `trloo`).
+    Group(Estimator),
+    /// `rae`: SPIRAL's EMA baseline per group class (`crate::objectives::rae`), kept in the
+    /// run state.
+    Rae,
+}
+
+impl Choice for TaskEstimator {
+    const ALL: &'static [Self] = &{
+        let mut all = [TaskEstimator::Rae; Estimator::ALL.len() + 1];
+        let mut i = 0;
+        while i < Estimator::ALL.len() {
+            all[i] = TaskEstimator::Group(Estimator::ALL[i]);
+            i += 1;
+        }
+        all
+    };
+
+    fn name(self) -> &'static str {
+        match self {
+            TaskEstimator::Group(e) => e.name(),
+            TaskEstimator::Rae => "rae",
+        }
+    }
+}
+
+/// The group an answer's baseline comes from (`algorithm.group_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// `prompt`: the G answers to one problem (GRPO).
+    Prompt,
+    /// `difficulty`: every answer of the batch to a problem of the same difficulty (HRPO).
+    Difficulty,
+    /// `batch`: the whole batch.
+    Batch,
+}
+
+impl Choice for GroupBy {
+    const ALL: &'static [Self] = &[GroupBy::Prompt, GroupBy::Difficulty, GroupBy::Batch];
+
+    fn name(self) -> &'static str {
+        match self {
+            GroupBy::Prompt => "prompt",
+            GroupBy::Difficulty => "difficulty",
+            GroupBy::Batch => "batch",
+        }
+    }
+}
+
+/// The policy loss of a task run (`algorithm.loss`; built by
+/// [`crate::objectives::losses::policy_loss_from_name`] and
+/// [`crate::objectives::losses::pair_loss_from_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskLoss {
+    /// `pg`: policy gradient.
+    Pg,
+    /// `ppo`: PPO-clip with `clip_low` / `clip_high`.
+    Ppo,
+    /// `nft`: negative-aware fine-tuning.
+    Nft,
+    /// `rft`: NFT without the negatives.
+    Rft,
+    /// `sft`: maximum likelihood on the correct answers.
+    Sft,
+    /// `dpo`: DPO on pairs of a correct and a wrong answer.
+    Dpo,
+    /// `ipo`: IPO on such pairs.
+    Ipo,
+}
+
+impl TaskLoss {
+    /// A preference loss on pairs of answers (DPO, IPO) rather than a token loss.
+    pub fn is_pairwise(self) -> bool {
+        matches!(self, TaskLoss::Dpo | TaskLoss::Ipo)
+    }
+}
+
+impl Choice for TaskLoss {
+    const ALL: &'static [Self] = &[
+        TaskLoss::Pg,
+        TaskLoss::Ppo,
+        TaskLoss::Nft,
+        TaskLoss::Rft,
+        TaskLoss::Sft,
+        TaskLoss::Dpo,
+        TaskLoss::Ipo,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            TaskLoss::Pg => "pg",
+            TaskLoss::Ppo => "ppo",
+            TaskLoss::Nft => "nft",
+            TaskLoss::Rft => "rft",
+            TaskLoss::Sft => "sft",
+            TaskLoss::Dpo => "dpo",
+            TaskLoss::Ipo => "ipo",
+        }
+    }
+}
+
+/// How a task run reduces per-token terms to a minibatch loss (`algorithm.loss_aggregation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossAggregation {
+    /// `token_mean`: per answer, then over answers.
+    TokenMean,
+    /// `token_sum`: sum over tokens divided by `normaliser` (Dr. GRPO).
+    TokenSum,
+    /// `batch_token_mean`: over every token of the minibatch (DAPO).
+    BatchTokenMean,
+}
+
+impl LossAggregation {
+    /// The loss library's aggregation (`normaliser`: the constant of `token_sum`).
+    pub fn aggregation(self, normaliser: f64) -> Aggregation {
+        match self {
+            LossAggregation::TokenMean => Aggregation::TokenMean,
+            LossAggregation::TokenSum => Aggregation::TokenSum(normaliser),
+            LossAggregation::BatchTokenMean => Aggregation::BatchTokenMean,
+        }
+    }
+}
+
+impl Choice for LossAggregation {
+    const ALL: &'static [Self] = &[
+        LossAggregation::TokenMean,
+        LossAggregation::TokenSum,
+        LossAggregation::BatchTokenMean,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            LossAggregation::TokenMean => "token_mean",
+            LossAggregation::TokenSum => "token_sum",
+            LossAggregation::BatchTokenMean => "batch_token_mean",
+        }
+    }
+}
+
+/// DPH-RL's divergence on the reference's own answers (`algorithm.divergence`, with `none`
+/// for no term).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Divergence {
+    /// `forward`: forward KL ([`crate::objectives::losses::ForwardKl`]).
+    Forward,
+    /// `js`: Jensen-Shannon ([`crate::objectives::losses::JensenShannon`]).
+    Js,
+}
+
+impl Choice for Divergence {
+    const ALL: &'static [Self] = &[Divergence::Forward, Divergence::Js];
+
+    fn name(self) -> &'static str {
+        match self {
+            Divergence::Forward => "forward",
+            Divergence::Js => "js",
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn choices_list_every_fixed_set_key_with_the_values_it_accepts() {
+        let text = "[task]\nname = \"arithmetic\"\n";
+        crate::config::check_choices(
+            &TaskTrainConfig::default().to_toml(),
+            &[],
+            &TaskTrainConfig::choices(),
+            |sets| TaskTrainConfig::parse(text, sets).map(drop),
+        );
+    }
+
+    #[test]
+    fn typed_values_keep_their_toml_strings() {
+        let text = "[task]\nname = \"arithmetic\"\n[algorithm]\nestimator = \"rae\"\n\
+                    group_by = \"difficulty\"\nloss = \"nft\"\n\
+                    loss_aggregation = \"batch_token_mean\"\nkl = \"k3\"\nkl_coef = 0.1\n\
+                    divergence = \"js\"\ndivergence_coef = 0.1\n";
+        let c = TaskTrainConfig::parse(text, &[]).unwrap();
+        let a = &c.algorithm;
+        assert_eq!(a.estimator, TaskEstimator::Rae);
+        assert_eq!(a.group_by, GroupBy::Difficulty);
+        assert_eq!(a.loss, TaskLoss::Nft);
+        assert_eq!(a.loss_aggregation, LossAggregation::BatchTokenMean);
+        assert_eq!(a.kl, Some(KlEstimator::K3));
+        assert_eq!(a.divergence, Some(Divergence::Js));
+        let resolved = c.to_toml();
+        for line in [
+            "estimator = \"rae\"",
+            "group_by = \"difficulty\"",
+            "loss = \"nft\"",
+            "loss_aggregation = \"batch_token_mean\"",
+            "kl = \"k3\"",
+            "divergence = \"js\"",
+        ] {
+            assert!(resolved.contains(line), "{line}: {resolved}");
+        }
+        assert_eq!(TaskTrainConfig::parse(&resolved, &[]).unwrap(), c);
+        let d = TaskTrainConfig::default().to_toml();
+        for line in [
+            "estimator = \"grpo\"",
+            "group_by = \"prompt\"",
+            "loss = \"ppo\"",
+            "loss_aggregation = \"token_mean\"",
+            "kl = \"none\"",
+            "divergence = \"none\"",
+            "prompt_style = \"auto\"",
+        ] {
+            assert!(d.contains(line), "{line}: {d}");
+        }
+        let names: Vec<&str> = TaskEstimator::ALL.iter().map(|e| e.name()).collect();
+        assert_eq!(
+            names,
+            ["reinforce", "grpo", "dr_grpo", "rloo", "trloo", "rae"]
+        );
+    }
 
     #[test]
     fn task_configs_parse_override_round_trip_and_name_bad_keys() {
@@ -436,7 +650,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.run.steps, 3);
-        assert_eq!(c.algorithm.estimator, "rloo");
+        assert_eq!(c.algorithm.estimator, TaskEstimator::Group(Estimator::Rloo));
         assert_eq!(c.algorithm.clip_high, 0.28);
         assert_eq!(TaskTrainConfig::parse(&c.to_toml(), &[]).unwrap(), c);
         for (set, key) in [

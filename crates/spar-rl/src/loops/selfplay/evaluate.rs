@@ -125,7 +125,7 @@ pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
         }
     }
     let params = sampling(config);
-    let decode: Decode = config.rollout.policy.parse()?;
+    let decode: Decode = config.rollout.policy;
     let run_seed = config.run.seed;
     let games = |salt2: u64| seeds::evaluation_games(run_seed, salt2 ^ salt, step as u64);
     if config.eval.games_vs_random > 0 {

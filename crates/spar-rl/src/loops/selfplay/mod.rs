@@ -26,17 +26,16 @@ use std::path::Path;
 use rand::seq::SliceRandom;
 use rand::{Rng as _, SeedableRng};
 use serde::{Deserialize, Serialize};
-use spar_core::text::protocol_by_name;
-use spar_core::{GameSpec, InvalidMoveRule, TextOptions};
+use spar_core::{GameSpec, TextOptions};
 use spar_lm::sample::SamplingParams;
 use spar_lm::score::score_values_at_temperature;
 use spar_lm::Llama;
 
-use crate::config::TrainConfig;
+use crate::config::choice::Choice;
+use crate::config::{AdvantageEstimator, Opponent, TrainConfig};
 use crate::error::{Error, Result};
-use crate::objectives::losses::Aggregation;
 use crate::objectives::ppo::{action_logprobs, ppo_loss, ppo_loss_actions, Regularisers};
-use crate::objectives::rae::{reinforce, RaeUpdate, RoleBaselines};
+use crate::objectives::rae::{reinforce, RoleBaselines};
 use crate::players::lm_policy::LmPolicyOptions;
 use crate::rollout::prompt::{PromptStyle, Prompting};
 use crate::rollout::servers::ServerRollouts;
@@ -112,8 +111,7 @@ impl SelfPlay {
     /// written.
     pub fn new(config: &TrainConfig) -> Result<SelfPlay> {
         config.validate()?;
-        let style: PromptStyle = config.model.prompt_style.parse()?;
-        game_text_options(&config.game)?;
+        let style = config.model.prompt_style;
         let names = config.game.games();
         let mut tracks: Vec<Box<dyn Track>> = Vec::with_capacity(names.len());
         for (index, name) in names.iter().enumerate() {
@@ -143,12 +141,12 @@ impl SelfPlay {
                 model: config.model.clone(),
                 learning_rate: p.learning_rate,
                 weight_decay: p.weight_decay,
-                schedule: p.lr_schedule.parse()?,
+                schedule: p.lr_schedule,
                 warmup_steps: p.warmup_steps,
                 config_toml: config.to_toml(),
             },
             style,
-            decode: config.rollout.policy.parse()?,
+            decode: config.rollout.policy,
             params: sampling(config),
             tracks,
             reference: None,
@@ -171,7 +169,7 @@ impl SelfPlay {
 
     /// `rollout.opponent = "pool"`: picks this step's member (a past checkpoint) and loads it.
     fn pick_pool(&mut self, step: &Step, state: &SelfPlayState) -> Result<Option<usize>> {
-        if self.config.rollout.opponent != "pool" {
+        if self.config.rollout.opponent != Opponent::Pool {
             return Ok(None);
         }
         let members: Vec<usize> = complete_checkpoints(step.out)
@@ -193,7 +191,7 @@ impl SelfPlay {
         let member = pick_pool_member(
             &members,
             &state.pool,
-            &self.config.rollout.pool_sampling,
+            self.config.rollout.pool_sampling,
             &mut rng,
         );
         if self.pool_model.as_ref().is_none_or(|(s, _)| *s != member) {
@@ -357,16 +355,13 @@ impl Loop for SelfPlay {
         line: &mut Metrics,
     ) -> Result<()> {
         let a = &self.config.advantage;
-        let advantages = match a.estimator.as_str() {
-            "rae" => {
-                let rule = if a.update == "per_game" {
-                    RaeUpdate::PerGame
-                } else {
-                    RaeUpdate::BatchMean
-                };
-                state.baselines.advantages(&batch.returns, a.decay, rule)
+        let advantages = match a.estimator {
+            AdvantageEstimator::Rae => {
+                state
+                    .baselines
+                    .advantages(&batch.returns, a.decay, a.update)
             }
-            _ => reinforce(&batch.returns),
+            AdvantageEstimator::Reinforce => reinforce(&batch.returns),
         };
         for s in &mut batch.samples {
             let key = s.role.key();
@@ -407,7 +402,7 @@ impl Loop for SelfPlay {
         let step_seed = self.step_seed(step.index);
         let reg = Regularisers {
             kl_coef: config.ppo.kl_coef,
-            kl_estimator: config.ppo.kl_estimator.parse()?,
+            kl_estimator: config.ppo.kl_estimator,
             entropy_coef: config.ppo.entropy_coef,
         };
         // The sampling policy's log-probabilities, recomputed by the learner (as SPIRAL does).
@@ -444,11 +439,10 @@ impl Loop for SelfPlay {
                 }
             }
         }
-        let agg = if config.ppo.loss_aggregation == "token_sum" {
-            Aggregation::TokenSum(config.ppo.normaliser)
-        } else {
-            Aggregation::TokenMean
-        };
+        let agg = config
+            .ppo
+            .loss_aggregation
+            .aggregation(config.ppo.normaliser);
         let (mut losses, mut clips, mut kls, mut norms) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut ref_kls, mut entropies, mut sft_losses) = (Vec::new(), Vec::new(), Vec::new());
@@ -550,12 +544,12 @@ impl Loop for SelfPlay {
         let c = &self.config;
         Prompting {
             game: c.game.name.clone(),
-            protocol: c.game.protocol.clone(),
-            prompt_style: c.model.prompt_style.clone(),
-            view: c.game.view.clone(),
+            protocol: c.game.protocol.name().to_string(),
+            prompt_style: c.model.prompt_style.name().to_string(),
+            view: c.game.view.name().to_string(),
             temperature: c.rollout.temperature,
             max_tokens: c.rollout.max_tokens,
-            policy: c.rollout.policy.clone(),
+            policy: c.rollout.policy.name().to_string(),
         }
         .save(dir)
     }
@@ -577,26 +571,13 @@ fn push_weights(servers: &mut ServerRollouts, learner: &Learner, step: usize) ->
 }
 
 /// `[game]`'s protocol, invalid-move rule, turn limit and view.
-fn game_text_options(g: &crate::config::GameConfig) -> Result<TextOptions> {
-    let protocol = protocol_by_name(&g.protocol).ok_or_else(|| {
-        Error::Invalid(format!(
-            "config: game.protocol {:?} is not boxed, bracketed or bare",
-            g.protocol
-        ))
-    })?;
-    let rule: InvalidMoveRule = g
-        .invalid_move_rule
-        .parse()
-        .map_err(|e| Error::Invalid(format!("config: game.invalid_move_rule: {e}")))?;
-    Ok(TextOptions {
-        protocol,
-        invalid_move_rule: rule,
+fn game_text_options(g: &crate::config::GameConfig) -> TextOptions {
+    TextOptions {
+        protocol: g.protocol.protocol(),
+        invalid_move_rule: g.invalid_move_rule,
         max_turns: Some(g.max_turns),
-        view: g
-            .view
-            .parse()
-            .map_err(|e: String| Error::Invalid(format!("config: game.view: {e}")))?,
-    })
+        view: g.view,
+    }
 }
 
 /// How the model samples in rollouts and evaluation games.

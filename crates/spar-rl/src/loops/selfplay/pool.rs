@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::PoolSampling;
+
 /// The learner's games and wins against one member of the opponent pool.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct PoolRecord {
@@ -23,12 +25,12 @@ pub(super) struct PoolRecord {
 pub(super) fn pick_pool_member(
     members: &[usize],
     records: &BTreeMap<usize, PoolRecord>,
-    rule: &str,
+    rule: PoolSampling,
     rng: &mut impl rand::Rng,
 ) -> usize {
     match rule {
-        "latest" => *members.last().expect("a non-empty pool"),
-        "prioritised" => {
+        PoolSampling::Latest => *members.last().expect("a non-empty pool"),
+        PoolSampling::Prioritised => {
             let weights: Vec<f64> = members
                 .iter()
                 .map(|m| {
@@ -47,7 +49,7 @@ pub(super) fn pick_pool_member(
             }
             *members.last().expect("a non-empty pool")
         }
-        _ => members[rng.gen_range(0..members.len())],
+        PoolSampling::Uniform => members[rng.gen_range(0..members.len())],
     }
 }
 

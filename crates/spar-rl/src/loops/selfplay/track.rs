@@ -16,7 +16,7 @@ use super::evaluate::{average_exploitability, cfr_opponent, evaluate, vs_opponen
 use super::evaluate::{BoxedPlayer, NamedPlayer};
 use super::metrics::{Evaluation, Metrics};
 use super::{game_text_options, sampling};
-use crate::config::TrainConfig;
+use crate::config::{Opponent, TrainConfig};
 use crate::error::{Error, Result};
 use crate::players::lm_player::{LmPlayer, LocalAnswerer};
 use crate::players::make_any_player;
@@ -124,9 +124,9 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
         let name = game.info().name.clone();
         let salt = (index as u64) << 56;
         let mut counters = Vec::new();
-        let opponent = match config.rollout.opponent.as_str() {
-            "self" | "pool" => None,
-            spec => Some(
+        let opponent = match &config.rollout.opponent {
+            Opponent::SelfPlay | Opponent::Pool => None,
+            Opponent::Player(spec) => Some(
                 make_any_player(
                     &game,
                     spec,
@@ -134,7 +134,7 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
                     config.run.seed ^ 0x0990_0000 ^ salt,
                     &mut counters,
                 )
-                .map_err(|e| in_game(e, &name, multi))?,
+                .map_err(|e| in_game(in_key(e, "rollout.opponent"), &name, multi))?,
             ),
         };
         let run_games: Vec<String> = config
@@ -162,7 +162,7 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
                 config.run.seed ^ 0x0e7a_0000 ^ i as u64 ^ salt,
                 &mut counters,
             )
-            .map_err(|e| in_game(e, &name, multi))?;
+            .map_err(|e| in_game(in_key(e, "eval.opponents"), &name, multi))?;
             eval_opponents.push((spec.to_string(), player));
         }
         let exact = config.eval.exact_games.is_empty()
@@ -174,10 +174,7 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
                 None
             },
             exact,
-            text: {
-                game_text_options(&config.game)?;
-                config.game.clone()
-            },
+            text: config.game.clone(),
             game,
             name,
             opponent,
@@ -189,8 +186,16 @@ impl<G: TextView + Heuristic + Clone + 'static> GameTrack<G> {
     }
 
     fn env(&self) -> TextGame<G, G::Text> {
-        let options = game_text_options(&self.text).expect("checked when the track was built");
+        let options = game_text_options(&self.text);
         TextGame::new(self.game.clone(), self.game.text_view(), options)
+    }
+}
+
+/// An error building the player of config key `key`, naming the key.
+fn in_key(e: Error, key: &str) -> Error {
+    match e {
+        Error::Invalid(m) => Error::Invalid(format!("config: {key}: {m}")),
+        e => e,
     }
 }
 
@@ -328,7 +333,7 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
             Seat::Random,
             config.eval.games_vs_random,
             &sampling(config),
-            config.rollout.policy.parse()?,
+            config.rollout.policy,
             spar_core::seeds::evaluation_games(config.run.seed, 0xe7a1_0000 ^ self.salt, 0),
         )?;
         Ok(games.invalid)

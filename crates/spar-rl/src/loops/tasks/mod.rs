@@ -34,7 +34,8 @@ use spar_lm::checkpoint::write_atomic;
 use spar_lm::sample::SamplingParams;
 use spar_lm::Llama;
 
-use crate::config::tasks::TaskTrainConfig;
+use crate::config::choice::Choice;
+use crate::config::tasks::{GroupBy, TaskEstimator, TaskTrainConfig};
 use crate::error::{Error, Result};
 use crate::objectives::estimators::{self, Estimator, EstimatorOptions};
 use crate::objectives::rae::{RaeUpdate, RoleBaselines};
@@ -132,12 +133,11 @@ impl TaskLoop {
                 warmup_steps: 0,
                 config_toml: config.to_toml(),
             },
-            style: config.model.prompt_style.parse()?,
+            style: config.model.prompt_style,
             // `rae` is SPIRAL's EMA baseline (crate::objectives::rae), kept in the run state.
-            estimator: if a.estimator == "rae" {
-                None
-            } else {
-                Some(a.estimator.parse()?)
+            estimator: match a.estimator {
+                TaskEstimator::Group(e) => Some(e),
+                TaskEstimator::Rae => None,
             },
             estimator_options: EstimatorOptions {
                 eps: a.eps,
@@ -332,10 +332,10 @@ impl Loop for TaskLoop {
             .samples
             .iter()
             .zip(&self.verdicts)
-            .map(|(s, (_, difficulty))| match a.group_by.as_str() {
-                "difficulty" => u64::from(*difficulty),
-                "batch" => 0,
-                _ => s.group,
+            .map(|(s, (_, difficulty))| match a.group_by {
+                GroupBy::Difficulty => u64::from(*difficulty),
+                GroupBy::Batch => 0,
+                GroupBy::Prompt => s.group,
             })
             .collect();
         let advantages = match self.estimator {
@@ -452,7 +452,7 @@ impl Loop for TaskLoop {
         let prompting = TaskPrompting {
             task: c.task.name.clone(),
             task_seed: c.task.seed,
-            prompt_style: c.model.prompt_style.clone(),
+            prompt_style: c.model.prompt_style.name().to_string(),
             max_tokens: c.rollout.max_tokens,
         };
         write_atomic(
@@ -479,7 +479,7 @@ fn rae_advantages(
         .iter()
         .zip(difficulties)
         .map(|(&reward, difficulty)| {
-            let key = if a.group_by == "difficulty" {
+            let key = if a.group_by == GroupBy::Difficulty {
                 format!("solver/difficulty-{difficulty}")
             } else {
                 "solver".to_string()
@@ -542,7 +542,7 @@ mod tests {
         assert_eq!(adv, vec![1.0, -0.5, 0.75]);
         assert_eq!(baselines.values["solver"], 0.625);
         // One baseline per difficulty: level 1 sees 1 then 1 - 0.5; level 2 sees 0.
-        config.algorithm.group_by = "difficulty".into();
+        config.algorithm.group_by = GroupBy::Difficulty;
         let mut baselines = RoleBaselines::default();
         let adv = rae_advantages(&mut baselines, &rewards, &difficulties, &config);
         assert_eq!(adv, vec![1.0, 0.0, 0.5]);

@@ -9,18 +9,19 @@ use spar_lm::Llama;
 
 use super::reference::{divergence_term, ReferenceAnswer};
 use super::CHUNK;
-use crate::config::tasks::TaskTrainConfig;
+use crate::config::choice::Choice;
+use crate::config::tasks::{Divergence, TaskLoss, TaskTrainConfig};
 use crate::error::Result;
-use crate::objectives::losses::{self, token_grid, Aggregation, PairLoss, TokenInputs, TokenLoss};
+use crate::objectives::losses::{
+    self, token_grid, Aggregation, ForwardKl, JensenShannon, KlPenalty, PairLoss, TokenInputs,
+    TokenLoss,
+};
 use crate::rollout::Sample;
 use crate::trainer::AdamW;
 
 pub(super) fn aggregation(config: &TaskTrainConfig) -> Aggregation {
-    match config.algorithm.loss_aggregation.as_str() {
-        "token_sum" => Aggregation::TokenSum(config.algorithm.normaliser),
-        "batch_token_mean" => Aggregation::BatchTokenMean,
-        _ => Aggregation::TokenMean,
-    }
+    let a = &config.algorithm;
+    a.loss_aggregation.aggregation(a.normaliser)
 }
 
 /// Accumulated statistics of one step's update.
@@ -69,13 +70,13 @@ pub(super) struct Objective {
 
 impl Objective {
     pub(super) fn from_config(a: &crate::config::tasks::AlgorithmConfig) -> Result<Objective> {
-        let pairwise = matches!(a.loss.as_str(), "dpo" | "ipo");
+        let pairwise = a.loss.is_pairwise();
         Ok(Objective {
             policy: if pairwise {
                 None
             } else {
                 Some(losses::policy_loss_from_name(
-                    &a.loss,
+                    a.loss.name(),
                     a.clip_low,
                     a.clip_high,
                     a.nft_neg_weight,
@@ -83,17 +84,24 @@ impl Objective {
                 )?)
             },
             pair: if pairwise {
-                let strength = if a.loss == "dpo" {
+                let strength = if a.loss == TaskLoss::Dpo {
                     a.dpo_beta
                 } else {
                     a.ipo_tau
                 };
-                Some(losses::pair_loss_from_name(&a.loss, strength)?)
+                Some(losses::pair_loss_from_name(a.loss.name(), strength)?)
             } else {
                 None
             },
-            kl: losses::divergence_from_name(&a.kl)?,
-            divergence: losses::divergence_from_name(&a.divergence)?,
+            kl: a
+                .kl
+                .map(|estimator| Box::new(KlPenalty { estimator }) as Box<dyn TokenLoss>),
+            divergence: a.divergence.map(|d| -> Box<dyn TokenLoss> {
+                match d {
+                    Divergence::Forward => Box::new(ForwardKl),
+                    Divergence::Js => Box::new(JensenShannon),
+                }
+            }),
         })
     }
 }
@@ -190,7 +198,7 @@ pub(super) fn update_tokens(
         .iter()
         .zip(rates)
         .filter(|(_, &rate)| !a.filter_degenerate || (rate > 0.0 && rate < 1.0))
-        .filter(|(x, _)| a.loss != "sft" || x.reward > 0.5)
+        .filter(|(x, _)| a.loss != TaskLoss::Sft || x.reward > 0.5)
         .map(|(x, &rate)| (x.clone(), rate))
         .collect();
     // Old (behaviour) and reference log-probabilities, before the update (no gradient: the
