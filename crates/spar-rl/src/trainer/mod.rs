@@ -1,7 +1,6 @@
 //! The loop kernel: one training loop for every learning loop of spar.
 //!
-//! A loop (self-play on games, verifiable tasks, the guide's minimal loop in
-//! `docs/adding-a-loop.md`) implements [`Loop`]: what is its own (environments, rewards,
+//! A loop (self-play on games, verifiable tasks) implements [`Loop`]: what is its own (environments, rewards,
 //! advantages, the objective it optimises, its evaluation, the state it keeps between steps).
 //! [`run`] owns everything else, once: the [`Learner`] (full weights or a LoRA adapter), the
 //! supervised warm start, the optimiser ([`AdamW`] with saved moments, the learning-rate
