@@ -1,0 +1,1025 @@
+//! Guess the Digit: the worked example of `docs/adding-a-loop.md`, a complete learning loop on
+//! the loop kernel (`spar_rl::trainer`), in one file so that it compiles and runs as a test.
+//! In the crate it would be a folder `src/loops/guess/` (the environment, the loop, its
+//! metrics line) and a config file `src/config/guess.rs`. The guide quotes this file, and the
+//! last test checks that every quoted block is still here, character for character.
+//!
+//! # The task
+//! One player. `reset(seed)` draws a secret digit, 0 to 9, from the seed (SplitMix64 of the
+//! seed, modulo 10), and the prompt gives it away: `Hint: 7`. The player answers with text; an
+//! answer that is exactly one ASCII digit once surrounding whitespace is trimmed is a move,
+//! rewarded 1 when it is the secret and 0 otherwise. Any other text (empty, two digits, words,
+//! a non-ASCII digit) is an invalid move, rewarded 0. Either way the episode ends after one
+//! answer.
+//!
+//! # The loop
+//! A short supervised warm start on right answers gets a tiny scratch model to answer with a
+//! digit and to start reading the hint; then every step samples `group_size` answers to each
+//! of `prompts` fresh prompts, turns the rewards into GRPO advantages within each prompt's
+//! group, and takes PPO-clip minibatch steps. Held-out accuracy is the mean reward of
+//! `eval_samples` answers to each of the prompts of reset seeds `0 .. eval_seeds`, with the
+//! same random numbers at every evaluation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::Tensor;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use spar_core::seeds::{mix, splitmix64};
+use spar_core::{Env, Observation, Player, Role, StepOutcome, Transcript, TranscriptTurn};
+use spar_lm::sample::SamplingParams;
+use spar_lm::score::{score_at_temperature, score_values_at_temperature};
+use spar_rl::config::{ModelConfig, RunConfig};
+use spar_rl::objectives::estimators::{self, Estimator, EstimatorOptions};
+use spar_rl::objectives::losses::{self, token_grid, Aggregation, PpoClip, TokenInputs};
+use spar_rl::rollout::prompt::{completion_ids, prompt_ids, prompt_text, PromptStyle};
+use spar_rl::rollout::{groups, play_envs, Sample};
+use spar_rl::trainer::{
+    self, checkpoint_dir, checkpoint_tensors, AdamW, Batch, Learner, Line, Loop, Settings, Step,
+    UpdateStats, WarmStart,
+};
+use spar_rl::{Error, Result};
+
+// ---------------------------------------------------------------------------------------------
+// The environment.
+
+/// The environment's name: the first half of its role key, `guess/guesser`.
+pub const NAME: &str = "guess";
+
+/// Reset seeds of the warm start's prompts (pair `i`: `WARM_START_SEEDS + i`).
+const WARM_START_SEEDS: u64 = 1 << 32;
+/// Reset seeds of the training prompts (prompt `i` of step `s`:
+/// `TRAIN_SEEDS + (s - 1) * prompts + i`); the held-out prompts are `0 .. eval_seeds`.
+const TRAIN_SEEDS: u64 = 1 << 33;
+
+/// The secret digit of reset seed `seed`: SplitMix64's first output, modulo 10.
+pub fn secret_of(seed: u64) -> u8 {
+    (splitmix64(seed) % 10) as u8
+}
+
+/// The digit an answer names: exactly one ASCII digit after trimming whitespace, else `None`.
+pub fn parse_digit(completion: &str) -> Option<u8> {
+    let mut chars = completion.trim().chars();
+    match (chars.next(), chars.next()) {
+        // `to_digit` accepts ASCII digits only: a full-width or Arabic-Indic 7 is no answer.
+        (Some(c), None) => c.to_digit(10).map(|d| d as u8),
+        _ => None,
+    }
+}
+
+/// Guess the Digit (the rules are in the file's header): one seat, one answer, reward 1 for
+/// the secret digit.
+#[derive(Debug, Clone, Default)]
+pub struct GuessEnv {
+    /// The secret; `None` before the first `reset`.
+    secret: Option<u8>,
+    /// Whether the answer has been given.
+    done: bool,
+    transcript: Transcript,
+}
+
+impl GuessEnv {
+    /// An environment reset with `seed`.
+    pub fn at(seed: u64) -> GuessEnv {
+        let mut env = GuessEnv::default();
+        env.reset(seed);
+        env
+    }
+
+    /// The secret digit (`None` before `reset`).
+    pub fn secret(&self) -> Option<u8> {
+        self.secret
+    }
+
+    /// The answer to a step that cannot be played (before `reset`, after the end).
+    fn refused(player: Player, reason: &str) -> spar_core::Step {
+        spar_core::Step {
+            player,
+            outcome: StepOutcome::Invalid {
+                reason: reason.to_string(),
+                retry: false,
+            },
+            done: true,
+            truncated: false,
+        }
+    }
+}
+
+impl Env for GuessEnv {
+    fn name(&self) -> String {
+        NAME.to_string()
+    }
+
+    fn num_players(&self) -> usize {
+        1
+    }
+
+    fn role(&self, player: Player) -> Role {
+        Role::new(NAME, player, "guesser")
+    }
+
+    fn reset(&mut self, seed: u64) {
+        self.secret = Some(secret_of(seed));
+        self.done = false;
+        self.transcript = Transcript {
+            env: NAME.to_string(),
+            seed,
+            invalid_moves: vec![0],
+            ..Transcript::default()
+        };
+    }
+
+    fn current_player(&self) -> Option<Player> {
+        (self.secret.is_some() && !self.done).then_some(0)
+    }
+
+    fn observation(&self, player: Player) -> Observation {
+        Observation {
+            role: self.role(player),
+            // Rules, role and answer format are left out: every byte of prompt dilutes the
+            // attention of a one-layer model (measured over eight seeds: with "Guess the
+            // digit." before the hint, the test's run ended at held-out accuracy 0.48 on
+            // average, against 0.72 without).
+            system: String::new(),
+            role_text: String::new(),
+            state_text: self
+                .secret
+                .map(|d| format!("Hint: {d}"))
+                .unwrap_or_default(),
+            legal_actions: None,
+            answer_format: String::new(),
+        }
+    }
+
+    fn step(&mut self, player: Player, completion: &str) -> spar_core::Step {
+        let Some(secret) = self.secret else {
+            return GuessEnv::refused(player, "no digit: call reset first");
+        };
+        if self.done {
+            return GuessEnv::refused(player, "the episode is over");
+        }
+        let observation = self.observation(player);
+        let (outcome, done) = if player != 0 {
+            let reason = format!("player {player} is not to move (player 0 is)");
+            (
+                StepOutcome::Invalid {
+                    reason,
+                    retry: true,
+                },
+                false,
+            )
+        } else {
+            let (outcome, reward) = match parse_digit(completion) {
+                Some(d) => (
+                    StepOutcome::Move {
+                        action_text: d.to_string(),
+                        action: None,
+                    },
+                    if d == secret { 1.0 } else { 0.0 },
+                ),
+                None => {
+                    self.transcript.invalid_moves[0] += 1;
+                    // At most 20 characters of the answer, cut on a character boundary.
+                    let start: String = completion.chars().take(20).collect();
+                    let reason = format!("expected one digit, got {start:?}");
+                    (
+                        StepOutcome::Invalid {
+                            reason,
+                            retry: false,
+                        },
+                        0.0,
+                    )
+                }
+            };
+            self.transcript.returns = Some(vec![reward]);
+            self.done = true;
+            (outcome, true)
+        };
+        self.transcript.turns.push(TranscriptTurn {
+            role: observation.role.clone(),
+            player,
+            system: observation.system.clone(),
+            prompt: observation.prompt(),
+            completion: completion.to_string(),
+            outcome: outcome.clone(),
+        });
+        spar_core::Step {
+            player,
+            outcome,
+            done,
+            truncated: false,
+        }
+    }
+
+    fn returns(&self) -> Vec<f64> {
+        self.transcript.returns.clone().unwrap_or_else(|| vec![0.0])
+    }
+
+    fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The configuration.
+
+/// A run of the loop: `[run]` and `[model]` as every loop has them, and its own `[guess]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuessConfig {
+    /// `[run]`: seed, steps, checkpoints, TensorBoard.
+    pub run: RunConfig,
+    /// `[model]`: the model to build or load.
+    pub model: ModelConfig,
+    /// `[guess]`: the loop's own settings.
+    pub guess: GuessSettings,
+}
+
+/// `[guess]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuessSettings {
+    /// Prompts (fresh reset seeds) a step.
+    pub prompts: usize,
+    /// Answers sampled to each prompt: GRPO's group size G.
+    pub group_size: usize,
+    /// Sampling temperature of training and evaluation.
+    pub temperature: f64,
+    /// Most tokens per answer. 1 by default: a digit is one byte-level token, and with a stop
+    /// token to sample too, GRPO's negative advantages on the many wrong digits also push
+    /// down the stop token they share, until answers stop ending (in one measured run, `"7"`
+    /// answers became `"974"` within six steps).
+    pub max_tokens: usize,
+    /// AdamW's learning rate of the policy updates.
+    pub learning_rate: f64,
+    /// Passes over a step's answers.
+    pub epochs: usize,
+    /// Answers per optimiser step.
+    pub minibatch_size: usize,
+    /// PPO's clip range: the ratio is clipped to `[1 - clip, 1 + clip]`.
+    pub clip: f64,
+    /// Gradients are clipped to this global norm (0: no clipping).
+    pub max_grad_norm: f64,
+    /// Supervised warm-start steps on right answers (0: no warm start).
+    pub warm_start_steps: usize,
+    /// Prompt/answer pairs of the warm start.
+    pub warm_start_pairs: usize,
+    /// Pairs per warm-start step.
+    pub warm_start_batch_size: usize,
+    /// The warm start's learning rate.
+    pub warm_start_learning_rate: f64,
+    /// Held-out prompts: reset seeds `0 .. eval_seeds`.
+    pub eval_seeds: usize,
+    /// Answers sampled to each held-out prompt.
+    pub eval_samples: usize,
+    /// Evaluate every this many steps (and at step 0 and the last; 0: only those).
+    pub eval_every: usize,
+}
+
+impl Default for GuessSettings {
+    fn default() -> Self {
+        GuessSettings {
+            prompts: 16,
+            group_size: 8,
+            temperature: 1.0,
+            max_tokens: 1,
+            learning_rate: 3e-3,
+            epochs: 2,
+            minibatch_size: 128,
+            clip: 0.2,
+            max_grad_norm: 1.0,
+            warm_start_steps: 30,
+            warm_start_pairs: 200,
+            warm_start_batch_size: 16,
+            warm_start_learning_rate: 1e-2,
+            eval_seeds: 20,
+            eval_samples: 4,
+            eval_every: 0,
+        }
+    }
+}
+
+impl GuessConfig {
+    /// Parses TOML text and checks it; errors name the key.
+    pub fn parse(text: &str) -> Result<GuessConfig> {
+        let config: GuessConfig =
+            toml::from_str(text).map_err(|e| Error::Invalid(format!("config: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        let g = &self.guess;
+        for (key, value) in [
+            ("guess.prompts", g.prompts),
+            ("guess.group_size", g.group_size),
+            ("guess.max_tokens", g.max_tokens),
+            ("guess.epochs", g.epochs),
+            ("guess.minibatch_size", g.minibatch_size),
+            ("guess.eval_seeds", g.eval_seeds),
+            ("guess.eval_samples", g.eval_samples),
+            ("run.checkpoint_every", self.run.checkpoint_every),
+        ] {
+            if value == 0 {
+                return Err(Error::Invalid(format!("config: {key} must be >= 1")));
+            }
+        }
+        if !(g.temperature.is_finite() && g.temperature > 0.0) {
+            return Err(Error::Invalid(format!(
+                "config: guess.temperature must be positive, got {}",
+                g.temperature
+            )));
+        }
+        if !(0.0..1.0).contains(&g.clip) {
+            return Err(Error::Invalid(format!(
+                "config: guess.clip must be in [0, 1), got {}",
+                g.clip
+            )));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The metrics line.
+
+/// One line of the loop's `metrics.jsonl`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuessMetrics {
+    /// Policy step (0: after the warm start, before any update).
+    pub step: usize,
+    /// Mean reward of the step's answers (0 or 1 each: the fraction right).
+    pub train_accuracy: f64,
+    /// Fraction of the step's answers that were invalid moves.
+    pub invalid_rate: f64,
+    /// Fraction of the step's prompts whose answers were all right or all wrong (GRPO gives
+    /// them zero advantage).
+    pub degenerate_groups: f64,
+    /// Answers the update learnt from.
+    pub samples: usize,
+    /// Mean loss over the applied minibatches.
+    pub loss: f64,
+    /// Mean fraction of clipped ratios.
+    pub clip_fraction: f64,
+    /// Mean `old - new` log-probability per token.
+    pub approx_kl: f64,
+    /// Mean gradient norm before clipping.
+    pub grad_norm: f64,
+    /// The learning rate of the step.
+    pub learning_rate: f64,
+    /// Optimiser steps skipped for a non-finite loss or gradient (run total).
+    pub skipped_updates: usize,
+    /// Held-out accuracy of the freshly built model, before the warm start (step 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untrained_accuracy: Option<f64>,
+    /// The warm start's last loss (step 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_start_loss: Option<f64>,
+    /// Held-out accuracy, at evaluation steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_accuracy: Option<f64>,
+    /// Seconds the step took.
+    pub seconds: f64,
+}
+
+impl Line for GuessMetrics {
+    fn new(step: usize) -> GuessMetrics {
+        GuessMetrics {
+            step,
+            ..GuessMetrics::default()
+        }
+    }
+
+    fn step(&self) -> usize {
+        self.step
+    }
+
+    fn set_warm_start_loss(&mut self, loss: Option<f64>) {
+        self.warm_start_loss = loss;
+    }
+
+    fn set_update(&mut self, stats: &UpdateStats, skipped_total: usize, learning_rate: f64) {
+        self.samples = stats.samples;
+        self.loss = stats.loss;
+        self.clip_fraction = stats.clip_fraction;
+        self.approx_kl = stats.approx_kl;
+        self.grad_norm = stats.grad_norm;
+        self.learning_rate = learning_rate;
+        self.skipped_updates = skipped_total;
+    }
+
+    fn set_seconds(&mut self, seconds: f64) {
+        self.seconds = seconds;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop.
+
+/// The seed of every draw of policy step `step`: a function of `run.seed` and the step only,
+/// so that a resumed run draws exactly what an uninterrupted one would. (In the crate this
+/// would be a named derivation in `spar_core::seeds`, as `task_step` is.)
+fn step_seed(seed: u64, step: usize) -> u64 {
+    mix(seed, step as u64)
+}
+
+/// Salts of the streams besides the rollout's: the minibatch order (with the step's seed)
+/// and the evaluation (with `run.seed`: the same numbers at every evaluation).
+const MINIBATCH_STREAM: u64 = 0x6d62;
+const EVAL_STREAM: u64 = 0xe7a1;
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    sum / n.max(1) as f64
+}
+
+/// Guess the Digit on the kernel: GRPO advantages and PPO-clip updates.
+#[derive(Debug)]
+pub struct GuessLoop {
+    config: GuessConfig,
+    settings: Settings,
+    style: PromptStyle,
+    loss: PpoClip,
+}
+
+impl GuessLoop {
+    /// The loop of `config`, every setting checked before anything is written.
+    pub fn new(config: &GuessConfig) -> Result<GuessLoop> {
+        config.validate()?;
+        let g = &config.guess;
+        Ok(GuessLoop {
+            settings: Settings {
+                seed: config.run.seed,
+                steps: config.run.steps,
+                checkpoint_every: config.run.checkpoint_every,
+                tensorboard: config.run.tensorboard,
+                model: config.model.clone(),
+                learning_rate: g.learning_rate,
+                weight_decay: 0.0,
+                schedule: trainer::LrSchedule::Constant,
+                warmup_steps: 0,
+                config_toml: toml::to_string_pretty(config).expect("config serialises"),
+            },
+            style: config.model.prompt_style,
+            loss: PpoClip {
+                clip_low: g.clip,
+                clip_high: g.clip,
+            },
+            config: config.clone(),
+        })
+    }
+
+    fn sampling(&self) -> SamplingParams {
+        SamplingParams {
+            temperature: self.config.guess.temperature,
+            max_tokens: self.config.guess.max_tokens,
+            ..SamplingParams::default()
+        }
+    }
+
+    /// Mean reward of `eval_samples` answers to each held-out prompt. Every evaluation
+    /// draws from the same streams, so two models are compared on common random numbers.
+    fn held_out_accuracy(&self, learner: &Learner) -> Result<f64> {
+        let g = &self.config.guess;
+        let envs: Vec<GuessEnv> = (0..g.eval_seeds as u64).map(GuessEnv::at).collect();
+        let mut episodes = groups(&envs, g.eval_samples);
+        let samples = play_envs(
+            &mut episodes,
+            &learner.model.detached(),
+            &learner.tokenizer,
+            self.style,
+            &self.sampling(),
+            self.config.run.seed ^ EVAL_STREAM,
+            g.eval_samples,
+            1,
+        )?;
+        Ok(mean(samples.iter().map(|s| s.reward)))
+    }
+}
+
+impl Loop for GuessLoop {
+    // Every draw derives from `run.seed` and the step: nothing to carry between steps.
+    type State = ();
+    type Metrics = GuessMetrics;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The fresh model's held-out accuracy, so that step 0 shows what the warm start bought.
+    fn before_warm_start(&mut self, learner: &Learner, line: &mut GuessMetrics) -> Result<()> {
+        line.untrained_accuracy = Some(self.held_out_accuracy(learner)?);
+        Ok(())
+    }
+
+    /// A short supervised warm start on the right answers: long enough for the model to
+    /// answer with a digit and start reading the hint, not to master it (the policy updates
+    /// do the rest). A function of the configuration only: the pairs are those of fixed seeds.
+    fn warm_start(&mut self, learner: &Learner) -> Result<Option<WarmStart>> {
+        let g = &self.config.guess;
+        if g.warm_start_steps == 0 {
+            return Ok(None);
+        }
+        let mut data = Vec::with_capacity(g.warm_start_pairs);
+        for i in 0..g.warm_start_pairs as u64 {
+            let env = GuessEnv::at(WARM_START_SEEDS + i);
+            let prompt = prompt_ids(&learner.tokenizer, &env.observation(0), self.style)?;
+            let answer = env.secret().expect("reset").to_string();
+            data.push((prompt, completion_ids(&learner.tokenizer, &answer)?));
+        }
+        Ok(Some(WarmStart {
+            data,
+            steps: g.warm_start_steps,
+            batch_size: g.warm_start_batch_size,
+            learning_rate: g.warm_start_learning_rate,
+        }))
+    }
+
+    /// Nothing to build: no reference model, no data files, no servers.
+    fn prepare(
+        &mut self,
+        _learner: &Learner,
+        _out: &Path,
+        _fresh_line: Option<&mut GuessMetrics>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// `group_size` answers to each of `prompts` fresh prompts, sampled through the learner's
+    /// detached view and rewarded by the environment.
+    fn collect(&mut self, step: &Step, _state: &mut (), line: &mut GuessMetrics) -> Result<Batch> {
+        let g = &self.config.guess;
+        let first = TRAIN_SEEDS + ((step.index - 1) * g.prompts) as u64;
+        let envs: Vec<GuessEnv> = (0..g.prompts as u64)
+            .map(|i| GuessEnv::at(first + i))
+            .collect();
+        let mut episodes = groups(&envs, g.group_size);
+        let samples = play_envs(
+            &mut episodes,
+            &step.learner.model.detached(),
+            &step.learner.tokenizer,
+            self.style,
+            &self.sampling(),
+            step_seed(self.config.run.seed, step.index),
+            g.group_size,
+            1,
+        )?;
+        line.train_accuracy = mean(samples.iter().map(|s| s.reward));
+        line.invalid_rate = mean(samples.iter().map(|s| f64::from(u8::from(s.invalid))));
+        Ok(Batch {
+            returns: samples
+                .iter()
+                .map(|s| BTreeMap::from([(s.role.key(), s.reward)]))
+                .collect(),
+            samples,
+        })
+    }
+
+    /// GRPO: each answer's reward against the mean and std of its prompt's group.
+    fn advantages(
+        &mut self,
+        _step: &Step,
+        batch: &mut Batch,
+        _state: &mut (),
+        line: &mut GuessMetrics,
+    ) -> Result<()> {
+        let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
+        let keys: Vec<u64> = batch.samples.iter().map(|s| s.group).collect();
+        let advantages = estimators::advantages(
+            Estimator::Grpo,
+            &rewards,
+            &keys,
+            &EstimatorOptions::default(),
+        )?;
+        for (s, a) in batch.samples.iter_mut().zip(advantages) {
+            s.advantage = a;
+        }
+        line.degenerate_groups = estimators::degenerate_group_fraction(&rewards, &keys);
+        Ok(())
+    }
+
+    /// PPO-clip: the sampling policy's log-probabilities once, through the detached view, then
+    /// `epochs` passes of minibatches in an order drawn from the step's seed, each one
+    /// optimiser step.
+    fn update(
+        &mut self,
+        step: &Step,
+        batch: &mut Batch,
+        _state: &mut (),
+        opt: &mut AdamW,
+    ) -> Result<UpdateStats> {
+        let g = &self.config.guess;
+        let pairs = |samples: &[&Sample]| -> Vec<(Vec<u32>, Vec<u32>)> {
+            samples
+                .iter()
+                .map(|s| (s.prompt.clone(), s.completion.clone()))
+                .collect()
+        };
+        let all: Vec<&Sample> = batch.samples.iter().collect();
+        let old = score_values_at_temperature(
+            &step.learner.model.detached(),
+            &pairs(&all),
+            g.temperature,
+        )?;
+        for (s, o) in batch.samples.iter_mut().zip(old) {
+            s.old_logprobs = o;
+        }
+        let seed = step_seed(self.config.run.seed, step.index) ^ MINIBATCH_STREAM;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut order: Vec<usize> = (0..batch.samples.len()).collect();
+        let mut stats = UpdateStats {
+            samples: batch.samples.len(),
+            ..UpdateStats::default()
+        };
+        for _ in 0..g.epochs {
+            order.shuffle(&mut rng);
+            for chunk in order.chunks(g.minibatch_size) {
+                let mb: Vec<&Sample> = chunk.iter().map(|&i| &batch.samples[i]).collect();
+                // The loss is computed on the model itself: its weights are variables.
+                let scores = score_at_temperature(&step.learner.model, &pairs(&mb), g.temperature)?;
+                let device = scores.mask.device();
+                let width = scores.token_logprobs.dim(1)?;
+                let olds: Vec<&[f32]> = mb.iter().map(|s| s.old_logprobs.as_slice()).collect();
+                let old = token_grid(&olds, width, device)?;
+                let advantages: Vec<f32> = mb.iter().map(|s| s.advantage as f32).collect();
+                let advantages = Tensor::from_vec(advantages, mb.len(), device)?;
+                let inputs = TokenInputs {
+                    old_logp: Some(&old),
+                    advantages: Some(&advantages),
+                    ..TokenInputs::new(&scores.token_logprobs, &scores.mask)
+                };
+                let (loss, terms) =
+                    losses::total_loss(&[(&self.loss, 1.0)], &inputs, Aggregation::TokenMean)?;
+                match opt.apply(&loss, g.max_grad_norm)? {
+                    Some(applied) => {
+                        stats.minibatches += 1;
+                        stats.loss += applied.loss;
+                        stats.grad_norm += applied.grad_norm;
+                        stats.clip_fraction += terms[0].clip_fraction;
+                        stats.approx_kl += terms[0].approx_kl;
+                    }
+                    None => stats.skipped += 1,
+                }
+            }
+        }
+        let applied = stats.minibatches.max(1) as f64;
+        stats.loss /= applied;
+        stats.grad_norm /= applied;
+        stats.clip_fraction /= applied;
+        stats.approx_kl /= applied;
+        Ok(stats)
+    }
+
+    fn evaluates(&self, step: usize, last: bool) -> bool {
+        let every = self.config.guess.eval_every;
+        step == 0 || last || every > 0 && step.is_multiple_of(every)
+    }
+
+    fn evaluate(&mut self, step: &Step, line: &mut GuessMetrics) -> Result<()> {
+        line.eval_accuracy = Some(self.held_out_accuracy(step.learner)?);
+        Ok(())
+    }
+
+    /// `guess.json`: how the checkpoint's model is prompted and sampled.
+    fn write_checkpoint_files(&self, dir: &Path) -> Result<()> {
+        let prompting = serde_json::json!({
+            "env": NAME,
+            "prompt_style": self.config.model.prompt_style,
+            "temperature": self.config.guess.temperature,
+            "max_tokens": self.config.guess.max_tokens,
+        });
+        spar_lm::checkpoint::write_atomic(
+            &dir.join("guess.json"),
+            prompting.to_string().as_bytes(),
+        )?;
+        Ok(())
+    }
+}
+
+/// Runs (or resumes) the loop of `config` in `out`: all the kernel needs is the loop.
+pub fn run(config: &GuessConfig, out: &Path, resume: bool) -> Result<Vec<GuessMetrics>> {
+    let mut lp = GuessLoop::new(config)?;
+    trainer::run(&mut lp, out, resume, &mut |_| {})
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spar-rl-guess-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A tiny scratch model (one layer, width 64) and a short run; `[guess]` keeps its defaults.
+fn tiny_config(seed: u64, steps: usize) -> GuessConfig {
+    GuessConfig::parse(&format!(
+        r#"
+[run]
+seed = {seed}
+steps = {steps}
+checkpoint_every = 2
+tensorboard = false
+[model]
+hidden = 64
+layers = 1
+heads = 2
+prompt_style = "raw"
+"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn the_environment_keeps_its_contract_on_hostile_text() {
+    let huge_digits = "9".repeat(1_000_000);
+    let huge_multibyte = "é".repeat(100_000);
+    let hostile = [
+        "",
+        " ",
+        "\n\t",
+        "seven",
+        "77",
+        "-7",
+        "7.0",
+        "7 7",
+        "\u{0}",
+        "\u{ff17}",  // full-width 7
+        "\u{0667}",  // Arabic-Indic 7
+        "\u{1f600}", // an emoji
+        "<|endoftext|>",
+        huge_digits.as_str(),
+        huge_multibyte.as_str(),
+    ];
+    for seed in [0, 1, 2, 1 << 40, u64::MAX] {
+        for text in hostile {
+            let mut env = GuessEnv::at(seed);
+            assert_eq!(env.current_player(), Some(0));
+            let step = env.step(0, text);
+            assert!(
+                matches!(step.outcome, StepOutcome::Invalid { retry: false, .. }),
+                "{:?} is no digit: {:?}",
+                text.chars().take(10).collect::<String>(),
+                step.outcome
+            );
+            assert!(step.done && env.is_done());
+            assert_eq!(env.returns(), vec![0.0]);
+            let t = env.transcript();
+            assert_eq!((t.turns.len(), t.invalid_moves.clone()), (1, vec![1]));
+            assert_eq!(t.turns[0].role.key(), "guess/guesser");
+            assert_eq!(t.turns[0].completion, text);
+            if let StepOutcome::Invalid { reason, .. } = &step.outcome {
+                assert!(reason.len() < 120, "the reason quotes a bounded excerpt");
+            }
+        }
+    }
+    // Out of turn, before reset, after the end: an invalid move, never a panic.
+    let mut env = GuessEnv::at(3);
+    let wrong_seat = env.step(1, "3");
+    assert!(matches!(
+        wrong_seat.outcome,
+        StepOutcome::Invalid { retry: true, .. }
+    ));
+    assert!(!wrong_seat.done && env.current_player() == Some(0));
+    assert!(env.step(0, "3").done);
+    let after = env.step(0, "3");
+    assert!(after.done && matches!(after.outcome, StepOutcome::Invalid { .. }));
+    assert_eq!(env.returns(), vec![1.0], "the end's return stands");
+    let mut fresh = GuessEnv::default();
+    assert_eq!(fresh.current_player(), None);
+    assert!(fresh.step(0, "5").done);
+    assert_eq!(fresh.returns(), vec![0.0]);
+}
+
+#[test]
+fn secrets_prompts_and_rewards_by_hand() {
+    // SplitMix64's first outputs from Vigna's splitmix64.c: seed 0 gives 0xe220a8397b1dcdaf,
+    // 16294208416658607535, whose last digit is 5; seed 2 gives 0x975835de1c9756ce, ending in
+    // 0; seed 3 gives 0x1d0b14e4db018fed, ending in 3.
+    assert_eq!(splitmix64(0), 0xe220_a839_7b1d_cdaf);
+    assert_eq!(
+        [0, 1, 2, 3, 4, 5, 6, 7].map(secret_of),
+        [5, 5, 0, 3, 8, 8, 2, 7]
+    );
+    let mut env = GuessEnv::at(3);
+    assert_eq!(env.secret(), Some(3));
+    let observation = env.observation(0);
+    assert_eq!(observation.role, Role::new("guess", 0, "guesser"));
+    // What the model reads (raw style: the full prompt and a newline), and only the secret
+    // shapes it: seeds 0 and 1 share secret 5, and so their prompt.
+    let tokenizer =
+        spar_lm::TextTokenizer::byte_level(&spar_lm::train::BYTE_SPECIAL_TOKENS).unwrap();
+    let text = |o: &Observation| prompt_text(&tokenizer, o, PromptStyle::Raw).unwrap();
+    assert_eq!(text(&observation), "Hint: 3\n");
+    assert_eq!(
+        text(&GuessEnv::at(0).observation(0)),
+        text(&GuessEnv::at(1).observation(0))
+    );
+    // (seed, answer, reward, a move?)
+    for (seed, answer, reward, is_move) in [
+        (3, "3", 1.0, true),
+        (3, " 3\n", 1.0, true),
+        (3, "4", 0.0, true),
+        (2, "0", 1.0, true),
+        (2, "5", 0.0, true),
+        (7, "7", 1.0, true),
+        (7, "77", 0.0, false),
+        (7, "", 0.0, false),
+    ] {
+        env.reset(seed);
+        let step = env.step(0, answer);
+        assert_eq!(env.returns(), vec![reward], "seed {seed}, {answer:?}");
+        assert_eq!(
+            matches!(step.outcome, StepOutcome::Move { .. }),
+            is_move,
+            "{answer:?}"
+        );
+        assert_eq!(env.transcript().seed, seed);
+    }
+    // Every digit is a secret about one time in ten.
+    let mut counts = [0usize; 10];
+    for seed in 0..10_000 {
+        counts[usize::from(secret_of(seed))] += 1;
+    }
+    assert!(
+        counts.iter().all(|&c| (900..1100).contains(&c)),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn the_config_names_a_bad_key() {
+    let e = GuessConfig::parse("[guess]\ngroup_sise = 4\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("group_sise"), "{e}");
+    let e = GuessConfig::parse("[guess]\nprompts = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("guess.prompts"), "{e}");
+    // The resolved config the kernel writes to config.toml parses back to the same config
+    // (what `spar train --resume` reads).
+    let c = tiny_config(1, 3);
+    let written = GuessLoop::new(&c).unwrap().settings().config_toml.clone();
+    assert_eq!(GuessConfig::parse(&written).unwrap(), c);
+}
+
+/// Run seed of the learning test. Over run seeds 1 to 12 (this config, 40 steps, measured),
+/// ten raised held-out accuracy by 0.2 to 0.7 and nine by at least 0.3 (seed 9: 0.44 to
+/// 0.94); for seeds 6 and 11 the warm start left a model that does not yet read the hint, and
+/// the policy updates did not find it in 40 steps either.
+const SEED: u64 = 9;
+
+#[test]
+fn training_raises_held_out_accuracy() {
+    let out = temp("train");
+    let mut config = tiny_config(SEED, 40);
+    config.guess.eval_every = 10;
+    let history = run(&config, &out, false).unwrap();
+    assert_eq!(history.len(), 41, "step 0 and 40 steps");
+    let first = &history[0];
+    let untrained = first
+        .untrained_accuracy
+        .expect("measured before the warm start");
+    let warm = first.eval_accuracy.expect("step 0 is evaluated");
+    let trained = history[40]
+        .eval_accuracy
+        .expect("the last step is evaluated");
+    eprintln!("held-out accuracy: untrained {untrained}, warm-started {warm}, trained {trained}");
+    assert!(first.warm_start_loss.is_some_and(f64::is_finite));
+    // The fresh model writes bytes at random; the warm start teaches the format and a start.
+    assert!(untrained < 0.05 && warm > untrained);
+    // The policy updates, not the warm start, take it the rest of the way.
+    assert!(
+        trained >= warm + 0.3 && trained >= 0.8,
+        "{untrained} -> {warm} -> {trained}"
+    );
+    let early = mean(history[1..=5].iter().map(|m| m.train_accuracy));
+    let late = mean(history[36..=40].iter().map(|m| m.train_accuracy));
+    assert!(late >= early + 0.3, "training reward {early} -> {late}");
+    for m in &history[1..] {
+        assert_eq!(m.samples, 16 * 8);
+        assert!(m.loss.is_finite() && m.grad_norm.is_finite(), "{m:?}");
+        assert_eq!(m.skipped_updates, 0);
+    }
+    assert!(checkpoint_dir(&out, 40).join("guess.json").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_resumed_run_equals_an_uninterrupted_one() {
+    let dir = temp("resume");
+    let without_time = |ms: &[GuessMetrics]| -> Vec<GuessMetrics> {
+        ms.iter()
+            .map(|m| GuessMetrics {
+                seconds: 0.0,
+                ..m.clone()
+            })
+            .collect()
+    };
+    let (straight, split) = (dir.join("straight"), dir.join("split"));
+    let full = run(&tiny_config(1, 4), &straight, false).unwrap();
+    // Stopped at step 2 (its last step: evaluated and checkpointed), then resumed to step 4.
+    run(&tiny_config(1, 2), &split, false).unwrap();
+    let resumed = run(&tiny_config(1, 4), &split, true).unwrap();
+    // Step 2 was the stopped run's last step, so it was evaluated there and not in the
+    // uninterrupted run: compare it without its accuracy, everything else exactly.
+    let mut expected = without_time(&full);
+    expected[2].eval_accuracy = resumed[2].eval_accuracy;
+    assert!(resumed[2].eval_accuracy.is_some() && full[2].eval_accuracy.is_none());
+    assert_eq!(without_time(&resumed), expected);
+    let (a, b) = (
+        checkpoint_tensors(&checkpoint_dir(&straight, 4)).unwrap(),
+        checkpoint_tensors(&checkpoint_dir(&split, 4)).unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        let x: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = b[name].flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(x, y, "{name} differs after resume");
+    }
+    // metrics.jsonl holds what the runs returned.
+    let read = |out: &Path| -> Vec<GuessMetrics> {
+        std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    assert_eq!(without_time(&read(&split)), without_time(&resumed));
+    assert_eq!(without_time(&read(&straight)), without_time(&full));
+    // state.json: the kernel's fields only (`State = ()` adds none). 128 answers a step in one
+    // minibatch of 128, two epochs: two optimiser steps a policy step, 8 after 4.
+    let state = std::fs::read_to_string(checkpoint_dir(&split, 4).join("state.json")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(
+        state,
+        serde_json::json!({"step": 4, "optimizer_step": 8, "skipped_updates": 0})
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The marker that `docs/adding-a-loop.md` puts on the line before each block it quotes from
+/// this file.
+const QUOTE_MARKER: &str = "<!-- quoted from crates/spar-rl/tests/adding_a_loop.rs -->";
+
+/// The code blocks of `markdown` marked with [`QUOTE_MARKER`].
+fn quoted_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != QUOTE_MARKER {
+            continue;
+        }
+        let fence = lines.next().unwrap_or_default();
+        assert_eq!(fence, "```rust", "a quoted block must follow its marker");
+        let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        blocks.push(block.join("\n"));
+    }
+    blocks
+}
+
+#[test]
+fn the_guide_quotes_this_file_verbatim() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/adding-a-loop.md");
+    let guide = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let source = include_str!("adding_a_loop.rs");
+    let blocks = quoted_blocks(&guide);
+    for block in &blocks {
+        assert!(
+            !block.trim().is_empty() && source.contains(block.as_str()),
+            "docs/adding-a-loop.md quotes a block that is not in this file:\n{block}"
+        );
+    }
+    // The guide must keep quoting every part a loop is made of, in this order (the loop's
+    // methods in the order `trainer::run` calls them).
+    let quoted = blocks.join("\n");
+    let mut last = 0;
+    for part in [
+        "impl Env for GuessEnv",
+        "pub struct GuessConfig",
+        "impl Line for GuessMetrics",
+        "pub fn new(config: &GuessConfig) -> Result<GuessLoop>",
+        "fn before_warm_start(",
+        "fn warm_start(",
+        "fn prepare(",
+        "fn collect(",
+        "fn advantages(",
+        "fn update(",
+        "fn evaluates(",
+        "fn write_checkpoint_files(",
+        "pub fn run(config: &GuessConfig",
+        "fn a_resumed_run_equals_an_uninterrupted_one",
+    ] {
+        let at = quoted[last..].find(part).map(|i| last + i);
+        assert!(
+            at.is_some(),
+            "the guide no longer quotes {part:?} (in order)"
+        );
+        last = at.unwrap_or(last);
+    }
+}
