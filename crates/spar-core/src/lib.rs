@@ -8,7 +8,8 @@
 //!   text in, completion text out), [`Role`] names who acts, and [`TextGame`] adapts any tree
 //!   game to an [`Env`] through a per-game [`GameText`], a swappable [`Protocol`] and an
 //!   [`InvalidMoveRule`].
-//! * [`testing`]: the conformance suite every game runs (OpenSpiel's `basic_tests`).
+//! * [`testing`]: the conformance suite every game runs (OpenSpiel's `basic_tests`), and the
+//!   check that a developer guide quotes its worked example verbatim.
 //!
 //! Nothing here depends on tensors, a GPU or the network.
 #![warn(missing_docs)]

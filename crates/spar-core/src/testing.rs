@@ -22,11 +22,17 @@
 //! The text view has its own checks: [`check_text_conformance`] (prompts depend on the
 //! acting player's information state only; action names are usable by every protocol) and
 //! [`check_parser_robustness`] (a million adversarial completions, no panic).
+//!
+//! The developer guides have one: [`check_guide_quotes`] (`docs/adding-a-game.md` and
+//! `docs/adding-a-loop.md` quote their worked example, a test file, verbatim).
 
 use std::fmt::Write as _;
 
 use crate::game::{Action, Game, Player, State, Turn, Utility};
 use crate::policy::sample_action;
+
+mod guide;
+pub use guide::{check_guide_quotes, GuideQuotes};
 
 /// Which chance outcome is private: given a chance node, the one player who observes its
 /// outcome, or `None` when everyone does (or the outcome is public).

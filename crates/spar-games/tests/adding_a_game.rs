@@ -457,55 +457,28 @@ fn every_registered_game_builds_through_with_game() {
     }
 }
 
-/// The marker that `docs/adding-a-game.md` puts on the line before each block it quotes from
-/// this file.
-const QUOTE_MARKER: &str = "<!-- quoted from crates/spar-games/tests/adding_a_game.rs -->";
-
-/// The code blocks of `markdown` marked with [`QUOTE_MARKER`].
-fn quoted_blocks(markdown: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut lines = markdown.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() != QUOTE_MARKER {
-            continue;
-        }
-        let fence = lines.next().unwrap_or_default();
-        assert_eq!(fence, "```rust", "a quoted block must follow its marker");
-        let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
-        blocks.push(block.join("\n"));
-    }
-    blocks
-}
-
+/// The guide quotes only text of this file, and every part a game is made of, in order
+/// (`spar_core::testing::check_guide_quotes`).
 #[test]
 fn the_guide_quotes_this_file_verbatim() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/adding-a-game.md");
-    let guide = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let source = include_str!("adding_a_game.rs");
-    let blocks = quoted_blocks(&guide);
-    for block in &blocks {
-        assert!(
-            !block.trim().is_empty() && source.contains(block.as_str()),
-            "docs/adding-a-game.md quotes a block that is not in this file:\n{block}"
-        );
-    }
-    // The guide must keep quoting every part a game is made of.
-    let quoted = blocks.join("\n");
-    for part in [
-        "//! # Rules",
-        "impl Game for Bluff",
-        "impl State for BluffState",
-        "impl fmt::Display for BluffState",
-        "pub fn private_chance",
-        "pub fn nash_policy",
-        "impl TextView for Bluff",
-        "impl GameText<BluffState> for BluffText",
-        "impl Heuristic for Bluff {}",
-        "check_conformance(&Bluff::new(bet)",
-        "check_text_conformance(",
-        "spar_eval::nash_conv(&Bluff::new(1)",
-        "insta::assert_snapshot!(playthrough_text",
-    ] {
-        assert!(quoted.contains(part), "the guide no longer quotes {part:?}");
-    }
+    spar_core::testing::check_guide_quotes(&spar_core::testing::GuideQuotes {
+        guide: concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/adding-a-game.md"),
+        file: "crates/spar-games/tests/adding_a_game.rs",
+        text: include_str!("adding_a_game.rs"),
+        parts: &[
+            "//! # Rules",
+            "impl Game for Bluff",
+            "impl State for BluffState",
+            "impl fmt::Display for BluffState",
+            "pub fn private_chance",
+            "pub fn nash_policy",
+            "impl TextView for Bluff",
+            "impl GameText<BluffState> for BluffText",
+            "impl Heuristic for Bluff {}",
+            "check_conformance(&Bluff::new(bet)",
+            "check_text_conformance(",
+            "spar_eval::nash_conv(&Bluff::new(1)",
+            "insta::assert_snapshot!(playthrough_text",
+        ],
+    });
 }

@@ -963,63 +963,30 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The marker that `docs/adding-a-loop.md` puts on the line before each block it quotes from
-/// this file.
-const QUOTE_MARKER: &str = "<!-- quoted from crates/spar-rl/tests/adding_a_loop.rs -->";
-
-/// The code blocks of `markdown` marked with [`QUOTE_MARKER`].
-fn quoted_blocks(markdown: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut lines = markdown.lines();
-    while let Some(line) = lines.next() {
-        if line.trim() != QUOTE_MARKER {
-            continue;
-        }
-        let fence = lines.next().unwrap_or_default();
-        assert_eq!(fence, "```rust", "a quoted block must follow its marker");
-        let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
-        blocks.push(block.join("\n"));
-    }
-    blocks
-}
-
+/// The guide quotes only text of this file, and every part a loop is made of, in order: the
+/// loop's methods in the order `trainer::run` calls them
+/// (`spar_core::testing::check_guide_quotes`).
 #[test]
 fn the_guide_quotes_this_file_verbatim() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/adding-a-loop.md");
-    let guide = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let source = include_str!("adding_a_loop.rs");
-    let blocks = quoted_blocks(&guide);
-    for block in &blocks {
-        assert!(
-            !block.trim().is_empty() && source.contains(block.as_str()),
-            "docs/adding-a-loop.md quotes a block that is not in this file:\n{block}"
-        );
-    }
-    // The guide must keep quoting every part a loop is made of, in this order (the loop's
-    // methods in the order `trainer::run` calls them).
-    let quoted = blocks.join("\n");
-    let mut last = 0;
-    for part in [
-        "impl Env for GuessEnv",
-        "pub struct GuessConfig",
-        "impl Line for GuessMetrics",
-        "pub fn new(config: &GuessConfig) -> Result<GuessLoop>",
-        "fn before_warm_start(",
-        "fn warm_start(",
-        "fn prepare(",
-        "fn collect(",
-        "fn advantages(",
-        "fn update(",
-        "fn evaluates(",
-        "fn write_checkpoint_files(",
-        "pub fn run(config: &GuessConfig",
-        "fn a_resumed_run_equals_an_uninterrupted_one",
-    ] {
-        let at = quoted[last..].find(part).map(|i| last + i);
-        assert!(
-            at.is_some(),
-            "the guide no longer quotes {part:?} (in order)"
-        );
-        last = at.unwrap_or(last);
-    }
+    spar_core::testing::check_guide_quotes(&spar_core::testing::GuideQuotes {
+        guide: concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/adding-a-loop.md"),
+        file: "crates/spar-rl/tests/adding_a_loop.rs",
+        text: include_str!("adding_a_loop.rs"),
+        parts: &[
+            "impl Env for GuessEnv",
+            "pub struct GuessConfig",
+            "impl Line for GuessMetrics",
+            "pub fn new(config: &GuessConfig) -> Result<GuessLoop>",
+            "fn before_warm_start(",
+            "fn warm_start(",
+            "fn prepare(",
+            "fn collect(",
+            "fn advantages(",
+            "fn update(",
+            "fn evaluates(",
+            "fn write_checkpoint_files(",
+            "pub fn run(config: &GuessConfig",
+            "fn a_resumed_run_equals_an_uninterrupted_one",
+        ],
+    });
 }
