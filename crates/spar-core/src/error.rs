@@ -1,6 +1,9 @@
 //! The one error type of `spar-core`.
 
-/// Errors raised by the core contracts: bad game specifications and bad parameters.
+use std::path::{Path, PathBuf};
+
+/// Errors raised by the core contracts (bad game specifications and bad parameters) and by
+/// [`crate::atomic::write_atomic`] (a file that cannot be written).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A game specification string could not be parsed.
@@ -31,6 +34,24 @@ pub enum Error {
         /// Why it was refused and what is accepted.
         reason: String,
     },
+    /// Writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// `Result` with [`Error`].

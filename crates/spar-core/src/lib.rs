@@ -11,9 +11,13 @@
 //! * [`testing`]: the conformance suite every game runs (OpenSpiel's `basic_tests`), and the
 //!   check that a developer guide quotes its worked example verbatim.
 //!
+//! * [`atomic`]: [`atomic::write_atomic`], how every crate of spar writes a file (a temporary
+//!   file and a rename).
+//!
 //! Nothing here depends on tensors, a GPU or the network.
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod env;
 pub mod error;
 pub mod game;

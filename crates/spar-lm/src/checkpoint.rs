@@ -11,8 +11,10 @@ use candle_nn::{VarBuilder, VarMap};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Kept here for the callers that write checkpoints; the function lives in [`crate::atomic`].
-pub use crate::atomic::write_atomic;
+/// [`spar_core::atomic::write_atomic`] under its old path, for callers in `spar-rl` that have
+/// not moved to the new one yet (`rollout::prompt`, `trainer::metrics`). New code calls
+/// `spar_core::atomic::write_atomic`.
+pub use spar_core::atomic::write_atomic;
 
 /// Serialises tensors to safetensors bytes (metadata `format: pt`, as `transformers` expects).
 pub fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {

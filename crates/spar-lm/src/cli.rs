@@ -6,7 +6,6 @@
 //! their old paths (`spar_lm::cli::load_model`, ...) for callers not yet moved to the new
 //! ones.
 
-use crate::atomic::write_atomic;
 use crate::checkpoint::Checkpoint;
 use crate::error::{LmError, Result};
 use crate::gguf::Gguf;
@@ -17,6 +16,7 @@ use crate::tokenizer::{Message, TextTokenizer};
 use crate::train::{pretrain as train_loop, FinetuneMode, Finetuned, PretrainConfig};
 use candle_core::Device;
 use serde::Serialize;
+use spar_core::atomic::write_atomic;
 use std::path::{Path, PathBuf};
 
 pub use crate::device::default_device;
@@ -283,7 +283,8 @@ fn write_loss_csv(out: &Path, losses: &[f32]) -> Result<()> {
     for (i, l) in losses.iter().enumerate() {
         csv.push_str(&format!("{i},{l}\n"));
     }
-    write_atomic(&out.join("loss.csv"), csv.as_bytes())
+    write_atomic(&out.join("loss.csv"), csv.as_bytes())?;
+    Ok(())
 }
 
 /// `spar lm export`: a GGUF file dequantised into a Hugging Face checkpoint directory.

@@ -9,7 +9,12 @@ pub enum LmError {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-    /// Reading or writing a file failed.
+    /// Writing a file whole failed (`spar_core::atomic::write_atomic`; the error names the
+    /// file).
+    #[error(transparent)]
+    Write(#[from] spar_core::Error),
+    /// Reading or writing a file failed (other than a whole file written atomically:
+    /// [`LmError::Write`]).
     #[error("{path}: {source}")]
     Io {
         /// The file or directory involved.

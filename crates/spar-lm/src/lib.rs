@@ -10,7 +10,7 @@
 //! * [`sample`]: batched, seeded sampling with a KV cache; [`score`]: log-probabilities of
 //!   given completions;
 //! * [`checkpoint`]: Hugging Face checkpoint directories ([`Checkpoint`]); [`gguf`]: GGUF
-//!   files, quantised or dequantised; [`atomic`]: the atomic file writes both use;
+//!   files, quantised or dequantised (both write through `spar_core::atomic::write_atomic`);
 //! * [`load`]: a model to run or train from any of those or a LoRA checkpoint directory
 //!   ([`load::load_model`], [`load::load_checkpoint`], `base.json`); [`device`]: the default
 //!   device;
@@ -21,7 +21,6 @@
 //!   helpers under their old `spar_lm::cli::` paths).
 #![warn(missing_docs)]
 
-pub mod atomic;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;

@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_atomic;
 use crate::checkpoint::Checkpoint;
 use crate::error::{LmError, Result};
 use crate::gguf::Gguf;
 use crate::lora::Lora;
 use crate::model::Llama;
 use crate::tokenizer::TextTokenizer;
+use spar_core::atomic::write_atomic;
 
 /// How a GGUF file is loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -118,7 +118,8 @@ pub fn write_lora_base(dir: &Path, base: &Path) -> Result<()> {
         base: base.to_path_buf(),
     })
     .expect("base.json serialises");
-    write_atomic(&dir.join(BASE_JSON), json.as_bytes())
+    write_atomic(&dir.join(BASE_JSON), json.as_bytes())?;
+    Ok(())
 }
 
 /// The base model named by `dir/base.json` (a relative path resolved against `dir`), checked

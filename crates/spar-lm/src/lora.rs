@@ -12,7 +12,6 @@
 //! tensors named `base_model.model.<module>.lora_A.weight` / `lora_B.weight`, e.g.
 //! `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`.
 
-use crate::atomic::write_atomic;
 use crate::checkpoint::{safetensors_bytes, Checkpoint};
 use crate::error::{LmError, Result};
 use crate::linear::LoraPair;
@@ -21,6 +20,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use spar_core::atomic::write_atomic;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -320,7 +320,8 @@ impl Lora {
         write_atomic(
             &dir.join("adapter_model.safetensors"),
             &safetensors_bytes(&tensors)?,
-        )
+        )?;
+        Ok(())
     }
 
     /// Reads an adapter directory written by spar or PEFT.

@@ -238,7 +238,7 @@ impl TextTokenizer {
     /// Writes `tokenizer.json` and `tokenizer_config.json` into `dir` (each atomically).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let json = self.inner.to_string(true).map_err(tok_err)?;
-        crate::atomic::write_atomic(&dir.join("tokenizer.json"), json.as_bytes())?;
+        spar_core::atomic::write_atomic(&dir.join("tokenizer.json"), json.as_bytes())?;
         let name = |id: Option<u32>| id.and_then(|id| self.inner.id_to_token(id));
         let mut config = json!({
             "tokenizer_class": "PreTrainedTokenizerFast",
@@ -255,7 +255,8 @@ impl TextTokenizer {
             config["chat_template"] = json!(chat.to_jinja());
         }
         let text = serde_json::to_string_pretty(&config).expect("JSON value serialises");
-        crate::atomic::write_atomic(&dir.join("tokenizer_config.json"), text.as_bytes())
+        spar_core::atomic::write_atomic(&dir.join("tokenizer_config.json"), text.as_bytes())?;
+        Ok(())
     }
 }
 

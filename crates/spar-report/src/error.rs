@@ -3,11 +3,12 @@
 use std::path::{Path, PathBuf};
 
 /// What can go wrong in `spar-report`. Every variant names the file, arm, metric or value
-/// at fault; all but [`Error::Io`] are about the input (a run directory, an arm, a metric
+/// at fault; all but [`Error::Io`] and [`Error::Write`] are about the input (a run directory, an arm, a metric
 /// name, an event file), so a command-line tool can report them as usage errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading or writing a file failed.
+    /// Reading or writing a file failed (other than a whole file written atomically:
+    /// [`Error::Write`]).
     #[error("{}: {source}", path.display())]
     Io {
         /// The file or directory involved.
@@ -15,6 +16,10 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Writing a file whole failed (`spar_core::atomic::write_atomic`; the error names the
+    /// file).
+    #[error(transparent)]
+    Write(#[from] spar_core::Error),
     /// A run directory has no `metrics.jsonl`.
     #[error("{} does not exist: is this a `spar train` run directory?", path.display())]
     MissingMetrics {

@@ -13,11 +13,10 @@
 //!   `field/seat<i>`); [`fmt_number`]: how every table writes a number.
 //!
 //! Inside, `read` parses `metrics.jsonl`, `svg` draws the plots, `summary` writes the
-//! Markdown of both reports, `format` holds the number format and `atomic` writes every
-//! file atomically. Errors are one [`Error`] enum naming the file, arm or metric at fault.
+//! Markdown of both reports, `format` holds the number format; every file is written
+//! atomically (`spar_core::atomic::write_atomic`). Errors are one [`Error`] enum naming the file, arm or metric at fault.
 #![warn(missing_docs)]
 
-mod atomic;
 pub mod compare;
 pub mod error;
 mod format;

@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::format::{fmt_duration, fmt_number};
 use crate::read::{belongs_to, read_metrics, Record};
 use crate::summary::{summary_markdown, Block, Summary, Table};
 use crate::svg::{render_svg, RefLine, Series};
+use spar_core::atomic::write_atomic;
 
 /// What [`write_report`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,8 @@ pub enum Error {
     /// Exact evaluation failed (e.g. the game tree is too large).
     #[error(transparent)]
     Eval(#[from] spar_eval::Error),
-    /// A game spec or game-level error.
+    /// A game spec or game-level error, or a file that could not be written
+    /// (`spar_core::atomic::write_atomic`).
     #[error(transparent)]
     Core(#[from] spar_core::Error),
     /// A rollout server could not be reached or refused the learner's weights.

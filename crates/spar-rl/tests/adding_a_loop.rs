@@ -692,7 +692,7 @@ impl Loop for GuessLoop {
             "temperature": self.config.guess.temperature,
             "max_tokens": self.config.guess.max_tokens,
         });
-        spar_lm::checkpoint::write_atomic(
+        spar_core::atomic::write_atomic(
             &dir.join("guess.json"),
             prompting.to_string().as_bytes(),
         )?;

@@ -28,12 +28,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::format::fmt_number;
 use crate::read::{belongs_to, read_metrics, Record};
 use crate::summary::{summary_markdown, Block, Summary, Table};
 use crate::svg::render_svg;
+use spar_core::atomic::write_atomic;
 
 mod stats;
 

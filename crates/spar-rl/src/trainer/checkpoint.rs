@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use spar_lm::checkpoint::{safetensors_bytes, write_atomic, Checkpoint};
+use spar_core::atomic::write_atomic;
+use spar_lm::checkpoint::{safetensors_bytes, Checkpoint};
 use spar_lm::lora::Lora;
 
 use super::metrics::MetricsLog;

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use spar_lm::checkpoint::{write_atomic, Checkpoint};
+use spar_core::atomic::write_atomic;
+use spar_lm::checkpoint::Checkpoint;
 use spar_lm::config::Config;
 use spar_lm::lora::Lora;
 use spar_lm::model::init_weights;

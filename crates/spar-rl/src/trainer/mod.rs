@@ -295,7 +295,7 @@ fn start<L: Loop>(
 ) -> Result<(Learner, AdamW, RunState<L::State>, Vec<L::Metrics>)> {
     let started = Instant::now();
     let settings = lp.settings().clone();
-    spar_lm::checkpoint::write_atomic(&out.join("config.toml"), settings.config_toml.as_bytes())?;
+    spar_core::atomic::write_atomic(&out.join("config.toml"), settings.config_toml.as_bytes())?;
     log.rewrite::<L::Metrics>(&[])?;
     let device = spar_lm::device::default_device();
     let learner = learner::fresh_learner(&settings.model, settings.seed, out, &device)?;

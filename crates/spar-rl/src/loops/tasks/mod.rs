@@ -28,9 +28,9 @@ use std::sync::Arc;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+use spar_core::atomic::write_atomic;
 use spar_core::Env;
 use spar_games::tasks::{task_from_spec, Problem, Split, Task, TaskEnv, Verdict};
-use spar_lm::checkpoint::write_atomic;
 use spar_lm::sample::SamplingParams;
 use spar_lm::Llama;
 
