@@ -1,0 +1,98 @@
+//! Checking a self-play config once it is parsed: ranges, server URLs, and what refers to
+//! what (every game of the run exists, `eval.exact_games` and per-game `eval.opponents` name
+//! games of the run). Errors name the key.
+
+use super::TrainConfig;
+use crate::error::{Error, Result};
+
+impl TrainConfig {
+    /// Checks ranges and names.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
+        if self.game.names.iter().any(|n| n.trim().is_empty()) {
+            return bad("game.names: an entry is empty".into());
+        }
+        // Every game of the run exists and takes its parameters (the registry's error lists
+        // the games).
+        for name in self.game.games() {
+            if let Err(e) = spar_games::registry::game_info(&name) {
+                return bad(format!("{}: {e}", self.game.names_key()));
+            }
+        }
+        if !(0.0..1.0).contains(&self.advantage.decay) {
+            return bad(format!(
+                "advantage.decay {} is not in [0, 1)",
+                self.advantage.decay
+            ));
+        }
+        if self.ppo.epochs == 0 || self.ppo.minibatch_size == 0 || self.rollout.episodes == 0 {
+            return bad("ppo.epochs, ppo.minibatch_size and rollout.episodes must be >= 1".into());
+        }
+        if !(self.ppo.clip > 0.0 && self.ppo.normaliser > 0.0) {
+            return bad("ppo.clip and ppo.normaliser must be positive".into());
+        }
+        if self.rollout.temperature.is_nan()
+            || self.rollout.temperature <= 0.0
+            || self.rollout.max_tokens == 0
+        {
+            return bad("rollout.temperature must be > 0 and rollout.max_tokens >= 1".into());
+        }
+        for url in &self.rollout.servers {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return bad(format!(
+                    "rollout.servers: {url:?} is not an http:// or https:// URL (e.g. \
+                     \"http://127.0.0.1:8000/v1\")"
+                ));
+            }
+        }
+        if !(self.rollout.server_timeout > 0.0 && self.rollout.server_timeout.is_finite()) {
+            return bad(format!(
+                "rollout.server_timeout must be a positive number of seconds, got {}",
+                self.rollout.server_timeout
+            ));
+        }
+        for (name, v) in [
+            ("ppo.kl_coef", self.ppo.kl_coef),
+            ("ppo.entropy_coef", self.ppo.entropy_coef),
+            ("ppo.sft_coef", self.ppo.sft_coef),
+            ("ppo.learning_rate", self.ppo.learning_rate),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(format!("{name} must be a finite number >= 0, got {v}"));
+            }
+        }
+        if let Some(lora) = &self.model.lora {
+            lora.validate()?;
+        }
+        let run_games: Vec<String> = self
+            .game
+            .games()
+            .iter()
+            .filter_map(|g| spar_core::GameSpec::parse(g).ok().map(|s| s.name))
+            .collect();
+        for g in &self.eval.exact_games {
+            if !run_games.contains(g) {
+                return bad(format!(
+                    "eval.exact_games: {g:?} is not a game of this run ({})",
+                    run_games.join(", ")
+                ));
+            }
+        }
+        for entry in &self.eval.opponents {
+            if let Some((_, game)) = entry.rsplit_once('@') {
+                let known = spar_games::registry::GAMES.iter().any(|g| g.name == game);
+                if known && !run_games.iter().any(|g| g == game) {
+                    return bad(format!(
+                        "eval.opponents: {entry:?} is for the game {game:?}, which this run \
+                         does not play ({})",
+                        run_games.join(", ")
+                    ));
+                }
+            }
+        }
+        if self.run.checkpoint_every == 0 {
+            return bad("run.checkpoint_every must be >= 1".into());
+        }
+        Ok(())
+    }
+}
