@@ -1,15 +1,16 @@
 //! End-to-end tests of `spar train` on games: a run directory, `--resume` (exact after a
-//! SIGKILL), config errors with exit code 2 before anything is written, and the accepted values
+//! SIGKILL; refused when the config differs in more than `run.steps`), config errors with exit code 2 before anything is written, and the accepted values
 //! in `--help`.
 
 mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{spar, temp_path, assert_usage_error};
+use common::{assert_usage_error, spar, temp_path};
 
 /// `spar train`: a tiny Kuhn self-play run from the shipped config with overrides, its run
-/// directory, `--resume`, and config errors with exit code 2.
+/// directory, `--resume` (and a resume with another config refused), and config errors with
+/// exit code 2.
 #[test]
 fn train_runs_resumes_and_rejects_bad_configs() {
     let config = concat!(
@@ -105,6 +106,31 @@ fn train_runs_resumes_and_rejects_bad_configs() {
     assert_usage_error(&spar(&args), &["--resume"]);
     let resumed = spar(&["train", "--resume", out_s]);
     assert!(resumed.status.success(), "{resumed:?}");
+    // A resume that changes the run's recipe is refused, naming each changed key with both
+    // values, and writes nothing; run.steps alone may change (tests/tasks.rs extends a run).
+    let metrics_before = std::fs::read(out.join("metrics.jsonl")).unwrap();
+    assert_usage_error(
+        &spar(&[
+            "train",
+            "--resume",
+            out_s,
+            "--set",
+            "run.steps=3",
+            "--set",
+            "ppo.clip=0.1",
+            "--set",
+            "model.hidden=32",
+        ]),
+        &[
+            "config.toml in model.hidden (16 in the run, 32 now), ppo.clip (",
+            "in the run, 0.1 now)",
+            "only run.steps may change",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(out.join("metrics.jsonl")).unwrap(),
+        metrics_before
+    );
     // Unknown and ill-typed keys are named.
     let bad = temp_path("bad.toml");
     std::fs::write(&bad, "[ppo]\nclipp = 0.1\n").unwrap();

@@ -33,7 +33,7 @@ use spar_core::seeds::{mix, splitmix64};
 use spar_core::{Env, Observation, Player, Role, StepOutcome, Transcript, TranscriptTurn};
 use spar_lm::sample::SamplingParams;
 use spar_lm::score::{score_at_temperature, score_values_at_temperature};
-use spar_rl::config::{ModelConfig, RunConfig};
+use spar_rl::config::{apply_overrides, from_table, ModelConfig, RunConfig};
 use spar_rl::objectives::estimators::{self, Estimator, EstimatorOptions};
 use spar_rl::objectives::losses::{self, token_grid, Aggregation, PpoClip, TokenInputs};
 use spar_rl::rollout::prompt::{completion_ids, prompt_ids, prompt_text, PromptStyle};
@@ -304,10 +304,10 @@ impl Default for GuessSettings {
 }
 
 impl GuessConfig {
-    /// Parses TOML text and checks it; errors name the key.
-    pub fn parse(text: &str) -> Result<GuessConfig> {
-        let config: GuessConfig =
-            toml::from_str(text).map_err(|e| Error::Invalid(format!("config: {e}")))?;
+    /// Parses TOML text, applies `--set` overrides (`guess.clip=0.1`) as `spar train` does,
+    /// and checks the result; errors name the key.
+    pub fn parse(text: &str, overrides: &[String]) -> Result<GuessConfig> {
+        let config: GuessConfig = from_table(apply_overrides(text, overrides)?)?;
         config.validate()?;
         Ok(config)
     }
@@ -540,16 +540,6 @@ impl Loop for GuessLoop {
         }))
     }
 
-    /// Nothing to build: no reference model, no data files, no servers.
-    fn prepare(
-        &mut self,
-        _learner: &Learner,
-        _out: &Path,
-        _fresh_line: Option<&mut GuessMetrics>,
-    ) -> Result<()> {
-        Ok(())
-    }
-
     /// `group_size` answers to each of `prompts` fresh prompts, sampled through the learner's
     /// detached view and rewarded by the environment.
     fn collect(&mut self, step: &Step, _state: &mut (), line: &mut GuessMetrics) -> Result<Batch> {
@@ -693,10 +683,7 @@ impl Loop for GuessLoop {
             "temperature": self.config.guess.temperature,
             "max_tokens": self.config.guess.max_tokens,
         });
-        spar_core::atomic::write_atomic(
-            &dir.join("guess.json"),
-            prompting.to_string().as_bytes(),
-        )?;
+        spar_core::atomic::write_atomic(&dir.join("guess.json"), prompting.to_string().as_bytes())?;
         Ok(())
     }
 }
@@ -722,8 +709,9 @@ fn temp(name: &str) -> PathBuf {
 
 /// A tiny scratch model (one layer, width 64) and a short run; `[guess]` keeps its defaults.
 fn tiny_config(seed: u64, steps: usize) -> GuessConfig {
-    GuessConfig::parse(&format!(
-        r#"
+    GuessConfig::parse(
+        &format!(
+            r#"
 [run]
 seed = {seed}
 steps = {steps}
@@ -735,7 +723,9 @@ layers = 1
 heads = 2
 prompt_style = "raw"
 "#
-    ))
+        ),
+        &[],
+    )
     .unwrap()
 }
 

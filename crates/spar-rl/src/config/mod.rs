@@ -127,8 +127,10 @@ impl Default for ModelConfig {
 }
 
 /// A config table deserialised into `T`; the error names the key (`config: rollout.policy:
-/// "smple" is not one of sample, legal`).
-pub(crate) fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T> {
+/// "smple" is not one of sample, legal`). With [`apply_overrides`], how every config type
+/// parses (`TrainConfig::parse`, `TaskTrainConfig::parse`): public so that a loop's config
+/// outside this crate parses the same way (`docs/adding-a-loop.md`'s `GuessConfig::parse`).
+pub fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T> {
     toml::Value::Table(table)
         .try_into()
         .map_err(|e: toml::de::Error| {
@@ -147,8 +149,10 @@ pub(crate) fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table) -> 
 }
 
 /// Parses TOML text into a table and applies `key=value` overrides (`ppo.clip=0.1`; a value
-/// that is not TOML is taken as a string).
-pub(crate) fn apply_overrides(text: &str, overrides: &[String]) -> Result<toml::Table> {
+/// that is not TOML is taken as a string): what `spar train --set` does, for any config type.
+/// An override of a key the type does not have is caught by [`from_table`] afterwards, when
+/// the type denies unknown fields.
+pub fn apply_overrides(text: &str, overrides: &[String]) -> Result<toml::Table> {
     let mut value: toml::Table =
         toml::from_str(text).map_err(|e| Error::Invalid(format!("config: {e}")))?;
     for item in overrides {

@@ -23,6 +23,7 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 
 pub mod checkpoint;
+mod config_check;
 pub mod learner;
 pub mod metrics;
 pub mod optim;
@@ -41,7 +42,8 @@ pub struct Settings {
     pub seed: u64,
     /// `run.steps`: policy-improvement steps of the run.
     pub steps: usize,
-    /// `run.checkpoint_every`: a checkpoint every this many steps (and at the last).
+    /// `run.checkpoint_every`: a checkpoint every this many steps (and at the last); at least
+    /// 1 ([`run`] refuses 0).
     pub checkpoint_every: usize,
     /// `run.tensorboard`: also write the metrics as TensorBoard scalars.
     pub tensorboard: bool,
@@ -55,8 +57,25 @@ pub struct Settings {
     pub schedule: LrSchedule,
     /// Steps of linear learning-rate warm-up before the schedule.
     pub warmup_steps: usize,
-    /// The resolved configuration, written to `config.toml` before anything else.
+    /// The resolved configuration, written to `config.toml` before anything else. On a
+    /// resume it must equal the run's `config.toml` in every key but `run.steps`.
     pub config_toml: String,
+}
+
+impl Settings {
+    /// Checks what the kernel itself cannot run with, whatever the loop's config checked:
+    /// `run.checkpoint_every = 0` (a checkpoint every 0 steps has no meaning; step 0 and the
+    /// last step are checkpointed anyway). [`run`] calls it before it writes anything.
+    pub fn validate(&self) -> Result<()> {
+        if self.checkpoint_every == 0 {
+            return Err(Error::Invalid(
+                "config: run.checkpoint_every must be >= 1 (a checkpoint every this many steps; \
+                 step 0 and the last step always get one)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The supervised warm start a loop asks for: `steps` AdamW steps of maximum likelihood on
@@ -158,12 +177,18 @@ pub trait Loop {
     /// Called once per process after step 0's checkpoint exists (`fresh_line` is step 0's
     /// line on a fresh run, `None` on a resumed one): build what the steps read (a frozen
     /// reference from `checkpoint_dir(out, 0)`, data files of the run directory, servers).
+    /// What a fresh run computes here must be written to the run directory and read back on a
+    /// resume. By default nothing: a loop whose steps read only its config and the learner
+    /// leaves it out.
     fn prepare(
         &mut self,
         learner: &Learner,
         out: &Path,
         fresh_line: Option<&mut Self::Metrics>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let _ = (learner, out, fresh_line);
+        Ok(())
+    }
 
     /// The step's episodes: samples with their rewards, and the step's rollout metrics into
     /// `line`. Sampling goes through the learner's detached view (`Llama::detached`).
@@ -202,8 +227,13 @@ pub trait Loop {
     fn evaluate(&mut self, step: &Step, line: &mut Self::Metrics) -> Result<()>;
 
     /// Files of the loop in each checkpoint besides the model, the optimiser and
-    /// `state.json` (how the checkpoint is prompted: `prompting.json`, `task.json`).
-    fn write_checkpoint_files(&self, dir: &Path) -> Result<()>;
+    /// `state.json` (how the checkpoint is prompted: `prompting.json`, `task.json`), written
+    /// into the temporary directory `dir` before the moments and `state.json`. By default
+    /// none.
+    fn write_checkpoint_files(&self, dir: &Path) -> Result<()> {
+        let _ = dir;
+        Ok(())
+    }
 }
 
 /// A step's episodes: the learnable samples and, per episode, the return of each role the
@@ -232,6 +262,11 @@ pub struct RunState<S> {
 
 /// Runs (or, with `resume`, continues) `lp` in run directory `out`; `on_line` sees every line
 /// written to `metrics.jsonl`. Returns every line of the run.
+///
+/// Refused ([`Error::Invalid`], before anything is written): settings that fail
+/// [`Settings::validate`]; with `resume`, a run directory without a complete checkpoint, or
+/// whose `config.toml` differs from [`Settings::config_toml`] in any key but `run.steps`
+/// (a resume continues the run it names; only its length may change).
 pub fn run<L: Loop>(
     lp: &mut L,
     out: &Path,
@@ -239,6 +274,10 @@ pub fn run<L: Loop>(
     on_line: &mut dyn FnMut(&L::Metrics),
 ) -> Result<Vec<L::Metrics>> {
     let settings = lp.settings().clone();
+    settings.validate()?;
+    if resume {
+        config_check::check_resume_config(out, &settings.config_toml)?;
+    }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut log = MetricsLog::open(out, settings.tensorboard)?;
     // 1. Resume from the latest checkpoint, or start: warm start, checkpoint and log step 0.

@@ -124,11 +124,11 @@ fn secrets_prompts_and_rewards_by_hand() {
 
 #[test]
 fn the_config_names_a_bad_key() {
-    let e = GuessConfig::parse("[guess]\ngroup_sise = 4\n")
+    let e = GuessConfig::parse("[guess]\ngroup_sise = 4\n", &[])
         .unwrap_err()
         .to_string();
     assert!(e.contains("group_sise"), "{e}");
-    let e = GuessConfig::parse("[guess]\nprompts = 0\n")
+    let e = GuessConfig::parse("[guess]\nprompts = 0\n", &[])
         .unwrap_err()
         .to_string();
     assert!(e.contains("guess.prompts"), "{e}");
@@ -136,7 +136,19 @@ fn the_config_names_a_bad_key() {
     // (what `spar train --resume` reads).
     let c = tiny_config(1, 3);
     let written = GuessLoop::new(&c).unwrap().settings().config_toml.clone();
-    assert_eq!(GuessConfig::parse(&written).unwrap(), c);
+    assert_eq!(GuessConfig::parse(&written, &[]).unwrap(), c);
+    // `--set` overrides, through `spar_rl::config::apply_overrides`, and their errors.
+    let set = |s: &str| vec![s.to_string()];
+    let c = GuessConfig::parse(&written, &set("guess.clip=0.1")).unwrap();
+    assert_eq!(c.guess.clip, 0.1);
+    let e = GuessConfig::parse(&written, &set("guess.clipp=0.1"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("clipp"), "{e}");
+    let e = GuessConfig::parse(&written, &set("guess.clip"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("expected section.key=value"), "{e}");
 }
 
 /// Run seed of the learning test. Over run seeds 1 to 12 (this config, 40 steps, measured),
@@ -181,6 +193,42 @@ fn training_raises_held_out_accuracy() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The kernel's guards: `run.checkpoint_every = 0` is refused before anything is written
+/// (whatever the loop's config checked), and a resume whose config differs from the run's
+/// `config.toml` in more than `run.steps` is refused, naming the keys; extending is a resume.
+#[test]
+fn the_kernel_refuses_a_zero_checkpoint_period_and_a_resume_with_another_config() {
+    let out = temp("guards");
+    let mut lp = GuessLoop::new(&tiny_config(1, 1)).unwrap();
+    lp.settings.checkpoint_every = 0;
+    let e = trainer::run(&mut lp, &out, false, &mut |_| {}).unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e:?}");
+    assert!(
+        e.to_string().contains("run.checkpoint_every must be >= 1"),
+        "{e}"
+    );
+    assert!(!out.exists(), "nothing is written");
+
+    run(&tiny_config(1, 1), &out, false).unwrap();
+    let mut other = tiny_config(1, 2);
+    other.guess.clip = 0.1;
+    other.model.hidden = 32;
+    let e = run(&other, &out, true).unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e:?}");
+    let e = e.to_string();
+    assert!(
+        e.contains(
+            "in guess.clip (0.2 in the run, 0.1 now), model.hidden (64 in the run, 32 now);"
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("run.steps ("), "{e}");
+    // Only run.steps differs: the run goes on to step 2.
+    let lines = run(&tiny_config(1, 2), &out, true).unwrap();
+    assert_eq!(lines.iter().map(|m| m.step).collect::<Vec<_>>(), [0, 1, 2]);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// The guide quotes only text of `adding_a_loop.rs`, and every part a loop is made of, in order: the
 /// loop's methods in the order `trainer::run` calls them
 /// (`spar_core::testing::check_guide_quotes`).
@@ -197,7 +245,6 @@ fn the_guide_quotes_this_file_verbatim() {
             "pub fn new(config: &GuessConfig) -> Result<GuessLoop>",
             "fn before_warm_start(",
             "fn warm_start(",
-            "fn prepare(",
             "fn collect(",
             "fn advantages(",
             "fn update(",
