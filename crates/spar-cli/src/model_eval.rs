@@ -17,7 +17,7 @@ use spar_eval::GameTree;
 use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
 use spar_lm::sample::SamplingParams;
-use spar_rl::rollout::{play_batch, Decode, Seat};
+use spar_rl::rollout::{episodes, Decode, PolicySeat, Rollout, Seat};
 
 use crate::players::{ModelPrompting, PromptArgs};
 use crate::report::{print_json, progress};
@@ -292,17 +292,26 @@ fn eval_game<G: TextView + Heuristic + Clone + 'static>(
         max_tokens,
         ..SamplingParams::default()
     };
+    let engine = spar_lm::LocalEngine {
+        model: &loaded.model,
+        tokenizer: &loaded.tokenizer,
+    };
+    let rollout = Rollout {
+        decode,
+        ..Rollout::new(&engine, &loaded.tokenizer, prompting.style, &params)
+    };
+    let scripted = PolicySeat(opponent.as_ref());
     let start = Instant::now();
     let bar = progress((args.games * n) as u64, args.json, "games");
     let mut seats = Vec::with_capacity(n);
     let mut transcripts = String::new();
     for seat in 0..n {
-        let players: Vec<Seat<G::State>> = (0..n)
+        let players: Vec<Seat<TextGame<G, G::Text>>> = (0..n)
             .map(|p| {
                 if p == seat {
                     Seat::Model
                 } else {
-                    Seat::Policy(opponent.as_ref())
+                    Seat::Scripted(&scripted)
                 }
             })
             .collect();
@@ -315,20 +324,7 @@ fn eval_game<G: TextView + Heuristic + Clone + 'static>(
                 .seed
                 .wrapping_add((seat as u64) << 40)
                 .wrapping_add(done as u64);
-            let batch = play_batch(
-                &make_env,
-                &spar_lm::LocalEngine {
-                    model: &loaded.model,
-                    tokenizer: &loaded.tokenizer,
-                },
-                &loaded.tokenizer,
-                prompting.style,
-                &players,
-                count,
-                &params,
-                decode,
-                seed,
-            )?;
+            let batch = rollout.play(&mut episodes(&make_env, count, seed), &players, seed)?;
             returns.extend(batch.returns.iter().map(|r| r[seat]));
             if args.transcript.is_some() {
                 for t in &batch.transcripts {

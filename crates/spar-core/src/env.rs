@@ -180,4 +180,12 @@ pub trait Env: Send {
     fn is_done(&self) -> bool {
         self.current_player().is_none()
     }
+
+    /// The answers naming each legal move of the player to move, written canonically (what a
+    /// scripted player writes), for an environment whose moves are a finite set (tree
+    /// games); `None` (the default) for free-text environments such as tasks. Random seats
+    /// and action-level play (`rollout.policy = "legal"`) draw among these answers.
+    fn legal_answers(&self) -> Option<Vec<String>> {
+        None
+    }
 }

@@ -51,6 +51,13 @@ pub fn evaluation_games(run_seed: u64, salt: u64, step: u64) -> u64 {
     mix(run_seed ^ salt, step)
 }
 
+/// The scripted seats' and action-level draws of episode `episode` of a rollout batch seeded
+/// `seed` (one stream per episode, so an episode's play does not depend on the rest of the
+/// batch).
+pub fn rollout_episode(seed: u64, episode: u64) -> u64 {
+    mix(seed ^ 0x7a4d_0000, episode)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -547,6 +547,15 @@ impl<G: Game, T: GameText<G::State>> Env for TextGame<G, T> {
         Role::player(self.game.info().name.clone(), player)
     }
 
+    fn legal_answers(&self) -> Option<Vec<String>> {
+        Some(
+            self.legal_action_names()
+                .into_iter()
+                .map(|(a, _)| self.completion_for(a))
+                .collect(),
+        )
+    }
+
     fn reset(&mut self, seed: u64) {
         self.state = self.game.new_initial_state();
         self.rng = crate::seeded_rng(seed);

@@ -9,7 +9,7 @@
 
 use crate::error::Result;
 use crate::model::Llama;
-use crate::sample::{generate, Completion, SamplingParams};
+use crate::sample::{generate_streams, Completion, SamplingParams};
 use crate::score::score_values_at_temperature;
 use crate::tokenizer::TextTokenizer;
 
@@ -18,13 +18,27 @@ pub type Failure = String;
 
 /// A source of completions and log-probabilities for token-id prompts.
 pub trait Engine: Send + Sync {
-    /// A completion of every prompt, sampled with `params`. Prompt `i` draws from random
-    /// stream `i` of `params.seed`.
+    /// A completion of every prompt, sampled with `params`; prompt `i` draws from its own
+    /// random stream `streams[i] = (seed, stream)` (ChaCha8's stream of that seed), so a
+    /// prompt's answer does not depend on what else is in the call. `params.seed` is ignored.
+    fn generate_streams(
+        &self,
+        prompts: &[Vec<u32>],
+        params: &SamplingParams,
+        streams: &[(u64, u64)],
+    ) -> Result<Vec<std::result::Result<Completion, Failure>>>;
+
+    /// [`Engine::generate_streams`] with prompt `i` on stream `i` of `params.seed`.
     fn generate(
         &self,
         prompts: &[Vec<u32>],
         params: &SamplingParams,
-    ) -> Result<Vec<std::result::Result<Completion, Failure>>>;
+    ) -> Result<Vec<std::result::Result<Completion, Failure>>> {
+        let streams: Vec<(u64, u64)> = (0..prompts.len() as u64)
+            .map(|i| (params.seed, i))
+            .collect();
+        self.generate_streams(prompts, params, &streams)
+    }
 
     /// For every `(prompt, completion)` pair, the log-probability of each completion token at
     /// `temperature` (logits divided by it).
@@ -45,15 +59,23 @@ pub struct LocalEngine<'a> {
 }
 
 impl Engine for LocalEngine<'_> {
-    fn generate(
+    fn generate_streams(
         &self,
         prompts: &[Vec<u32>],
         params: &SamplingParams,
+        streams: &[(u64, u64)],
     ) -> Result<Vec<std::result::Result<Completion, Failure>>> {
-        Ok(generate(self.model, self.tokenizer, prompts, params)?
-            .into_iter()
-            .map(Ok)
-            .collect())
+        Ok(generate_streams(
+            self.model,
+            self.tokenizer,
+            prompts,
+            params,
+            streams,
+            &mut |_, _, _| {},
+        )?
+        .into_iter()
+        .map(Ok)
+        .collect())
     }
 
     fn score(

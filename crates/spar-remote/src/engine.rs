@@ -151,16 +151,24 @@ fn first_choice(r: &CompletionResponse) -> Result<&crate::protocol::CompletionCh
 }
 
 impl Engine for RemoteEngine {
-    fn generate(
+    fn generate_streams(
         &self,
         prompts: &[Vec<u32>],
         params: &SamplingParams,
+        streams: &[(u64, u64)],
     ) -> spar_lm::Result<Vec<Result<Completion, Failure>>> {
+        if streams.len() != prompts.len() {
+            return Err(spar_lm::LmError::InvalidArgument(format!(
+                "{} random streams for {} prompts",
+                streams.len(),
+                prompts.len()
+            )));
+        }
         let model = self.model();
         let requests = prompts
             .iter()
-            .enumerate()
-            .map(|(i, p)| CompletionRequest {
+            .zip(streams)
+            .map(|(p, &(seed, stream))| CompletionRequest {
                 model: model.clone(),
                 prompt: Some(Prompt::Ids(p.clone())),
                 max_tokens: Some(params.max_tokens),
@@ -170,8 +178,8 @@ impl Engine for RemoteEngine {
                 logprobs: Some(1),
                 stop: (!params.stop.is_empty())
                     .then(|| crate::protocol::Stop::Many(params.stop.clone())),
-                seed: Some(params.seed),
-                seed_stream: Some(i as u64),
+                seed: Some(seed),
+                seed_stream: Some(stream),
                 return_token_ids: Some(true),
                 ..CompletionRequest::default()
             })

@@ -17,8 +17,8 @@
 //!   advantages: GRPO, Dr. GRPO, RLOO, TRLOO, which equals RLOO on one-turn episodes, HRPO's
 //!   grouping by any key, REINFORCE++ batch normalisation), [`objectives::rae`] (SPIRAL's
 //!   role baselines) and [`objectives::ppo`] (self-play's PPO on tokens or on legal actions).
-//! * [`rollout`]: episodes with a language model in the seats ([`rollout::play_batch`]), the
-//!   prompt of an observation ([`rollout::prompt`]) and rollouts on OpenAI-compatible servers
+//! * [`rollout`]: episodes of any `Env` with a language model in some or all seats (one
+//!   function, [`rollout::Rollout::play`], with group sampling), the prompt of an observation ([`rollout::prompt`]) and rollouts on OpenAI-compatible servers
 //!   ([`rollout::servers`]).
 //! * [`players`]: language models as game players and as exact tabular policies
 //!   ([`players::lm_policy::tabulate`]), and players named by a string (`random`, `cfr+`,

@@ -33,11 +33,12 @@ use spar_core::seeds::{mix, splitmix64};
 use spar_core::{Env, Observation, Player, Role, StepOutcome, Transcript, TranscriptTurn};
 use spar_lm::sample::SamplingParams;
 use spar_lm::score::{score_at_temperature, score_values_at_temperature};
+use spar_lm::LocalEngine;
 use spar_rl::config::{apply_overrides, from_table, ModelConfig, RunConfig};
 use spar_rl::objectives::estimators::{self, Estimator, EstimatorOptions};
 use spar_rl::objectives::losses::{self, token_grid, Aggregation, PpoClip, TokenInputs};
 use spar_rl::rollout::prompt::{completion_ids, prompt_ids, prompt_text, PromptStyle};
-use spar_rl::rollout::{groups, play_envs, Sample};
+use spar_rl::rollout::{groups, Rollout, Sample};
 use spar_rl::trainer::{
     self, checkpoint_dir, checkpoint_tensors, AdamW, Batch, Learner, Line, Loop, Settings, Step,
     UpdateStats, WarmStart,
@@ -482,22 +483,36 @@ impl GuessLoop {
         }
     }
 
+    /// `size` answers to each environment of `envs`, sampled through the learner's detached
+    /// view (inference never runs on the trainable weights) and rewarded by the environment.
+    fn answers(
+        &self,
+        learner: &Learner,
+        envs: &[GuessEnv],
+        size: usize,
+        seed: u64,
+    ) -> Result<Vec<Sample>> {
+        let model = learner.model.detached();
+        let engine = LocalEngine {
+            model: &model,
+            tokenizer: &learner.tokenizer,
+        };
+        let params = self.sampling();
+        let rollout = Rollout {
+            group_size: size,
+            max_rounds: 1,
+            ..Rollout::new(&engine, &learner.tokenizer, self.style, &params)
+        };
+        Ok(rollout.play(&mut groups(envs, size), &[], seed)?.turns)
+    }
+
     /// Mean reward of `eval_samples` answers to each held-out prompt. Every evaluation
     /// draws from the same streams, so two models are compared on common random numbers.
     fn held_out_accuracy(&self, learner: &Learner) -> Result<f64> {
         let g = &self.config.guess;
         let envs: Vec<GuessEnv> = (0..g.eval_seeds as u64).map(GuessEnv::at).collect();
-        let mut episodes = groups(&envs, g.eval_samples);
-        let samples = play_envs(
-            &mut episodes,
-            &learner.model.detached(),
-            &learner.tokenizer,
-            self.style,
-            &self.sampling(),
-            self.config.run.seed ^ EVAL_STREAM,
-            g.eval_samples,
-            1,
-        )?;
+        let seed = self.config.run.seed ^ EVAL_STREAM;
+        let samples = self.answers(learner, &envs, g.eval_samples, seed)?;
         Ok(mean(samples.iter().map(|s| s.reward)))
     }
 }
@@ -548,17 +563,8 @@ impl Loop for GuessLoop {
         let envs: Vec<GuessEnv> = (0..g.prompts as u64)
             .map(|i| GuessEnv::at(first + i))
             .collect();
-        let mut episodes = groups(&envs, g.group_size);
-        let samples = play_envs(
-            &mut episodes,
-            &step.learner.model.detached(),
-            &step.learner.tokenizer,
-            self.style,
-            &self.sampling(),
-            step_seed(self.config.run.seed, step.index),
-            g.group_size,
-            1,
-        )?;
+        let seed = step_seed(self.config.run.seed, step.index);
+        let samples = self.answers(step.learner, &envs, g.group_size, seed)?;
         line.train_accuracy = mean(samples.iter().map(|s| s.reward));
         line.invalid_rate = mean(samples.iter().map(|s| f64::from(u8::from(s.invalid))));
         Ok(Batch {

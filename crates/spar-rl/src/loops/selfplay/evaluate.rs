@@ -14,7 +14,7 @@ use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::players::lm_policy::tabulate;
 use crate::rollout::prompt::PromptStyle;
-use crate::rollout::{play_batch, Decode, Seat};
+use crate::rollout::{episodes, Decode, PolicySeat, Rollout, Seat};
 use crate::trainer::{complete_checkpoints, Learner};
 
 /// The exploitability of the reach-weighted average of the policies of the run's checkpoints
@@ -148,7 +148,7 @@ pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
             make_env,
             learner,
             style,
-            Seat::Policy(policy),
+            Seat::Scripted(&PolicySeat(policy)),
             config.eval.games_vs_cfr,
             &params,
             decode,
@@ -165,7 +165,7 @@ pub(super) fn evaluate<G: Game, T: GameText<G::State>>(
                 make_env,
                 learner,
                 style,
-                Seat::Policy(policy.as_ref()),
+                Seat::Scripted(&PolicySeat(policy.as_ref())),
                 config.eval.games_vs_opponents,
                 &params,
                 decode,
@@ -200,7 +200,7 @@ pub(super) fn vs_opponent<G: Game, T: GameText<G::State>>(
     make_env: &dyn Fn() -> TextGame<G, T>,
     learner: &Learner,
     style: PromptStyle,
-    opponent: Seat<G::State>,
+    opponent: Seat<TextGame<G, T>>,
     games: usize,
     params: &SamplingParams,
     decode: Decode,
@@ -215,24 +215,19 @@ pub(super) fn vs_opponent<G: Game, T: GameText<G::State>>(
     };
     let (mut turns, mut invalid) = (0usize, 0usize);
     let inference = learner.model.detached();
+    let engine = spar_lm::LocalEngine {
+        model: &inference,
+        tokenizer: &learner.tokenizer,
+    };
+    let rollout = Rollout {
+        decode,
+        ..Rollout::new(&engine, &learner.tokenizer, style, params)
+    };
     for seat in 0..n {
-        let seats: Vec<Seat<G::State>> = (0..n)
+        let seats: Vec<Seat<TextGame<G, T>>> = (0..n)
             .map(|p| if p == seat { Seat::Model } else { opponent })
             .collect();
-        let batch = play_batch(
-            make_env,
-            &spar_lm::LocalEngine {
-                model: &inference,
-                tokenizer: &learner.tokenizer,
-            },
-            &learner.tokenizer,
-            style,
-            &seats,
-            games,
-            params,
-            decode,
-            seed,
-        )?;
+        let batch = rollout.play(&mut episodes(make_env, games, seed), &seats, seed)?;
         let returns: Vec<f64> = batch.returns.iter().map(|r| r[seat]).collect();
         let (mean, interval) = spar_eval::tournament::mean_interval(&returns);
         r.means.push(mean);

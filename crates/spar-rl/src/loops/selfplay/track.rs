@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::players::lm_player::{LmPlayer, LocalAnswerer};
 use crate::players::make_any_player;
 use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
-use crate::rollout::{play_batch, Batch, Decode, Seat};
+use crate::rollout::{Batch, Decode, PolicySeat, Rollout, Seat};
 use crate::trainer::Learner;
 
 /// What the loop asks of one game of a run, whatever its type: the game-specific parts of
@@ -243,7 +243,6 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
                 self.pool_player = Some((member, player));
             }
         }
-        let make_env = || self.env();
         let opponent: Option<&dyn spar_core::Policy<G::State>> =
             match (&self.pool_player, step.pool) {
                 (Some((_, p)), Some(_)) => Some(p.as_ref()),
@@ -253,7 +252,8 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
         // in turn, the episodes split between the seats.
         let episodes = step.config.rollout.episodes;
         let num_players = self.game.info().num_players;
-        let seatings: Vec<(Vec<Seat<G::State>>, usize)> = match opponent {
+        let scripted = opponent.map(PolicySeat);
+        let seatings: Vec<(Vec<Seat<TextGame<G, G::Text>>>, usize)> = match &scripted {
             None => vec![(vec![Seat::Model; num_players], episodes)],
             Some(op) => (0..num_players)
                 .map(|seat| {
@@ -262,7 +262,7 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
                             if p == seat {
                                 Seat::Model
                             } else {
-                                Seat::Policy(op)
+                                Seat::Scripted(op)
                             }
                         })
                         .collect();
@@ -271,23 +271,24 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
                 })
                 .collect(),
         };
+        let rollout = Rollout {
+            decode: step.decode,
+            ..Rollout::new(
+                step.engine,
+                &step.learner.tokenizer,
+                step.style,
+                step.params,
+            )
+        };
         let mut batch = Batch::default();
         let mut returns = Vec::new();
         for (i, (seats, n)) in seatings.iter().enumerate() {
             if *n == 0 {
                 continue;
             }
-            let part = play_batch(
-                &make_env,
-                step.engine,
-                &step.learner.tokenizer,
-                step.style,
-                seats,
-                *n,
-                step.params,
-                step.decode,
-                step.seed ^ ((i as u64) << 48),
-            )?;
+            let seed = step.seed ^ ((i as u64) << 48);
+            let mut envs = crate::rollout::episodes(&|| self.env(), *n, seed);
+            let part = rollout.play(&mut envs, seats, seed)?;
             returns.extend(part.model_returns(seats));
             batch.append(part);
         }

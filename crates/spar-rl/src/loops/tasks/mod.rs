@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::objectives::estimators::{self, Estimator, EstimatorOptions};
 use crate::objectives::rae::{RaeUpdate, RoleBaselines};
 use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
-use crate::rollout::{groups, play_envs, Sample};
+use crate::rollout::{groups, Rollout, Sample};
 use crate::trainer::{
     checkpoint_dir, AdamW, Batch, Learner, Loop, Settings, Step, UpdateStats, WarmStart,
 };
@@ -274,16 +274,18 @@ impl Loop for TaskLoop {
             max_tokens: config.rollout.max_tokens,
             ..SamplingParams::default()
         };
-        let samples = play_envs(
-            &mut episodes,
-            &learner.model.detached(),
-            &learner.tokenizer,
-            self.style,
-            &params,
-            spar_core::seeds::task_step(config.run.seed, step.index as u64),
-            g,
-            1,
-        )?;
+        let inference = learner.model.detached();
+        let engine = spar_lm::LocalEngine {
+            model: &inference,
+            tokenizer: &learner.tokenizer,
+        };
+        let rollout = Rollout {
+            group_size: g,
+            max_rounds: 1,
+            ..Rollout::new(&engine, &learner.tokenizer, self.style, &params)
+        };
+        let seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
+        let samples = rollout.play(&mut episodes, &[], seed)?.turns;
         self.verdicts = samples
             .iter()
             .map(|s| {
