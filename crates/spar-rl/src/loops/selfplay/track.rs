@@ -253,7 +253,8 @@ impl<G: TextView + Heuristic + Clone + 'static> Track for GameTrack<G> {
         let episodes = step.config.rollout.episodes;
         let num_players = self.game.info().num_players;
         let scripted = opponent.map(PolicySeat);
-        let seatings: Vec<(Vec<Seat<TextGame<G, G::Text>>>, usize)> = match &scripted {
+        type Seats<'a, G> = Vec<Seat<'a, TextGame<G, <G as TextView>::Text>>>;
+        let seatings: Vec<(Seats<G>, usize)> = match &scripted {
             None => vec![(vec![Seat::Model; num_players], episodes)],
             Some(op) => (0..num_players)
                 .map(|seat| {
