@@ -48,6 +48,26 @@ fn params() -> SamplingParams {
     }
 }
 
+/// Plays `envs` with the in-process engine, `Rollout::new`'s settings but `decode` and what
+/// `adjust` changes.
+fn play_with<E: Env>(
+    model: &Llama,
+    tokenizer: &TextTokenizer,
+    envs: &mut [E],
+    seats: &[Seat<E>],
+    decode: Decode,
+    seed: u64,
+    adjust: impl FnOnce(Rollout<'_>) -> Rollout<'_>,
+) -> spar_rl::Result<Batch> {
+    let engine = LocalEngine { model, tokenizer };
+    let params = params();
+    let rollout = adjust(Rollout {
+        decode,
+        ..Rollout::new(&engine, tokenizer, PromptStyle::Raw, &params)
+    });
+    rollout.play(envs, seats, seed)
+}
+
 fn play<E: Env>(
     model: &Llama,
     tokenizer: &TextTokenizer,
@@ -56,13 +76,7 @@ fn play<E: Env>(
     decode: Decode,
     seed: u64,
 ) -> spar_rl::Result<Batch> {
-    let engine = LocalEngine { model, tokenizer };
-    let params = params();
-    let rollout = Rollout {
-        decode,
-        ..Rollout::new(&engine, tokenizer, PromptStyle::Raw, &params)
-    };
-    rollout.play(envs, seats, seed)
+    play_with(model, tokenizer, envs, seats, decode, seed, |r| r)
 }
 
 /// The texts the model wrote in episode `e`, in order.
@@ -131,17 +145,10 @@ fn an_episode_plays_the_same_whatever_else_is_in_its_batch() {
 fn samples_carry_their_role_episode_reward_and_group() {
     let (model, tok) = model();
     let mut envs = episodes(&kuhn, 6, 5);
-    let engine = LocalEngine {
-        model: &model,
-        tokenizer: &tok,
-    };
-    let params = params();
-    let rollout = Rollout {
-        group_size: 3,
-        decode: Decode::Legal,
-        ..Rollout::new(&engine, &tok, PromptStyle::Raw, &params)
-    };
-    let batch = rollout.play(&mut envs, &[], 11).unwrap();
+    let batch = play_with(&model, &tok, &mut envs, &[], Decode::Legal, 11, |r| {
+        Rollout { group_size: 3, ..r }
+    })
+    .unwrap();
     assert_eq!(batch.returns.len(), 6);
     for s in &batch.turns {
         assert_eq!(s.group, (s.episode / 3) as u64);
@@ -228,20 +235,12 @@ fn a_random_seat_or_action_level_answers_need_a_game() {
 #[test]
 fn an_episode_still_running_after_max_rounds_is_an_error() {
     let (model, tok) = model();
-    let engine = LocalEngine {
-        model: &model,
-        tokenizer: &tok,
-    };
-    let params = params();
-    let rollout = Rollout {
-        max_rounds: 1,
-        decode: Decode::Legal,
-        ..Rollout::new(&engine, &tok, PromptStyle::Raw, &params)
-    };
     // Kuhn takes at least two model turns with the model in both seats.
-    let err = rollout
-        .play(&mut episodes(&kuhn, 2, 0), &[], 0)
-        .unwrap_err();
+    let mut envs = episodes(&kuhn, 2, 0);
+    let err = play_with(&model, &tok, &mut envs, &[], Decode::Legal, 0, |r| {
+        Rollout { max_rounds: 1, ..r }
+    })
+    .unwrap_err();
     assert!(
         err.to_string().contains("still running after 1 rounds"),
         "{err}"

@@ -177,6 +177,33 @@ pub fn apply_overrides(text: &str, overrides: &[String]) -> Result<toml::Table> 
     Ok(value)
 }
 
+/// A TOML table's values by dotted key (`ppo.clip`), nested tables flattened, arrays kept as
+/// values.
+pub(crate) fn leaves(table: &toml::Table) -> std::collections::BTreeMap<String, toml::Value> {
+    fn walk(
+        prefix: &str,
+        table: &toml::Table,
+        out: &mut std::collections::BTreeMap<String, toml::Value>,
+    ) {
+        for (key, value) in table {
+            let key = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::Table(t) => walk(&key, t, out),
+                v => {
+                    out.insert(key, v.clone());
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk("", table, &mut out);
+    out
+}
+
 /// Checks that a config type's `choices()` lists exactly the keys with a fixed set of values,
 /// with exactly the values its parser accepts: every string-valued key of the default config
 /// (and `extra`) is set to a value no key accepts, and an error of the fixed-set form must come
@@ -188,23 +215,12 @@ pub(crate) fn check_choices(
     choices: &[(&'static str, String)],
     parse: impl Fn(&[String]) -> Result<()>,
 ) {
-    fn string_keys(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
-        for (key, value) in table {
-            let key = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            match value {
-                toml::Value::String(_) => out.push(key),
-                toml::Value::Table(t) => string_keys(&key, t, out),
-                _ => {}
-            }
-        }
-    }
     let table: toml::Table = toml::from_str(default_toml).expect("the default config is TOML");
-    let mut keys = Vec::new();
-    string_keys("", &table, &mut keys);
+    let mut keys: Vec<String> = leaves(&table)
+        .into_iter()
+        .filter(|(_, v)| v.is_str())
+        .map(|(k, _)| k)
+        .collect();
     keys.extend(extra.iter().map(|k| k.to_string()));
     let listed = |key: &str| {
         choices

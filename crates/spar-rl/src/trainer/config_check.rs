@@ -4,7 +4,6 @@
 //! so in practice this refuses a `--set` of any other key; a library caller of
 //! [`super::run`] is held to the same rule.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -45,8 +44,8 @@ fn differences(saved: &str, given: &str) -> std::result::Result<Vec<String>, Str
             .map_err(|e| format!("{what} is not TOML: {e}"))
     };
     let (saved, given) = (
-        leaves(&parse(saved, "the run's config")?),
-        leaves(&parse(given, "the given config")?),
+        crate::config::leaves(&parse(saved, "the run's config")?),
+        crate::config::leaves(&parse(given, "the given config")?),
     );
     let shown = |v: Option<&toml::Value>| v.map_or_else(|| "absent".to_string(), |v| v.to_string());
     let mut keys: Vec<&String> = saved.keys().chain(given.keys()).collect();
@@ -63,28 +62,6 @@ fn differences(saved: &str, given: &str) -> std::result::Result<Vec<String>, Str
             )
         })
         .collect())
-}
-
-/// The table's values by dotted key, tables flattened (arrays are values).
-fn leaves(table: &toml::Table) -> BTreeMap<String, toml::Value> {
-    fn walk(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, toml::Value>) {
-        for (key, value) in table {
-            let key = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            match value {
-                toml::Value::Table(t) => walk(&key, t, out),
-                v => {
-                    out.insert(key, v.clone());
-                }
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk("", table, &mut out);
-    out
 }
 
 #[cfg(test)]
