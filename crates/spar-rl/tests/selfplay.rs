@@ -120,6 +120,8 @@ fn resumed_run_matches_an_uninterrupted_one() {
     let mut one = tiny_config(1);
     one.eval.average = false;
     run(&one, &split, false, |_| {}).unwrap();
+    // The run directory holds the config of the run it stands in for (2 steps, averaging).
+    std::fs::write(split.join("config.toml"), tiny_config(2).to_toml()).unwrap();
     // A half-written later checkpoint (no state.json) is ignored on resume.
     std::fs::create_dir_all(checkpoint_dir(&split, 2)).unwrap();
     let resumed = run(&tiny_config(2), &split, true, |_| {}).unwrap();
@@ -289,6 +291,7 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
     let mut one = tiny_lora_config(1);
     one.eval.average = false;
     run(&one, &split, false, |_| {}).unwrap();
+    std::fs::write(split.join("config.toml"), tiny_lora_config(2).to_toml()).unwrap();
     let resumed = run(&tiny_lora_config(2), &split, true, |_| {}).unwrap();
     assert_eq!(without_time(&resumed), without_time(&full));
     let split2 = checkpoint_dir(&split, 2);

@@ -15,7 +15,7 @@ use spar_lm::checkpoint::{safetensors_bytes, Checkpoint};
 use spar_lm::lora::Lora;
 
 use super::metrics::MetricsLog;
-use super::{AdamW, Learner, Line, Loop, RunState};
+use super::{AdamW, Learner, Line, Loop, RunState, Settings};
 use crate::error::{Error, Result};
 
 /// Where a run keeps its checkpoints.
@@ -101,22 +101,16 @@ pub(crate) fn save<L: Loop>(
     })
 }
 
-/// The one resume path: the latest complete checkpoint's learner, optimiser moments and
-/// state; `metrics.jsonl` cut back to the checkpoint's step (later lines are replayed); then
-/// [`Loop::prepare`].
-#[allow(clippy::type_complexity)]
-pub(crate) fn resume<L: Loop>(
-    lp: &mut L,
-    out: &Path,
-    log: &mut MetricsLog,
-) -> Result<(Learner, AdamW, RunState<L::State>, Vec<L::Metrics>)> {
+/// The checkpoint a resume of `out` under `settings` starts from: its latest complete one.
+/// An error says there is none, or that its weights (full or a LoRA adapter) are not the kind
+/// `settings.model` trains.
+pub(crate) fn resume_dir(out: &Path, settings: &Settings) -> Result<PathBuf> {
     let Some((_, dir)) = latest_checkpoint(out) else {
         return Err(Error::Invalid(format!(
             "--resume: {} has no complete checkpoint (checkpoints/step-*/state.json)",
             out.display()
         )));
     };
-    let settings = lp.settings().clone();
     let lora_checkpoint = spar_lm::load::is_lora_checkpoint(&dir);
     if settings.model.lora.is_some() != lora_checkpoint {
         return Err(Error::Invalid(format!(
@@ -135,6 +129,20 @@ pub(crate) fn resume<L: Loop>(
             }
         )));
     }
+    Ok(dir)
+}
+
+/// The one resume path: the latest complete checkpoint's learner, optimiser moments and
+/// state; `metrics.jsonl` cut back to the checkpoint's step (later lines are replayed); then
+/// [`Loop::prepare`].
+#[allow(clippy::type_complexity)]
+pub(crate) fn resume<L: Loop>(
+    lp: &mut L,
+    out: &Path,
+    log: &mut MetricsLog,
+) -> Result<(Learner, AdamW, RunState<L::State>, Vec<L::Metrics>)> {
+    let settings = lp.settings().clone();
+    let dir = resume_dir(out, &settings)?;
     let device = spar_lm::device::default_device();
     let learner = Learner::load(&dir, &device)?;
     let path = dir.join("state.json");

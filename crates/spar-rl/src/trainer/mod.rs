@@ -276,6 +276,7 @@ pub fn run<L: Loop>(
     let settings = lp.settings().clone();
     settings.validate()?;
     if resume {
+        checkpoint::resume_dir(out, &settings)?;
         config_check::check_resume_config(out, &settings.config_toml)?;
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
