@@ -379,8 +379,7 @@ pub(super) fn mixed_warm_start_data(
     Ok(data)
 }
 
-/// Evaluates every game at step `step`: into the line's own evaluation for a one-game run,
-/// into `games` for a multi-game run.
+/// Evaluates every game at step `step`, into its entry of `games`.
 pub(super) fn evaluate_tracks(
     tracks: &[Box<dyn Track>],
     learner: &Learner,
@@ -390,13 +389,8 @@ pub(super) fn evaluate_tracks(
     m: &mut Metrics,
 ) -> Result<()> {
     for track in tracks {
-        let mut g = m.games.remove(track.name()).unwrap_or_default();
+        let g = m.games.entry(track.name().to_string()).or_default();
         track.evaluate(learner, config, style, step, &mut g.eval)?;
-        if tracks.len() == 1 {
-            m.eval = g.eval;
-        } else {
-            m.games.insert(track.name().to_string(), g);
-        }
     }
     Ok(())
 }
