@@ -14,7 +14,7 @@ use spar_lm::Llama;
 
 use super::evaluate::{average_exploitability, cfr_opponent, evaluate, vs_opponent};
 use super::evaluate::{BoxedPlayer, NamedPlayer};
-use super::metrics::{Evaluation, Metrics};
+use super::metrics::{Evaluation, GameRollouts, Metrics};
 use super::{game_text_options, sampling};
 use crate::config::{Opponent, TrainConfig};
 use crate::error::{Error, Result};
@@ -390,6 +390,10 @@ pub(super) fn evaluate_tracks(
 ) -> Result<()> {
     for track in tracks {
         let g = m.games.entry(track.name().to_string()).or_default();
+        if tracks.len() > 1 {
+            // A multi-game line has every game's rollouts; step 0's, of no rollouts, are 0.
+            g.rollouts.get_or_insert_with(GameRollouts::default);
+        }
         track.evaluate(learner, config, style, step, &mut g.eval)?;
     }
     Ok(())
