@@ -202,7 +202,7 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
     let straight = temp("lora-straight");
     let full = run(&tiny_lora_config(2), &straight, false, |_| {}).unwrap();
     assert_eq!(full.len(), 3);
-    assert!(full[2].kl_ref.is_some_and(|k| k.is_finite()));
+    assert!(full[2].number("learner/kl_ref").is_some_and(f64::is_finite));
 
     // A LoRA checkpoint: the adapter (PEFT layout), base.json, the base's config and
     // tokenizer, and the run's own files; no full weights.
