@@ -233,12 +233,12 @@ fn every_task_config_trains_one_step_and_its_checkpoint_evaluates() {
         );
         let last = &lines[1];
         assert_eq!(
-            numeric_keys(&held_out(&last)["pass_at"]),
+            numeric_keys(&held_out(last)["pass_at"]),
             [1, 2],
             "{name}: {last}"
         );
-        assert_eq!(held_out(&last)["problems"], 2, "{name}: {last}");
-        assert_eq!(held_out(&last)["samples"], 2, "{name}: {last}");
+        assert_eq!(held_out(last)["problems"], 2, "{name}: {last}");
+        assert_eq!(held_out(last)["samples"], 2, "{name}: {last}");
         for field in [
             "tasks/train_accuracy",
             "tasks/degenerate_groups",
@@ -318,7 +318,7 @@ fn every_task_config_trains_one_step_and_its_checkpoint_evaluates() {
             "distinct_correct",
             "response_tokens",
         ] {
-            assert_eq!(again[field], held_out(&last)[field], "{name}: {field}");
+            assert_eq!(again[field], held_out(last)[field], "{name}: {field}");
         }
 
         // ... or from --task.
@@ -545,7 +545,7 @@ fn every_estimator_and_loss_trains_a_step() {
         let lines = metrics(&out);
         assert_eq!(lines.len(), 2, "{what}");
         let (first, last) = (&lines[0], &lines[1]);
-        assert!(held_out(&last)["pass_at"].is_object(), "{what}: {last}");
+        assert!(held_out(last)["pass_at"].is_object(), "{what}: {last}");
         let has = |key: &str| sets.iter().any(|s| s.starts_with(key));
         let pairs = sets
             .iter()
