@@ -13,11 +13,11 @@ target/release/spar compare --title "Arithmetic: the choice of divergence (DPH-R
     --out experiments/dph-rl-divergence/report \
     --arm none=$RUNS/grpo --arm reverse_kl=$RUNS/kl --arm forward_kl=$RUNS/forward \
     --arm js=$RUNS/js \
-    --metric eval/pass_at/1 --metric eval/pass_at/4 --metric eval/pass_at/16 \
-    --metric eval/majority_accuracy --metric train_accuracy --metric kl_ref --metric divergence
+    --metric eval/arithmetic/pass_at/1 --metric eval/arithmetic/pass_at/4 --metric eval/arithmetic/pass_at/16 \
+    --metric eval/arithmetic/majority_accuracy --metric tasks/train_accuracy --metric learner/kl_ref --metric learner/divergence
 target/release/spar compare --title "Arithmetic: the choice of divergence (DPH-RL), 80 steps" \
     --out experiments/dph-rl-divergence/report-long \
     --arm none=$RUNS/grpo-long --arm reverse_kl=$RUNS/kl-long \
     --arm forward_kl=$RUNS/forward-long --arm js=$RUNS/js-long \
-    --metric eval/pass_at/1 --metric eval/pass_at/4 --metric eval/pass_at/16 \
-    --metric eval/majority_accuracy --metric train_accuracy --metric kl_ref --metric divergence
+    --metric eval/arithmetic/pass_at/1 --metric eval/arithmetic/pass_at/4 --metric eval/arithmetic/pass_at/16 \
+    --metric eval/arithmetic/majority_accuracy --metric tasks/train_accuracy --metric learner/kl_ref --metric learner/divergence

@@ -10,6 +10,6 @@ RUNS=${RUNS:-runs/experiments/tasks}
 target/release/spar compare --title "Arithmetic: GRPO vs Dr. GRPO vs RLOO" \
     --out experiments/grpo-vs-drgrpo-vs-rloo/report \
     --arm grpo=$RUNS/grpo --arm dr_grpo=$RUNS/dr_grpo --arm rloo=$RUNS/rloo \
-    --metric train_accuracy --metric eval/pass_at/1 --metric eval/pass_at/16 \
-    --metric eval/majority_accuracy --metric degenerate_groups --metric response_tokens \
-    --metric approx_kl
+    --metric tasks/train_accuracy --metric eval/arithmetic/pass_at/1 --metric eval/arithmetic/pass_at/16 \
+    --metric eval/arithmetic/majority_accuracy --metric tasks/degenerate_groups --metric tasks/response_tokens \
+    --metric learner/approx_kl

@@ -12,10 +12,10 @@ RUNS=${RUNS:-runs/experiments/tasks}
 target/release/spar compare --title "Arithmetic: NFT vs RFT (and GRPO), 1 epoch" \
     --out experiments/nft-vs-rft/report \
     --arm nft=$RUNS/nft --arm rft=$RUNS/rft --arm grpo=$RUNS/grpo \
-    --metric eval/pass_at/1 --metric eval/pass_at/16 --metric eval/majority_accuracy \
-    --metric train_accuracy --metric samples --metric approx_kl
+    --metric eval/arithmetic/pass_at/1 --metric eval/arithmetic/pass_at/16 --metric eval/arithmetic/majority_accuracy \
+    --metric tasks/train_accuracy --metric learner/samples --metric learner/approx_kl
 target/release/spar compare --title "Arithmetic: NFT vs RFT (and GRPO), 4 epochs" \
     --out experiments/nft-vs-rft/report-epochs4 \
     --arm nft=$RUNS/nft-e4 --arm rft=$RUNS/rft-e4 --arm grpo=$RUNS/grpo-e4 \
-    --metric eval/pass_at/1 --metric eval/pass_at/16 --metric eval/majority_accuracy \
-    --metric train_accuracy --metric samples --metric approx_kl
+    --metric eval/arithmetic/pass_at/1 --metric eval/arithmetic/pass_at/16 --metric eval/arithmetic/majority_accuracy \
+    --metric tasks/train_accuracy --metric learner/samples --metric learner/approx_kl

@@ -17,10 +17,10 @@ done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
 spar=target/release/spar
 $spar compare --title "Kuhn Poker: RAE vs REINFORCE" --out $E/report/kuhn \
     --arm rae=$RUNS/kuhn-rae --arm reinforce=$RUNS/kuhn-reinforce \
-    --metric exploitability --metric response_tokens --metric invalid_rate \
-    --metric vs_random/seat0 --metric vs_random/seat1 --metric exact_vs_cfr/seat0 --metric exact_vs_cfr/seat1 --metric vs_cfr/seat0 --metric vs_cfr/seat1
+    --metric eval/kuhn/exploitability --metric selfplay/response_tokens --metric selfplay/invalid_rate \
+    --metric eval/kuhn/player0/vs_random --metric eval/kuhn/player1/vs_random --metric eval/kuhn/player0/exact_vs_cfr --metric eval/kuhn/player1/exact_vs_cfr --metric eval/kuhn/player0/vs_cfr --metric eval/kuhn/player1/vs_cfr
 $spar compare --title "TicTacToe: RAE vs REINFORCE" --out $E/report/tictactoe \
     --arm rae=$RUNS/tictactoe-rae --arm reinforce=$RUNS/tictactoe-reinforce \
-    --metric response_tokens --metric invalid_rate \
-    --metric vs_players/minimax/seat0 --metric vs_players/minimax/seat1 \
-    --metric vs_random/seat0 --metric vs_random/seat1
+    --metric selfplay/response_tokens --metric selfplay/invalid_rate \
+    --metric eval/tictactoe/player0/vs_players/minimax --metric eval/tictactoe/player1/vs_players/minimax \
+    --metric eval/tictactoe/player0/vs_random --metric eval/tictactoe/player1/vs_random

@@ -14,6 +14,6 @@ for opponent in self random; do
 done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
 target/release/spar compare --title "Kuhn Poker: self-play vs a fixed random opponent" \
     --out $E/report --arm self-play=$RUNS/self --arm vs-random=$RUNS/random \
-    --metric exploitability --metric exact_vs_cfr/seat0 --metric exact_vs_cfr/seat1 --metric vs_cfr/seat0 --metric vs_cfr/seat1 \
-    --metric "vs_players/cfr+:3/seat0" --metric "vs_players/cfr+:3/seat1" \
-    --metric exact_vs_random/seat0 --metric exact_vs_random/seat1 --metric vs_random/seat0 --metric vs_random/seat1
+    --metric eval/kuhn/exploitability --metric eval/kuhn/player0/exact_vs_cfr --metric eval/kuhn/player1/exact_vs_cfr --metric eval/kuhn/player0/vs_cfr --metric eval/kuhn/player1/vs_cfr \
+    --metric "eval/kuhn/player0/vs_players/cfr+:3" --metric "eval/kuhn/player1/vs_players/cfr+:3" \
+    --metric eval/kuhn/player0/exact_vs_random --metric eval/kuhn/player1/exact_vs_random --metric eval/kuhn/player0/vs_random --metric eval/kuhn/player1/vs_random

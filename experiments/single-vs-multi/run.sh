@@ -16,10 +16,10 @@ done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
 spar=target/release/spar
 $spar compare --title "Kuhn Poker: alone vs with TicTacToe" --out $E/report/kuhn \
     --arm kuhn-only=$RUNS/kuhn --arm kuhn+tictactoe=$RUNS/multi \
-    --metric games/kuhn/exploitability --metric games/kuhn/vs_cfr/seat0 \
-    --metric games/kuhn/vs_cfr/seat1 --metric games/kuhn/vs_random/seat0 \
-    --metric games/kuhn/vs_random/seat1
+    --metric eval/kuhn/exploitability --metric eval/kuhn/player0/vs_cfr \
+    --metric eval/kuhn/player1/vs_cfr --metric eval/kuhn/player0/vs_random \
+    --metric eval/kuhn/player1/vs_random
 $spar compare --title "TicTacToe: alone vs with Kuhn Poker" --out $E/report/tictactoe \
     --arm tictactoe-only=$RUNS/tictactoe --arm kuhn+tictactoe=$RUNS/multi \
-    --metric games/tictactoe/vs_players/minimax/seat0 --metric games/tictactoe/vs_players/minimax/seat1 \
-    --metric games/tictactoe/vs_random/seat0 --metric games/tictactoe/vs_random/seat1
+    --metric eval/tictactoe/player0/vs_players/minimax --metric eval/tictactoe/player1/vs_players/minimax \
+    --metric eval/tictactoe/player0/vs_random --metric eval/tictactoe/player1/vs_random

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
+use spar_rl::trainer::Line;
 use spar_rl::TrainConfig;
 
 use crate::UsageError;
@@ -111,105 +112,16 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let mut lp = spar_rl::loops::selfplay::SelfPlay::new(&config)
         .map_err(|e| loop_error(&config_path, e))?;
     let bar = step_bar(config.run.steps, &out);
-    let on_line = &mut |m: &spar_rl::loops::selfplay::Metrics| {
-        let returns: Vec<String> = m
-            .mean_return
-            .iter()
-            .map(|(r, v)| format!("{}={v:+.2}", r.rsplit('/').next().unwrap_or(r)))
-            .collect();
-        let mut line = format!(
-            "step {:>4}  invalid {:.3}  len {:.1}  loss {:+.4}  {}",
-            m.step,
-            m.invalid_rate,
-            m.response_tokens,
-            m.loss,
-            returns.join(" ")
-        );
-        if let Some(e) = m.eval.exploitability {
-            line.push_str(&format!("  exploitability {e:.4}"));
-        }
-        if let Some(v) = &m.eval.vs_random {
-            let s: Vec<String> = v.iter().map(|x| format!("{x:+.2}")).collect();
-            line.push_str(&format!("  vs random {}", s.join("/")));
-        }
-        if let Some(v) = &m.eval.exact_vs_cfr {
-            let s: Vec<String> = v.iter().map(|x| format!("{x:+.4}")).collect();
-            line.push_str(&format!("  vs cfr+ (exact) {}", s.join("/")));
-        }
-        // Multi-game runs: each game's invalid rate and evaluation.
-        for (game, g) in &m.games {
-            line.push_str(&format!("  | {game}: invalid {:.3}", g.invalid_rate));
-            if let Some(e) = g.eval.exploitability {
-                line.push_str(&format!(" exploitability {e:.4}"));
-            }
-            if let Some(v) = &g.eval.vs_random {
-                let s: Vec<String> = v.iter().map(|x| format!("{x:+.2}")).collect();
-                line.push_str(&format!(" vs random {}", s.join("/")));
-            }
-        }
-        show_step(&bar, m.step, line);
-    };
+    let on_line = &mut |m: &Line| show_step(&bar, m.step, selfplay_progress(m));
     let history = spar_rl::trainer::run(&mut lp, &out, resume, on_line)
         .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
-    // The exploitability curve, then the last metrics line (JSON) last.
-    let curve: Vec<&spar_rl::loops::selfplay::Metrics> = history
-        .iter()
-        .filter(|m| m.eval.exploitability.is_some())
-        .collect();
-    if !curve.is_empty() {
-        println!("step  exploitability  vs-cfr+ exact (per seat)  outside-mass  invalid");
-        for m in curve {
-            let vs: Vec<String> = m
-                .eval
-                .exact_vs_cfr
-                .iter()
-                .flatten()
-                .map(|x| format!("{x:+.4}"))
-                .collect();
-            println!(
-                "{:>4}  {:>14.4}  {:>24}  {:>12.4}  {:>7.3}",
-                m.step,
-                m.eval.exploitability.unwrap_or(f64::NAN),
-                vs.join("/"),
-                m.eval.outside_mass.unwrap_or(f64::NAN),
-                m.invalid_rate
-            );
-        }
-    }
-    // Multi-game runs: each game's curve.
-    let games: std::collections::BTreeSet<&String> =
-        history.iter().flat_map(|m| m.games.keys()).collect();
-    for game in games {
-        let curve: Vec<(usize, &spar_rl::loops::selfplay::GameMetrics)> = history
-            .iter()
-            .filter_map(|m| m.games.get(game).map(|g| (m.step, g)))
-            .filter(|(_, g)| g.eval.exploitability.is_some() || g.eval.vs_random.is_some())
-            .collect();
-        if curve.is_empty() {
-            continue;
-        }
-        println!("{game}\nstep  exploitability  vs-random (per seat)  invalid");
-        for (step, g) in curve {
-            let vs: Vec<String> = g
-                .eval
-                .vs_random
-                .iter()
-                .flatten()
-                .map(|x| format!("{x:+.3}"))
-                .collect();
-            let exploitability = g
-                .eval
-                .exploitability
-                .map_or_else(|| "-".to_string(), |e| format!("{e:.4}"));
-            println!(
-                "{step:>4}  {exploitability:>14}  {:>20}  {:>7.3}",
-                vs.join("/"),
-                g.invalid_rate
-            );
-        }
-    }
-    if let Some(avg) = history.last().and_then(|m| m.eval.avg_exploitability) {
+    print_selfplay_curves(&history);
+    if let Some(avg) = history
+        .last()
+        .and_then(|m| m.between("eval/", "avg_exploitability").next())
+        .and_then(|(_, v)| v.as_f64())
+    {
         println!(
             "average of the checkpointed policies: exploitability {avg:.4} ({})",
             out.join("average_policy.json").display()
@@ -234,59 +146,53 @@ fn run_task(
     resume: bool,
 ) -> anyhow::Result<()> {
     let bar = step_bar(config.run.steps, out);
-    let on_line = &mut |m: &spar_rl::loops::tasks::TaskMetrics| {
+    let on_line = &mut |m: &Line| {
         let mut line = format!(
             "step {:>4}  train acc {:.3}  degenerate {:.2}  len {:.1}  loss {:+.4}",
-            m.step, m.train_accuracy, m.degenerate_groups, m.response_tokens, m.loss
+            m.step,
+            number(m, "tasks/train_accuracy"),
+            number(m, "tasks/degenerate_groups"),
+            number(m, "tasks/response_tokens"),
+            number(m, "learner/loss")
         );
-        if let Some(e) = &m.eval {
-            let mut ks: Vec<(usize, f64)> = e
-                .pass_at
-                .iter()
-                .filter_map(|(k, v)| k.parse().ok().map(|k| (k, *v)))
-                .collect();
-            ks.sort_by_key(|(k, _)| *k);
-            for (k, v) in ks {
+        for (task, _) in m.between("eval/", "majority_accuracy") {
+            for (k, v) in pass_at(m, task) {
                 line.push_str(&format!("  pass@{k} {v:.3}"));
             }
-            line.push_str(&format!("  maj {:.3}", e.majority_accuracy));
+            let majority = number(m, &format!("eval/{task}/majority_accuracy"));
+            line.push_str(&format!("  maj {majority:.3}"));
         }
         show_step(&bar, m.step, line);
     };
     let history = spar_rl::trainer::run(&mut lp, out, resume, on_line)
         .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
-    let curve: Vec<&spar_rl::loops::tasks::TaskMetrics> =
-        history.iter().filter(|m| m.eval.is_some()).collect();
-    if let Some(first) = curve.first().and_then(|m| m.eval.as_ref()) {
-        let mut ks: Vec<usize> = first
-            .pass_at
-            .keys()
-            .filter_map(|k| k.parse().ok())
+    let tasks: std::collections::BTreeSet<&str> = history
+        .iter()
+        .flat_map(|m| m.between("eval/", "majority_accuracy").map(|(t, _)| t))
+        .collect();
+    for task in tasks {
+        let curve: Vec<&Line> = history
+            .iter()
+            .filter(|m| m.get(&format!("eval/{task}/majority_accuracy")).is_some())
             .collect();
-        ks.sort_unstable();
+        let ks: Vec<usize> = pass_at(curve[0], task).iter().map(|(k, _)| *k).collect();
         let header: Vec<String> = ks
             .iter()
             .map(|k| format!("{:>8}", format!("pass@{k}")))
             .collect();
         println!("step {}  majority  unparsable", header.join(""));
         for m in curve {
-            let e = m.eval.as_ref().expect("filtered");
             let values: Vec<String> = ks
                 .iter()
-                .map(|k| {
-                    format!(
-                        "{:>8.4}",
-                        e.pass_at.get(&k.to_string()).copied().unwrap_or(f64::NAN)
-                    )
-                })
+                .map(|k| format!("{:>8.4}", number(m, &format!("eval/{task}/pass_at/{k}"))))
                 .collect();
             println!(
                 "{:>4} {}  {:>8.4}  {:>10.4}",
                 m.step,
                 values.join(""),
-                e.majority_accuracy,
-                e.unparsable_rate
+                number(m, &format!("eval/{task}/majority_accuracy")),
+                number(m, &format!("eval/{task}/unparsable_rate"))
             );
         }
     }
@@ -298,6 +204,136 @@ fn run_task(
         println!("{}", serde_json::to_string(last)?);
     }
     Ok(())
+}
+
+/// The number named `key` in `m` (NaN when it is absent).
+fn number(m: &Line, key: &str) -> f64 {
+    m.number(key).unwrap_or(f64::NAN)
+}
+
+/// The per-seat values `eval/<game>/<seat>/<metric>` of `m`, in seat order.
+fn per_seat(m: &Line, game: &str, metric: &str) -> Vec<f64> {
+    m.between(&format!("eval/{game}/"), metric)
+        .filter(|(seat, _)| !seat.contains('/'))
+        .filter_map(|(_, v)| v.as_f64())
+        .collect()
+}
+
+/// `eval/<task>/pass_at/<k>` of `m`, by increasing k.
+fn pass_at(m: &Line, task: &str) -> Vec<(usize, f64)> {
+    let prefix = format!("eval/{task}/pass_at/");
+    let mut ks: Vec<(usize, f64)> = m
+        .values()
+        .iter()
+        .filter_map(|(key, v)| Some((key.strip_prefix(&prefix)?.parse().ok()?, v.as_f64()?)))
+        .collect();
+    ks.sort_by_key(|(k, _)| *k);
+    ks
+}
+
+/// The games `m` has an evaluation or rollouts of: `eval/<game>/...`, `selfplay/<game>/...`.
+fn games_of(m: &Line) -> std::collections::BTreeSet<String> {
+    m.values()
+        .keys()
+        .filter_map(|k| {
+            let rest = k
+                .strip_prefix("eval/")
+                .or_else(|| k.strip_prefix("selfplay/"))?;
+            let (game, metric) = rest.split_once('/')?;
+            (!metric.contains('/')).then(|| game.to_string())
+        })
+        .collect()
+}
+
+/// A self-play step's progress line: rollouts, loss, returns per role, then each game's
+/// evaluation (and, in a multi-game run, its own invalid rate).
+fn selfplay_progress(m: &Line) -> String {
+    let returns: Vec<String> = m
+        .between("selfplay/", "mean_return")
+        .filter_map(|(role, v)| {
+            let v = v.as_f64()?;
+            Some(format!(
+                "{}={v:+.2}",
+                role.rsplit('/').next().unwrap_or(role)
+            ))
+        })
+        .collect();
+    let mut line = format!(
+        "step {:>4}  invalid {:.3}  len {:.1}  loss {:+.4}  {}",
+        m.step,
+        number(m, "selfplay/invalid_rate"),
+        number(m, "selfplay/response_tokens"),
+        number(m, "learner/loss"),
+        returns.join(" ")
+    );
+    for game in games_of(m) {
+        let mut part = String::new();
+        if let Some(rate) = m.number(&format!("selfplay/{game}/invalid_rate")) {
+            part.push_str(&format!(" invalid {rate:.3}"));
+        }
+        if let Some(e) = m.number(&format!("eval/{game}/exploitability")) {
+            part.push_str(&format!(" exploitability {e:.4}"));
+        }
+        let join = |v: Vec<f64>, digits: usize| -> String {
+            let s: Vec<String> = v.iter().map(|x| format!("{x:+.digits$}")).collect();
+            s.join("/")
+        };
+        let vs_random = per_seat(m, &game, "vs_random");
+        if !vs_random.is_empty() {
+            part.push_str(&format!(" vs random {}", join(vs_random, 2)));
+        }
+        let vs_cfr = per_seat(m, &game, "exact_vs_cfr");
+        if !vs_cfr.is_empty() {
+            part.push_str(&format!(" vs cfr+ (exact) {}", join(vs_cfr, 4)));
+        }
+        if !part.is_empty() {
+            line.push_str(&format!("  | {game}:{part}"));
+        }
+    }
+    line
+}
+
+/// After a self-play run, each game's evaluation curve: exploitability, exact returns
+/// against CFR+ (or sampled ones against the random player), outside mass, invalid answers.
+fn print_selfplay_curves(history: &[Line]) {
+    let games: std::collections::BTreeSet<String> = history.iter().flat_map(games_of).collect();
+    let multi = history
+        .iter()
+        .any(|m| m.values().keys().any(|k| k.ends_with("/episodes")));
+    for game in games {
+        let evaluated = |m: &&Line| {
+            m.get(&format!("eval/{game}/exploitability")).is_some()
+                || !per_seat(m, &game, "vs_random").is_empty()
+        };
+        let curve: Vec<&Line> = history.iter().filter(evaluated).collect();
+        if curve.is_empty() {
+            continue;
+        }
+        if multi {
+            println!("{game}");
+        }
+        println!(
+            "step  exploitability  vs-cfr+ exact / vs-random (per seat)  outside-mass  invalid"
+        );
+        for m in curve {
+            let (vs, digits) = match per_seat(m, &game, "exact_vs_cfr") {
+                v if !v.is_empty() => (v, 4),
+                _ => (per_seat(m, &game, "vs_random"), 3),
+            };
+            let vs: Vec<String> = vs.iter().map(|x| format!("{x:+.digits$}")).collect();
+            let invalid = m
+                .number(&format!("selfplay/{game}/invalid_rate"))
+                .unwrap_or_else(|| number(m, "selfplay/invalid_rate"));
+            println!(
+                "{:>4}  {:>14.4}  {:>36}  {:>12.4}  {:>7.3}",
+                m.step,
+                number(m, &format!("eval/{game}/exploitability")),
+                vs.join("/"),
+                number(m, &format!("eval/{game}/outside_mass")),
+                invalid
+            );
+        }
+    }
 }
 
 /// An error building a training loop: a bad setting reads as a config error does (`PATH:
@@ -396,8 +432,8 @@ pub struct CompareArgs {
     /// without metrics.jsonl whose subdirectories are runs stands for those runs.
     #[arg(long = "arm", value_name = "NAME=DIR[,DIR...]", required = true)]
     arms: Vec<String>,
-    /// A flattened metrics.jsonl field to compare (`exploitability`, `response_tokens`,
-    /// `vs_random/seat0`, `games/kuhn/exploitability`), repeatable.
+    /// A metrics.jsonl name to compare (`eval/kuhn/exploitability`,
+    /// `eval/kuhn/player0/vs_random`, `selfplay/response_tokens`; docs/metrics.md), repeatable.
     #[arg(long = "metric", value_name = "FIELD", required = true)]
     metrics: Vec<String>,
     /// The directory to write the plots, summary.md and summary.json into.

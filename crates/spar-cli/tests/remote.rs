@@ -198,9 +198,12 @@ fn self_play_through_spar_serve_with_lora_pushes_matches_in_process() {
     assert_eq!(l.len(), 4);
     assert_eq!(r.len(), 4);
     for step in 1..4 {
-        assert_eq!(r[step]["weight_version"], format!("step-{}", step - 1));
-        assert_eq!(r[step]["failed_calls"], 0);
-        for key in ["invalid_rate", "response_tokens"] {
+        assert_eq!(
+            r[step]["selfplay/weight_version"],
+            format!("step-{}", step - 1)
+        );
+        assert_eq!(r[step]["selfplay/failed_calls"], 0);
+        for key in ["selfplay/invalid_rate", "selfplay/response_tokens"] {
             let (a, b) = (
                 l[step][key].as_f64().unwrap(),
                 r[step][key].as_f64().unwrap(),
@@ -208,8 +211,9 @@ fn self_play_through_spar_serve_with_lora_pushes_matches_in_process() {
             assert!((a - b).abs() < 0.1, "step {step} {key}: {a} vs {b}");
         }
         for role in ["kuhn/player0", "kuhn/player1"] {
-            let a = l[step]["mean_return"][role].as_f64().unwrap_or(0.0);
-            let b = r[step]["mean_return"][role].as_f64().unwrap_or(0.0);
+            let key = format!("selfplay/{role}/mean_return");
+            let a = l[step][&key].as_f64().unwrap_or(0.0);
+            let b = r[step][&key].as_f64().unwrap_or(0.0);
             assert!((a - b).abs() < 0.35, "step {step} {role}: {a} vs {b}");
         }
     }

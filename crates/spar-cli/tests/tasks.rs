@@ -103,6 +103,33 @@ fn train_small(config: &Path, out: &Path, extra: &[&str]) -> Output {
     spar(&args)
 }
 
+/// The held-out evaluation of a metrics line, `eval/<task>/...`, as one object nested by the
+/// names' segments (`pass_at/1` is `["pass_at"]["1"]`), the shape `spar eval --task` prints.
+fn held_out(line: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (key, value) in line.as_object().into_iter().flatten() {
+        let Some(rest) = key.strip_prefix("eval/") else {
+            continue;
+        };
+        let mut path: Vec<&str> = rest.split('/').skip(1).collect();
+        let last = path.pop().unwrap_or_default();
+        let mut at = &mut out;
+        for segment in path {
+            at = at
+                .entry(segment)
+                .or_insert_with(|| Value::Object(serde_json::Map::new()))
+                .as_object_mut()
+                .unwrap();
+        }
+        at.insert(last.to_string(), value.clone());
+    }
+    if out.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(out)
+    }
+}
+
 fn metrics(out: &Path) -> Vec<Value> {
     std::fs::read_to_string(out.join("metrics.jsonl"))
         .unwrap_or_else(|e| panic!("{}/metrics.jsonl: {e}", out.display()))
@@ -200,19 +227,24 @@ fn every_task_config_trains_one_step_and_its_checkpoint_evaluates() {
         assert_eq!(lines[0]["step"], 0, "{name}");
         assert_eq!(lines[1]["step"], 1, "{name}");
         assert!(
-            lines[0]["warm_start_loss"].is_number(),
+            lines[0]["learner/warm_start_loss"].is_number(),
             "{name}: {}",
             lines[0]
         );
         let last = &lines[1];
         assert_eq!(
-            numeric_keys(&last["eval"]["pass_at"]),
+            numeric_keys(&held_out(last)["pass_at"]),
             [1, 2],
             "{name}: {last}"
         );
-        assert_eq!(last["eval"]["problems"], 2, "{name}: {last}");
-        assert_eq!(last["eval"]["samples"], 2, "{name}: {last}");
-        for field in ["train_accuracy", "degenerate_groups", "loss", "seconds"] {
+        assert_eq!(held_out(last)["problems"], 2, "{name}: {last}");
+        assert_eq!(held_out(last)["samples"], 2, "{name}: {last}");
+        for field in [
+            "tasks/train_accuracy",
+            "tasks/degenerate_groups",
+            "learner/loss",
+            "time/seconds",
+        ] {
             assert!(last[field].is_number(), "{name}: no {field} in {last}");
         }
         assert_eq!(last, &last_line, "{name}: stdout and metrics.jsonl differ");
@@ -286,7 +318,7 @@ fn every_task_config_trains_one_step_and_its_checkpoint_evaluates() {
             "distinct_correct",
             "response_tokens",
         ] {
-            assert_eq!(again[field], last["eval"][field], "{name}: {field}");
+            assert_eq!(again[field], held_out(last)[field], "{name}: {field}");
         }
 
         // ... or from --task.
@@ -327,7 +359,7 @@ fn every_task_config_trains_one_step_and_its_checkpoint_evaluates() {
             let lines = metrics(&out);
             let steps: Vec<u64> = lines.iter().map(|m| m["step"].as_u64().unwrap()).collect();
             assert_eq!(steps, [0, 1, 2], "{name}");
-            assert!(lines[2]["eval"]["pass_at"].is_object(), "{}", lines[2]);
+            assert!(held_out(&lines[2])["pass_at"].is_object(), "{}", lines[2]);
             assert!(out.join("checkpoints/step-000002/task.json").exists());
             assert!(out.join("episodes/step-000002.jsonl").exists());
             resumed = true;
@@ -513,21 +545,29 @@ fn every_estimator_and_loss_trains_a_step() {
         let lines = metrics(&out);
         assert_eq!(lines.len(), 2, "{what}");
         let (first, last) = (&lines[0], &lines[1]);
-        assert!(last["eval"]["pass_at"].is_object(), "{what}: {last}");
+        assert!(held_out(last)["pass_at"].is_object(), "{what}: {last}");
         let has = |key: &str| sets.iter().any(|s| s.starts_with(key));
         let pairs = sets
             .iter()
             .any(|s| s.ends_with("=dpo") || s.ends_with("=ipo"));
-        assert_eq!(last["pair_accuracy"].is_number(), pairs, "{what}: {last}");
         assert_eq!(
-            last["kl_ref"].is_number(),
+            last["learner/pair_accuracy"].is_number(),
+            pairs,
+            "{what}: {last}"
+        );
+        assert_eq!(
+            last["learner/kl_ref"].is_number(),
             has("algorithm.kl="),
             "{what}: {last}"
         );
         let divergence = has("algorithm.divergence=");
-        assert_eq!(last["divergence"].is_number(), divergence, "{what}: {last}");
         assert_eq!(
-            first["reference_mastered"].is_number(),
+            last["learner/divergence"].is_number(),
+            divergence,
+            "{what}: {last}"
+        );
+        assert_eq!(
+            first["tasks/reference_mastered"].is_number(),
             divergence,
             "{what}: {first}"
         );
@@ -560,7 +600,11 @@ fn every_estimator_and_loss_trains_a_step() {
             );
             let lines = metrics(&out);
             assert_eq!(lines.len(), 3, "{what}");
-            assert!(lines[2]["divergence"].is_number(), "{what}: {}", lines[2]);
+            assert!(
+                lines[2]["learner/divergence"].is_number(),
+                "{what}: {}",
+                lines[2]
+            );
         }
         let _ = std::fs::remove_dir_all(&out);
     }
@@ -593,7 +637,7 @@ fn a_jsonl_task_trains_and_evaluates_on_its_test_rows() {
     succeeded(&train_small(&config, &out, &[&task]), "spar train jsonl");
     let lines = metrics(&out);
     assert_eq!(lines.len(), 2);
-    assert_eq!(lines[1]["eval"]["problems"], 2, "{}", lines[1]);
+    assert_eq!(held_out(&lines[1])["problems"], 2, "{}", lines[1]);
     let ckpt = out.join("checkpoints/step-000001");
     let eval = json(
         &spar(&[
@@ -657,14 +701,18 @@ fn a_resumed_task_run_matches_an_uninterrupted_one() {
         metrics(out)
             .into_iter()
             .map(|mut m| {
-                m.as_object_mut().unwrap().remove("seconds");
+                m.as_object_mut().unwrap().remove("time/seconds");
                 m
             })
             .collect()
     };
     let a = without_seconds(&straight);
     assert_eq!(a.len(), 4);
-    assert!(a[3]["grad_norm"].as_f64().unwrap() > 0.0, "{}", a[3]);
+    assert!(
+        a[3]["learner/grad_norm"].as_f64().unwrap() > 0.0,
+        "{}",
+        a[3]
+    );
     assert_eq!(a, without_seconds(&stopped));
     for file in ["model.safetensors", "optimizer.safetensors", "state.json"] {
         let read = |out: &Path| std::fs::read(out.join("checkpoints/step-000003").join(file));

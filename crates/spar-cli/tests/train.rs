@@ -48,7 +48,7 @@ fn train_runs_resumes_and_rejects_bad_configs() {
     assert!(stdout.starts_with("step  exploitability"), "{stdout}");
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["step"], 1);
-    let e = last["exploitability"].as_f64().unwrap();
+    let e = last["eval/kuhn/exploitability"].as_f64().unwrap();
     // `spar exploitability` on the last checkpoint agrees (its prompting.json gives the
     // prompts and temperature of the run).
     let ckpt = format!("model:{}", out.join("checkpoints/step-000001").display());
@@ -332,7 +332,7 @@ fn train_killed_with_sigkill_resumes_exactly() {
             .lines()
             .map(|l| {
                 let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v.as_object_mut().unwrap().remove("seconds");
+                v.as_object_mut().unwrap().remove("time/seconds");
                 v
             })
             .collect()
@@ -340,7 +340,10 @@ fn train_killed_with_sigkill_resumes_exactly() {
     let (x, y) = (metrics(&straight), metrics(&killed));
     assert_eq!(x.len(), 5, "steps 0 to 4");
     assert_eq!(x, y);
-    assert!(x[4]["kl_ref"].as_f64().is_some() && x[4]["vs_cfr"].is_array());
+    assert!(x[4]["learner/kl_ref"].as_f64().is_some());
+    assert!(
+        x[4]["eval/kuhn/player0/vs_cfr"].is_number() && x[4]["learner/learning_rate"].is_number()
+    );
     for file in ["model.safetensors", "optimizer.safetensors", "state.json"] {
         let p = |d: &std::path::Path| d.join("checkpoints/step-000004").join(file);
         assert_eq!(

@@ -2,7 +2,8 @@
 //!
 //! A training run appends one JSON object per step to `<run>/metrics.jsonl`. Everything in
 //! this crate reads it generically: [`flatten_metrics`] turns an object into `(name, value)`
-//! pairs (`mean_return/player0`, `vs_random/seat1`, `games/kuhn/exploitability`), so a field
+//! pairs (a line's names are flat already, `eval/kuhn/exploitability`; a run written before
+//! they were had nested ones, `mean_return/kuhn/player0`, `vs_random/seat1`), so a field
 //! added to the log later is plotted, compared and logged to TensorBoard without changes
 //! here. [`read_metrics`] parses the file into [`Record`]s, tolerating an unfinished last
 //! line of a run still being written; [`belongs_to`] says which flattened names a field
@@ -118,20 +119,18 @@ pub(crate) fn read_metrics(path: &Path) -> Result<(Vec<Record>, bool)> {
     Ok((records, partial_last))
 }
 
-/// Whether flattened name `name` belongs to `field`: is it or `field/...`, or the same
-/// under a game of a multi-game run (`games/<game>/field`, `games/<game>/field/...`).
+/// Whether flattened name `name` belongs to `field`: whether `field`'s `/`-separated segments
+/// occur, in order and together, among `name`'s. So a full name stands for itself
+/// (`eval/kuhn/exploitability`), a prefix for the names under it (`eval/kuhn`, and an old
+/// run's `vs_random` for `vs_random/seat0`), and a metric's last segments for that metric
+/// wherever it is (`exploitability`: `eval/kuhn/exploitability`, `eval/leduc/exploitability`,
+/// an old run's `exploitability` and `games/kuhn/exploitability`; `pass_at`:
+/// `eval/arithmetic/pass_at/1`), but never a part of a segment (`exploitability` is not
+/// `avg_exploitability`).
 pub(crate) fn belongs_to(name: &str, field: &str) -> bool {
-    let direct = |name: &str| {
-        name == field
-            || name
-                .strip_prefix(field)
-                .is_some_and(|rest| rest.starts_with('/'))
-    };
-    direct(name)
-        || name
-            .strip_prefix("games/")
-            .and_then(|rest| rest.split_once('/'))
-            .is_some_and(|(game, rest)| !game.is_empty() && direct(rest))
+    let field: Vec<&str> = field.split('/').collect();
+    let name: Vec<&str> = name.split('/').collect();
+    !field.iter().any(|s| s.is_empty()) && name.windows(field.len()).any(|w| w == field)
 }
 
 #[cfg(test)]
@@ -257,16 +256,44 @@ mod tests {
     }
 
     #[test]
-    fn per_game_fields_of_multi_game_runs_belong_to_their_field() {
+    fn a_field_stands_for_the_names_whose_segments_hold_it() {
+        // Today's names: loop, game, role and metric segments.
+        assert!(belongs_to("eval/kuhn/exploitability", "exploitability"));
+        assert!(belongs_to(
+            "eval/kuhn/exploitability",
+            "eval/kuhn/exploitability"
+        ));
+        assert!(belongs_to(
+            "eval/kuhn/exploitability",
+            "kuhn/exploitability"
+        ));
+        assert!(belongs_to("eval/kuhn/player0/vs_random", "vs_random"));
+        assert!(belongs_to("eval/kuhn/player0/vs_random", "eval/kuhn"));
+        assert!(belongs_to("eval/arithmetic/pass_at/4", "pass_at"));
+        assert!(belongs_to(
+            "selfplay/kuhn/player0/mean_return",
+            "mean_return"
+        ));
+        assert!(!belongs_to(
+            "eval/kuhn/avg_exploitability",
+            "exploitability"
+        ));
+        assert!(!belongs_to("eval/kuhn/player0/vs_random_ci95", "vs_random"));
+        assert!(!belongs_to("learner/sft_loss", "loss"));
+        assert!(!belongs_to(
+            "eval/kuhn/exploitability",
+            "eval/exploitability"
+        ));
+        assert!(!belongs_to("eval/kuhn/exploitability", "exploitability/"));
+        assert!(!belongs_to("eval/kuhn/exploitability", ""));
+        // Runs written before the names were namespaced: top-level fields, arrays by seat,
+        // multi-game runs under `games/<game>/`.
         assert!(belongs_to("exploitability", "exploitability"));
         assert!(belongs_to("vs_random/seat1", "vs_random"));
         assert!(belongs_to("games/kuhn/exploitability", "exploitability"));
         assert!(belongs_to("games/kuhn/vs_random/seat0", "vs_random"));
+        assert!(belongs_to("eval/pass_at/1", "eval/pass_at"));
         assert!(!belongs_to("exploitability_x", "exploitability"));
         assert!(!belongs_to("games/kuhn/exploitability_x", "exploitability"));
-        assert!(!belongs_to("games/exploitability", "exploitability"));
-        assert!(!belongs_to("games//exploitability", "exploitability"));
-        assert!(!belongs_to("other/kuhn/exploitability", "exploitability"));
-        assert!(!belongs_to("games/kuhn/x/exploitability", "exploitability"));
     }
 }

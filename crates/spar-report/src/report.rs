@@ -87,19 +87,19 @@ const PANELS: &[PanelSpec] = &[
         file: "accuracy.svg",
         title: "Accuracy: training answers and held-out pass@k",
         y_label: "fraction",
-        fields: &["train_accuracy", "eval/pass_at", "eval/majority_accuracy"],
+        fields: &["train_accuracy", "pass_at", "majority_accuracy"],
     },
     PanelSpec {
         file: "accuracy_by_difficulty.svg",
         title: "Held-out pass@1 per difficulty",
         y_label: "pass@1",
-        fields: &["eval/accuracy_by_difficulty"],
+        fields: &["accuracy_by_difficulty"],
     },
     PanelSpec {
         file: "diversity.svg",
         title: "Distinct correct answers per held-out problem",
         y_label: "answers",
-        fields: &["eval/distinct_correct"],
+        fields: &["distinct_correct"],
     },
     PanelSpec {
         file: "groups.svg",
@@ -214,15 +214,34 @@ fn last_value(records: &[Record], name: &str) -> Option<f64> {
     })
 }
 
-/// A JSON value for a table cell: a number as [`fmt_number`] writes it, a string or boolean
-/// as it is, anything else (missing, null, an object) as `-`.
-fn cell(value: Option<&Value>) -> String {
-    match value {
-        Some(Value::Number(n)) => n.as_f64().map_or_else(|| n.to_string(), fmt_number),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Bool(b)) => b.to_string(),
-        _ => "-".into(),
+/// The value of flattened name `name` in `record`, if finite.
+fn flat_value(record: &Record, name: &str) -> Option<f64> {
+    record
+        .flat
+        .iter()
+        .find(|(n, v)| n == name && v.is_finite())
+        .map(|(_, v)| *v)
+}
+
+/// A table cell: the value of `name` as [`fmt_number`] writes it, `-` when it is absent.
+fn cell(record: &Record, name: &str) -> String {
+    flat_value(record, name).map_or_else(|| "-".into(), fmt_number)
+}
+
+/// The flattened names of `records` that belong to any of `fields`, in the order of
+/// `fields`, then of first appearance.
+fn names_of(records: &[&Record], fields: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for field in fields {
+        for record in records {
+            for (name, _) in &record.flat {
+                if belongs_to(name, field) && !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
     }
+    names
 }
 
 /// The run's `summary.md` (module docs).
@@ -253,7 +272,12 @@ fn run_summary(
     }
     let seconds: f64 = records
         .iter()
-        .filter_map(|r| r.value.get("seconds").and_then(Value::as_f64))
+        .filter_map(|r| {
+            r.value
+                .get("time/seconds")
+                .or_else(|| r.value.get("seconds"))
+                .and_then(Value::as_f64)
+        })
         .filter(|s| s.is_finite())
         .sum();
     facts.push(format!(
@@ -303,136 +327,119 @@ fn run_summary(
     }
 }
 
-/// Exploitability at its first, last and best (lowest) evaluation, and the uniform policy's.
+/// Exploitability at its first, last and best (lowest) evaluation, and the uniform policy's:
+/// one table per name that holds it (`eval/kuhn/exploitability`, each game of a multi-game
+/// run; `exploitability` in a run written before the names were namespaced).
 fn exploitability_section(records: &[Record], blocks: &mut Vec<Block>) {
-    let expl: Vec<(f64, f64)> = records
-        .iter()
-        .filter_map(|r| {
-            r.flat
-                .iter()
-                .find(|(n, v)| n == "exploitability" && v.is_finite())
-                .map(|(_, v)| (r.step, *v))
-        })
-        .collect();
-    let (Some(&f), Some(&l)) = (expl.first(), expl.last()) else {
+    let all: Vec<&Record> = records.iter().collect();
+    let names = names_of(&all, &["exploitability"]);
+    if names.is_empty() {
         return;
-    };
-    let best = expl
-        .iter()
-        .copied()
-        .fold(f, |b, p| if p.1 < b.1 { p } else { b });
+    }
     blocks.push(Block::Heading(2, "Exploitability".into()));
-    let mut table = Table::new(
-        vec![String::new(), "step".into(), "exploitability".into()],
-        1,
-    );
-    for (what, (s, v)) in [("first", f), ("last", l), ("best", best)] {
-        table.row(vec![what.into(), fmt_number(s), fmt_number(v)]);
+    for name in names {
+        let expl: Vec<(f64, f64)> = records
+            .iter()
+            .filter_map(|r| flat_value(r, &name).map(|v| (r.step, v)))
+            .collect();
+        let (Some(&f), Some(&l)) = (expl.first(), expl.last()) else {
+            continue;
+        };
+        let best = expl
+            .iter()
+            .copied()
+            .fold(f, |b, p| if p.1 < b.1 { p } else { b });
+        let mut table = Table::new(vec![String::new(), "step".into(), name.clone()], 1);
+        for (what, (s, v)) in [("first", f), ("last", l), ("best", best)] {
+            table.row(vec![what.into(), fmt_number(s), fmt_number(v)]);
+        }
+        if let Some(u) = last_value(records, "uniform_exploitability") {
+            table.row(vec!["uniform policy".into(), String::new(), fmt_number(u)]);
+        }
+        blocks.push(Block::Table(table));
     }
-    if let Some(u) = last_value(records, "uniform_exploitability") {
-        table.row(vec!["uniform policy".into(), String::new(), fmt_number(u)]);
-    }
-    blocks.push(Block::Table(table));
 }
 
 /// The evaluation steps of a game run (those with any of [`EVAL_FIELDS`]): exploitability,
-/// outside mass, returns against the random player and CFR per seat, invalid answers.
+/// outside mass, returns against the random player and CFR per seat, invalid answers, one
+/// column per name that occurs.
 fn evaluation_section(records: &[Record], blocks: &mut Vec<Block>) {
     let evals: Vec<&Record> = records
         .iter()
         .filter(|r| {
-            EVAL_FIELDS
+            r.flat
                 .iter()
-                .any(|f| r.value.get(*f).is_some_and(|v| !v.is_null()))
+                .any(|(n, _)| EVAL_FIELDS.iter().any(|f| belongs_to(n, f)))
         })
         .collect();
     if evals.is_empty() {
         return;
     }
-    let seats = |field: &str| {
-        evals
-            .iter()
-            .filter_map(|r| r.value.get(field).and_then(Value::as_array).map(Vec::len))
-            .max()
-            .unwrap_or(0)
-    };
-    let (random_seats, cfr_seats) = (seats("vs_random"), seats("vs_cfr"));
-    let mut header = vec![
-        "step".to_string(),
-        "exploitability".into(),
-        "outside_mass".into(),
-    ];
-    header.extend((0..random_seats).map(|i| format!("vs_random seat{i}")));
-    header.extend((0..cfr_seats).map(|i| format!("vs_cfr seat{i}")));
-    header.push("invalid_rate".into());
-    let eval_invalid = evals
-        .iter()
-        .any(|r| r.value.get("invalid_vs_random").is_some());
-    if eval_invalid {
-        header.push("invalid_vs_random".into());
-    }
+    let columns = names_of(
+        &evals,
+        &[
+            "exploitability",
+            "outside_mass",
+            "vs_random",
+            "vs_cfr",
+            "invalid_rate",
+            "invalid_vs_random",
+        ],
+    );
     blocks.push(Block::Heading(2, "Evaluation steps".into()));
-    if let Some(v) = records
-        .iter()
-        .find_map(|r| r.value.get("initial_invalid_rate"))
-    {
-        blocks.push(Block::Text(format!(
-            "Invalid-move rate against the random player before the warm start: {}.",
-            cell(Some(v))
-        )));
+    let all: Vec<&Record> = records.iter().collect();
+    if let Some(name) = names_of(&all, &["initial_invalid_rate"]).first() {
+        if let Some(v) = records.iter().find_map(|r| flat_value(r, name)) {
+            blocks.push(Block::Text(format!(
+                "Invalid-move rate against the random player before the warm start: {}.",
+                fmt_number(v)
+            )));
+        }
     }
+    let mut header = vec!["step".to_string()];
+    header.extend(columns.iter().cloned());
     let mut table = Table::new(header, 0);
     for r in evals {
-        let seat = |field: &str, i: usize| {
-            cell(
-                r.value
-                    .get(field)
-                    .and_then(Value::as_array)
-                    .and_then(|a| a.get(i)),
-            )
-        };
-        let mut row = vec![
-            fmt_number(r.step),
-            cell(r.value.get("exploitability")),
-            cell(r.value.get("outside_mass")),
-        ];
-        row.extend((0..random_seats).map(|i| seat("vs_random", i)));
-        row.extend((0..cfr_seats).map(|i| seat("vs_cfr", i)));
-        row.push(cell(r.value.get("invalid_rate")));
-        if eval_invalid {
-            row.push(cell(r.value.get("invalid_vs_random")));
-        }
+        let mut row = vec![fmt_number(r.step)];
+        row.extend(columns.iter().map(|name| cell(r, name)));
         table.row(row);
     }
     blocks.push(Block::Table(table));
 }
 
-/// The held-out evaluation of a task run (steps with an `eval.pass_at` object): pass@k for
-/// every k that occurs, majority-vote accuracy, unparsable answers, distinct correct answers.
+/// The held-out evaluation of a task run (steps with a `pass_at/<k>` value:
+/// `eval/<task>/pass_at/<k>`, or `eval/pass_at/<k>` in a run written before the names were
+/// namespaced): pass@k for every k that occurs, majority-vote accuracy, unparsable answers,
+/// distinct correct answers.
 fn held_out_section(records: &[Record], blocks: &mut Vec<Block>) {
     let task_evals: Vec<&Record> = records
         .iter()
-        .filter(|r| {
-            r.value
-                .get("eval")
-                .and_then(|e| e.get("pass_at"))
-                .is_some_and(Value::is_object)
-        })
+        .filter(|r| r.flat.iter().any(|(n, _)| belongs_to(n, "pass_at")))
         .collect();
     if task_evals.is_empty() {
         return;
     }
-    let mut ks: Vec<(usize, String)> = task_evals
-        .iter()
-        .filter_map(|r| r.value.get("eval")?.get("pass_at")?.as_object())
-        .flat_map(|o| o.keys().cloned())
-        .filter_map(|k| k.parse().ok().map(|n| (n, k)))
+    let mut ks: Vec<(usize, String)> = names_of(&task_evals, &["pass_at"])
+        .into_iter()
+        .filter_map(|name| {
+            let k = name.rsplit('/').next()?.parse().ok()?;
+            Some((k, name))
+        })
         .collect();
     ks.sort();
     ks.dedup();
+    let eval_name = |field: &str| {
+        names_of(&task_evals, &[field])
+            .into_iter()
+            .find(|n| n.starts_with("eval/"))
+    };
+    let others: Vec<Option<String>> = ["majority_accuracy", "unparsable_rate", "distinct_correct"]
+        .iter()
+        .map(|f| eval_name(f))
+        .collect();
     blocks.push(Block::Heading(2, "Held-out evaluation".into()));
     let mut header = vec!["step".to_string()];
-    header.extend(ks.iter().map(|(_, k)| format!("pass@{k}")));
+    header.extend(ks.iter().map(|(k, _)| format!("pass@{k}")));
     header.extend(
         ["majority", "unparsable", "distinct correct"]
             .iter()
@@ -440,11 +447,10 @@ fn held_out_section(records: &[Record], blocks: &mut Vec<Block>) {
     );
     let mut table = Table::new(header, 0);
     for r in task_evals {
-        let e = &r.value["eval"];
         let mut row = vec![fmt_number(r.step)];
-        row.extend(ks.iter().map(|(_, k)| cell(e["pass_at"].get(k))));
-        for f in ["majority_accuracy", "unparsable_rate", "distinct_correct"] {
-            row.push(cell(e.get(f)));
+        row.extend(ks.iter().map(|(_, name)| cell(r, name)));
+        for name in &others {
+            row.push(name.as_deref().map_or_else(|| "-".into(), |n| cell(r, n)));
         }
         table.row(row);
     }
@@ -538,7 +544,7 @@ mod tests {
         assert!(md.contains("- Steps: 3 "), "{md}");
         assert!(md.contains("- Total seconds: 52.0"), "{md}");
         assert!(md.contains(
-            "| step | exploitability | outside_mass | vs_random seat0 | vs_random seat1 | invalid_rate |"
+            "| step | exploitability | outside_mass | vs_random/seat0 | vs_random/seat1 | invalid_rate |"
         ));
         assert!(
             md.contains("| 0 | 0.45 | 0.125 | 0.3 | -0.2 | 0.25 |"),
@@ -658,6 +664,70 @@ mod tests {
         let svg = std::fs::read_to_string(run.join("report/returns.svg")).unwrap();
         assert_eq!(polyline_points(&svg), vec![2, 2]);
         assert!(svg.contains("games/kuhn/vs_random/seat1"), "{svg}");
+        std::fs::remove_dir_all(&run).ok();
+    }
+
+    /// A run in the one flat shape of every loop (`docs/metrics.md`).
+    const NAMESPACED: &str = r#"{"step":0,"eval/kuhn/exploitability":0.45,"eval/kuhn/initial_invalid_rate":1.0,"eval/kuhn/outside_mass":0.125,"eval/kuhn/player0/vs_random":0.3,"eval/kuhn/player1/vs_random":-0.2,"learner/loss":0.0,"learner/warm_start_loss":1.5,"selfplay/invalid_rate":0.25,"selfplay/response_tokens":12.5,"time/seconds":10.5}
+{"step":1,"learner/approx_kl":0.002,"learner/grad_norm":1.25,"learner/loss":0.75,"selfplay/invalid_rate":0.1,"selfplay/kuhn/player0/mean_return":0.2,"selfplay/kuhn/player1/mean_return":-0.2,"time/seconds":20.0}
+{"step":2,"eval/kuhn/avg_exploitability":0.2,"eval/kuhn/exploitability":0.25,"eval/kuhn/outside_mass":0.0625,"eval/kuhn/player0/vs_random":0.55,"eval/kuhn/player1/vs_random":0.1,"learner/grad_norm":0.75,"learner/kl_ref":0.03,"learner/loss":0.5,"selfplay/invalid_rate":0.0,"selfplay/kuhn/player0/mean_return":0.05,"selfplay/kuhn/player1/mean_return":-0.05,"time/seconds":21.5}
+{"step":3,"eval/arithmetic/majority_accuracy":0.5,"eval/arithmetic/pass_at/1":0.25,"eval/arithmetic/pass_at/16":0.75,"eval/arithmetic/pass_at/4":0.5,"eval/arithmetic/unparsable_rate":0.125,"tasks/unparsable_rate":0.5,"time/seconds":1.0}
+"#;
+
+    #[test]
+    fn namespaced_names_fill_the_same_panels_and_tables() {
+        let run = temp_run("namespaced");
+        std::fs::write(run.join("metrics.jsonl"), NAMESPACED).unwrap();
+        let files = write_report(&run).unwrap();
+        let read = |name: &str| std::fs::read_to_string(files.dir.join(name)).unwrap();
+        // Each game's exploitability, never the average policy's.
+        let svg = read("exploitability.svg");
+        assert_eq!(polyline_points(&svg), vec![2]);
+        assert!(svg.contains("eval/kuhn/exploitability"), "{svg}");
+        assert!(!svg.contains("avg_exploitability"), "{svg}");
+        // Roles' returns, then each seat's return against random.
+        let svg = read("returns.svg");
+        assert_eq!(polyline_points(&svg), vec![2, 2, 2, 2]);
+        assert!(svg.contains("selfplay/kuhn/player1/mean_return"), "{svg}");
+        assert!(svg.contains("eval/kuhn/player0/vs_random"), "{svg}");
+        assert_eq!(polyline_points(&read("invalid_rate.svg")), vec![3, 1, 2]);
+        assert_eq!(polyline_points(&read("loss.svg")), vec![3]);
+        // The task's pass@k (k in any order) and its held-out majority.
+        assert_eq!(polyline_points(&read("accuracy.svg")), vec![1, 1, 1, 1]);
+        let md = std::fs::read_to_string(&files.summary).unwrap();
+        assert!(md.contains("- Total seconds: 53.0"), "{md}");
+        assert!(
+            md.contains(
+                "|  | step | eval/kuhn/exploitability |\n|---|---:|---:|\n\
+                 | first | 0 | 0.45 |\n| last | 2 | 0.25 |\n| best | 2 | 0.25 |\n"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("before the warm start: 1.\n"), "{md}");
+        assert!(
+            md.contains(
+                "| step | eval/kuhn/exploitability | eval/kuhn/outside_mass | \
+                 eval/kuhn/player0/vs_random | eval/kuhn/player1/vs_random | \
+                 selfplay/invalid_rate |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 0 | 0.45 | 0.125 | 0.3 | -0.2 | 0.25 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 2 | 0.25 | 0.0625 | 0.55 | 0.1 | 0 |"),
+            "{md}"
+        );
+        // pass@k by increasing k; the held-out unparsable rate, not the training one.
+        assert!(
+            md.contains(
+                "| step | pass@1 | pass@4 | pass@16 | majority | unparsable | distinct correct |\n\
+                 |---:|---:|---:|---:|---:|---:|---:|\n| 3 | 0.25 | 0.5 | 0.75 | 0.5 | 0.125 | - |\n"
+            ),
+            "{md}"
+        );
         std::fs::remove_dir_all(&run).ok();
     }
 

@@ -40,8 +40,8 @@ use spar_rl::objectives::losses::{self, token_grid, Aggregation, PpoClip, TokenI
 use spar_rl::rollout::prompt::{completion_ids, prompt_ids, prompt_text, PromptStyle};
 use spar_rl::rollout::{groups, Rollout, Sample};
 use spar_rl::trainer::{
-    self, checkpoint_dir, checkpoint_tensors, AdamW, Batch, Learner, Line, Loop, Settings, Step,
-    UpdateStats, WarmStart,
+    self, checkpoint_dir, checkpoint_tensors, AdamW, Batch, Learner, Line, Loop, Scope, Settings,
+    Step, StepMetrics, UpdateStats, WarmStart,
 };
 use spar_rl::{Error, Result};
 
@@ -349,11 +349,11 @@ impl GuessConfig {
 // ---------------------------------------------------------------------------------------------
 // The metrics line.
 
-/// One line of the loop's `metrics.jsonl`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What the loop measures in a step. The kernel hands it to `metrics.jsonl` as named values:
+/// `guess/<field>` for each field here, beside its own `step`, `learner/...` (the update's
+/// loss, gradient norm, learning rate, the warm start's loss) and `time/seconds`.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuessMetrics {
-    /// Policy step (0: after the warm start, before any update).
-    pub step: usize,
     /// Mean reward of the step's answers (0 or 1 each: the fraction right).
     pub train_accuracy: f64,
     /// Fraction of the step's answers that were invalid moves.
@@ -361,61 +361,19 @@ pub struct GuessMetrics {
     /// Fraction of the step's prompts whose answers were all right or all wrong (GRPO gives
     /// them zero advantage).
     pub degenerate_groups: f64,
-    /// Answers the update learnt from.
-    pub samples: usize,
-    /// Mean loss over the applied minibatches.
-    pub loss: f64,
-    /// Mean fraction of clipped ratios.
-    pub clip_fraction: f64,
-    /// Mean `old - new` log-probability per token.
-    pub approx_kl: f64,
-    /// Mean gradient norm before clipping.
-    pub grad_norm: f64,
-    /// The learning rate of the step.
-    pub learning_rate: f64,
-    /// Optimiser steps skipped for a non-finite loss or gradient (run total).
-    pub skipped_updates: usize,
     /// Held-out accuracy of the freshly built model, before the warm start (step 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub untrained_accuracy: Option<f64>,
-    /// The warm start's last loss (step 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warm_start_loss: Option<f64>,
-    /// Held-out accuracy, at evaluation steps.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Held-out accuracy, at evaluation steps (`eval/guess/accuracy`).
     pub eval_accuracy: Option<f64>,
-    /// Seconds the step took.
-    pub seconds: f64,
 }
 
-impl Line for GuessMetrics {
-    fn new(step: usize) -> GuessMetrics {
-        GuessMetrics {
-            step,
-            ..GuessMetrics::default()
-        }
-    }
-
-    fn step(&self) -> usize {
-        self.step
-    }
-
-    fn set_warm_start_loss(&mut self, loss: Option<f64>) {
-        self.warm_start_loss = loss;
-    }
-
-    fn set_update(&mut self, stats: &UpdateStats, skipped_total: usize, learning_rate: f64) {
-        self.samples = stats.samples;
-        self.loss = stats.loss;
-        self.clip_fraction = stats.clip_fraction;
-        self.approx_kl = stats.approx_kl;
-        self.grad_norm = stats.grad_norm;
-        self.learning_rate = learning_rate;
-        self.skipped_updates = skipped_total;
-    }
-
-    fn set_seconds(&mut self, seconds: f64) {
-        self.seconds = seconds;
+impl StepMetrics for GuessMetrics {
+    fn write(&self, out: &mut Scope) {
+        out.put("train_accuracy", self.train_accuracy);
+        out.put("invalid_rate", self.invalid_rate);
+        out.put("degenerate_groups", self.degenerate_groups);
+        out.eval_some("guess/untrained_accuracy", self.untrained_accuracy);
+        out.eval_some("guess/accuracy", self.eval_accuracy);
     }
 }
 
@@ -465,6 +423,7 @@ impl GuessLoop {
                 schedule: trainer::LrSchedule::Constant,
                 warmup_steps: 0,
                 config_toml: toml::to_string_pretty(config).expect("config serialises"),
+                log_learning_rate: true,
             },
             style: config.model.prompt_style,
             loss: PpoClip {
@@ -521,6 +480,8 @@ impl Loop for GuessLoop {
     // Every draw derives from `run.seed` and the step: nothing to carry between steps.
     type State = ();
     type Metrics = GuessMetrics;
+    // Its values in `metrics.jsonl` are `guess/...`.
+    const NAME: &'static str = "guess";
 
     fn settings(&self) -> &Settings {
         &self.settings
@@ -695,7 +656,7 @@ impl Loop for GuessLoop {
 }
 
 /// Runs (or resumes) the loop of `config` in `out`: all the kernel needs is the loop.
-pub fn run(config: &GuessConfig, out: &Path, resume: bool) -> Result<Vec<GuessMetrics>> {
+pub fn run(config: &GuessConfig, out: &Path, resume: bool) -> Result<Vec<Line>> {
     let mut lp = GuessLoop::new(config)?;
     trainer::run(&mut lp, out, resume, &mut |_| {})
 }
@@ -738,11 +699,12 @@ prompt_style = "raw"
 #[test]
 fn a_resumed_run_equals_an_uninterrupted_one() {
     let dir = temp("resume");
-    let without_time = |ms: &[GuessMetrics]| -> Vec<GuessMetrics> {
+    let without_time = |ms: &[Line]| -> Vec<Line> {
         ms.iter()
-            .map(|m| GuessMetrics {
-                seconds: 0.0,
-                ..m.clone()
+            .map(|m| {
+                let mut m = m.clone();
+                m.remove(trainer::metrics::SECONDS);
+                m
             })
             .collect()
     };
@@ -753,10 +715,10 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let resumed = run(&tiny_config(1, 4), &split, true).unwrap();
     // Step 2 was the stopped run's last step, so it was evaluated there and not in the
     // uninterrupted run: compare it without its accuracy, everything else exactly.
-    let mut expected = without_time(&full);
-    expected[2].eval_accuracy = resumed[2].eval_accuracy;
-    assert!(resumed[2].eval_accuracy.is_some() && full[2].eval_accuracy.is_none());
-    assert_eq!(without_time(&resumed), expected);
+    let (expected, mut resumed) = (without_time(&full), without_time(&resumed));
+    let accuracy = resumed[2].remove("eval/guess/accuracy");
+    assert!(accuracy.is_some() && expected[2].get("eval/guess/accuracy").is_none());
+    assert_eq!(resumed, expected);
     let (a, b) = (
         checkpoint_tensors(&checkpoint_dir(&straight, 4)).unwrap(),
         checkpoint_tensors(&checkpoint_dir(&split, 4)).unwrap(),
@@ -768,14 +730,16 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         assert_eq!(x, y, "{name} differs after resume");
     }
     // metrics.jsonl holds what the runs returned.
-    let read = |out: &Path| -> Vec<GuessMetrics> {
+    let read = |out: &Path| -> Vec<Line> {
         std::fs::read_to_string(out.join("metrics.jsonl"))
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
-    assert_eq!(without_time(&read(&split)), without_time(&resumed));
+    let mut written = without_time(&read(&split));
+    written[2].remove("eval/guess/accuracy");
+    assert_eq!(written, resumed);
     assert_eq!(without_time(&read(&straight)), without_time(&full));
     // state.json: the kernel's fields only (`State = ()` adds none). 128 answers a step in one
     // minibatch of 128, two epochs: two optimiser steps a policy step, 8 after 4.

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use spar_rl::config::{LoraSettings, Opponent, PoolSampling};
-use spar_rl::loops::selfplay::{run, Metrics};
+use spar_rl::loops::selfplay::run;
+use spar_rl::trainer::Line;
 use spar_rl::trainer::{checkpoint_dir, checkpoint_tensors};
 use spar_rl::TrainConfig;
 
@@ -47,13 +48,27 @@ cfr_iterations = 50
     TrainConfig::parse(&text, &[]).unwrap()
 }
 
-fn without_time(ms: &[Metrics]) -> Vec<Metrics> {
+fn without_time(ms: &[Line]) -> Vec<Line> {
     ms.iter()
-        .map(|m| Metrics {
-            seconds: 0.0,
-            ..m.clone()
+        .map(|m| {
+            let mut m = m.clone();
+            m.remove(spar_rl::trainer::metrics::SECONDS);
+            m
         })
         .collect()
+}
+
+/// The per-seat values `eval/<game>/player<i>/<metric>` of `m`, seat by seat.
+fn seats(m: &Line, game: &str, metric: &str) -> Option<Vec<f64>> {
+    let v: Vec<f64> = (0..)
+        .map_while(|i| m.number(&format!("eval/{game}/player{i}/{metric}")))
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+/// The roles `selfplay/<role>/<metric>` of `m` names.
+fn roles<'a>(m: &'a Line, metric: &'a str) -> Vec<&'a str> {
+    m.between("selfplay/", metric).map(|(r, _)| r).collect()
 }
 
 fn temp(name: &str) -> std::path::PathBuf {
@@ -62,7 +77,7 @@ fn temp(name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn read_metrics(dir: &Path) -> Vec<Metrics> {
+fn read_metrics(dir: &Path) -> Vec<Line> {
     std::fs::read_to_string(dir.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -76,27 +91,31 @@ fn resumed_run_matches_an_uninterrupted_one() {
     let full = run(&tiny_config(2), &straight, false, |_| {}).unwrap();
     assert_eq!(full.len(), 3, "step 0 (warm start) and two steps");
     let m = &full[2];
-    assert!(m.samples > 0 && m.response_tokens > 0.0);
-    assert!(m.eval.nash_conv.is_some_and(|v| (0.0..=4.0).contains(&v)));
-    assert_eq!(m.eval.vs_random.as_ref().map(Vec::len), Some(2));
-    assert_eq!(m.eval.vs_cfr.as_ref().map(Vec::len), Some(2));
-    assert_eq!(m.eval.vs_cfr_ci95.as_ref().map(Vec::len), Some(2));
+    assert!(m.number("learner/samples").unwrap() > 0.0);
+    assert!(m.number("selfplay/response_tokens").unwrap() > 0.0);
+    assert!(m
+        .number("eval/kuhn/nash_conv")
+        .is_some_and(|v| (0.0..=4.0).contains(&v)));
+    assert_eq!(seats(m, "kuhn", "vs_random").map(|v| v.len()), Some(2));
+    assert_eq!(seats(m, "kuhn", "vs_cfr").map(|v| v.len()), Some(2));
+    assert_eq!(seats(m, "kuhn", "vs_cfr_ci95").map(|v| v.len()), Some(2));
     // Exact values against CFR+ (50 iterations: within 0.05 of a Nash equilibrium): no
     // policy gets more than the game value -1/18 (seat 0) or +1/18 (seat 1) against Nash.
-    let exact = m.eval.exact_vs_cfr.clone().expect("exact values on Kuhn");
+    let exact = seats(m, "kuhn", "exact_vs_cfr").expect("exact values on Kuhn");
     assert!(
         exact[0] <= -1.0 / 18.0 + 0.05 && exact[1] <= 1.0 / 18.0 + 0.05,
         "{exact:?}"
     );
     assert!(exact.iter().all(|v| (-2.0..=2.0).contains(v)));
-    assert!(m.kl_ref.is_some_and(|k| k.is_finite()) && m.entropy.is_some_and(|h| h > 0.0));
-    assert!(m.sft_loss.is_some_and(|l| l > 0.0));
+    assert!(m.number("learner/kl_ref").is_some_and(f64::is_finite));
+    assert!(m.number("learner/entropy").is_some_and(|h| h > 0.0));
+    assert!(m.number("learner/sft_loss").is_some_and(|l| l > 0.0));
+    assert!(m.number("learner/learning_rate").is_some_and(|r| r > 0.0));
     // The average of the checkpointed policies (steps 1 and 2) at the last step only.
     assert!(m
-        .eval
-        .avg_exploitability
+        .number("eval/kuhn/avg_exploitability")
         .is_some_and(|e| (0.0..=2.0).contains(&e)));
-    assert!(full[1].eval.avg_exploitability.is_none());
+    assert!(full[1].get("eval/kuhn/avg_exploitability").is_none());
     assert!(straight.join("average_policy.json").exists());
     assert!(straight
         .join("checkpoints/step-000002/prompting.json")
@@ -107,7 +126,7 @@ fn resumed_run_matches_an_uninterrupted_one() {
             .count()
             >= 1
     );
-    assert!(full[0].warm_start_loss.is_some());
+    assert!(full[0].number("learner/warm_start_loss").is_some());
     for file in ["config.toml", "metrics.jsonl"] {
         assert!(straight.join(file).exists(), "{file}");
     }
@@ -185,7 +204,7 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
     let straight = temp("lora-straight");
     let full = run(&tiny_lora_config(2), &straight, false, |_| {}).unwrap();
     assert_eq!(full.len(), 3);
-    assert!(full[2].kl_ref.is_some_and(|k| k.is_finite()));
+    assert!(full[2].number("learner/kl_ref").is_some_and(f64::is_finite));
 
     // A LoRA checkpoint: the adapter (PEFT layout), base.json, the base's config and
     // tokenizer, and the run's own files; no full weights.
@@ -273,11 +292,14 @@ fn lora_run_trains_only_the_adapter_loads_and_resumes_exactly() {
     let table =
         spar_rl::tabulate(&env, &loaded.model, &loaded.tokenizer, &options, |_, _| {}).unwrap();
     let nc = spar_eval::nash_conv(env.game(), &table.policy).unwrap();
-    assert_eq!(Some(nc.exploitability), full[2].eval.exploitability);
+    assert_eq!(
+        Some(nc.exploitability),
+        full[2].number("eval/kuhn/exploitability")
+    );
     // The exact returns against the uniform player are the same tree computation, per seat.
     let by_seat =
         spar_eval::returns_by_seat(env.game(), &table.policy, &spar_core::UniformRandom).unwrap();
-    assert_eq!(Some(by_seat), full[2].eval.exact_vs_random);
+    assert_eq!(Some(by_seat), seats(&full[2], "kuhn", "exact_vs_random"));
     // ... and it differs from the base alone (the adapter matters).
     let bare = base_ckpt.frozen().unwrap();
     let ids = loaded.tokenizer.encode("Player 0").unwrap();
@@ -329,14 +351,15 @@ fn a_fixed_opponent_and_evaluation_opponents() {
     config.eval.games_vs_opponents = 3;
     let metrics = run(&config, &out, false, |_| {}).unwrap();
     let last = metrics.last().unwrap();
-    assert_eq!(last.opponent_failures, Some(0));
+    assert_eq!(last.number("selfplay/opponent_failures"), Some(0.0));
     // Five episodes: three with the model as player 0, two as player 1.
-    assert_eq!(last.mean_return.len(), 2, "{:?}", last.mean_return);
-    let vs = last.eval.vs_players.as_ref().unwrap();
-    assert_eq!(vs.len(), 2);
-    assert!(vs.values().all(|seats| seats.len() == 2));
-    let wins = last.eval.win_rate_vs_players.as_ref().unwrap();
-    assert!(wins["random"].iter().all(|w| (0.0..=1.0).contains(w)));
+    assert_eq!(roles(last, "mean_return").len(), 2, "{last:?}");
+    for opponent in ["random", "cfr+:20"] {
+        let vs = seats(last, "kuhn", &format!("vs_players/{opponent}"));
+        assert_eq!(vs.map(|v| v.len()), Some(2), "{last:?}");
+    }
+    let wins = seats(last, "kuhn", "win_rate_vs_players/random").unwrap();
+    assert!(wins.iter().all(|w| (0.0..=1.0).contains(w)));
     // A player that cannot be built is refused before training, naming it.
     let mut bad = tiny_config(1);
     bad.eval.opponents = vec!["grandmaster".into()];
@@ -363,10 +386,18 @@ fn the_opponent_pool_plays_past_checkpoints_and_resumes_exactly() {
     let straight = temp("pool-straight");
     let full = run(&pool_config(4), &straight, false, |_| {}).unwrap();
     for m in &full[1..] {
-        let member = m.pool_opponent.expect("a pool opponent every step");
-        assert!(member < m.step, "step {} played step {member}", m.step);
-        assert!(m.pool_win_rate.is_some_and(|w| (0.0..=1.0).contains(&w)));
-        assert_eq!(m.mean_return.len(), 2);
+        let member = m
+            .number("selfplay/pool_opponent")
+            .expect("a pool opponent every step");
+        assert!(
+            member < m.step as f64,
+            "step {} played step {member}",
+            m.step
+        );
+        assert!(m
+            .number("selfplay/pool_win_rate")
+            .is_some_and(|w| (0.0..=1.0).contains(&w)));
+        assert_eq!(roles(m, "mean_return").len(), 2);
     }
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(checkpoint_dir(&straight, 4).join("state.json")).unwrap(),
@@ -416,9 +447,9 @@ fn multi_game_runs_train_every_game_and_resume_exactly() {
     let straight = temp("multi-straight");
     let full = run(&multi(2), &straight, false, |_| {}).unwrap();
     let last = full.last().unwrap();
-    let roles: Vec<&str> = last.mean_return.keys().map(String::as_str).collect();
+    let played = roles(last, "mean_return");
     assert_eq!(
-        roles,
+        played,
         [
             "kuhn/player0",
             "kuhn/player1",
@@ -426,27 +457,33 @@ fn multi_game_runs_train_every_game_and_resume_exactly() {
             "tictactoe/player1"
         ]
     );
-    let baselines: Vec<&str> = last.baseline.keys().map(String::as_str).collect();
-    assert_eq!(baselines, roles);
-    // Per-game metrics, and none of the one-game evaluation fields.
-    assert!(last.eval.exploitability.is_none() && last.eval.vs_random.is_none());
-    let kuhn = &last.games["kuhn"];
-    let ttt = &last.games["tictactoe"];
-    assert_eq!((kuhn.episodes, ttt.episodes), (4, 4));
-    assert!(kuhn
-        .eval
-        .exploitability
+    assert_eq!(roles(last, "baseline"), played);
+    // Per-game rollouts and evaluations, under each game's name.
+    assert_eq!(last.number("selfplay/kuhn/episodes"), Some(4.0));
+    assert_eq!(last.number("selfplay/tictactoe/episodes"), Some(4.0));
+    assert!(last
+        .number("eval/kuhn/exploitability")
         .is_some_and(|e| (0.0..=2.0).contains(&e)));
-    assert!(ttt.eval.exploitability.is_none(), "not in eval.exact_games");
-    assert!(kuhn.eval.vs_cfr.is_some() && ttt.eval.vs_cfr.is_none());
-    assert_eq!(kuhn.eval.vs_random.as_ref().map(Vec::len), Some(2));
-    let kuhn_vs: Vec<&String> = kuhn.eval.vs_players.as_ref().unwrap().keys().collect();
-    let ttt_vs: Vec<&String> = ttt.eval.vs_players.as_ref().unwrap().keys().collect();
-    assert_eq!(kuhn_vs, ["random"]);
-    assert_eq!(ttt_vs, ["minimax", "random"]);
+    assert!(
+        last.get("eval/tictactoe/exploitability").is_none(),
+        "not in eval.exact_games"
+    );
+    assert!(
+        seats(last, "kuhn", "vs_cfr").is_some() && seats(last, "tictactoe", "vs_cfr").is_none()
+    );
+    assert_eq!(seats(last, "kuhn", "vs_random").map(|v| v.len()), Some(2));
+    assert!(seats(last, "kuhn", "vs_players/random").is_some());
+    assert!(seats(last, "kuhn", "vs_players/minimax").is_none());
+    assert!(seats(last, "tictactoe", "vs_players/minimax").is_some());
+    assert!(seats(last, "tictactoe", "vs_players/random").is_some());
     // The step's rollouts together: every sample of both games.
-    let turns = |g: &spar_rl::loops::selfplay::GameMetrics| g.response_tokens > 0.0;
-    assert!(turns(kuhn) && turns(ttt) && last.samples > 0);
+    let turns = |game: &str| {
+        last.number(&format!("selfplay/{game}/response_tokens"))
+            .unwrap()
+            > 0.0
+    };
+    assert!(turns("kuhn") && turns("tictactoe"));
+    assert!(last.number("learner/samples").unwrap() > 0.0);
 
     let split = temp("multi-split");
     run(&multi(1), &split, false, |_| {}).unwrap();

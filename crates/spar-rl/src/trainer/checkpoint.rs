@@ -140,7 +140,7 @@ pub(crate) fn resume<L: Loop>(
     lp: &mut L,
     out: &Path,
     log: &mut MetricsLog,
-) -> Result<(Learner, AdamW, RunState<L::State>, Vec<L::Metrics>)> {
+) -> Result<(Learner, AdamW, RunState<L::State>, Vec<Line>)> {
     let settings = lp.settings().clone();
     let dir = resume_dir(out, &settings)?;
     let device = spar_lm::device::default_device();
@@ -156,7 +156,7 @@ pub(crate) fn resume<L: Loop>(
     )?;
     let moments = candle_core::safetensors::load(dir.join("optimizer.safetensors"), &device)?;
     opt.load_state(&moments, state.optimizer_step)?;
-    let history = log.keep_until(state.step, |m: &L::Metrics| m.step())?;
+    let history = log.keep_until(state.step)?;
     lp.prepare(&learner, out, None)?;
     Ok((learner, opt, state, history))
 }

@@ -5,7 +5,8 @@
 //! [`run`] owns everything else, once: the [`Learner`] (full weights or a LoRA adapter), the
 //! supervised warm start, the optimiser ([`AdamW`] with saved moments, the learning-rate
 //! schedule, gradient clipping and the non-finite guard of [`AdamW::apply`]), the checkpoint
-//! writer and the one resume path, and the metrics sink (`metrics.jsonl` and TensorBoard).
+//! writer and the one resume path, and the metrics sink (`metrics.jsonl` and TensorBoard: one
+//! flat, namespaced shape for every loop, [`metrics`]).
 //! A loop never touches the optimiser's state, the checkpoint format or the metrics files.
 //!
 //! Exact resume: every random draw of a loop is a function of `run.seed`, the step and the
@@ -34,6 +35,7 @@ pub use learner::Learner;
 pub use optim::{AdamW, LrSchedule};
 
 use metrics::MetricsLog;
+pub use metrics::{Line, Scope};
 
 /// What the kernel reads of a loop's configuration (resolved once, when the loop is built).
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +62,10 @@ pub struct Settings {
     /// The resolved configuration, written to `config.toml` before anything else. On a
     /// resume it must equal the run's `config.toml` in every key but `run.steps`.
     pub config_toml: String,
+    /// Whether lines carry `learner/learning_rate`. Every loop should; the task loop does
+    /// not yet (its rate is constant), so that its metrics keep their values until its
+    /// regression baselines are renewed.
+    pub log_learning_rate: bool,
 }
 
 impl Settings {
@@ -134,19 +140,13 @@ pub struct UpdateStats {
     pub pair_accuracy: Option<f64>,
 }
 
-/// One line of `metrics.jsonl`, as a loop defines it.
-pub trait Line: Serialize + DeserializeOwned + Clone {
-    /// An empty line for `step`.
-    fn new(step: usize) -> Self;
-    /// The line's step.
-    fn step(&self) -> usize;
-    /// Step 0: the warm start's last loss.
-    fn set_warm_start_loss(&mut self, loss: Option<f64>);
-    /// The step's update (`skipped_total`: optimiser steps skipped so far in the run;
-    /// `learning_rate`: the rate the step used).
-    fn set_update(&mut self, stats: &UpdateStats, skipped_total: usize, learning_rate: f64);
-    /// Wall-clock seconds of the step.
-    fn set_seconds(&mut self, seconds: f64);
+/// What a loop measured in one step (its rollouts, advantages and evaluation), filled by
+/// the [`Loop`] methods that take it and handed to the kernel's sink as named values
+/// ([`metrics`] describes the one shape of every line).
+pub trait StepMetrics: Default {
+    /// The step's values: `out.put` under the loop's namespace ([`Loop::NAME`]), `out.eval`
+    /// under `eval/`. The kernel adds `step`, `learner/...` and `time/seconds`.
+    fn write(&self, out: &mut Scope);
 }
 
 /// A learning loop: what it supplies to [`run`], method by method in the order `run` calls
@@ -157,8 +157,11 @@ pub trait Loop {
     /// buffers, positions in a data stream). Saved in `state.json` beside the kernel's own
     /// fields; `Default` is its value at step 0.
     type State: Serialize + DeserializeOwned + Default;
-    /// One line of `metrics.jsonl`.
-    type Metrics: Line;
+    /// What the loop measures in a step.
+    type Metrics: StepMetrics;
+    /// The loop's namespace in `metrics.jsonl` (`selfplay`, `tasks`): its values are
+    /// `NAME/<key>`.
+    const NAME: &'static str;
 
     /// The kernel's settings (read once, at the start of [`run`]).
     fn settings(&self) -> &Settings;
@@ -271,8 +274,8 @@ pub fn run<L: Loop>(
     lp: &mut L,
     out: &Path,
     resume: bool,
-    on_line: &mut dyn FnMut(&L::Metrics),
-) -> Result<Vec<L::Metrics>> {
+    on_line: &mut dyn FnMut(&Line),
+) -> Result<Vec<Line>> {
     let settings = lp.settings().clone();
     settings.validate()?;
     if resume {
@@ -297,9 +300,9 @@ pub fn run<L: Loop>(
             learner: &learner,
             out,
         };
-        let mut line = L::Metrics::new(index);
-        let mut batch = lp.collect(&step, &mut state.custom, &mut line)?;
-        lp.advantages(&step, &mut batch, &mut state.custom, &mut line)?;
+        let mut measured = L::Metrics::default();
+        let mut batch = lp.collect(&step, &mut state.custom, &mut measured)?;
+        lp.advantages(&step, &mut batch, &mut state.custom, &mut measured)?;
         opt.lr = settings.schedule.rate(
             settings.learning_rate,
             index,
@@ -310,12 +313,15 @@ pub fn run<L: Loop>(
         state.step = index;
         state.optimizer_step = opt.step;
         state.skipped_updates += stats.skipped;
-        line.set_update(&stats, state.skipped_updates, opt.lr);
         if lp.evaluates(index, step.last) {
-            lp.evaluate(&step, &mut line)?;
+            lp.evaluate(&step, &mut measured)?;
         }
+        let mut line = Line::new(index);
+        measured.write(&mut Scope::new(&mut line, L::NAME));
+        let rate = settings.log_learning_rate.then_some(opt.lr);
+        line.set_update(&stats, state.skipped_updates, rate);
         line.set_seconds(started.elapsed().as_secs_f64());
-        log.append(&line, index)?;
+        log.append(&line)?;
         on_line(&line);
         history.push(line);
         if index % settings.checkpoint_every == 0 || step.last {
@@ -331,16 +337,16 @@ fn start<L: Loop>(
     lp: &mut L,
     out: &Path,
     log: &mut MetricsLog,
-    on_line: &mut dyn FnMut(&L::Metrics),
-) -> Result<(Learner, AdamW, RunState<L::State>, Vec<L::Metrics>)> {
+    on_line: &mut dyn FnMut(&Line),
+) -> Result<(Learner, AdamW, RunState<L::State>, Vec<Line>)> {
     let started = Instant::now();
     let settings = lp.settings().clone();
     spar_core::atomic::write_atomic(&out.join("config.toml"), settings.config_toml.as_bytes())?;
-    log.rewrite::<L::Metrics>(&[])?;
+    log.rewrite(&[])?;
     let device = spar_lm::device::default_device();
     let learner = learner::fresh_learner(&settings.model, settings.seed, out, &device)?;
-    let mut line = L::Metrics::new(0);
-    lp.before_warm_start(&learner, &mut line)?;
+    let mut measured = L::Metrics::default();
+    lp.before_warm_start(&learner, &mut measured)?;
     let warm = match lp.warm_start(&learner)? {
         Some(w) if w.steps > 0 => {
             if w.data.is_empty() {
@@ -354,7 +360,6 @@ fn start<L: Loop>(
         }
         _ => None,
     };
-    line.set_warm_start_loss(warm);
     let opt = AdamW::new(
         learner.named_vars(),
         settings.learning_rate,
@@ -367,7 +372,7 @@ fn start<L: Loop>(
         custom: L::State::default(),
     };
     checkpoint::save(lp, out, &learner, &opt, &state)?;
-    lp.prepare(&learner, out, Some(&mut line))?;
+    lp.prepare(&learner, out, Some(&mut measured))?;
     if lp.evaluates(0, settings.steps == 0) {
         let step = Step {
             index: 0,
@@ -375,10 +380,16 @@ fn start<L: Loop>(
             learner: &learner,
             out,
         };
-        lp.evaluate(&step, &mut line)?;
+        lp.evaluate(&step, &mut measured)?;
     }
+    let mut line = Line::new(0);
+    measured.write(&mut Scope::new(&mut line, L::NAME));
+    line.set_warm_start_loss(warm);
+    // No update yet: the learner's values are those of an empty one.
+    let rate = settings.log_learning_rate.then_some(0.0);
+    line.set_update(&UpdateStats::default(), 0, rate);
     line.set_seconds(started.elapsed().as_secs_f64());
-    log.append(&line, 0)?;
+    log.append(&line)?;
     on_line(&line);
     Ok((learner, opt, state, vec![line]))
 }

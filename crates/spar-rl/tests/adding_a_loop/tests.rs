@@ -166,14 +166,18 @@ fn training_raises_held_out_accuracy() {
     assert_eq!(history.len(), 41, "step 0 and 40 steps");
     let first = &history[0];
     let untrained = first
-        .untrained_accuracy
+        .number("eval/guess/untrained_accuracy")
         .expect("measured before the warm start");
-    let warm = first.eval_accuracy.expect("step 0 is evaluated");
+    let warm = first
+        .number("eval/guess/accuracy")
+        .expect("step 0 is evaluated");
     let trained = history[40]
-        .eval_accuracy
+        .number("eval/guess/accuracy")
         .expect("the last step is evaluated");
     eprintln!("held-out accuracy: untrained {untrained}, warm-started {warm}, trained {trained}");
-    assert!(first.warm_start_loss.is_some_and(f64::is_finite));
+    assert!(first
+        .number("learner/warm_start_loss")
+        .is_some_and(f64::is_finite));
     // The fresh model writes bytes at random; the warm start teaches the format and a start.
     assert!(untrained < 0.05 && warm > untrained);
     // The policy updates, not the warm start, take it the rest of the way.
@@ -181,13 +185,15 @@ fn training_raises_held_out_accuracy() {
         trained >= warm + 0.3 && trained >= 0.8,
         "{untrained} -> {warm} -> {trained}"
     );
-    let early = mean(history[1..=5].iter().map(|m| m.train_accuracy));
-    let late = mean(history[36..=40].iter().map(|m| m.train_accuracy));
+    let accuracy = |m: &Line| m.number("guess/train_accuracy").unwrap();
+    let early = mean(history[1..=5].iter().map(accuracy));
+    let late = mean(history[36..=40].iter().map(accuracy));
     assert!(late >= early + 0.3, "training reward {early} -> {late}");
     for m in &history[1..] {
-        assert_eq!(m.samples, 16 * 8);
-        assert!(m.loss.is_finite() && m.grad_norm.is_finite(), "{m:?}");
-        assert_eq!(m.skipped_updates, 0);
+        assert_eq!(m.number("learner/samples"), Some(16.0 * 8.0));
+        let (loss, norm) = (m.number("learner/loss"), m.number("learner/grad_norm"));
+        assert!(loss.is_some() && norm.is_some(), "{m:?}");
+        assert_eq!(m.number("learner/skipped_updates"), Some(0.0));
     }
     assert!(checkpoint_dir(&out, 40).join("guess.json").exists());
     let _ = std::fs::remove_dir_all(&out);
@@ -241,7 +247,7 @@ fn the_guide_quotes_this_file_verbatim() {
         parts: &[
             "impl Env for GuessEnv",
             "pub struct GuessConfig",
-            "impl Line for GuessMetrics",
+            "impl StepMetrics for GuessMetrics",
             "pub fn new(config: &GuessConfig) -> Result<GuessLoop>",
             "fn before_warm_start(",
             "fn warm_start(",

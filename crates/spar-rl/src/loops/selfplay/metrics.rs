@@ -1,119 +1,70 @@
-//! Self-play's metrics line ([`Metrics`]), each game's share of it ([`GameMetrics`]) and the
-//! evaluation both carry ([`Evaluation`], flattened into the line: its fields are top-level
-//! keys of `metrics.jsonl`).
+//! What self-play measures in a step ([`Metrics`]), each game's share of it ([`GameMetrics`])
+//! and the evaluation of a game ([`Evaluation`]), and their names in `metrics.jsonl`
+//! (`docs/metrics.md`): rollouts under `selfplay/` (loop-wide, per game of a multi-game run
+//! as `selfplay/<game>/...`, per role as `selfplay/<role key>/...`), a game's evaluation
+//! under `eval/<game>/...` and, per model seat, `eval/<role key>/...`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use spar_core::Role;
 
-use crate::trainer::{Line, UpdateStats};
+use crate::trainer::{Scope, StepMetrics};
 
-/// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What self-play measured in one step.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Metrics {
-    /// Policy-improvement steps done (0: after the warm start).
-    pub step: usize,
-    /// Mean return of each role over the step's self-play games.
-    #[serde(default)]
+    /// Mean return of each role over the step's self-play games
+    /// (`selfplay/<role key>/mean_return`).
     pub mean_return: BTreeMap<String, f64>,
-    /// RAE baseline of each role after the step.
-    #[serde(default)]
+    /// RAE baseline of each role after the step (`selfplay/<role key>/baseline`).
     pub baseline: BTreeMap<String, f64>,
-    /// Fraction of model turns that named no legal action.
-    #[serde(default)]
+    /// Fraction of model turns that named no legal action (`selfplay/invalid_rate`).
     pub invalid_rate: f64,
-    /// Fraction of model turns cut by `rollout.max_tokens`.
-    #[serde(default)]
+    /// Fraction of model turns cut by `rollout.max_tokens` (`selfplay/truncation_rate`).
     pub truncation_rate: f64,
-    /// Mean answer length in tokens.
-    #[serde(default)]
+    /// Mean answer length in tokens (`selfplay/response_tokens`).
     pub response_tokens: f64,
-    /// Samples trained on (after dropping zero advantages).
-    #[serde(default)]
-    pub samples: usize,
-    /// Mean PPO loss over minibatches.
-    #[serde(default)]
-    pub loss: f64,
-    /// Mean fraction of clipped token ratios: tokens where the clipped surrogate binds
-    /// (verl's `pg_clipfrac`; [`crate::objectives::losses::PpoClip`]).
-    #[serde(default)]
-    pub clip_fraction: f64,
-    /// Mean k1 estimate of KL(old policy || new policy) per token.
-    #[serde(default)]
-    pub approx_kl: f64,
-    /// Mean gradient norm before clipping.
-    #[serde(default)]
-    pub grad_norm: f64,
-    /// Learning rate of the step's updates.
-    #[serde(default)]
-    pub learning_rate: f64,
-    /// Mean per-token KL estimate to the frozen reference (with a KL penalty).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub kl_ref: Option<f64>,
-    /// Mean per-token entropy of the next-token distribution (with an entropy bonus).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub entropy: Option<f64>,
-    /// Mean supervised loss on the warm-start data (with `ppo.sft_coef`).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub sft_loss: Option<f64>,
-    /// Optimiser steps skipped for a non-finite loss or gradient (cumulative).
-    #[serde(default)]
-    pub skipped_updates: usize,
     /// `rollout.servers`: model turns whose server call failed after every retry (each an
     /// invalid answer) in this step's rollouts.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub failed_calls: Option<usize>,
     /// `rollout.servers`: retried server calls in this step (timeouts, resets, 429, 5xx).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub server_retries: Option<u64>,
     /// `rollout.opponent = "pool"`: the step of the checkpoint the learner played.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pool_opponent: Option<usize>,
     /// `rollout.opponent = "pool"`: the learner's win rate against it in this step's games.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub pool_win_rate: Option<f64>,
     /// A fixed opponent (`rollout.opponent`): its turns that named no action (a language-model
     /// opponent's invalid answer or failed call), each an invalid move under the game's rule.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub opponent_failures: Option<usize>,
     /// `rollout.servers`: the weight version the servers sampled this step's rollouts with.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub weight_version: Option<String>,
-    /// Warm-start loss (step 0 only).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub warm_start_loss: Option<f64>,
-    /// A one-game run's evaluation (evaluation steps); empty in a multi-game run, whose games
-    /// are evaluated in `games`.
-    #[serde(flatten)]
-    pub eval: Evaluation,
-    /// Multi-game runs (`game.names`): each game's rollouts and evaluation. The fields above
-    /// then hold the rollouts of all games together and no evaluation.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    /// Each game's share: its rollouts in a multi-game run, its evaluation at evaluation
+    /// steps (one-game runs too).
     pub games: BTreeMap<String, GameMetrics>,
-    /// Wall-clock seconds of the step.
-    #[serde(default)]
-    pub seconds: f64,
 }
 
-/// One game's share of a step of a multi-game run: its rollouts and, on evaluation steps,
-/// the same evaluation a one-game run writes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// One game's share of a step.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GameMetrics {
+    /// Multi-game runs (`game.names`): the game's own rollouts (`selfplay/<game>/...`); the
+    /// loop-wide values then hold the rollouts of all games together.
+    pub rollouts: Option<GameRollouts>,
+    /// The game's evaluation (`eval/<game>/...`).
+    pub eval: Evaluation,
+}
+
+/// One game's rollouts in a step of a multi-game run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GameRollouts {
     /// Episodes of this game played in the step's rollouts.
-    #[serde(default)]
     pub episodes: usize,
     /// Fraction of the model's turns in this game that named no legal action.
-    #[serde(default)]
     pub invalid_rate: f64,
     /// Fraction of the model's turns in this game cut by `rollout.max_tokens`.
-    #[serde(default)]
     pub truncation_rate: f64,
     /// Mean answer length in tokens in this game.
-    #[serde(default)]
     pub response_tokens: f64,
-    /// The game's evaluation.
-    #[serde(flatten)]
-    pub eval: Evaluation,
 }
 
 /// The evaluation of one game at an evaluation step. Exact values are computed on the game
@@ -177,36 +128,76 @@ pub struct Evaluation {
     pub avg_exploitability: Option<f64>,
 }
 
-impl Line for Metrics {
-    fn new(step: usize) -> Metrics {
-        Metrics {
-            step,
-            ..Metrics::default()
+impl StepMetrics for Metrics {
+    fn write(&self, out: &mut Scope) {
+        for (role, v) in &self.mean_return {
+            out.put(&format!("{role}/mean_return"), *v);
+        }
+        for (role, v) in &self.baseline {
+            out.put(&format!("{role}/baseline"), *v);
+        }
+        out.put("invalid_rate", self.invalid_rate);
+        out.put("truncation_rate", self.truncation_rate);
+        out.put("response_tokens", self.response_tokens);
+        out.put_some("failed_calls", self.failed_calls);
+        out.put_some("server_retries", self.server_retries);
+        out.put_some("pool_opponent", self.pool_opponent);
+        out.put_some("pool_win_rate", self.pool_win_rate);
+        out.put_some("opponent_failures", self.opponent_failures);
+        out.put_some("weight_version", self.weight_version.clone());
+        for (game, g) in &self.games {
+            if let Some(r) = &g.rollouts {
+                out.put(&format!("{game}/episodes"), r.episodes);
+                out.put(&format!("{game}/invalid_rate"), r.invalid_rate);
+                out.put(&format!("{game}/truncation_rate"), r.truncation_rate);
+                out.put(&format!("{game}/response_tokens"), r.response_tokens);
+            }
+            g.eval.write(game, out);
         }
     }
+}
 
-    fn step(&self) -> usize {
-        self.step
-    }
-
-    fn set_warm_start_loss(&mut self, loss: Option<f64>) {
-        self.warm_start_loss = loss;
-    }
-
-    fn set_update(&mut self, stats: &UpdateStats, skipped_total: usize, learning_rate: f64) {
-        self.samples = stats.samples;
-        self.loss = stats.loss;
-        self.clip_fraction = stats.clip_fraction;
-        self.approx_kl = stats.approx_kl;
-        self.grad_norm = stats.grad_norm;
-        self.learning_rate = learning_rate;
-        self.kl_ref = stats.kl_ref;
-        self.entropy = stats.entropy;
-        self.sft_loss = stats.sft_loss;
-        self.skipped_updates = skipped_total;
-    }
-
-    fn set_seconds(&mut self, seconds: f64) {
-        self.seconds = seconds;
+impl Evaluation {
+    /// The evaluation of `game` as `eval/<game>/<metric>`, its per-seat values as
+    /// `eval/<role key>/<metric>` (seat `i` is the role `<game>/player<i>`), the per-opponent
+    /// ones as `eval/<role key>/vs_players/<opponent>`.
+    pub fn write(&self, game: &str, out: &mut Scope) {
+        let scalars = [
+            ("nash_conv", self.nash_conv),
+            ("exploitability", self.exploitability),
+            ("outside_mass", self.outside_mass),
+            ("invalid_vs_random", self.invalid_vs_random),
+            ("initial_invalid_rate", self.initial_invalid_rate),
+            ("avg_exploitability", self.avg_exploitability),
+        ];
+        for (name, value) in scalars {
+            out.eval_some(&format!("{game}/{name}"), value);
+        }
+        let role = |seat: usize| Role::player(game, seat).key();
+        let per_seat = [
+            ("exact_vs_random", &self.exact_vs_random),
+            ("exact_vs_cfr", &self.exact_vs_cfr),
+            ("vs_random", &self.vs_random),
+            ("vs_random_ci95", &self.vs_random_ci95),
+            ("vs_cfr", &self.vs_cfr),
+            ("vs_cfr_ci95", &self.vs_cfr_ci95),
+            ("win_rate_vs_cfr", &self.win_rate_vs_cfr),
+        ];
+        for (name, values) in per_seat {
+            for (seat, v) in values.iter().flatten().enumerate() {
+                out.eval(&format!("{}/{name}", role(seat)), *v);
+            }
+        }
+        let per_opponent = [
+            ("vs_players", &self.vs_players),
+            ("win_rate_vs_players", &self.win_rate_vs_players),
+        ];
+        for (name, players) in per_opponent {
+            for (opponent, values) in players.iter().flatten() {
+                for (seat, v) in values.iter().enumerate() {
+                    out.eval(&format!("{}/{name}/{opponent}", role(seat)), *v);
+                }
+            }
+        }
     }
 }

@@ -43,8 +43,8 @@ use crate::rollout::{Decode, Sample};
 use crate::trainer::learner::Trained;
 use crate::trainer::supervised::nll;
 use crate::trainer::{
-    checkpoint_dir, complete_checkpoints, AdamW, Batch, Learner, Loop, Settings, Step, UpdateStats,
-    WarmStart,
+    checkpoint_dir, complete_checkpoints, AdamW, Batch, Learner, Line, Loop, Settings, Step,
+    UpdateStats, WarmStart,
 };
 
 mod evaluate;
@@ -52,7 +52,7 @@ mod metrics;
 mod pool;
 mod track;
 
-pub use metrics::{Evaluation, GameMetrics, Metrics};
+pub use metrics::{Evaluation, GameMetrics, GameRollouts, Metrics};
 use pool::{pick_pool_member, PoolRecord};
 use track::{evaluate_tracks, mixed_warm_start_data, GameTrack, StepContext, Track};
 
@@ -62,8 +62,8 @@ pub fn run(
     config: &TrainConfig,
     out: &Path,
     resume: bool,
-    mut on_metrics: impl FnMut(&Metrics),
-) -> Result<Vec<Metrics>> {
+    mut on_metrics: impl FnMut(&Line),
+) -> Result<Vec<Line>> {
     let mut lp = SelfPlay::new(config)?;
     crate::trainer::run(&mut lp, out, resume, &mut on_metrics)
 }
@@ -144,6 +144,7 @@ impl SelfPlay {
                 schedule: p.lr_schedule,
                 warmup_steps: p.warmup_steps,
                 config_toml: config.to_toml(),
+                log_learning_rate: true,
             },
             style,
             decode: config.rollout.policy,
@@ -207,6 +208,7 @@ impl SelfPlay {
 impl Loop for SelfPlay {
     type State = SelfPlayState;
     type Metrics = Metrics;
+    const NAME: &'static str = "selfplay";
 
     fn settings(&self) -> &Settings {
         &self.settings
@@ -308,10 +310,12 @@ impl Loop for SelfPlay {
                 line.games.insert(
                     track.name().to_string(),
                     GameMetrics {
-                        episodes: part.batch.returns.len(),
-                        invalid_rate: part.batch.invalid_rate(),
-                        truncation_rate: part.batch.truncation_rate(),
-                        response_tokens: part.batch.mean_response_tokens(),
+                        rollouts: Some(GameRollouts {
+                            episodes: part.batch.returns.len(),
+                            invalid_rate: part.batch.invalid_rate(),
+                            truncation_rate: part.batch.truncation_rate(),
+                            response_tokens: part.batch.mean_response_tokens(),
+                        }),
                         ..GameMetrics::default()
                     },
                 );
@@ -385,7 +389,6 @@ impl Loop for SelfPlay {
             }
         }
         line.baseline = state.baselines.values.clone();
-        line.samples = batch.samples.len();
         Ok(())
     }
 
@@ -519,23 +522,16 @@ impl Loop for SelfPlay {
         if !(step.last && step.index > 0 && config.eval.average) {
             return Ok(());
         }
-        let multi = self.tracks.len() > 1;
         for track in &self.tracks {
-            let evaluated = if multi {
-                line.games
-                    .get(track.name())
-                    .is_some_and(|g| g.eval.exploitability.is_some())
-            } else {
-                line.eval.exploitability.is_some()
-            };
-            if !evaluated {
+            let Some(g) = line
+                .games
+                .get_mut(track.name())
+                .filter(|g| g.eval.exploitability.is_some())
+            else {
                 continue;
-            }
-            let avg = track.average_exploitability(step.learner, config, style, step.out)?;
-            match line.games.get_mut(track.name()) {
-                Some(g) if multi => g.eval.avg_exploitability = avg,
-                _ => line.eval.avg_exploitability = avg,
-            }
+            };
+            g.eval.avg_exploitability =
+                track.average_exploitability(step.learner, config, style, step.out)?;
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use spar_lm::Llama;
 
 use super::evaluate::{average_exploitability, cfr_opponent, evaluate, vs_opponent};
 use super::evaluate::{BoxedPlayer, NamedPlayer};
-use super::metrics::{Evaluation, Metrics};
+use super::metrics::{Evaluation, GameRollouts, Metrics};
 use super::{game_text_options, sampling};
 use crate::config::{Opponent, TrainConfig};
 use crate::error::{Error, Result};
@@ -381,8 +381,7 @@ pub(super) fn mixed_warm_start_data(
     Ok(data)
 }
 
-/// Evaluates every game at step `step`: into the line's own evaluation for a one-game run,
-/// into `games` for a multi-game run.
+/// Evaluates every game at step `step`, into its entry of `games`.
 pub(super) fn evaluate_tracks(
     tracks: &[Box<dyn Track>],
     learner: &Learner,
@@ -392,13 +391,12 @@ pub(super) fn evaluate_tracks(
     m: &mut Metrics,
 ) -> Result<()> {
     for track in tracks {
-        let mut g = m.games.remove(track.name()).unwrap_or_default();
-        track.evaluate(learner, config, style, step, &mut g.eval)?;
-        if tracks.len() == 1 {
-            m.eval = g.eval;
-        } else {
-            m.games.insert(track.name().to_string(), g);
+        let g = m.games.entry(track.name().to_string()).or_default();
+        if tracks.len() > 1 {
+            // A multi-game line has every game's rollouts; step 0's, of no rollouts, are 0.
+            g.rollouts.get_or_insert_with(GameRollouts::default);
         }
+        track.evaluate(learner, config, style, step, &mut g.eval)?;
     }
     Ok(())
 }

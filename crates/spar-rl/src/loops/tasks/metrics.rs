@@ -1,4 +1,4 @@
-//! The task loop's metrics line ([`TaskMetrics`]), its held-out evaluation
+//! What the task loop measures in a step ([`TaskMetrics`]), its held-out evaluation
 //! ([`TaskEvaluation`]) and how a task checkpoint is prompted ([`TaskPrompting`]).
 
 use std::collections::BTreeMap;
@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::trainer::{Line, UpdateStats};
+use crate::trainer::{Scope, StepMetrics};
 
 /// Held-out evaluation of a model on a task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -31,11 +31,10 @@ pub struct TaskEvaluation {
     pub response_tokens: f64,
 }
 
-/// One line of a task run's `metrics.jsonl`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What the task loop measured in one step: `tasks/<metric>` in `metrics.jsonl`, its
+/// held-out evaluation `eval/<task>/<metric>` (`docs/metrics.md`).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskMetrics {
-    /// Policy step (0: after the warm start, before any update).
-    pub step: usize,
     /// Fraction of this step's sampled answers that were correct.
     pub train_accuracy: f64,
     /// Fraction of this step's problems whose answers were all right or all wrong.
@@ -44,39 +43,11 @@ pub struct TaskMetrics {
     pub unparsable_rate: f64,
     /// Mean answer length in tokens.
     pub response_tokens: f64,
-    /// Samples (or pairs, for DPO/IPO) the update used.
-    pub samples: usize,
-    /// Mean loss over the step's minibatches.
-    pub loss: f64,
-    /// Fraction of clipped ratios (PPO).
-    pub clip_fraction: f64,
-    /// Mean `old - new` log-probability per token.
-    pub approx_kl: f64,
-    /// Mean reverse-KL estimate to the reference per token (with `algorithm.kl`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kl_ref: Option<f64>,
-    /// Mean DPH-RL divergence per token on the reference answers (with
-    /// `algorithm.divergence`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub divergence: Option<f64>,
-    /// Fraction of DPO/IPO pairs whose implicit reward ranks the correct answer first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pair_accuracy: Option<f64>,
-    /// Mean gradient norm before clipping.
-    pub grad_norm: f64,
-    /// Updates skipped because the loss or gradient was not finite (run total).
-    pub skipped_updates: usize,
-    /// The warm start's last loss (step 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warm_start_loss: Option<f64>,
     /// Problems the reference masters, whose answers feed the divergence (step 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_mastered: Option<usize>,
-    /// Held-out evaluation, at evaluation steps.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eval: Option<TaskEvaluation>,
-    /// Seconds the step took.
-    pub seconds: f64,
+    /// Held-out evaluation, at evaluation steps: the task's name in metric keys (its role's
+    /// environment, `arithmetic`) and the evaluation.
+    pub eval: Option<(String, TaskEvaluation)>,
 }
 
 /// How a task checkpoint is prompted (`task.json` in every checkpoint; `spar eval --task`
@@ -107,35 +78,34 @@ impl TaskPrompting {
     }
 }
 
-impl Line for TaskMetrics {
-    fn new(step: usize) -> TaskMetrics {
-        TaskMetrics {
-            step,
-            ..TaskMetrics::default()
+impl StepMetrics for TaskMetrics {
+    fn write(&self, out: &mut Scope) {
+        out.put("train_accuracy", self.train_accuracy);
+        out.put("degenerate_groups", self.degenerate_groups);
+        out.put("unparsable_rate", self.unparsable_rate);
+        out.put("response_tokens", self.response_tokens);
+        out.put_some("reference_mastered", self.reference_mastered);
+        if let Some((task, e)) = &self.eval {
+            e.write(task, out);
         }
     }
+}
 
-    fn step(&self) -> usize {
-        self.step
-    }
-
-    fn set_warm_start_loss(&mut self, loss: Option<f64>) {
-        self.warm_start_loss = loss;
-    }
-
-    fn set_update(&mut self, stats: &UpdateStats, skipped_total: usize, _learning_rate: f64) {
-        self.samples = stats.samples;
-        self.loss = stats.loss;
-        self.clip_fraction = stats.clip_fraction;
-        self.approx_kl = stats.approx_kl;
-        self.kl_ref = stats.kl_ref;
-        self.divergence = stats.divergence;
-        self.pair_accuracy = stats.pair_accuracy;
-        self.grad_norm = stats.grad_norm;
-        self.skipped_updates = skipped_total;
-    }
-
-    fn set_seconds(&mut self, seconds: f64) {
-        self.seconds = seconds;
+impl TaskEvaluation {
+    /// The evaluation of `task` as `eval/<task>/<metric>`: `pass_at/<k>`,
+    /// `accuracy_by_difficulty/<level>` and the scalars by their field names.
+    pub fn write(&self, task: &str, out: &mut Scope) {
+        out.eval(&format!("{task}/problems"), self.problems);
+        out.eval(&format!("{task}/samples"), self.samples);
+        for (k, v) in &self.pass_at {
+            out.eval(&format!("{task}/pass_at/{k}"), *v);
+        }
+        out.eval(&format!("{task}/majority_accuracy"), self.majority_accuracy);
+        for (level, v) in &self.accuracy_by_difficulty {
+            out.eval(&format!("{task}/accuracy_by_difficulty/{level}"), *v);
+        }
+        out.eval(&format!("{task}/unparsable_rate"), self.unparsable_rate);
+        out.eval(&format!("{task}/distinct_correct"), self.distinct_correct);
+        out.eval(&format!("{task}/response_tokens"), self.response_tokens);
     }
 }

@@ -42,7 +42,7 @@ use crate::objectives::rae::{RaeUpdate, RoleBaselines};
 use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
 use crate::rollout::{groups, Rollout, Sample};
 use crate::trainer::{
-    checkpoint_dir, AdamW, Batch, Learner, Loop, Settings, Step, UpdateStats, WarmStart,
+    checkpoint_dir, AdamW, Batch, Learner, Line, Loop, Settings, Step, UpdateStats, WarmStart,
 };
 
 mod evaluate;
@@ -65,8 +65,8 @@ pub fn run(
     config: &TaskTrainConfig,
     out: &Path,
     resume: bool,
-    mut on_metrics: impl FnMut(&TaskMetrics),
-) -> Result<Vec<TaskMetrics>> {
+    mut on_metrics: impl FnMut(&Line),
+) -> Result<Vec<Line>> {
     let mut lp = TaskLoop::new(config)?;
     crate::trainer::run(&mut lp, out, resume, &mut on_metrics)
 }
@@ -87,6 +87,8 @@ pub struct TaskLoop {
     config: TaskTrainConfig,
     settings: Settings,
     task: Arc<dyn Task>,
+    /// The task's name in metric keys: its role's environment (`arithmetic`).
+    role_env: String,
     style: PromptStyle,
     /// `None`: SPIRAL's RAE (EMA baselines in the run state).
     estimator: Option<Estimator>,
@@ -132,6 +134,7 @@ impl TaskLoop {
                 schedule: crate::trainer::LrSchedule::Constant,
                 warmup_steps: 0,
                 config_toml: config.to_toml(),
+                log_learning_rate: false,
             },
             style: config.model.prompt_style,
             // `rae` is SPIRAL's EMA baseline (crate::objectives::rae), kept in the run state.
@@ -149,6 +152,9 @@ impl TaskLoop {
             reference: Vec::new(),
             problems: Vec::new(),
             verdicts: Vec::new(),
+            role_env: TaskEnv::new(task.clone(), Split::Train, config.task.seed)
+                .role(0)
+                .env,
             task,
             config: config.clone(),
         })
@@ -162,6 +168,7 @@ impl TaskLoop {
 impl Loop for TaskLoop {
     type State = TaskState;
     type Metrics = TaskMetrics;
+    const NAME: &'static str = "tasks";
 
     fn settings(&self) -> &Settings {
         &self.settings
@@ -433,7 +440,7 @@ impl Loop for TaskLoop {
 
     fn evaluate(&mut self, step: &Step, line: &mut TaskMetrics) -> Result<()> {
         let (config, learner) = (&self.config, step.learner);
-        line.eval = Some(evaluate_task(
+        let evaluation = evaluate_task(
             &learner.model.detached(),
             &learner.tokenizer,
             &self.task,
@@ -445,7 +452,8 @@ impl Loop for TaskLoop {
             config.eval.temperature,
             config.rollout.max_tokens,
             config.run.seed ^ 0xe7a1,
-        )?);
+        )?;
+        line.eval = Some((self.role_env.clone(), evaluation));
         Ok(())
     }
 
