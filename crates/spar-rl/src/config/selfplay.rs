@@ -663,6 +663,9 @@ impl TrainConfig {
     /// [`check_fits`] on self-play's groups: a role's games in a step, `rollout.episodes` of
     /// them in self-play and the seat's share (`episodes / players`) against an opponent.
     fn check_estimator_fits(&self) -> Result<()> {
+        if !self.advantage.estimator.compares_within_groups() {
+            return Ok(());
+        }
         let episodes = self.rollout.episodes;
         let (smallest, why) = match self.rollout.opponent {
             Opponent::SelfPlay => (episodes, format!("rollout.episodes = {episodes}")),

@@ -249,7 +249,9 @@ impl AdvantageEstimator for DrGrpo {
     }
 
     fn estimate(&self, samples: &mut [Sample], groups: &Groups, _: &mut EstimatorState) -> Result<()> {
-        per_unit("dr_grpo", samples, groups, 0.0, estimators::dr_grpo)
+        per_unit("dr_grpo", samples, groups, 0.0, |r, k| {
+            estimators::dr_grpo(r, k)
+        })
     }
 }
 
@@ -263,7 +265,7 @@ impl AdvantageEstimator for Rloo {
     }
 
     fn estimate(&self, samples: &mut [Sample], groups: &Groups, _: &mut EstimatorState) -> Result<()> {
-        per_unit("rloo", samples, groups, 0.0, estimators::rloo)
+        per_unit("rloo", samples, groups, 0.0, |r, k| estimators::rloo(r, k))
     }
 }
 
