@@ -148,6 +148,10 @@ fn a_group_relative_estimator_trains_and_resumes_exactly() {
         let mut c = tiny_config(steps);
         c.advantage.estimator = EstimatorKind::Group(Estimator::Grpo);
         c.advantage.batch_norm = true;
+        // Legal play, so that the games' returns differ (free text from this tiny model is
+        // all invalid moves, whose equal returns GRPO rightly gives zero advantage).
+        c.rollout.policy = spar_rl::rollout::Decode::Legal;
+        c.rollout.episodes = 8;
         (c.eval.every, c.eval.average) = (0, false);
         c
     };
