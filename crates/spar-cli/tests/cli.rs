@@ -831,12 +831,24 @@ fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
         (
             "kuhn-spiral-tiny.toml",
             &["advantage.estimator=grpo", "rollout.episodes=1"],
-            &["config: advantage.estimator: \"grpo\"", "rollout.episodes = 1", "reinforce, rae"],
+            &[
+                "config: advantage.estimator: \"grpo\"",
+                "rollout.episodes = 1",
+                "reinforce, rae",
+            ],
         ),
         (
             "kuhn-spiral-tiny.toml",
-            &["advantage.estimator=rloo", "rollout.episodes=3", "rollout.opponent=random"],
-            &["config: advantage.estimator: \"rloo\"", "split between 2 seats", "reinforce, rae"],
+            &[
+                "advantage.estimator=rloo",
+                "rollout.episodes=3",
+                "rollout.opponent=random",
+            ],
+            &[
+                "config: advantage.estimator: \"rloo\"",
+                "split between 2 seats",
+                "reinforce, rae",
+            ],
         ),
         (
             "tasks/arithmetic-grpo-tiny.toml",
@@ -857,7 +869,11 @@ fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
             args.extend(["--set", set]);
         }
         assert_usage_error(&spar(&args), mentions);
-        assert!(!out.exists(), "{sets:?}: a refused config wrote {}", out.display());
+        assert!(
+            !out.exists(),
+            "{sets:?}: a refused config wrote {}",
+            out.display()
+        );
     }
 }
 

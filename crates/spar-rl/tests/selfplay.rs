@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use spar_rl::config::{LoraSettings, Opponent, PoolSampling};
+use spar_rl::loops::selfplay::{run, Metrics};
 use spar_rl::objectives::advantages::EstimatorKind;
 use spar_rl::objectives::estimators::Estimator;
-use spar_rl::loops::selfplay::{run, Metrics};
 use spar_rl::trainer::{checkpoint_dir, checkpoint_tensors};
 use spar_rl::TrainConfig;
 
@@ -160,7 +160,11 @@ fn a_group_relative_estimator_trains_and_resumes_exactly() {
     assert_eq!(full.len(), 3);
     for m in &full[1..] {
         assert!(m.samples > 0 && m.loss.is_finite(), "{m:?}");
-        assert!(m.baseline.is_empty(), "GRPO keeps no baselines: {:?}", m.baseline);
+        assert!(
+            m.baseline.is_empty(),
+            "GRPO keeps no baselines: {:?}",
+            m.baseline
+        );
     }
     let config = std::fs::read_to_string(straight.join("config.toml")).unwrap();
     assert!(config.contains("estimator = \"grpo\"") && config.contains("batch_norm = true"));

@@ -7,8 +7,8 @@ use spar_core::{InvalidMoveRule, ProtocolKind, View};
 use super::choice::{self, Choice};
 use super::{apply_overrides, from_table, ModelConfig, RunConfig};
 use crate::error::{Error, Result};
-use crate::objectives::losses::{Aggregation, KlEstimator};
 use crate::objectives::advantages::{check_fits, EstimatorKind, EstimatorSettings};
+use crate::objectives::losses::{Aggregation, KlEstimator};
 use crate::objectives::rae::RaeUpdate;
 use crate::rollout::prompt::PromptStyle;
 use crate::rollout::Decode;
@@ -689,7 +689,12 @@ impl TrainConfig {
                 )
             }
         };
-        check_fits(self.advantage.estimator, "advantage.estimator", smallest, &why)
+        check_fits(
+            self.advantage.estimator,
+            "advantage.estimator",
+            smallest,
+            &why,
+        )
     }
 }
 

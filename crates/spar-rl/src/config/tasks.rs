@@ -9,8 +9,8 @@ use crate::config::{from_table, ModelConfig, RunConfig};
 use crate::error::{Error, Result};
 use crate::objectives::advantages::{check_fits, EstimatorKind, EstimatorSettings};
 use crate::objectives::estimators::Estimator;
-use crate::objectives::rae::RaeUpdate;
 use crate::objectives::losses::{Aggregation, KlEstimator};
+use crate::objectives::rae::RaeUpdate;
 use crate::rollout::prompt::PromptStyle;
 
 /// A run on a verifiable task: sample a group of answers per problem, verify them, estimate

@@ -212,7 +212,12 @@ impl AdvantageEstimator for Reinforce {
         "reinforce".into()
     }
 
-    fn estimate(&self, samples: &mut [Sample], groups: &Groups, _: &mut EstimatorState) -> Result<()> {
+    fn estimate(
+        &self,
+        samples: &mut [Sample],
+        groups: &Groups,
+        _: &mut EstimatorState,
+    ) -> Result<()> {
         per_unit("reinforce", samples, groups, 0.0, |r, _| r.to_vec())
     }
 }
@@ -231,7 +236,12 @@ impl AdvantageEstimator for Grpo {
         "grpo".into()
     }
 
-    fn estimate(&self, samples: &mut [Sample], groups: &Groups, _: &mut EstimatorState) -> Result<()> {
+    fn estimate(
+        &self,
+        samples: &mut [Sample],
+        groups: &Groups,
+        _: &mut EstimatorState,
+    ) -> Result<()> {
         let (eps, unbiased) = (self.eps, self.unbiased_std);
         per_unit("grpo", samples, groups, eps, |r, k| {
             estimators::grpo(r, k, eps, unbiased)
@@ -248,7 +258,12 @@ impl AdvantageEstimator for DrGrpo {
         "dr_grpo".into()
     }
 
-    fn estimate(&self, samples: &mut [Sample], groups: &Groups, _: &mut EstimatorState) -> Result<()> {
+    fn estimate(
+        &self,
+        samples: &mut [Sample],
+        groups: &Groups,
+        _: &mut EstimatorState,
+    ) -> Result<()> {
         per_unit("dr_grpo", samples, groups, 0.0, |r, k| {
             estimators::dr_grpo(r, k)
         })
@@ -264,7 +279,12 @@ impl AdvantageEstimator for Rloo {
         "rloo".into()
     }
 
-    fn estimate(&self, samples: &mut [Sample], groups: &Groups, _: &mut EstimatorState) -> Result<()> {
+    fn estimate(
+        &self,
+        samples: &mut [Sample],
+        groups: &Groups,
+        _: &mut EstimatorState,
+    ) -> Result<()> {
         per_unit("rloo", samples, groups, 0.0, |r, k| estimators::rloo(r, k))
     }
 }
@@ -281,12 +301,19 @@ impl AdvantageEstimator for Trloo {
         "trloo".into()
     }
 
-    fn estimate(&self, samples: &mut [Sample], groups: &Groups, _: &mut EstimatorState) -> Result<()> {
+    fn estimate(
+        &self,
+        samples: &mut [Sample],
+        groups: &Groups,
+        _: &mut EstimatorState,
+    ) -> Result<()> {
         check_keys(samples, groups)?;
         // Units in (episode, key, turn) order: one value each.
         let mut units: BTreeMap<(usize, &str, usize), f64> = BTreeMap::new();
         for (s, k) in samples.iter().zip(&groups.keys) {
-            units.entry((s.episode, k.as_str(), s.turn)).or_insert(s.reward);
+            units
+                .entry((s.episode, k.as_str(), s.turn))
+                .or_insert(s.reward);
         }
         let returns: Vec<f64> = units.values().copied().collect();
         let keys: Vec<(&str, usize)> = units.keys().map(|&(_, k, t)| (k, t)).collect();
@@ -334,11 +361,12 @@ impl AdvantageEstimator for Rae {
         check_inputs("rae", &rewards, rewards.len(), 0.0)?;
         check_keys(samples, groups)?;
         // Checked before the baselines move, so an error leaves the state as it was.
-        if let Some((s, k)) = samples
-            .iter()
-            .zip(&groups.keys)
-            .find(|(s, k)| !groups.outcomes.get(s.episode).is_some_and(|o| o.contains_key(*k)))
-        {
+        if let Some((s, k)) = samples.iter().zip(&groups.keys).find(|(s, k)| {
+            !groups
+                .outcomes
+                .get(s.episode)
+                .is_some_and(|o| o.contains_key(*k))
+        }) {
             return Err(Error::Invalid(format!(
                 "advantages: sample of episode {} and group {k:?} has no outcome",
                 s.episode

@@ -123,9 +123,15 @@ fn group_estimators_on_self_play_compare_a_roles_games() {
     let (a, b) = (2.0 / 3.0, 4.0 / 3.0);
     close(&run(Estimator::DrGrpo, &mut none), &[a, -a, a, -b, b, a]);
     // RLOO: 1 - (-1 + 1)/2 = 1, -1 - (1 + 1)/2 = -2.
-    close(&run(Estimator::Rloo, &mut none), &[1.0, -1.0, 1.0, -2.0, 2.0, 1.0]);
+    close(
+        &run(Estimator::Rloo, &mut none),
+        &[1.0, -1.0, 1.0, -2.0, 2.0, 1.0],
+    );
     // REINFORCE: the returns.
-    close(&run(Estimator::Reinforce, &mut none), &[1.0, -1.0, 1.0, -1.0, 1.0, 1.0]);
+    close(
+        &run(Estimator::Reinforce, &mut none),
+        &[1.0, -1.0, 1.0, -1.0, 1.0, 1.0],
+    );
     assert!(none.values.is_empty(), "only RAE has state");
 }
 
@@ -162,7 +168,10 @@ fn answers(rewards: &[f64], prompts: &[u64]) -> (Vec<Sample>, Groups) {
             s
         })
         .collect();
-    let keys = samples.iter().map(|s| format!("prompt-{}", s.group)).collect();
+    let keys = samples
+        .iter()
+        .map(|s| format!("prompt-{}", s.group))
+        .collect();
     let groups = Groups::per_sample(&samples, keys).unwrap();
     (samples, groups)
 }
@@ -253,7 +262,10 @@ fn rae_state_round_trips_through_serde_bit_for_bit() {
     rae.estimate(&mut b, &groups, &mut sb).unwrap();
     let bits = |s: &[Sample]| s.iter().map(|s| s.advantage.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a), bits(&b));
-    assert_eq!(serde_json::to_string(&sa).unwrap(), serde_json::to_string(&sb).unwrap());
+    assert_eq!(
+        serde_json::to_string(&sa).unwrap(),
+        serde_json::to_string(&sb).unwrap()
+    );
 }
 
 #[test]
@@ -270,7 +282,10 @@ fn bad_batches_are_errors_and_leave_the_state_alone() {
             continue; // TRLOO reads the samples' own rewards.
         }
         let err = e.estimate(&mut samples, &groups, &mut state).unwrap_err();
-        assert!(err.to_string().contains("has no outcome"), "{kind:?}: {err}");
+        assert!(
+            err.to_string().contains("has no outcome"),
+            "{kind:?}: {err}"
+        );
     }
     assert!(state.values.is_empty());
     // A reward that is not a number (TRLOO reads it from the sample).
@@ -281,7 +296,10 @@ fn bad_batches_are_errors_and_leave_the_state_alone() {
         let err = estimator(&settings(kind))
             .estimate(&mut samples, &groups, &mut state)
             .unwrap_err();
-        assert!(err.to_string().contains("not a finite number"), "{kind:?}: {err}");
+        assert!(
+            err.to_string().contains("not a finite number"),
+            "{kind:?}: {err}"
+        );
     }
     assert!(state.values.is_empty());
     // One key per sample.
@@ -317,7 +335,10 @@ fn the_fit_rule_names_the_key_and_the_estimators_that_fit() {
     assert!(err.contains("rollout.episodes = 1"), "{err}");
     assert!(err.contains("accepted here: reinforce, rae"), "{err}");
     let names: Vec<&str> = EstimatorKind::ALL.iter().map(|k| k.name()).collect();
-    assert_eq!(names, ["reinforce", "grpo", "dr_grpo", "rloo", "trloo", "rae"]);
+    assert_eq!(
+        names,
+        ["reinforce", "grpo", "dr_grpo", "rloo", "trloo", "rae"]
+    );
     for kind in EstimatorKind::ALL {
         assert_eq!(estimator(&settings(kind)).name(), kind.name());
     }
