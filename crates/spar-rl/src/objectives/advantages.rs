@@ -47,7 +47,8 @@
 //!
 //! [`check_fits`] is the one rule, run when a config is checked (before anything is written):
 //! an estimator that compares the units of a group ([`EstimatorKind::compares_within_groups`])
-//! needs groups of at least two (self-play: `rollout.episodes >= 2`; tasks grouped by prompt:
+//! needs groups of at least two (self-play: `rollout.episodes >= 2`, and against an opponent
+//! two games per seat, `rollout.episodes / players >= 2`; tasks grouped by prompt:
 //! `rollout.group_size >= 2`). `rae` and `reinforce` fit every batch.
 
 use std::collections::BTreeMap;
