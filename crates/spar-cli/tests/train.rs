@@ -167,8 +167,9 @@ fn train_refuses_unknown_values_before_writing_a_run_directory() {
             &["config: game.protocol: \"boxd\" is not one of boxed, bracketed, bare"],
         ),
         (
-            "advantage.estimator=grpo",
-            &["config: advantage.estimator: \"grpo\" is not one of rae, reinforce"],
+            "advantage.estimator=ppo",
+            &["config: advantage.estimator: \"ppo\" is not one of reinforce, grpo, dr_grpo, \
+               rloo, trloo, rae"],
         ),
         (
             "rollout.policy=smple",
@@ -213,6 +214,63 @@ fn train_refuses_unknown_values_before_writing_a_run_directory() {
     }
 }
 
+/// An estimator that compares the units of a group refused where every group would be one
+/// unit (issue 15): self-play with one game per step (or one per seat against an opponent),
+/// a task grouped by prompt with one answer per problem. Exit code 2, the key and the
+/// estimators that fit named, nothing written.
+#[test]
+fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
+    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/");
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "kuhn-spiral-tiny.toml",
+            &["advantage.estimator=grpo", "rollout.episodes=1"],
+            &[
+                "config: advantage.estimator: \"grpo\"",
+                "rollout.episodes = 1",
+                "reinforce, rae",
+            ],
+        ),
+        (
+            "kuhn-spiral-tiny.toml",
+            &[
+                "advantage.estimator=rloo",
+                "rollout.episodes=3",
+                "rollout.opponent=random",
+            ],
+            &[
+                "config: advantage.estimator: \"rloo\"",
+                "split between 2 seats",
+                "reinforce, rae",
+            ],
+        ),
+        (
+            "tasks/arithmetic-grpo-tiny.toml",
+            &["rollout.group_size=1"],
+            &[
+                "config: algorithm.estimator: \"grpo\"",
+                "rollout.group_size = 1 with algorithm.group_by = \"prompt\"",
+                "reinforce, rae",
+            ],
+        ),
+    ];
+    for (i, (config, sets, mentions)) in cases.iter().enumerate() {
+        let out = temp_path(&format!("unfit-{i}"));
+        let _ = std::fs::remove_dir_all(&out);
+        let path = format!("{configs}{config}");
+        let mut args = vec!["train", &path, "--out", out.to_str().unwrap()];
+        for set in *sets {
+            args.extend(["--set", set]);
+        }
+        assert_usage_error(&spar(&args), mentions);
+        assert!(
+            !out.exists(),
+            "{sets:?}: a refused config wrote {}",
+            out.display()
+        );
+    }
+}
+
 /// `spar train --help` and `spar --help` list the accepted values of every key with a fixed
 /// set, from the config types themselves.
 #[test]
@@ -242,7 +300,7 @@ fn help_lists_the_accepted_values_of_every_choice_key() {
     assert!(count >= 20, "{count} keys");
     for line in [
         "game.protocol boxed, bracketed, bare",
-        "advantage.estimator rae, reinforce",
+        "advantage.estimator reinforce, grpo, dr_grpo, rloo, trloo, rae",
         "algorithm.estimator reinforce, grpo, dr_grpo, rloo, trloo, rae",
         "algorithm.kl none, k1, k2, k3",
     ] {

@@ -13,8 +13,9 @@
 //!   (one game or several); [`loops::tasks`] learns from verifiable tasks (the GRPO family,
 //!   NFT, DPO/IPO, rejection sampling, DPH-RL's divergences) with held-out pass@k.
 //! * [`objectives`]: what an update optimises. [`objectives::losses`] (one type per loss
-//!   behind `TokenLoss`/`PairLoss`), [`objectives::estimators`] (group-relative
-//!   advantages: GRPO, Dr. GRPO, RLOO, TRLOO, which equals RLOO on one-turn episodes, HRPO's
+//!   behind `TokenLoss`/`PairLoss`), [`objectives::advantages`] (the
+//!   `AdvantageEstimator` trait both loops set advantages through, and its constructor from
+//!   config), [`objectives::estimators`] (the math of the group-relative advantages: GRPO, Dr. GRPO, RLOO, TRLOO, which equals RLOO on one-turn episodes, HRPO's
 //!   grouping by any key, REINFORCE++ batch normalisation), [`objectives::rae`] (SPIRAL's
 //!   role baselines) and [`objectives::ppo`] (self-play's PPO on tokens or on legal actions).
 //! * [`rollout`]: episodes of any `Env` with a language model in some or all seats (one

@@ -14,6 +14,7 @@
 use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
 use spar_core::{ProtocolKind, View};
 
+use crate::objectives::advantages::EstimatorKind;
 use crate::objectives::estimators::Estimator;
 use crate::objectives::losses::KlEstimator;
 use crate::objectives::rae::RaeUpdate;
@@ -237,6 +238,14 @@ impl Choice for Estimator {
 
     fn name(self) -> &'static str {
         Estimator::name(self)
+    }
+}
+
+impl Choice for EstimatorKind {
+    const ALL: &'static [Self] = &EstimatorKind::ALL;
+
+    fn name(self) -> &'static str {
+        EstimatorKind::name(self)
     }
 }
 

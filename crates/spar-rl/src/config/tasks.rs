@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::choice::{self, Choice};
 use crate::config::{from_table, ModelConfig, RunConfig};
 use crate::error::{Error, Result};
+use crate::objectives::advantages::{check_fits, EstimatorKind, EstimatorSettings};
 use crate::objectives::estimators::Estimator;
 use crate::objectives::losses::{Aggregation, KlEstimator};
+use crate::objectives::rae::RaeUpdate;
 use crate::rollout::prompt::PromptStyle;
 
 /// A run on a verifiable task: sample a group of answers per problem, verify them, estimate
@@ -111,7 +113,7 @@ pub struct AlgorithmConfig {
     /// `rae` (SPIRAL's EMA baseline, here one per group class: the solver role, or the
     /// difficulty level with `group_by = "difficulty"`; `rae_decay`).
     #[serde(with = "choice")]
-    pub estimator: TaskEstimator,
+    pub estimator: EstimatorKind,
     /// EMA decay of the `rae` baseline (SPIRAL: 0.95).
     pub rae_decay: f64,
     /// The group an answer's baseline comes from: `prompt` (the G answers to one problem:
@@ -184,7 +186,7 @@ pub struct AlgorithmConfig {
 impl Default for AlgorithmConfig {
     fn default() -> Self {
         AlgorithmConfig {
-            estimator: TaskEstimator::Group(Estimator::Grpo),
+            estimator: EstimatorKind::Group(Estimator::Grpo),
             rae_decay: 0.95,
             group_by: GroupBy::Prompt,
             batch_norm: false,
@@ -269,6 +271,11 @@ impl TaskTrainConfig {
         let a = &self.algorithm;
         if let Err(e) = spar_games::tasks::task_from_spec(&self.task.name) {
             return bad(format!("task.name: {e}"));
+        }
+        if a.group_by == GroupBy::Prompt {
+            let g = self.rollout.group_size;
+            let why = format!("rollout.group_size = {g} with algorithm.group_by = \"prompt\"");
+            check_fits(a.estimator, "algorithm.estimator", g, &why)?;
         }
         if !(0.0..1.0).contains(&a.rae_decay) {
             return bad(format!(
@@ -397,7 +404,7 @@ impl TaskTrainConfig {
                 ),
             ),
             ("model.prompt_style", names::<PromptStyle>()),
-            ("algorithm.estimator", names::<TaskEstimator>()),
+            ("algorithm.estimator", names::<EstimatorKind>()),
             ("algorithm.group_by", names::<GroupBy>()),
             ("algorithm.loss", names::<TaskLoss>()),
             ("algorithm.loss_aggregation", names::<LossAggregation>()),
@@ -410,32 +417,16 @@ impl TaskTrainConfig {
     }
 }
 
-/// The advantage estimator of a task run (`algorithm.estimator`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskEstimator {
-    /// A group-relative estimator ([`Estimator`]: `reinforce`, `grpo`, `dr_grpo`, `rloo`,
-    /// `trloo`).
-    Group(Estimator),
-    /// `rae`: SPIRAL's EMA baseline per group class (`crate::objectives::rae`), kept in the
-    /// run state.
-    Rae,
-}
-
-impl Choice for TaskEstimator {
-    const ALL: &'static [Self] = &{
-        let mut all = [TaskEstimator::Rae; Estimator::ALL.len() + 1];
-        let mut i = 0;
-        while i < Estimator::ALL.len() {
-            all[i] = TaskEstimator::Group(Estimator::ALL[i]);
-            i += 1;
-        }
-        all
-    };
-
-    fn name(self) -> &'static str {
-        match self {
-            TaskEstimator::Group(e) => e.name(),
-            TaskEstimator::Rae => "rae",
+impl AlgorithmConfig {
+    /// The estimator's settings ([`crate::objectives::advantages::estimator`]); `rae` updates
+    /// once per answer, in order (there is no `update` key for tasks).
+    pub fn estimator_settings(&self) -> EstimatorSettings {
+        EstimatorSettings {
+            kind: self.estimator,
+            eps: self.eps,
+            batch_norm: self.batch_norm,
+            rae_decay: self.rae_decay,
+            rae_update: RaeUpdate::PerGame,
         }
     }
 }
@@ -597,7 +588,7 @@ mod tests {
                     divergence = \"js\"\ndivergence_coef = 0.1\n";
         let c = TaskTrainConfig::parse(text, &[]).unwrap();
         let a = &c.algorithm;
-        assert_eq!(a.estimator, TaskEstimator::Rae);
+        assert_eq!(a.estimator, EstimatorKind::Rae);
         assert_eq!(a.group_by, GroupBy::Difficulty);
         assert_eq!(a.loss, TaskLoss::Nft);
         assert_eq!(a.loss_aggregation, LossAggregation::BatchTokenMean);
@@ -627,7 +618,7 @@ mod tests {
         ] {
             assert!(d.contains(line), "{line}: {d}");
         }
-        let names: Vec<&str> = TaskEstimator::ALL.iter().map(|e| e.name()).collect();
+        let names: Vec<&str> = EstimatorKind::ALL.iter().map(|e| e.name()).collect();
         assert_eq!(
             names,
             ["reinforce", "grpo", "dr_grpo", "rloo", "trloo", "rae"]
@@ -650,7 +641,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.run.steps, 3);
-        assert_eq!(c.algorithm.estimator, TaskEstimator::Group(Estimator::Rloo));
+        assert_eq!(c.algorithm.estimator, EstimatorKind::Group(Estimator::Rloo));
         assert_eq!(c.algorithm.clip_high, 0.28);
         assert_eq!(TaskTrainConfig::parse(&c.to_toml(), &[]).unwrap(), c);
         for (set, key) in [

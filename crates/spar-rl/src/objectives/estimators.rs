@@ -1,5 +1,8 @@
 //! Group-relative advantage estimators for sampled answers: GRPO, Dr. GRPO, RLOO, TRLOO,
-//! HRPO (GRPO grouped by hop class) and REINFORCE++'s batch normalisation.
+//! HRPO (GRPO grouped by hop class) and REINFORCE++'s batch normalisation. These are the pure
+//! functions of the math; the loops reach them through the
+//! [`AdvantageEstimator`](crate::objectives::advantages::AdvantageEstimator) trait, whose
+//! implementations call them.
 //!
 //! Every estimator takes one scalar reward per sample and a group key per sample; the caller
 //! builds the key: the prompt id for GRPO, Dr. GRPO and RLOO, the hop class for HRPO (Dr. Zero,
@@ -7,13 +10,18 @@
 //! `(prompt, turn)` for TRLOO (Dr. Kernel). Keys may be any `Ord` type (`&str`, `u32`,
 //! `(String, usize)`, ...); groups need not be contiguous in the batch.
 //!
-//! | estimator | advantage of sample `i` in group `g` of size `N` |
-//! |---|---|
-//! | `reinforce` | `r_i` |
-//! | `grpo` | `(r_i - mean_g) / (std_g + eps)` |
-//! | `dr_grpo` | `r_i - mean_g` |
-//! | `rloo` | `r_i - (1/(N-1)) sum_{j != i} r_j = N/(N-1) (r_i - mean_g)` |
-//! | `trloo` | `rloo` on turn returns `G_{i,t}`, grouped by `(prompt, turn)` |
+//! | estimator | advantage of sample `i` in group `g` of size `N` | source |
+//! |---|---|---|
+//! | `reinforce` | `r_i` | Williams 1992, REINFORCE with reinforcement baseline 0 (section not confirmed) |
+//! | `grpo` | `(r_i - mean_g) / (std_g + eps)` | Shao et al. 2024, sec. 4.1.2 |
+//! | `dr_grpo` | `r_i - mean_g` | Liu et al. 2025, sec. 3.1, Fig. 1 |
+//! | `rloo` | `r_i - (1/(N-1)) sum_{j != i} r_j = N/(N-1) (r_i - mean_g)` | Kool et al. 2019; Ahmadian et al. 2024, sec. 3 |
+//! | `trloo` | `rloo` on turn returns `G_{i,t}`, grouped by `(prompt, turn)` | Dr. Kernel (KernelGYM code) |
+//!
+//! Equation numbers are given where they were checked; elsewhere the section is cited and the
+//! line says that the number is not confirmed. DeepSeekMath writes GRPO's outcome-supervision
+//! advantage inline in sec. 4.1.2 (`A_{i,t} = r~_i = (r_i - mean(r)) / std(r)`), the term that
+//! enters its GRPO objective (eq. 3).
 //!
 //! With [`EstimatorOptions::batch_norm`] the advantages are then normalised over the whole
 //! batch (REINFORCE++, [`batch_normalise`]): `reinforce` + `batch_norm` is REINFORCE++ and
@@ -42,7 +50,7 @@ pub const ESTIMATORS: &[&str] = &["reinforce", "grpo", "dr_grpo", "rloo", "trloo
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Estimator {
-    /// `"reinforce"`: no baseline, `A = r` (Williams 1992).
+    /// `"reinforce"`: no baseline, `A = r` (Williams 1992; REINFORCE's baseline set to 0).
     Reinforce,
     /// `"grpo"`: group mean and std normalisation ([`grpo`]).
     Grpo,
@@ -136,25 +144,9 @@ pub fn advantages<K: Ord>(
     keys: &[K],
     options: &EstimatorOptions,
 ) -> Result<Vec<f64>> {
-    if rewards.len() != keys.len() {
-        return Err(Error::Invalid(format!(
-            "advantage estimator {estimator}: {} rewards but {} group keys (one key per reward)",
-            rewards.len(),
-            keys.len()
-        )));
-    }
-    if let Some((i, r)) = rewards.iter().enumerate().find(|(_, r)| !r.is_finite()) {
-        return Err(Error::Invalid(format!(
-            "advantage estimator {estimator}: reward {i} is {r}, not a finite number"
-        )));
-    }
-    if !(options.eps.is_finite() && options.eps >= 0.0) {
-        return Err(Error::Invalid(format!(
-            "advantage estimator {estimator}: eps = {} must be a finite number >= 0",
-            options.eps
-        )));
-    }
+    check_inputs(estimator.name(), rewards, keys.len(), options.eps)?;
     let adv = match estimator {
+        // A_i = r_i: REINFORCE without a baseline (Williams 1992; section not confirmed).
         Estimator::Reinforce => rewards.to_vec(),
         Estimator::Grpo => grpo(rewards, keys, options.eps, options.unbiased_std),
         Estimator::DrGrpo => dr_grpo(rewards, keys),
@@ -166,6 +158,28 @@ pub fn advantages<K: Ord>(
     } else {
         adv
     })
+}
+
+/// The checks of [`advantages`], shared with the trait's implementations
+/// ([`crate::objectives::advantages`]): one key per reward, finite rewards, a finite `eps >= 0`.
+pub(crate) fn check_inputs(name: &str, rewards: &[f64], keys: usize, eps: f64) -> Result<()> {
+    if rewards.len() != keys {
+        return Err(Error::Invalid(format!(
+            "advantage estimator {name}: {} rewards but {keys} group keys (one key per reward)",
+            rewards.len(),
+        )));
+    }
+    if let Some((i, r)) = rewards.iter().enumerate().find(|(_, r)| !r.is_finite()) {
+        return Err(Error::Invalid(format!(
+            "advantage estimator {name}: reward {i} is {r}, not a finite number"
+        )));
+    }
+    if !(eps.is_finite() && eps >= 0.0) {
+        return Err(Error::Invalid(format!(
+            "advantage estimator {name}: eps = {eps} must be a finite number >= 0"
+        )));
+    }
+    Ok(())
 }
 
 /// Indices of the samples of each group, groups in key order.
@@ -216,16 +230,20 @@ pub fn grpo<K: Ord>(rewards: &[f64], keys: &[K], eps: f64, unbiased_std: bool) -
     for idx in groups(keys).into_values() {
         let n = idx.len();
         if n == 1 {
+            // verl's singleton rule (mean 0, std 1): A = r / (1 + eps).
             out[idx[0]] = rewards[idx[0]] / (1.0 + eps);
             continue;
         }
+        // mean(r) and std(r) over the group's G answers (DeepSeekMath, sec. 4.1.2; the formula
+        // is inline there, unnumbered).
         let m = mean(idx.iter().map(|&i| rewards[i]));
         let ss: f64 = idx.iter().map(|&i| (rewards[i] - m).powi(2)).sum();
         let denom = if unbiased_std { n - 1 } else { n };
         let std = (ss / denom as f64).sqrt();
         for &i in &idx {
             let d = rewards[i] - m;
-            // d = 0 exactly in a degenerate group: keep 0 even when eps = 0.
+            // A_i = (r_i - mean(r)) / (std(r) + eps) (DeepSeekMath, sec. 4.1.2, inline; eps as
+            // verl). d = 0 exactly in a degenerate group: keep 0 even when eps = 0.
             out[i] = if d == 0.0 { 0.0 } else { d / (std + eps) };
         }
     }
@@ -233,7 +251,8 @@ pub fn grpo<K: Ord>(rewards: &[f64], keys: &[K], eps: f64, unbiased_std: bool) -
 }
 
 /// Dr. GRPO (Liu et al. 2025, "Understanding R1-Zero-Like Training: A Critical Perspective",
-/// sec. 3.1 and Fig. 1): GRPO without the std, `A_i = r_i - mean_g`
+/// sec. 3.1 and Fig. 1, equation number not confirmed): GRPO without the std,
+/// `A_i = r_i - mean_g`
 /// (verl's `compute_grpo_outcome_advantage` with `norm_adv_by_std_in_grpo = False`; the
 /// per-response length normaliser becomes a constant in the loss, not here).
 ///
@@ -251,6 +270,8 @@ pub fn dr_grpo<K: Ord>(rewards: &[f64], keys: &[K]) -> Vec<f64> {
             mean(idx.iter().map(|&i| rewards[i]))
         };
         for &i in &idx {
+            // A_i = R(q, o_i) - mean_j R(q, o_j) (Dr. GRPO, Liu et al. 2025, sec. 3.1 and
+            // Fig. 1; equation number not confirmed).
             out[i] = rewards[i] - m;
         }
     }
@@ -259,7 +280,7 @@ pub fn dr_grpo<K: Ord>(rewards: &[f64], keys: &[K]) -> Vec<f64> {
 
 /// RLOO (Kool et al. 2019, "Buy 4 REINFORCE Samples, Get a Baseline for Free!", the
 /// leave-one-out baseline; Ahmadian et al. 2024, "Back to Basics", the RLOO estimator of
-/// sec. 3): the baseline of sample `i` is the mean of the other samples of its group,
+/// sec. 3; equation numbers not confirmed): the baseline of sample `i` is the mean of the other samples of its group,
 /// `A_i = r_i - (1/(N-1)) sum_{j != i} r_j = N/(N-1) (r_i - mean_g)` (the second form is how
 /// verl's `compute_rloo_outcome_advantage` computes it, and this function too).
 ///
@@ -283,6 +304,9 @@ fn leave_one_out<K: Ord>(values: &[f64], keys: &[K]) -> Vec<f64> {
         let m = mean(idx.iter().map(|&i| values[i]));
         let scale = n as f64 / (n - 1) as f64;
         for &i in &idx {
+            // A_i = r_i - (1/(N-1)) sum_{j != i} r_j = N/(N-1) (r_i - mean) (RLOO: Kool et al.
+            // 2019; Ahmadian et al. 2024, sec. 3; TRLOO: Dr. Kernel, on G_{i,t}; equation
+            // numbers not confirmed).
             out[i] = scale * (values[i] - m);
         }
     }
@@ -297,6 +321,8 @@ pub fn turn_returns(turn_rewards: &[f64], gamma: f64) -> Vec<f64> {
     let mut out = vec![0.0; turn_rewards.len()];
     let mut g = 0.0;
     for (t, &r) in turn_rewards.iter().enumerate().rev() {
+        // G_t = r_t + gamma G_{t+1} (Dr. Kernel's turn return; KernelGYM code, no equation
+        // number).
         g = r + gamma * g;
         out[t] = g;
     }
@@ -317,8 +343,9 @@ pub fn trloo<K: Ord>(returns: &[f64], keys: &[K]) -> Vec<f64> {
     leave_one_out(returns, keys)
 }
 
-/// REINFORCE++'s global advantage normalisation (Hu 2025, "REINFORCE++", sec. 3, eq. 10:
-/// `A_norm = (A - mean_batch(A)) / std_batch(A)`): `(a - mean) / (std + eps)` with the
+/// REINFORCE++'s global advantage normalisation (Hu 2025, "REINFORCE++", sec. 3:
+/// `A_norm = (A - mean_batch(A)) / std_batch(A)`; earlier docs gave it as eq. 10, a number
+/// not confirmed against the current arXiv version): `(a - mean) / (std + eps)` with the
 /// **population** std (divide by `N`) over the whole batch, as OpenRLHF's experience maker
 /// (`mean = sum(A m)/sum(m)`, `var = sum((A - mean)^2 m)/sum(m)`). OpenRLHF normalises over
 /// tokens and multiplies by `rsqrt(max(var, 1e-8))`; here there is one value per sample (weight
@@ -328,12 +355,14 @@ pub fn batch_normalise(advantages: &[f64], eps: f64) -> Vec<f64> {
     if advantages.is_empty() {
         return Vec::new();
     }
+    // mean_batch(A) and the population std_batch(A) (REINFORCE++, sec. 3; OpenRLHF).
     let m = mean(advantages.iter().copied());
     let var = advantages.iter().map(|a| (a - m).powi(2)).sum::<f64>() / advantages.len() as f64;
     let std = var.sqrt();
     advantages
         .iter()
         .map(|a| {
+            // A_norm = (A - mean_batch) / (std_batch + eps) (REINFORCE++, sec. 3).
             let d = a - m;
             if d == 0.0 {
                 0.0

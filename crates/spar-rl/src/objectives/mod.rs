@@ -2,12 +2,17 @@
 //!
 //! * [`losses`]: token losses on a `(batch, width)` grid (policy gradient, PPO-clip, KL
 //!   penalties, DPH-RL's divergences, NFT/RFT, SFT) and preference losses (DPO, IPO);
-//! * [`estimators`]: advantages from rewards and group keys (GRPO, Dr. GRPO, RLOO, TRLOO,
-//!   REINFORCE++ normalisation);
-//! * [`rae`]: SPIRAL's role-conditioned baselines (RAE) and plain REINFORCE;
+//! * [`advantages`]: the [`advantages::AdvantageEstimator`] trait every loop sets its
+//!   samples' advantages through (RAE, REINFORCE, GRPO, Dr. GRPO, RLOO, TRLOO, REINFORCE++
+//!   normalisation on top), its one constructor from config and the rule of which fits a
+//!   loop's batches;
+//! * [`estimators`]: the math of the group estimators, pure functions of rewards and group
+//!   keys (GRPO, Dr. GRPO, RLOO, TRLOO, REINFORCE++ normalisation);
+//! * [`rae`]: the math of SPIRAL's role-conditioned baselines (RAE) and plain REINFORCE;
 //! * [`ppo`]: self-play's PPO-clip on free-text tokens or on the legal actions' normalised
 //!   probabilities (GLAM).
 
+pub mod advantages;
 pub mod estimators;
 pub mod losses;
 pub mod ppo;

@@ -1,12 +1,16 @@
 //! Advantages of self-play samples.
 //!
-//! RAE, role-conditioned advantage estimation (SPIRAL, Liu et al. 2025, sec. 3.3; code
+//! RAE, role-conditioned advantage estimation (SPIRAL, Liu et al. 2025, sec. 3.3, whose
+//! equation numbers are not confirmed here; code
 //! `spiral-rl/spiral@a02d0ed:train_spiral.py`, `prepare_trajectories`): one exponential moving
 //! average baseline per (game, role), `b <- a b + (1 - a) R` with decay `a` = 0.95, starting at
 //! 0 and read **before** it is updated; the advantage of every token of every turn a role played
 //! in a game is `A = R - b`. SPIRAL's oat code updates once per finished game; its Tinker code
 //! updates once per batch with the batch's mean return per role. Samples with `A = 0` may be
 //! dropped (`filter_zero_adv`). REINFORCE without a baseline (`A = R`) is the ablation.
+//!
+//! These are the functions of the math; loops reach them through
+//! [`crate::objectives::advantages::Rae`] and [`crate::objectives::advantages::Reinforce`].
 
 use std::collections::BTreeMap;
 
@@ -64,6 +68,7 @@ impl RoleBaselines {
 
     fn update(&mut self, role: &str, value: f64, decay: f64) {
         let b = self.get(role);
+        // b <- a b + (1 - a) R (SPIRAL, sec. 3.3, the EMA of the role's return).
         self.values
             .insert(role.to_string(), decay * b + (1.0 - decay) * value);
     }
@@ -84,6 +89,7 @@ impl RoleBaselines {
                         .map(|(role, &r)| {
                             let b = self.get(role); // read before the update
                             self.update(role, r, decay);
+                            // A = R - b (SPIRAL, sec. 3.3).
                             (role.clone(), r - b)
                         })
                         .collect()
@@ -94,6 +100,8 @@ impl RoleBaselines {
                     .iter()
                     .map(|game| {
                         game.iter()
+                            // A = R - b with the batch's one baseline (SPIRAL, sec. 3.3;
+                            // its Tinker code's per-batch update).
                             .map(|(role, &r)| (role.clone(), r - self.get(role)))
                             .collect()
                     })
@@ -107,6 +115,7 @@ impl RoleBaselines {
                     }
                 }
                 for (role, (sum, n)) in sums {
+                    // b <- a b + (1 - a) mean_batch(R) (SPIRAL's Tinker code).
                     self.update(role, sum / n as f64, decay);
                 }
                 out
@@ -117,6 +126,7 @@ impl RoleBaselines {
 
 /// REINFORCE without a baseline: the advantage is the return.
 pub fn reinforce(games: &[BTreeMap<String, f64>]) -> Vec<BTreeMap<String, f64>> {
+    // A = R (Williams 1992, REINFORCE with baseline 0; SPIRAL's no-RAE ablation, sec. 3.3).
     games.to_vec()
 }
 

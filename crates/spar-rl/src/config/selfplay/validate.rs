@@ -2,8 +2,9 @@
 //! what (every game of the run exists, `eval.exact_games` and per-game `eval.opponents` name
 //! games of the run). Errors name the key.
 
-use super::TrainConfig;
+use super::{Opponent, TrainConfig};
 use crate::error::{Error, Result};
+use crate::objectives::advantages::check_fits;
 
 impl TrainConfig {
     /// Checks ranges and names.
@@ -25,9 +26,16 @@ impl TrainConfig {
                 self.advantage.decay
             ));
         }
+        if !(self.advantage.eps.is_finite() && self.advantage.eps >= 0.0) {
+            return bad(format!(
+                "advantage.eps must be a finite number >= 0, got {}",
+                self.advantage.eps
+            ));
+        }
         if self.ppo.epochs == 0 || self.ppo.minibatch_size == 0 || self.rollout.episodes == 0 {
             return bad("ppo.epochs, ppo.minibatch_size and rollout.episodes must be >= 1".into());
         }
+        self.check_estimator_fits()?;
         if !(self.ppo.clip > 0.0 && self.ppo.normaliser > 0.0) {
             return bad("ppo.clip and ppo.normaliser must be positive".into());
         }
@@ -94,5 +102,44 @@ impl TrainConfig {
             return bad("run.checkpoint_every must be >= 1".into());
         }
         Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// [`check_fits`] on self-play's groups: a role's games in a step, `rollout.episodes` of
+    /// them in self-play and the seat's share (`episodes / players`) against an opponent.
+    fn check_estimator_fits(&self) -> Result<()> {
+        if !self.advantage.estimator.compares_within_groups() {
+            return Ok(());
+        }
+        let episodes = self.rollout.episodes;
+        let (smallest, why) = match self.rollout.opponent {
+            Opponent::SelfPlay => (episodes, format!("rollout.episodes = {episodes}")),
+            _ => {
+                let players = self
+                    .game
+                    .games()
+                    .iter()
+                    .filter_map(|g| spar_games::registry::game_info(g).ok())
+                    .map(|info| info.num_players)
+                    .max()
+                    .unwrap_or(1)
+                    .max(1);
+                (
+                    episodes / players,
+                    format!(
+                        "rollout.episodes = {episodes} split between {players} seats against \
+                         rollout.opponent = {:?}",
+                        self.rollout.opponent.name()
+                    ),
+                )
+            }
+        };
+        check_fits(
+            self.advantage.estimator,
+            "advantage.estimator",
+            smallest,
+            &why,
+        )
     }
 }

@@ -6,8 +6,11 @@
 //! 2. Every step ([`Loop::collect`]): `rollout.episodes` games of each game of the run with the
 //!    model in every seat (self-play, one set of weights), against a pool of its past
 //!    checkpoints, or against a fixed player; every model turn becomes a [`Sample`].
-//! 3. [`Loop::advantages`]: RAE (one baseline per game and role) or REINFORCE; samples with a
-//!    zero advantage may be dropped (`advantage.filter_zero`).
+//! 3. [`Loop::advantages`]: the configured [`AdvantageEstimator`], each sample grouped by its
+//!    role ([`Groups::by_role`]): RAE (one baseline per game and role), REINFORCE, or GRPO,
+//!    Dr. GRPO, RLOO, TRLOO over a role's games of the step, optionally REINFORCE++'s batch
+//!    normalisation on top; samples with a zero advantage may be dropped
+//!    (`advantage.filter_zero`).
 //! 4. [`Loop::update`]: the sampling log-probabilities recomputed by the learner, then
 //!    `ppo.epochs` passes of PPO-clip minibatches, on tokens or on legal actions, with the
 //!    KL, entropy and PPO-ptx terms.
@@ -32,10 +35,11 @@ use spar_lm::score::score_values_at_temperature;
 use spar_lm::Llama;
 
 use crate::config::choice::Choice;
-use crate::config::{AdvantageEstimator, Opponent, TrainConfig};
+use crate::config::{Opponent, TrainConfig};
 use crate::error::{Error, Result};
+use crate::objectives::advantages::{estimator, AdvantageEstimator, Groups};
 use crate::objectives::ppo::{action_logprobs, ppo_loss, ppo_loss_actions, Regularisers};
-use crate::objectives::rae::{reinforce, RoleBaselines};
+use crate::objectives::rae::RoleBaselines;
 use crate::players::lm_policy::LmPolicyOptions;
 use crate::rollout::prompt::{PromptStyle, Prompting};
 use crate::rollout::servers::ServerRollouts;
@@ -71,7 +75,7 @@ pub fn run(
 /// What self-play keeps in a checkpoint besides the kernel's state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SelfPlayState {
-    /// RAE baselines (exact bit patterns).
+    /// The estimator's state: RAE baselines (exact bit patterns; empty for the others).
     pub baselines: RoleBaselines,
     /// `rollout.opponent = "pool"`: the learner's record against each past checkpoint, by its
     /// step (what prioritised sampling reads).
@@ -87,6 +91,8 @@ pub struct SelfPlay {
     decode: Decode,
     params: SamplingParams,
     tracks: Vec<Box<dyn Track>>,
+    /// `[advantage]`'s estimator.
+    estimator: Box<dyn AdvantageEstimator>,
     /// The frozen reference of the KL penalty: the model right after the warm start.
     reference: Option<Llama>,
     /// PPO-ptx's supervised term (Ouyang et al. 2022, eq. 2) on the warm-start data.
@@ -150,6 +156,7 @@ impl SelfPlay {
             decode: config.rollout.policy,
             params: sampling(config),
             tracks,
+            estimator: estimator(&config.advantage.estimator_settings()),
             reference: None,
             sft_data: Vec::new(),
             servers: None,
@@ -359,19 +366,13 @@ impl Loop for SelfPlay {
         line: &mut Metrics,
     ) -> Result<()> {
         let a = &self.config.advantage;
-        let advantages = match a.estimator {
-            AdvantageEstimator::Rae => {
-                state
-                    .baselines
-                    .advantages(&batch.returns, a.decay, a.update)
-            }
-            AdvantageEstimator::Reinforce => reinforce(&batch.returns),
-        };
         for s in &mut batch.samples {
-            let key = s.role.key();
-            s.reward = batch.returns[s.episode][&key];
-            s.advantage = advantages[s.episode][&key];
+            s.reward = batch.returns[s.episode][&s.role.key()];
         }
+        // A sample's group is its role: every game the role played in the step.
+        let groups = Groups::by_role(&batch.samples, &batch.returns);
+        self.estimator
+            .estimate(&mut batch.samples, &groups, &mut state.baselines)?;
         batch
             .samples
             .retain(|s| !(s.completion.is_empty() || a.filter_zero && s.advantage == 0.0));

@@ -35,10 +35,11 @@ use spar_lm::sample::SamplingParams;
 use spar_lm::Llama;
 
 use crate::config::choice::Choice;
-use crate::config::tasks::{GroupBy, TaskEstimator, TaskTrainConfig};
+use crate::config::tasks::{GroupBy, TaskTrainConfig};
 use crate::error::{Error, Result};
-use crate::objectives::estimators::{self, Estimator, EstimatorOptions};
-use crate::objectives::rae::{RaeUpdate, RoleBaselines};
+use crate::objectives::advantages::{estimator, AdvantageEstimator, EstimatorKind, Groups};
+use crate::objectives::estimators;
+use crate::objectives::rae::RoleBaselines;
 use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
 use crate::rollout::{groups, Rollout, Sample};
 use crate::trainer::{
@@ -90,9 +91,8 @@ pub struct TaskLoop {
     /// The task's name in metric keys: its role's environment (`arithmetic`).
     role_env: String,
     style: PromptStyle,
-    /// `None`: SPIRAL's RAE (EMA baselines in the run state).
-    estimator: Option<Estimator>,
-    estimator_options: EstimatorOptions,
+    /// `algorithm.estimator` (RAE keeps its baselines in the run state).
+    estimator: Box<dyn AdvantageEstimator>,
     objective: Objective,
     /// The frozen model after the warm start (KL penalty, DPO/IPO).
     reference_model: Option<Llama>,
@@ -137,16 +137,7 @@ impl TaskLoop {
                 log_learning_rate: false,
             },
             style: config.model.prompt_style,
-            // `rae` is SPIRAL's EMA baseline (crate::objectives::rae), kept in the run state.
-            estimator: match a.estimator {
-                TaskEstimator::Group(e) => Some(e),
-                TaskEstimator::Rae => None,
-            },
-            estimator_options: EstimatorOptions {
-                eps: a.eps,
-                batch_norm: a.batch_norm,
-                ..EstimatorOptions::default()
-            },
+            estimator: estimator(&a.estimator_settings()),
             objective: Objective::from_config(a)?,
             reference_model: None,
             reference: Vec::new(),
@@ -335,28 +326,12 @@ impl Loop for TaskLoop {
         state: &mut TaskState,
         line: &mut TaskMetrics,
     ) -> Result<()> {
-        let a = &self.config.algorithm;
+        let difficulties: Vec<u32> = self.verdicts.iter().map(|(_, d)| *d).collect();
+        let keys = group_keys(&batch.samples, &difficulties, &self.config);
+        let groups = Groups::per_sample(&batch.samples, keys)?;
+        self.estimator
+            .estimate(&mut batch.samples, &groups, &mut state.baselines)?;
         let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
-        let keys: Vec<u64> = batch
-            .samples
-            .iter()
-            .zip(&self.verdicts)
-            .map(|(s, (_, difficulty))| match a.group_by {
-                GroupBy::Difficulty => u64::from(*difficulty),
-                GroupBy::Batch => 0,
-                GroupBy::Prompt => s.group,
-            })
-            .collect();
-        let advantages = match self.estimator {
-            Some(e) => estimators::advantages(e, &rewards, &keys, &self.estimator_options)?,
-            None => {
-                let difficulties: Vec<u32> = self.verdicts.iter().map(|(_, d)| *d).collect();
-                rae_advantages(&mut state.baselines, &rewards, &difficulties, &self.config)
-            }
-        };
-        for (s, adv) in batch.samples.iter_mut().zip(&advantages) {
-            s.advantage = *adv;
-        }
         let by_prompt: Vec<u64> = batch.samples.iter().map(|s| s.group).collect();
         line.degenerate_groups = estimators::degenerate_group_fraction(&rewards, &by_prompt);
         write_episodes(
@@ -475,38 +450,23 @@ impl Loop for TaskLoop {
     }
 }
 
-/// SPIRAL's RAE on a task ([`crate::objectives::rae`], one update per answer in order): the
-/// baseline of `solver` (or `solver/difficulty-D` with `group_by = "difficulty"`), read
-/// before it is updated; `A = r - b`. With `batch_norm`, REINFORCE++ normalisation after.
-fn rae_advantages(
-    baselines: &mut RoleBaselines,
-    rewards: &[f64],
-    difficulties: &[u32],
-    config: &TaskTrainConfig,
-) -> Vec<f64> {
+/// Each answer's group key: by prompt (GRPO), difficulty (HRPO) or the whole batch; for
+/// `rae`, its baseline's key: `solver`, or `solver/difficulty-D` with `group_by =
+/// "difficulty"` (the keys task checkpoints have always held).
+fn group_keys(samples: &[Sample], difficulties: &[u32], config: &TaskTrainConfig) -> Vec<String> {
     let a = &config.algorithm;
-    let games: Vec<BTreeMap<String, f64>> = rewards
+    let rae = a.estimator == EstimatorKind::Rae;
+    samples
         .iter()
         .zip(difficulties)
-        .map(|(&reward, difficulty)| {
-            let key = if a.group_by == GroupBy::Difficulty {
-                format!("solver/difficulty-{difficulty}")
-            } else {
-                "solver".to_string()
-            };
-            BTreeMap::from([(key, reward)])
+        .map(|(s, d)| match (a.group_by, rae) {
+            (GroupBy::Difficulty, true) => format!("solver/difficulty-{d}"),
+            (_, true) => "solver".to_string(),
+            (GroupBy::Difficulty, false) => format!("difficulty-{d}"),
+            (GroupBy::Batch, false) => "batch".to_string(),
+            (GroupBy::Prompt, false) => format!("prompt-{}", s.group),
         })
-        .collect();
-    let advantages: Vec<f64> = baselines
-        .advantages(&games, a.rae_decay, RaeUpdate::PerGame)
-        .into_iter()
-        .map(|g| g.into_values().next().unwrap_or(0.0))
-        .collect();
-    if a.batch_norm {
-        estimators::batch_normalise(&advantages, a.eps)
-    } else {
-        advantages
-    }
+        .collect()
 }
 
 /// `episodes/step-NNNNNN.jsonl`: every answer of the step with its verdict and advantage.
@@ -539,24 +499,81 @@ fn write_episodes(
 
 #[cfg(test)]
 mod tests {
+    use spar_core::Role;
+
     use super::*;
+
+    /// The task loop's advantages of one answer per episode: its keys, its estimator.
+    fn task_advantages(
+        config: &TaskTrainConfig,
+        baselines: &mut RoleBaselines,
+        rewards: &[f64],
+        difficulties: &[u32],
+        prompts: &[u64],
+    ) -> Vec<f64> {
+        let mut samples: Vec<Sample> = rewards
+            .iter()
+            .zip(prompts)
+            .enumerate()
+            .map(|(i, (&r, &p))| {
+                let mut s = Sample::new(Role::new("arithmetic", 0, "solver"), vec![], vec![1]);
+                (s.episode, s.group, s.reward) = (i, p, r);
+                s
+            })
+            .collect();
+        let keys = group_keys(&samples, difficulties, config);
+        let groups = Groups::per_sample(&samples, keys).unwrap();
+        estimator(&config.algorithm.estimator_settings())
+            .estimate(&mut samples, &groups, baselines)
+            .unwrap();
+        samples.iter().map(|s| s.advantage).collect()
+    }
 
     #[test]
     fn rae_on_a_task_reads_each_baseline_before_updating_it() {
         let mut config = TaskTrainConfig::default();
+        config.algorithm.estimator = EstimatorKind::Rae;
         config.algorithm.rae_decay = 0.5;
         let mut baselines = RoleBaselines::default();
         // One baseline: A = 1 - 0, 0 - 0.5, 1 - 0.25; then b = 0.5 * 0.25 + 0.5 * 1.
-        let (rewards, difficulties) = ([1.0, 0.0, 1.0], [1, 2, 1]);
-        let adv = rae_advantages(&mut baselines, &rewards, &difficulties, &config);
+        let (rewards, difficulties, prompts) = ([1.0, 0.0, 1.0], [1, 2, 1], [0, 0, 1]);
+        let adv = task_advantages(&config, &mut baselines, &rewards, &difficulties, &prompts);
         assert_eq!(adv, vec![1.0, -0.5, 0.75]);
         assert_eq!(baselines.values["solver"], 0.625);
         // One baseline per difficulty: level 1 sees 1 then 1 - 0.5; level 2 sees 0.
         config.algorithm.group_by = GroupBy::Difficulty;
         let mut baselines = RoleBaselines::default();
-        let adv = rae_advantages(&mut baselines, &rewards, &difficulties, &config);
+        let adv = task_advantages(&config, &mut baselines, &rewards, &difficulties, &prompts);
         assert_eq!(adv, vec![1.0, 0.0, 0.5]);
         assert_eq!(baselines.values["solver/difficulty-1"], 0.75);
         assert_eq!(baselines.values["solver/difficulty-2"], 0.0);
+        // REINFORCE++ on top: [1, 0, 0.5] has mean 0.5 and population std sqrt(1/6).
+        config.algorithm.batch_norm = true;
+        config.algorithm.eps = 0.0;
+        let mut baselines = RoleBaselines::default();
+        let adv = task_advantages(&config, &mut baselines, &rewards, &difficulties, &prompts);
+        let sd = (1.0f64 / 6.0).sqrt();
+        assert_eq!(adv, vec![0.5 / sd, -0.5 / sd, 0.0]);
+    }
+
+    #[test]
+    fn grouped_estimators_on_a_task_group_by_prompt_difficulty_or_batch() {
+        let mut config = TaskTrainConfig::default();
+        config.algorithm.estimator = EstimatorKind::Group(estimators::Estimator::DrGrpo);
+        let (rewards, difficulties, prompts) = ([1.0, 0.0, 0.0, 1.0], [1, 1, 2, 2], [0, 0, 1, 1]);
+        let mut none = RoleBaselines::default();
+        // By prompt: [1, 0] and [0, 1], means 1/2.
+        let adv = task_advantages(&config, &mut none, &rewards, &difficulties, &prompts);
+        assert_eq!(adv, vec![0.5, -0.5, -0.5, 0.5]);
+        // By batch: one group, mean 1/2; by difficulty, here the same groups as by prompt.
+        config.algorithm.group_by = GroupBy::Batch;
+        let adv = task_advantages(&config, &mut none, &rewards, &[1, 2, 3, 4], &prompts);
+        assert_eq!(adv, vec![0.5, -0.5, -0.5, 0.5]);
+        config.algorithm.estimator = EstimatorKind::Group(estimators::Estimator::Rloo);
+        config.algorithm.group_by = GroupBy::Difficulty;
+        // RLOO by difficulty {1: [1, 0, 0], 2: [1]}: 1 - 0, 0 - 1/2, 0 - 1/2; a singleton keeps r.
+        let adv = task_advantages(&config, &mut none, &rewards, &[1, 1, 1, 2], &[0, 1, 2, 3]);
+        assert_eq!(adv, vec![1.0, -0.5, -0.5, 1.0]);
+        assert!(none.values.is_empty(), "only RAE has state");
     }
 }
