@@ -181,8 +181,14 @@ fn a_group_relative_estimator_trains_and_resumes_exactly() {
     assert_eq!(full.len(), 3);
     for m in &full[1..] {
         assert!(m.number("learner/samples").unwrap() > 0.0, "{m:?}");
-        assert!(m.number("learner/loss").is_some_and(f64::is_finite), "{m:?}");
-        assert!(roles(m, "baseline").is_empty(), "GRPO keeps no baselines: {m:?}");
+        assert!(
+            m.number("learner/loss").is_some_and(f64::is_finite),
+            "{m:?}"
+        );
+        assert!(
+            roles(m, "baseline").is_empty(),
+            "GRPO keeps no baselines: {m:?}"
+        );
     }
     let config = std::fs::read_to_string(straight.join("config.toml")).unwrap();
     assert!(config.contains("estimator = \"grpo\"") && config.contains("batch_norm = true"));
