@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # RAE vs plain REINFORCE (no baseline) on Kuhn Poker and TicTacToe, 3 seeds per arm.
-#   bash experiments/rae-vs-reinforce/run.sh        (JOBS=2 runs side by side; ~4 min on 2 cores)
+#   bash experiments/rae-vs-reinforce/run.sh        (JOBS=2 runs side by side; ~3 min on 2 cores)
 # Runs go to runs/experiments/rae-vs-reinforce/; the report to experiments/rae-vs-reinforce/report/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
