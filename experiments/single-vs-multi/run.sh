@@ -2,7 +2,7 @@
 # Single-game vs multi-game training: Kuhn Poker alone, TicTacToe alone, and both in one run,
 # 3 seeds per arm (30 steps of 32 games per game: TicTacToe's action-level scoring of up to 9
 # answers per turn is what the time goes to).
-#   bash experiments/single-vs-multi/run.sh          (JOBS=2 runs side by side; ~25 min on 2 cores)
+#   bash experiments/single-vs-multi/run.sh          (JOBS=2 runs side by side; ~16 min on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -p spar-cli
