@@ -87,6 +87,18 @@ fn read_metrics(dir: &Path) -> Vec<Line> {
         .collect()
 }
 
+/// The checkpoints of step `step` of two runs hold the same tensors, bit for bit.
+fn assert_same_weights(straight: &Path, split: &Path, step: usize) {
+    let a = checkpoint_tensors(&checkpoint_dir(straight, step)).unwrap();
+    let b = checkpoint_tensors(&checkpoint_dir(split, step)).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        let x: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = b[name].flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(x, y, "{name} differs after resume");
+    }
+}
+
 #[test]
 fn resumed_run_matches_an_uninterrupted_one() {
     let straight = temp("straight");
@@ -148,14 +160,7 @@ fn resumed_run_matches_an_uninterrupted_one() {
     let resumed = run(&tiny_config(2), &split, true, |_| {}).unwrap();
     assert_eq!(without_time(&resumed), without_time(&full));
     assert_eq!(without_time(&read_metrics(&split)), without_time(&full));
-    let a = checkpoint_tensors(&checkpoint_dir(&straight, 2)).unwrap();
-    let b = checkpoint_tensors(&checkpoint_dir(&split, 2)).unwrap();
-    assert_eq!(a.len(), b.len());
-    for (name, t) in &a {
-        let x: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-        let y: Vec<f32> = b[name].flatten_all().unwrap().to_vec1().unwrap();
-        assert_eq!(x, y, "{name} differs after resume");
-    }
+    assert_same_weights(&straight, &split, 2);
     std::fs::remove_dir_all(&straight).unwrap();
     std::fs::remove_dir_all(&split).unwrap();
 }
@@ -196,13 +201,7 @@ fn a_group_relative_estimator_trains_and_resumes_exactly() {
     run(&grpo(1), &split, false, |_| {}).unwrap();
     let resumed = run(&grpo(2), &split, true, |_| {}).unwrap();
     assert_eq!(without_time(&resumed), without_time(&full));
-    let a = checkpoint_tensors(&checkpoint_dir(&straight, 2)).unwrap();
-    let b = checkpoint_tensors(&checkpoint_dir(&split, 2)).unwrap();
-    for (name, t) in &a {
-        let x: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
-        let y: Vec<f32> = b[name].flatten_all().unwrap().to_vec1().unwrap();
-        assert_eq!(x, y, "{name} differs after resume");
-    }
+    assert_same_weights(&straight, &split, 2);
     std::fs::remove_dir_all(&straight).unwrap();
     std::fs::remove_dir_all(&split).unwrap();
 }
