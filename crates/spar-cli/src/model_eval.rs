@@ -82,6 +82,16 @@ pub struct EvalArgs {
     /// With a task: the k of pass@k, comma-separated [default: 1, 2, 4, ... and --k].
     #[arg(long, value_delimiter = ',')]
     pass_at: Option<Vec<usize>>,
+    /// With a task: episodes of this many attempts, each after reading the earlier ones
+    /// (self-correction): prints the accuracy per attempt, Delta(t1, t2), the wrong-to-right
+    /// and right-to-wrong transitions and the rate of unchanged answers; --k is then the
+    /// episodes per problem [default: the checkpoint's task.json, else 1].
+    #[arg(long)]
+    attempts: Option<usize>,
+    /// With --attempts: what the model reads after each attempt: none, verdict, text
+    /// [default: the checkpoint's task.json, else none].
+    #[arg(long)]
+    feedback: Option<String>,
 }
 
 /// The model's results in one seat.
@@ -163,6 +173,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             prompt_style: args.prompt.prompt_style.as_deref(),
             seed: args.seed,
             json: args.json,
+            attempts: args.attempts,
+            feedback: args.feedback.as_deref(),
         });
     }
     if args.games == 0 || args.batch == 0 {

@@ -59,6 +59,24 @@ pub struct TaskEvalSettings<'a> {
     pub seed: u64,
     /// Print JSON.
     pub json: bool,
+    /// Attempts per episode (default: task.json, else 1).
+    pub attempts: Option<usize>,
+    /// What follows each attempt (default: task.json, else none).
+    pub feedback: Option<&'a str>,
+}
+
+/// What `spar eval --task T --attempts N` prints with `--json`.
+#[derive(Debug, Serialize)]
+struct AttemptsReport {
+    model: String,
+    task: String,
+    attempts: usize,
+    feedback: &'static str,
+    temperature: f64,
+    seed: u64,
+    #[serde(flatten)]
+    evaluation: spar_rl::loops::selfcorrect::AttemptsEvaluation,
+    seconds: f64,
 }
 
 /// Runs the evaluation and prints it.
@@ -114,6 +132,81 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
     let loaded = spar_lm::load::load_model(s.model, spar_lm::load::GgufMode::Quantized, &device)
         .with_context(|| format!("loading the model {}", s.model.display()))?;
     let start = Instant::now();
+    let saved_attempts = saved.as_ref().and_then(|p| p.attempts.clone());
+    let attempts = s
+        .attempts
+        .or(saved_attempts.as_ref().map(|a| a.attempts))
+        .unwrap_or(1);
+    if attempts == 0 {
+        return Err(UsageError("--attempts must be at least 1".into()).into());
+    }
+    if attempts > 1 {
+        let feedback = match s.feedback {
+            Some(f) => f
+                .parse::<spar_games::tasks::Feedback>()
+                .map_err(|e| UsageError(format!("--feedback: {e}")))?,
+            None => saved_attempts
+                .as_ref()
+                .map_or_else(Default::default, |a| a.feedback),
+        };
+        let setup = spar_rl::loops::selfcorrect::AttemptsSetup {
+            task: task.clone(),
+            task_seed,
+            attempts,
+            feedback,
+            instruction: saved_attempts.map_or_else(
+                || spar_games::tasks::DEFAULT_INSTRUCTION.to_string(),
+                |a| a.instruction,
+            ),
+        };
+        if !s.json {
+            eprintln!(
+                "playing {} episodes of {attempts} attempts on each of {} test problems of {} ...",
+                s.samples,
+                s.problems,
+                task.name()
+            );
+        }
+        let evaluation = spar_rl::loops::selfcorrect::evaluate_attempts(
+            &loaded.model,
+            &loaded.tokenizer,
+            &setup,
+            style,
+            s.problems,
+            s.samples,
+            s.temperature,
+            max_tokens,
+            s.seed,
+        )?;
+        let report = AttemptsReport {
+            model: s.model.display().to_string(),
+            task: task.name(),
+            attempts,
+            feedback: feedback.name(),
+            temperature: s.temperature,
+            seed: s.seed,
+            evaluation,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        if s.json {
+            return print_json(&report);
+        }
+        let e = &report.evaluation;
+        println!(
+            "{} on {} ({} test problems, {} episodes each, {attempts} attempts, feedback {}, {:.1} s)",
+            report.model, report.task, e.problems, e.samples, report.feedback, report.seconds
+        );
+        for (k, a) in e.stats.accuracy.iter().enumerate() {
+            println!("accuracy at attempt {}  {a:.4}", k + 1);
+        }
+        let st = &e.stats;
+        println!("delta(t1, t{attempts})          {:+.4}", st.delta);
+        println!("wrong -> right (i->c)     {:.4}", st.delta_i_to_c);
+        println!("right -> wrong (c->i)     {:.4}", st.delta_c_to_i);
+        println!("last answer == first      {:.4}", st.identical_rate);
+        println!("unparsable answers        {:.4}", e.unparsable_rate);
+        return Ok(());
+    }
     if !s.json {
         eprintln!(
             "sampling {} answers to each of {} test problems of {} ...",

@@ -52,7 +52,7 @@ pub fn accepted_values() -> String {
         text
     };
     format!(
-        "{}\n{}",
+        "{}\n{}\n{}",
         section(
             "Config keys with a fixed set of values (another value is an error that names the key \
              and lists these):",
@@ -61,6 +61,10 @@ pub fn accepted_values() -> String {
         section(
             "In a task config (one with a [task] table):",
             spar_rl::config::tasks::TaskTrainConfig::choices(),
+        ),
+        section(
+            "In a self-correction config (one with a [selfcorrect] table):",
+            spar_rl::config::selfcorrect::SelfCorrectConfig::choices(),
         )
     )
 }
@@ -96,6 +100,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             out.display()
         ))
         .into());
+    }
+    if spar_rl::config::selfcorrect::SelfCorrectConfig::is_selfcorrect_config(&text) {
+        let config = spar_rl::config::selfcorrect::SelfCorrectConfig::parse(&text, &args.set)
+            .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
+        // The loop is built (the task and the method checked) before the run directory is made.
+        let lp = spar_rl::loops::selfcorrect::SelfCorrectLoop::new(&config)
+            .map_err(|e| loop_error(&config_path, e))?;
+        return run_selfcorrect(lp, config.run.steps, &out, resume);
     }
     if spar_rl::config::tasks::TaskTrainConfig::is_task_config(&text) {
         let config = spar_rl::config::tasks::TaskTrainConfig::parse(&text, &args.set)
@@ -196,6 +208,52 @@ fn run_task(
             );
         }
     }
+    match spar_report::report::write_report(out) {
+        Ok(files) => eprintln!("report: {}", files.summary.display()),
+        Err(e) => eprintln!("report not written: {e}"),
+    }
+    if let Some(last) = history.last() {
+        println!("{}", serde_json::to_string(last)?);
+    }
+    Ok(())
+}
+
+/// `spar train` on a self-correction config: progress, one line per step with the training
+/// episodes' SCoRe metrics and the held-out ones, the report.
+fn run_selfcorrect(
+    mut lp: spar_rl::loops::selfcorrect::SelfCorrectLoop,
+    steps: usize,
+    out: &std::path::Path,
+    resume: bool,
+) -> anyhow::Result<()> {
+    let bar = step_bar(steps, out);
+    let on_line = &mut |m: &Line| {
+        let mut line = format!(
+            "step {:>4}  stage {}  train t1 {:.3} t2 {:.3} i->c {:.3} c->i {:.3} same {:.2}  \
+             loss {:+.4}",
+            m.step,
+            number(m, "selfcorrect/stage"),
+            number(m, "selfcorrect/accuracy_t1"),
+            number(m, "selfcorrect/accuracy_t2"),
+            number(m, "selfcorrect/delta_i_to_c"),
+            number(m, "selfcorrect/delta_c_to_i"),
+            number(m, "selfcorrect/identical_rate"),
+            number(m, "learner/loss")
+        );
+        for (task, _) in m.between("eval/", "accuracy_t1") {
+            line.push_str(&format!(
+                "  | eval t1 {:.3} t2 {:.3} delta {:+.3} same {:.2}",
+                number(m, &format!("eval/{task}/accuracy_t1")),
+                number(m, &format!("eval/{task}/accuracy_t2")),
+                number(m, &format!("eval/{task}/delta")),
+                number(m, &format!("eval/{task}/identical_rate"))
+            ));
+        }
+        show_step(&bar, m.step, line);
+    };
+    let history = spar_rl::trainer::run(&mut lp, out, resume, on_line)
+        .with_context(|| format!("training in {}", out.display()))?;
+    bar.finish_and_clear();
     match spar_report::report::write_report(out) {
         Ok(files) => eprintln!("report: {}", files.summary.display()),
         Err(e) => eprintln!("report not written: {e}"),

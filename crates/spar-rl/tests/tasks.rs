@@ -277,3 +277,160 @@ fn a_resumed_task_run_equals_an_uninterrupted_one() {
     assert!(e.contains("no complete checkpoint"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Self-correction on the coin task: episodes of two attempts (`spar_rl::loops::selfcorrect`).
+mod selfcorrect {
+    use super::*;
+    use spar_rl::config::selfcorrect::SelfCorrectConfig;
+
+    fn config(task: &Path, steps: usize, sets: &[&str]) -> SelfCorrectConfig {
+        let text = format!(
+            r#"
+[run]
+seed = 5
+steps = {steps}
+checkpoint_every = 1
+tensorboard = false
+[task]
+name = "jsonl:{}"
+[model]
+hidden = 16
+layers = 1
+heads = 2
+prompt_style = "raw"
+[warm_start]
+steps = 30
+problems = 32
+batch_size = 8
+learning_rate = 1e-2
+[rollout]
+prompts = 4
+group_size = 4
+max_tokens = 3
+[selfcorrect]
+method = "score"
+stage1_steps = 1
+warm_start_corrections = 0.5
+[algorithm]
+minibatch_size = 8
+epochs = 2
+[eval]
+problems = 4
+samples = 2
+every = 1
+"#,
+            task.display()
+        );
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        SelfCorrectConfig::parse(&text, &sets).unwrap()
+    }
+
+    #[test]
+    fn every_method_and_feedback_trains_from_a_config() {
+        let dir = temp("selfcorrect-methods");
+        let task = coin_task(&dir);
+        for (name, sets) in [
+            ("score", vec!["selfcorrect.feedback=text"]),
+            (
+                "naive",
+                vec!["selfcorrect.method=naive", "algorithm.loss=ppo"],
+            ),
+            (
+                "single",
+                vec!["selfcorrect.method=single", "selfcorrect.feedback=verdict"],
+            ),
+            (
+                "rae",
+                vec!["algorithm.estimator=rae", "selfcorrect.attempts=3"],
+            ),
+        ] {
+            let out = dir.join(name);
+            let lines =
+                spar_rl::loops::selfcorrect::run(&config(&task, 2, &sets), &out, false, |_| {})
+                    .unwrap();
+            assert_eq!(lines.len(), 3, "{name}");
+            // Step 0 has no training episodes, only the evaluation.
+            assert!(lines[0].get("selfcorrect/accuracy_t1").is_none(), "{name}");
+            let stages: Vec<f64> = lines[1..]
+                .iter()
+                .map(|l| l.number("selfcorrect/stage").unwrap())
+                .collect();
+            let want = if name == "score" || name == "rae" {
+                vec![1.0, 2.0]
+            } else {
+                vec![0.0, 0.0]
+            };
+            assert_eq!(stages, want, "{name}");
+            for l in &lines {
+                for key in [
+                    "accuracy_t1",
+                    "accuracy_t2",
+                    "delta_i_to_c",
+                    "delta_c_to_i",
+                    "identical_rate",
+                ] {
+                    let v = l.number(&format!("eval/jsonl/{key}")).unwrap();
+                    assert!((0.0..=1.0).contains(&v), "{name} {key} {v}");
+                }
+                let (t1, t2, d) = (
+                    l.number("eval/jsonl/accuracy_t1").unwrap(),
+                    l.number("eval/jsonl/accuracy_t2").unwrap(),
+                    l.number("eval/jsonl/delta").unwrap(),
+                );
+                assert_eq!(d, t2 - t1, "{name}");
+                // Delta = (i->c) - (c->i), exactly, on the same episodes.
+                let flips = l.number("eval/jsonl/delta_i_to_c").unwrap()
+                    - l.number("eval/jsonl/delta_c_to_i").unwrap();
+                assert!((d - flips).abs() < 1e-12, "{name}: {d} vs {flips}");
+            }
+            let last = lines.last().unwrap();
+            assert!(last.number("learner/samples").unwrap() > 0.0, "{name}");
+            assert!(last.number("learner/kl_ref").is_some(), "{name}");
+            // The single-turn method learns from first attempts only: 4 prompts x 4 episodes.
+            if name == "single" {
+                assert_eq!(last.number("learner/samples"), Some(16.0));
+            }
+            let episodes = std::fs::read_to_string(out.join("episodes/step-000002.jsonl")).unwrap();
+            let first: serde_json::Value =
+                serde_json::from_str(episodes.lines().next().unwrap()).unwrap();
+            let attempts = if name == "rae" { 3 } else { 2 };
+            assert_eq!(
+                first["attempts"].as_array().unwrap().len(),
+                attempts,
+                "{name}"
+            );
+            let task_json =
+                std::fs::read_to_string(checkpoint_dir(&out, 2).join("task.json")).unwrap();
+            assert!(task_json.contains("\"attempts\""), "{task_json}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_resumed_selfcorrect_run_equals_an_uninterrupted_one() {
+        let dir = temp("selfcorrect-resume");
+        let task = coin_task(&dir);
+        let sets = ["algorithm.estimator=rae", "selfcorrect.stage1_steps=2"];
+        use spar_rl::loops::selfcorrect::run;
+        // Three steps cross the stage boundary (stage I is steps 1 and 2).
+        let straight = run(&config(&task, 3, &sets), &dir.join("a"), false, |_| {}).unwrap();
+        let b = dir.join("b");
+        run(&config(&task, 2, &sets), &b, false, |_| {}).unwrap();
+        std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
+        let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
+        assert_eq!(without_time(&straight), without_time(&resumed));
+        let (ta, tb) = (
+            checkpoint_tensors(&checkpoint_dir(&dir.join("a"), 3)).unwrap(),
+            checkpoint_tensors(&checkpoint_dir(&b, 3)).unwrap(),
+        );
+        assert_eq!(ta.len(), tb.len());
+        for (name, t) in &ta {
+            let (x, y): (Vec<f32>, Vec<f32>) = (
+                t.flatten_all().unwrap().to_vec1().unwrap(),
+                tb[name].flatten_all().unwrap().to_vec1().unwrap(),
+            );
+            assert_eq!(x, y, "{name}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

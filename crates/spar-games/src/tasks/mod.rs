@@ -53,6 +53,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 mod arithmetic;
+mod attempts;
 mod countdown;
 mod env;
 mod jsonl;
@@ -62,6 +63,7 @@ mod word;
 pub(crate) mod tests_support;
 
 pub use arithmetic::Arithmetic;
+pub use attempts::{AttemptStats, AttemptsEnv, Feedback, DEFAULT_INSTRUCTION};
 pub use countdown::Countdown;
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;

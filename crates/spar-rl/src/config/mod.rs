@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::rollout::prompt::PromptStyle;
 
 pub mod choice;
+pub mod selfcorrect;
 pub mod selfplay;
 pub mod tasks;
 

@@ -4,7 +4,10 @@
 //! * [`selfplay`]: SPIRAL's self-play on two-player games (one game or several), against
 //!   itself, a pool of its past checkpoints or a fixed player;
 //! * [`tasks`]: verifiable tasks (arithmetic, Countdown, word problems, JSONL files): a group
-//!   of answers per problem, verified, any estimator and loss, held-out pass@k.
+//!   of answers per problem, verified, any estimator and loss, held-out pass@k;
+//! * [`selfcorrect`]: self-correction on those tasks (SCoRe, naive multi-turn RL,
+//!   single-turn RL): episodes of several attempts, per-attempt rewards and KL.
 
+pub mod selfcorrect;
 pub mod selfplay;
 pub mod tasks;

@@ -8,12 +8,14 @@
 //!   loop's batches;
 //! * [`estimators`]: the math of the group estimators, pure functions of rewards and group
 //!   keys (GRPO, Dr. GRPO, RLOO, TRLOO, REINFORCE++ normalisation);
+//! * [`logprobs`]: the behaviour and reference log-probabilities of a step's samples;
 //! * [`rae`]: the math of SPIRAL's role-conditioned baselines (RAE) and plain REINFORCE;
 //! * [`ppo`]: self-play's PPO-clip on free-text tokens or on the legal actions' normalised
 //!   probabilities (GLAM).
 
 pub mod advantages;
 pub mod estimators;
+pub mod logprobs;
 pub mod losses;
 pub mod ppo;
 pub mod rae;

@@ -62,6 +62,21 @@ pub struct TaskPrompting {
     pub prompt_style: String,
     /// Most tokens per answer.
     pub max_tokens: usize,
+    /// A self-correction checkpoint: how its episodes of several attempts are set up
+    /// (`spar eval --task --attempts` reads it); absent for single-answer task runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<AttemptsPrompting>,
+}
+
+/// How a self-correction checkpoint's attempts are set up (in its `task.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptsPrompting {
+    /// Attempts per episode.
+    pub attempts: usize,
+    /// What follows each attempt.
+    pub feedback: spar_games::tasks::Feedback,
+    /// The instruction before every attempt after the first.
+    pub instruction: String,
 }
 
 impl TaskPrompting {

@@ -53,7 +53,7 @@ mod update;
 
 pub use evaluate::evaluate_task;
 use evaluate::problem_prompt;
-pub use metrics::{TaskEvaluation, TaskMetrics, TaskPrompting};
+pub use metrics::{AttemptsPrompting, TaskEvaluation, TaskMetrics, TaskPrompting};
 use reference::{presample_reference, ReferenceAnswer};
 use update::{update_pairs, update_tokens, Objective, UpdateContext};
 
@@ -439,6 +439,7 @@ impl Loop for TaskLoop {
             task_seed: c.task.seed,
             prompt_style: c.model.prompt_style.name().to_string(),
             max_tokens: c.rollout.max_tokens,
+            attempts: None,
         };
         write_atomic(
             &dir.join("task.json"),

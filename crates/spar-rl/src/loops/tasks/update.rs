@@ -4,14 +4,14 @@
 
 use candle_core::Tensor;
 use rand::seq::SliceRandom;
-use spar_lm::score::{score, score_values_at_temperature};
+use spar_lm::score::score;
 use spar_lm::Llama;
 
 use super::reference::{divergence_term, ReferenceAnswer};
-use super::CHUNK;
 use crate::config::choice::Choice;
 use crate::config::tasks::{Divergence, TaskLoss, TaskTrainConfig};
 use crate::error::Result;
+use crate::objectives::logprobs::fill_old_and_reference;
 use crate::objectives::losses::{
     self, token_grid, Aggregation, ForwardKl, JensenShannon, KlPenalty, PairLoss, TokenInputs,
     TokenLoss,
@@ -201,24 +201,10 @@ pub(super) fn update_tokens(
         .filter(|(x, _)| a.loss != TaskLoss::Sft || x.reward > 0.5)
         .map(|(x, &rate)| (x.clone(), rate))
         .collect();
-    // Old (behaviour) and reference log-probabilities, before the update (no gradient: the
-    // learner's detached view).
-    let inference = cx.model.detached();
-    for chunk in samples.chunks_mut(CHUNK) {
-        let pairs: Vec<(Vec<u32>, Vec<u32>)> = chunk
-            .iter()
-            .map(|(s, _)| (s.prompt.clone(), s.completion.clone()))
-            .collect();
-        let old = score_values_at_temperature(&inference, &pairs, temperature)?;
-        let reference = match cx.reference_model {
-            Some(r) if kl_loss.is_some() => score_values_at_temperature(r, &pairs, temperature)?,
-            _ => vec![Vec::new(); pairs.len()],
-        };
-        for (((s, _), o), r) in chunk.iter_mut().zip(old).zip(reference) {
-            s.old_logprobs = o;
-            s.ref_logprobs = r;
-        }
-    }
+    // Old (behaviour) and reference log-probabilities, before the update.
+    let reference = cx.reference_model.filter(|_| kl_loss.is_some());
+    let mut refs: Vec<&mut Sample> = samples.iter_mut().map(|(s, _)| s).collect();
+    fill_old_and_reference(cx.model, reference, &mut refs, temperature)?;
     for _ in 0..a.epochs {
         samples.shuffle(rng);
         for mb in samples.chunks(a.minibatch_size) {

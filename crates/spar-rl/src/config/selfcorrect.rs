@@ -1,0 +1,449 @@
+//! The typed configuration of `spar train` on a self-correction loop (a config with a
+//! `[selfcorrect]` table; `docs/self-correction.md`): a verifiable task answered in several
+//! attempts ([`spar_games::tasks::AttemptsEnv`]) and trained with SCoRe, naive multi-turn RL
+//! or single-turn RL. Every field has a default; an unknown or ill-typed key is an error that
+//! names it; `--set section.key=value` overrides a field.
+
+use serde::{Deserialize, Serialize};
+use spar_games::tasks::Feedback;
+
+use crate::config::choice::{self, Choice};
+use crate::config::tasks::{TaskRollout, TaskSection, TaskWarmStart};
+use crate::config::{from_table, ModelConfig, RunConfig};
+use crate::error::{Error, Result};
+use crate::objectives::advantages::{check_fits, EstimatorKind, EstimatorSettings};
+use crate::objectives::estimators::Estimator;
+use crate::objectives::losses::KlEstimator;
+use crate::objectives::rae::RaeUpdate;
+use crate::rollout::prompt::PromptStyle;
+
+/// A self-correction run: sample groups of multi-attempt episodes per problem, verify every
+/// attempt, shape the rewards as the method says, estimate advantages per attempt, update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfCorrectConfig {
+    /// Seeds and length.
+    pub run: RunConfig,
+    /// The task.
+    pub task: TaskSection,
+    /// The model: trained from scratch or loaded.
+    pub model: ModelConfig,
+    /// Supervised warm start on reference solutions (and, with
+    /// `selfcorrect.warm_start_corrections`, on second attempts that correct a wrong first one).
+    pub warm_start: TaskWarmStart,
+    /// Sampling: `prompts` problems a step, `group_size` episodes each.
+    pub rollout: TaskRollout,
+    /// The self-correction method and its coefficients.
+    pub selfcorrect: SelfCorrectSection,
+    /// Estimator, loss and optimiser.
+    pub algorithm: SelfCorrectAlgorithm,
+    /// Held-out evaluation.
+    pub eval: SelfCorrectEval,
+}
+
+/// `[selfcorrect]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfCorrectSection {
+    /// `score` (SCoRe: stage I then stage II with the bonus `alpha`), `naive` (multi-turn RL
+    /// on every attempt's own reward, KL `beta1`: SCoRe's "naive multi-turn RL" baseline) or
+    /// `single` (only the first attempt is learnt from: single-turn RL; later attempts are
+    /// still played and measured).
+    #[serde(with = "choice")]
+    pub method: Method,
+    /// Attempts per episode (at least 2 for `score` and `naive`).
+    pub attempts: usize,
+    /// What the model reads after an attempt: `none` (SCoRe's intrinsic setting), `verdict`,
+    /// `text` (the verifier's reason without the answer).
+    #[serde(with = "choice")]
+    pub feedback: Feedback,
+    /// The self-correction instruction read before every attempt after the first.
+    pub instruction: String,
+    /// `score`: steps of stage I (attempt 1 pinned to the reference by `beta2`, only later
+    /// attempts rewarded); stage II after them.
+    pub stage1_steps: usize,
+    /// `score` stage II: the bonus on attempt `k > 1`, `r_k + alpha (r_k - r_{k-1})` (SCoRe
+    /// eq. 5; the paper: 10).
+    pub alpha: f64,
+    /// KL coefficient on every trained attempt in stage II and in `naive`/`single` (SCoRe's
+    /// beta_1 = 0.01).
+    pub beta1: f64,
+    /// `score` stage I: KL coefficient on attempt 1 (SCoRe's beta_2 = 0.1).
+    pub beta2: f64,
+    /// The KL estimator to the reference (the model after the warm start): `k1`, `k2`, `k3`
+    /// (the SCoRe reimplementation's k3).
+    #[serde(with = "choice")]
+    pub kl: KlEstimator,
+    /// Fraction of the warm start's pairs that are second attempts: the prompt shows another
+    /// problem's solution as attempt 1 (its verdict decides whether it is a correction or a
+    /// confirmation) and the completion is the reference solution (Pair-SFT's data, made
+    /// from the task's own solutions). 0: first attempts only.
+    pub warm_start_corrections: f64,
+}
+
+impl Default for SelfCorrectSection {
+    fn default() -> Self {
+        SelfCorrectSection {
+            method: Method::Score,
+            attempts: 2,
+            feedback: Feedback::None,
+            instruction: spar_games::tasks::DEFAULT_INSTRUCTION.to_string(),
+            stage1_steps: 10,
+            alpha: 10.0,
+            beta1: 0.01,
+            beta2: 0.1,
+            kl: KlEstimator::K3,
+            warm_start_corrections: 0.0,
+        }
+    }
+}
+
+/// `[algorithm]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfCorrectAlgorithm {
+    /// Advantage estimator over each (problem, attempt) group of the shaped rewards:
+    /// `reinforce` (A = r, the paper's REINFORCE), `grpo`, `dr_grpo`, `rloo`, `trloo`, `rae`
+    /// (an EMA baseline per attempt role).
+    #[serde(with = "choice")]
+    pub estimator: EstimatorKind,
+    /// EMA decay of `rae`.
+    pub rae_decay: f64,
+    /// REINFORCE++ normalisation over the batch.
+    pub batch_norm: bool,
+    /// Epsilon of GRPO's `std + eps`.
+    pub eps: f64,
+    /// `pg` (policy gradient) or `ppo` (clipped, `clip_low`/`clip_high`).
+    #[serde(with = "choice")]
+    pub loss: SelfCorrectLoss,
+    /// PPO's lower clip range.
+    pub clip_low: f64,
+    /// PPO's upper clip range.
+    pub clip_high: f64,
+    /// Passes over each step's samples.
+    pub epochs: usize,
+    /// Samples per minibatch (one optimiser step each).
+    pub minibatch_size: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Gradient-norm clipping (0 disables).
+    pub max_grad_norm: f64,
+}
+
+impl Default for SelfCorrectAlgorithm {
+    fn default() -> Self {
+        SelfCorrectAlgorithm {
+            estimator: EstimatorKind::Group(Estimator::Rloo),
+            rae_decay: 0.95,
+            batch_norm: false,
+            eps: 1e-6,
+            loss: SelfCorrectLoss::Pg,
+            clip_low: 0.2,
+            clip_high: 0.2,
+            epochs: 1,
+            minibatch_size: 64,
+            learning_rate: 1e-3,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+        }
+    }
+}
+
+/// `[eval]`: multi-attempt episodes on held-out problems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfCorrectEval {
+    /// Evaluate every this many steps (and at step 0 and after the last); 0: only at the
+    /// ends.
+    pub every: usize,
+    /// Test-split problems evaluated (the first ones, the same every time).
+    pub problems: usize,
+    /// Episodes per problem.
+    pub samples: usize,
+    /// Sampling temperature of the evaluation.
+    pub temperature: f64,
+}
+
+impl Default for SelfCorrectEval {
+    fn default() -> Self {
+        SelfCorrectEval {
+            every: 5,
+            problems: 64,
+            samples: 4,
+            temperature: 1.0,
+        }
+    }
+}
+
+/// `selfcorrect.method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// SCoRe (Kumar et al. 2025): stage I, then stage II with reward shaping.
+    Score,
+    /// Naive multi-turn RL: every attempt on its own reward.
+    Naive,
+    /// Single-turn RL: only the first attempt is trained.
+    Single,
+}
+
+impl Choice for Method {
+    const ALL: &'static [Self] = &[Method::Score, Method::Naive, Method::Single];
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Score => "score",
+            Method::Naive => "naive",
+            Method::Single => "single",
+        }
+    }
+}
+
+impl Choice for Feedback {
+    const ALL: &'static [Self] = &Feedback::ALL;
+
+    fn name(self) -> &'static str {
+        Feedback::name(self)
+    }
+}
+
+/// `algorithm.loss` of a self-correction run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfCorrectLoss {
+    /// Policy gradient (SCoRe's REINFORCE).
+    Pg,
+    /// PPO-clip.
+    Ppo,
+}
+
+impl Choice for SelfCorrectLoss {
+    const ALL: &'static [Self] = &[SelfCorrectLoss::Pg, SelfCorrectLoss::Ppo];
+
+    fn name(self) -> &'static str {
+        match self {
+            SelfCorrectLoss::Pg => "pg",
+            SelfCorrectLoss::Ppo => "ppo",
+        }
+    }
+}
+
+impl SelfCorrectConfig {
+    /// Whether a TOML text is a self-correction config (it has a `[selfcorrect]` table).
+    pub fn is_selfcorrect_config(text: &str) -> bool {
+        toml::from_str::<toml::Table>(text)
+            .map(|t| t.contains_key("selfcorrect"))
+            .unwrap_or(false)
+    }
+
+    /// Parses TOML text, applies `key=value` overrides, and checks the result.
+    pub fn parse(text: &str, overrides: &[String]) -> Result<SelfCorrectConfig> {
+        let config: SelfCorrectConfig =
+            from_table(crate::config::apply_overrides(text, overrides)?)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The resolved configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Whether step `step` (1-based) is in SCoRe's stage I.
+    pub fn in_stage1(&self, step: usize) -> bool {
+        self.selfcorrect.method == Method::Score && step <= self.selfcorrect.stage1_steps
+    }
+
+    /// Checks ranges and names; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
+        let (a, s) = (&self.algorithm, &self.selfcorrect);
+        if let Err(e) = spar_games::tasks::task_from_spec(&self.task.name) {
+            return bad(format!("task.name: {e}"));
+        }
+        let g = self.rollout.group_size;
+        check_fits(
+            a.estimator,
+            "algorithm.estimator",
+            g,
+            &format!("rollout.group_size = {g} (groups are one problem's attempts of one rank)"),
+        )?;
+        if s.attempts == 0 || s.attempts > 8 {
+            return bad(format!(
+                "selfcorrect.attempts must be between 1 and 8, got {}",
+                s.attempts
+            ));
+        }
+        if s.method != Method::Single && s.attempts < 2 {
+            return bad(format!(
+                "selfcorrect.attempts = {} with selfcorrect.method = {:?}: a correction needs at \
+                 least 2 attempts (or use method = \"single\")",
+                s.attempts,
+                s.method.name()
+            ));
+        }
+        if !(0.0..=1.0).contains(&s.warm_start_corrections) {
+            return bad(format!(
+                "selfcorrect.warm_start_corrections must be a fraction in [0, 1], got {}",
+                s.warm_start_corrections
+            ));
+        }
+        if !(0.0..1.0).contains(&a.rae_decay) {
+            return bad(format!(
+                "algorithm.rae_decay {} is not in [0, 1)",
+                a.rae_decay
+            ));
+        }
+        for (name, v) in [
+            ("algorithm.clip_low", a.clip_low),
+            ("algorithm.clip_high", a.clip_high),
+            ("algorithm.learning_rate", a.learning_rate),
+            ("rollout.temperature", self.rollout.temperature),
+            ("eval.temperature", self.eval.temperature),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(format!("{name} must be a positive number, got {v}"));
+            }
+        }
+        for (name, v) in [
+            ("selfcorrect.alpha", s.alpha),
+            ("selfcorrect.beta1", s.beta1),
+            ("selfcorrect.beta2", s.beta2),
+            ("algorithm.weight_decay", a.weight_decay),
+            ("algorithm.max_grad_norm", a.max_grad_norm),
+            ("algorithm.eps", a.eps),
+            ("warm_start.learning_rate", self.warm_start.learning_rate),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(format!("{name} must be a finite number >= 0, got {v}"));
+            }
+        }
+        for (name, v) in [
+            ("rollout.prompts", self.rollout.prompts),
+            ("rollout.group_size", self.rollout.group_size),
+            ("rollout.max_tokens", self.rollout.max_tokens),
+            ("algorithm.epochs", a.epochs),
+            ("algorithm.minibatch_size", a.minibatch_size),
+            ("eval.samples", self.eval.samples),
+            ("eval.problems", self.eval.problems),
+            ("run.checkpoint_every", self.run.checkpoint_every),
+        ] {
+            if v == 0 {
+                return bad(format!("{name} must be >= 1"));
+            }
+        }
+        if self.warm_start.steps > 0
+            && (self.warm_start.problems == 0 || self.warm_start.batch_size == 0)
+        {
+            return bad(
+                "warm_start.problems and warm_start.batch_size must be >= 1 when \
+                 warm_start.steps > 0"
+                    .into(),
+            );
+        }
+        if let Some(lora) = &self.model.lora {
+            lora.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The keys whose values come from a fixed list, with that list, for `spar train --help`.
+    pub fn choices() -> Vec<(&'static str, String)> {
+        use choice::names;
+        vec![
+            (
+                "task.name",
+                format!(
+                    "{} (with parameters: spar tasks)",
+                    spar_games::tasks::known_tasks()
+                ),
+            ),
+            ("model.prompt_style", names::<PromptStyle>()),
+            ("selfcorrect.method", names::<Method>()),
+            ("selfcorrect.feedback", names::<Feedback>()),
+            ("selfcorrect.kl", names::<KlEstimator>()),
+            ("algorithm.estimator", names::<EstimatorKind>()),
+            ("algorithm.loss", names::<SelfCorrectLoss>()),
+        ]
+    }
+}
+
+impl SelfCorrectAlgorithm {
+    /// The estimator's settings; `rae` updates once per answer, in order.
+    pub fn estimator_settings(&self) -> EstimatorSettings {
+        EstimatorSettings {
+            kind: self.estimator,
+            eps: self.eps,
+            batch_norm: self.batch_norm,
+            rae_decay: self.rae_decay,
+            rae_update: RaeUpdate::PerGame,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "[task]\nname = \"arithmetic\"\n[selfcorrect]\nmethod = \"score\"\n";
+
+    #[test]
+    fn choices_list_every_fixed_set_key_with_the_values_it_accepts() {
+        crate::config::check_choices(
+            &SelfCorrectConfig::default().to_toml(),
+            &[],
+            &SelfCorrectConfig::choices(),
+            |sets| SelfCorrectConfig::parse(TEXT, sets).map(drop),
+        );
+    }
+
+    #[test]
+    fn configs_parse_round_trip_and_name_bad_keys() {
+        assert!(SelfCorrectConfig::is_selfcorrect_config(TEXT));
+        assert!(!SelfCorrectConfig::is_selfcorrect_config(
+            "[task]\nname = \"arithmetic\"\n"
+        ));
+        let c = SelfCorrectConfig::parse(
+            TEXT,
+            &[
+                "selfcorrect.feedback=text".into(),
+                "selfcorrect.stage1_steps=3".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.selfcorrect.feedback, Feedback::Text);
+        assert!(c.in_stage1(3) && !c.in_stage1(4));
+        assert_eq!(SelfCorrectConfig::parse(&c.to_toml(), &[]).unwrap(), c);
+        for (set, key) in [
+            ("selfcorrect.method=star", "selfcorrect.method"),
+            ("selfcorrect.feedback=loud", "selfcorrect.feedback"),
+            ("selfcorrect.attempts=1", "selfcorrect.attempts"),
+            ("selfcorrect.attempts=9", "selfcorrect.attempts"),
+            ("selfcorrect.alpha=-1", "selfcorrect.alpha"),
+            (
+                "selfcorrect.warm_start_corrections=1.5",
+                "warm_start_corrections",
+            ),
+            ("algorithm.loss=dpo", "algorithm.loss"),
+            ("algorithm.estimator=grpo", "algorithm.estimator"),
+            ("rollout.group_size=0", "rollout.group_size"),
+            ("task.name=\"chess\"", "task.name"),
+            ("selfcorrect.betaa=1", "betaa"),
+        ] {
+            let mut sets = vec![set.to_string()];
+            if set.starts_with("algorithm.estimator") {
+                sets.push("rollout.group_size=1".into());
+            }
+            let e = SelfCorrectConfig::parse(TEXT, &sets)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{set}: {e}");
+        }
+        // One attempt is fine for single-turn RL.
+        let single = [
+            "selfcorrect.method=single".into(),
+            "selfcorrect.attempts=1".into(),
+        ];
+        assert!(SelfCorrectConfig::parse(TEXT, &single).is_ok());
+    }
+}

@@ -1,0 +1,156 @@
+//! Held-out evaluation of self-correction: multi-attempt episodes on test problems and SCoRe's
+//! metrics over them (`spar eval --task T --attempts N` and the loop's `eval/` values).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use spar_games::tasks::{AttemptStats, AttemptsEnv, Feedback, Split, Task, Verdict};
+use spar_lm::sample::SamplingParams;
+use spar_lm::tokenizer::TextTokenizer;
+use spar_lm::Llama;
+
+use crate::error::Result;
+use crate::rollout::prompt::PromptStyle;
+use crate::rollout::{groups, Rollout};
+use crate::trainer::Scope;
+
+/// How episodes of several attempts are set up: the task, its generator seed, the attempts
+/// and what the model reads between them.
+#[derive(Debug, Clone)]
+pub struct AttemptsSetup {
+    /// The task.
+    pub task: Arc<dyn Task>,
+    /// Its generator seed.
+    pub task_seed: u64,
+    /// Attempts per episode.
+    pub attempts: usize,
+    /// What follows each attempt.
+    pub feedback: Feedback,
+    /// The instruction before every attempt after the first.
+    pub instruction: String,
+}
+
+impl AttemptsSetup {
+    /// An environment of `split`, reset to problem `index`.
+    pub fn env(&self, split: Split, index: u64) -> AttemptsEnv {
+        let mut env = AttemptsEnv::new(
+            self.task.clone(),
+            split,
+            self.task_seed,
+            self.attempts,
+            self.feedback,
+            &self.instruction,
+        );
+        spar_core::Env::reset(&mut env, index);
+        env
+    }
+}
+
+/// SCoRe's metrics on held-out problems, with how many episodes they count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptsEvaluation {
+    /// Test problems evaluated.
+    pub problems: usize,
+    /// Episodes per problem.
+    pub samples: usize,
+    /// Accuracy per attempt and the transitions between the first and the last.
+    #[serde(flatten)]
+    pub stats: AttemptStats,
+    /// Fraction of answers (every attempt) the verifier could not parse.
+    pub unparsable_rate: f64,
+    /// Mean answer length in tokens.
+    pub response_tokens: f64,
+}
+
+impl AttemptsEvaluation {
+    /// The evaluation as `eval/<task>/<metric>`.
+    pub fn write(&self, task: &str, out: &mut Scope) {
+        out.eval(&format!("{task}/problems"), self.problems);
+        out.eval(&format!("{task}/samples"), self.samples);
+        for (k, a) in self.stats.accuracy.iter().enumerate() {
+            out.eval(&format!("{task}/attempt{}/accuracy", k + 1), *a);
+        }
+        write_stats(&self.stats, &format!("{task}/"), &mut |k, v| out.eval(k, v));
+        out.eval(&format!("{task}/unparsable_rate"), self.unparsable_rate);
+        out.eval(&format!("{task}/response_tokens"), self.response_tokens);
+    }
+}
+
+/// The scalar fields of `stats`, each named `prefix` + its field name.
+pub(super) fn write_stats(stats: &AttemptStats, prefix: &str, put: &mut dyn FnMut(&str, f64)) {
+    for (name, v) in [
+        ("accuracy_t1", stats.accuracy_t1),
+        ("accuracy_t2", stats.accuracy_t2),
+        ("delta", stats.delta),
+        ("delta_i_to_c", stats.delta_i_to_c),
+        ("delta_c_to_i", stats.delta_c_to_i),
+        ("identical_rate", stats.identical_rate),
+    ] {
+        put(&format!("{prefix}{name}"), v);
+    }
+}
+
+/// Per episode of `envs` (played to the end), each attempt's (correct, completion).
+pub(super) fn attempt_outcomes(envs: &[AttemptsEnv]) -> Vec<Vec<(bool, &str)>> {
+    envs.iter()
+        .map(|e| {
+            e.verdicts()
+                .into_iter()
+                .zip(e.answers())
+                .map(|(v, a)| (v.is_correct(), a))
+                .collect()
+        })
+        .collect()
+}
+
+/// Held-out evaluation: `samples` episodes of `setup.attempts` attempts at each of the first
+/// `problems` test problems, sampled at `temperature`; the rollout's random numbers come from
+/// `seed` alone, so evaluations of different models share them.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_attempts(
+    model: &Llama,
+    tokenizer: &TextTokenizer,
+    setup: &AttemptsSetup,
+    style: PromptStyle,
+    problems: usize,
+    samples: usize,
+    temperature: f64,
+    max_tokens: usize,
+    seed: u64,
+) -> Result<AttemptsEvaluation> {
+    let problems = problems.min(setup.task.split_size(Split::Test).unwrap_or(usize::MAX));
+    let originals: Vec<AttemptsEnv> = (0..problems as u64)
+        .map(|p| setup.env(Split::Test, p))
+        .collect();
+    let mut envs = groups(&originals, samples);
+    let params = SamplingParams {
+        temperature,
+        max_tokens,
+        ..SamplingParams::default()
+    };
+    let engine = spar_lm::LocalEngine { model, tokenizer };
+    let rollout = Rollout {
+        group_size: samples,
+        max_rounds: setup.attempts as u64,
+        ..Rollout::new(&engine, tokenizer, style, &params)
+    };
+    let batch = rollout.play(&mut envs, &[], seed)?;
+    let outcomes = attempt_outcomes(&envs);
+    let answers = envs
+        .iter()
+        .map(|e| e.verdicts().len())
+        .sum::<usize>()
+        .max(1) as f64;
+    let unparsable = envs
+        .iter()
+        .flat_map(|e| e.verdicts())
+        .filter(|v| matches!(v, Verdict::Unparsable { .. }))
+        .count();
+    Ok(AttemptsEvaluation {
+        problems,
+        samples,
+        stats: AttemptStats::of(&outcomes),
+        unparsable_rate: unparsable as f64 / answers,
+        response_tokens: batch.mean_response_tokens(),
+    })
+}

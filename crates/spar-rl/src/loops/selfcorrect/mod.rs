@@ -1,0 +1,559 @@
+//! Self-correction: one model answers a verifiable task in several attempts, each after
+//! reading its earlier attempts ([`AttemptsEnv`]), and learns from per-attempt rewards
+//! (`spar train` with a `[selfcorrect]` config; `docs/self-correction.md`).
+//!
+//! Methods (`selfcorrect.method`), after SCoRe (Kumar et al. 2025, "Training Language Models
+//! to Self-Correct via Reinforcement Learning", sec. 5):
+//! * `score`: stage I (the first `stage1_steps` steps) maximises the later attempts' reward
+//!   while a strong KL (`beta2`) pins attempt 1 to the reference (eq. 3: `E[r(y2) - beta2
+//!   KL(pi(.|x1) || pi_ref(.|x1))]`; attempt 1 gets no policy gradient); stage II rewards every
+//!   attempt, attempt `k > 1` with the bonus `r_k + alpha (r_k - r_{k-1})` (eq. 4 and 5), and
+//!   puts the KL `beta1` on every attempt;
+//! * `naive`: every attempt on its own reward with KL `beta1` (the paper's "naive multi-turn
+//!   RL", which it reports collapses into not changing the first answer);
+//! * `single`: only attempt 1 is learnt from (single-turn RL); later attempts are played and
+//!   measured.
+//!
+//! Every step draws `rollout.prompts` training problems (problem `i` of step `s` is
+//! `warm_start.problems + (s - 1) * prompts + i`), plays `rollout.group_size` episodes of
+//! each, verifies every attempt, shapes the rewards, estimates advantages in groups of one
+//! problem's attempts of the same rank (`prompt-<p>/attempt<k>`; RAE: one baseline per
+//! attempt role), and takes minibatch steps of the policy loss plus the per-attempt KL
+//! (`loss = mean over samples of [pg + beta_sample * k3]`, token mean per sample, as the
+//! reimplementation's `(-logpi(y2) r2 + beta2 KL1).mean()`).
+
+use std::path::Path;
+
+use candle_core::Tensor;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use spar_core::atomic::write_atomic;
+use spar_core::Env;
+use spar_games::tasks::{task_from_spec, AttemptStats, AttemptsEnv, Split};
+use spar_lm::Llama;
+
+use crate::config::choice::Choice;
+use crate::config::selfcorrect::{Method, SelfCorrectConfig};
+use crate::error::{Error, Result};
+use crate::objectives::advantages::{estimator, AdvantageEstimator, EstimatorKind, Groups};
+use crate::objectives::logprobs::fill_old_and_reference;
+use crate::objectives::losses::{
+    self, aggregate, token_grid, Aggregation, KlPenalty, TokenInputs, TokenLoss,
+};
+use crate::objectives::rae::RoleBaselines;
+use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::rollout::{groups, Rollout, Sample};
+use crate::trainer::{
+    checkpoint_dir, AdamW, Batch, Learner, Loop, Scope, Settings, Step, StepMetrics, UpdateStats,
+    WarmStart,
+};
+
+mod evaluate;
+
+use crate::loops::tasks::TaskPrompting;
+pub use evaluate::{evaluate_attempts, AttemptsEvaluation, AttemptsSetup};
+
+/// What a self-correction run keeps between steps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SelfCorrectState {
+    /// `estimator = "rae"`: one EMA baseline per attempt role (exact bit patterns).
+    #[serde(default)]
+    baselines: RoleBaselines,
+}
+
+/// What the loop measured in one step: `selfcorrect/<metric>` (the training episodes' SCoRe
+/// metrics) and `eval/<task>/<metric>` (`docs/metrics.md`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SelfCorrectMetrics {
+    /// The training episodes of a policy step (absent at step 0, which has none).
+    pub train: Option<TrainEpisodes>,
+    /// Held-out evaluation, at evaluation steps: the task's name in metric keys and the
+    /// evaluation.
+    pub eval: Option<(String, AttemptsEvaluation)>,
+}
+
+/// What a step's training episodes showed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainEpisodes {
+    /// SCoRe's stage of the step (1 or 2; 0 for the methods without stages).
+    pub stage: usize,
+    /// Accuracy per attempt and the transitions between the first and the last.
+    pub stats: AttemptStats,
+    /// Fraction of the step's answers the verifier could not parse.
+    pub unparsable_rate: f64,
+    /// Mean answer length in tokens.
+    pub response_tokens: f64,
+}
+
+impl StepMetrics for SelfCorrectMetrics {
+    fn write(&self, out: &mut Scope) {
+        if let Some(t) = &self.train {
+            out.put("stage", t.stage);
+            for (k, a) in t.stats.accuracy.iter().enumerate() {
+                out.put(&format!("attempt{}/accuracy", k + 1), *a);
+            }
+            evaluate::write_stats(&t.stats, "", &mut |k, v| out.put(k, v));
+            out.put("unparsable_rate", t.unparsable_rate);
+            out.put("response_tokens", t.response_tokens);
+        }
+        if let Some((task, e)) = &self.eval {
+            e.write(task, out);
+        }
+    }
+}
+
+/// The self-correction loop of one configuration.
+pub struct SelfCorrectLoop {
+    config: SelfCorrectConfig,
+    settings: Settings,
+    setup: AttemptsSetup,
+    /// The task's name in metric keys (`arithmetic`).
+    role_env: String,
+    style: PromptStyle,
+    estimator: Box<dyn AdvantageEstimator>,
+    policy: Box<dyn TokenLoss>,
+    kl: KlPenalty,
+    /// The frozen model after the warm start (the KL's reference).
+    reference_model: Option<Llama>,
+    /// The KL coefficient of each sample of the step's batch (after `advantages`).
+    kl_coefs: Vec<f64>,
+}
+
+impl std::fmt::Debug for SelfCorrectLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfCorrectLoop")
+            .field("task", &self.setup.task.name())
+            .field("method", &self.config.selfcorrect.method)
+            .finish()
+    }
+}
+
+impl SelfCorrectLoop {
+    /// The loop of `config`, checked whole before anything is written.
+    pub fn new(config: &SelfCorrectConfig) -> Result<SelfCorrectLoop> {
+        config.validate()?;
+        let task = std::sync::Arc::from(
+            task_from_spec(&config.task.name)
+                .map_err(|e| Error::Invalid(format!("config: task.name: {e}")))?,
+        );
+        let (a, s) = (&config.algorithm, &config.selfcorrect);
+        let setup = AttemptsSetup {
+            task,
+            task_seed: config.task.seed,
+            attempts: s.attempts,
+            feedback: s.feedback,
+            instruction: s.instruction.clone(),
+        };
+        Ok(SelfCorrectLoop {
+            settings: Settings {
+                seed: config.run.seed,
+                steps: config.run.steps,
+                checkpoint_every: config.run.checkpoint_every,
+                tensorboard: config.run.tensorboard,
+                model: config.model.clone(),
+                learning_rate: a.learning_rate,
+                weight_decay: a.weight_decay,
+                schedule: crate::trainer::LrSchedule::Constant,
+                warmup_steps: 0,
+                config_toml: config.to_toml(),
+                log_learning_rate: true,
+            },
+            role_env: setup.env(Split::Train, 0).role(0).env,
+            setup,
+            style: config.model.prompt_style,
+            estimator: estimator(&a.estimator_settings()),
+            policy: losses::policy_loss_from_name(a.loss.name(), a.clip_low, a.clip_high, 1.0, 1)?,
+            kl: KlPenalty { estimator: s.kl },
+            reference_model: None,
+            kl_coefs: Vec::new(),
+            config: config.clone(),
+        })
+    }
+
+    /// Whether any sample can carry a KL term.
+    fn uses_reference(&self) -> bool {
+        let s = &self.config.selfcorrect;
+        s.beta1 > 0.0 || s.method == Method::Score && s.stage1_steps > 0 && s.beta2 > 0.0
+    }
+
+    /// The reward attempt `k` (0-based) of a step's episode is learnt from, given the raw
+    /// rewards of its attempts, and its KL coefficient; `None` when it is not learnt from.
+    fn shaped(&self, step: usize, k: usize, rewards: &[f64]) -> Option<(f64, f64)> {
+        let s = &self.config.selfcorrect;
+        let r = rewards[k];
+        match s.method {
+            Method::Single => (k == 0).then_some((r, s.beta1)),
+            Method::Naive => Some((r, s.beta1)),
+            // Stage I (eq. 3): attempt 1 only pinned by beta2 (its advantage is zeroed after
+            // estimation), later attempts on their own reward without KL.
+            Method::Score if self.config.in_stage1(step) => {
+                Some(if k == 0 { (r, s.beta2) } else { (r, 0.0) })
+            }
+            // Stage II (eq. 4, 5): r_k + alpha (r_k - r_{k-1}) on attempts after the first.
+            Method::Score if k == 0 => Some((r, s.beta1)),
+            Method::Score => Some((r + s.alpha * (r - rewards[k - 1]), s.beta1)),
+        }
+    }
+}
+
+/// Per episode, the raw reward of each attempt (seat), from the samples.
+fn episode_rewards(samples: &[Sample], episodes: usize, attempts: usize) -> Vec<Vec<f64>> {
+    let mut rewards = vec![vec![0.0; attempts]; episodes];
+    for s in samples {
+        rewards[s.episode][s.role.seat] = s.reward;
+    }
+    rewards
+}
+
+impl Loop for SelfCorrectLoop {
+    type State = SelfCorrectState;
+    type Metrics = SelfCorrectMetrics;
+    const NAME: &'static str = "selfcorrect";
+
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The reference solutions of the first `warm_start.problems` training problems as first
+    /// attempts; with `selfcorrect.warm_start_corrections = f`, the first `f` of them as
+    /// second attempts instead, after the next problem's solution as attempt 1. Shuffled by
+    /// `run.seed`.
+    fn warm_start(&mut self, learner: &Learner) -> Result<Option<WarmStart>> {
+        let w = &self.config.warm_start;
+        if w.steps == 0 {
+            return Ok(None);
+        }
+        let corrections =
+            (self.config.selfcorrect.warm_start_corrections * w.problems as f64).round() as usize;
+        let mut data = Vec::with_capacity(w.problems);
+        for p in 0..w.problems as u64 {
+            let mut env = self.setup.env(Split::Train, p);
+            let problem = env
+                .problem()
+                .cloned()
+                .ok_or_else(|| Error::Invalid("the task drew no problem".into()))?;
+            let seat = if (p as usize) < corrections && self.setup.attempts > 1 {
+                let other = self.setup.env(Split::Train, p + 1);
+                let first = other
+                    .problem()
+                    .map(|q| q.solution.clone())
+                    .unwrap_or_default();
+                env.step(0, &first);
+                1
+            } else {
+                0
+            };
+            let prompt = prompt_ids(&learner.tokenizer, &env.observation(seat), self.style)?;
+            data.push((
+                prompt,
+                completion_ids(&learner.tokenizer, &problem.solution)?,
+            ));
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0x5f7);
+        data.shuffle(&mut rng);
+        Ok(Some(WarmStart {
+            data,
+            steps: w.steps,
+            batch_size: w.batch_size,
+            learning_rate: w.learning_rate,
+        }))
+    }
+
+    fn prepare(
+        &mut self,
+        learner: &Learner,
+        out: &Path,
+        _fresh_line: Option<&mut SelfCorrectMetrics>,
+    ) -> Result<()> {
+        if self.uses_reference() {
+            self.reference_model = Some(learner.load_frozen(&checkpoint_dir(out, 0))?);
+        }
+        let episodes = out.join("episodes");
+        std::fs::create_dir_all(&episodes).map_err(|e| Error::io(&episodes, e))
+    }
+
+    fn collect(
+        &mut self,
+        step: &Step,
+        _state: &mut SelfCorrectState,
+        line: &mut SelfCorrectMetrics,
+    ) -> Result<Batch> {
+        let (config, learner) = (&self.config, step.learner);
+        let prompts = config.rollout.prompts;
+        let originals: Vec<AttemptsEnv> = (0..prompts)
+            .map(|i| {
+                let index = config.warm_start.problems + (step.index - 1) * prompts + i;
+                self.setup.env(Split::Train, index as u64)
+            })
+            .collect();
+        let g = config.rollout.group_size;
+        let mut envs = groups(&originals, g);
+        let params = spar_lm::sample::SamplingParams {
+            temperature: config.rollout.temperature,
+            max_tokens: config.rollout.max_tokens,
+            ..spar_lm::sample::SamplingParams::default()
+        };
+        let inference = learner.model.detached();
+        let engine = spar_lm::LocalEngine {
+            model: &inference,
+            tokenizer: &learner.tokenizer,
+        };
+        let rollout = Rollout {
+            group_size: g,
+            max_rounds: self.setup.attempts as u64,
+            ..Rollout::new(&engine, &learner.tokenizer, self.style, &params)
+        };
+        let seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
+        let played = rollout.play(&mut envs, &[], seed)?;
+        line.train = Some(TrainEpisodes {
+            stage: match config.selfcorrect.method {
+                Method::Score if config.in_stage1(step.index) => 1,
+                Method::Score => 2,
+                _ => 0,
+            },
+            stats: AttemptStats::of(&evaluate::attempt_outcomes(&envs)),
+            unparsable_rate: played.invalid_rate(),
+            response_tokens: played.mean_response_tokens(),
+        });
+        write_episodes(&step.out.join("episodes"), step.index, &envs)?;
+        Ok(Batch {
+            returns: played.model_returns::<AttemptsEnv>(&[]),
+            samples: played.turns,
+        })
+    }
+
+    fn advantages(
+        &mut self,
+        step: &Step,
+        batch: &mut Batch,
+        state: &mut SelfCorrectState,
+        _line: &mut SelfCorrectMetrics,
+    ) -> Result<()> {
+        let attempts = self.setup.attempts;
+        let rewards = episode_rewards(&batch.samples, batch.returns.len(), attempts);
+        let mut kept = Vec::with_capacity(batch.samples.len());
+        let mut coefs = Vec::with_capacity(batch.samples.len());
+        for mut s in std::mem::take(&mut batch.samples) {
+            if let Some((reward, coef)) = self.shaped(step.index, s.role.seat, &rewards[s.episode])
+            {
+                s.reward = reward;
+                kept.push(s);
+                coefs.push(coef);
+            }
+        }
+        let rae = self.config.algorithm.estimator == EstimatorKind::Rae;
+        let keys = kept
+            .iter()
+            .map(|s| match rae {
+                true => s.role.key(),
+                false => format!("prompt-{}/{}", s.group, s.role.name),
+            })
+            .collect();
+        let groups = Groups::per_sample(&kept, keys)?;
+        self.estimator
+            .estimate(&mut kept, &groups, &mut state.baselines)?;
+        if self.config.in_stage1(step.index) {
+            // Stage I: attempt 1 carries only its KL term.
+            for s in kept.iter_mut().filter(|s| s.role.seat == 0) {
+                s.advantage = 0.0;
+            }
+        }
+        batch.samples = kept;
+        self.kl_coefs = coefs;
+        Ok(())
+    }
+
+    fn update(
+        &mut self,
+        step: &Step,
+        batch: &mut Batch,
+        _state: &mut SelfCorrectState,
+        opt: &mut AdamW,
+    ) -> Result<UpdateStats> {
+        let (config, a) = (&self.config, &self.config.algorithm);
+        let temperature = config.rollout.temperature;
+        let model = &step.learner.model;
+        let reference = self.reference_model.as_ref();
+        {
+            let mut all: Vec<&mut Sample> = batch.samples.iter_mut().collect();
+            fill_old_and_reference(model, reference, &mut all, temperature)?;
+        }
+        let mut order: Vec<usize> = (0..batch.samples.len()).collect();
+        let step_seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(step_seed ^ 0x3b);
+        let mut stats = UpdateStats {
+            samples: batch.samples.len(),
+            ..UpdateStats::default()
+        };
+        let (mut kl_sum, mut kl_terms) = (0.0, 0usize);
+        for _ in 0..a.epochs {
+            order.shuffle(&mut rng);
+            for mb in order.chunks(a.minibatch_size) {
+                let samples: Vec<&Sample> = mb.iter().map(|&i| &batch.samples[i]).collect();
+                let pairs: Vec<(Vec<u32>, Vec<u32>)> = samples
+                    .iter()
+                    .map(|s| (s.prompt.clone(), s.completion.clone()))
+                    .collect();
+                let scores = spar_lm::score::score_at_temperature(model, &pairs, temperature)?;
+                let device = scores.mask.device().clone();
+                let width = scores.token_logprobs.dim(1)?;
+                let grid = |f: &dyn Fn(&Sample) -> &[f32]| {
+                    let rows: Vec<&[f32]> = samples.iter().map(|s| f(s)).collect();
+                    token_grid(&rows, width, &device)
+                };
+                let old = grid(&|s| s.old_logprobs.as_slice())?;
+                let refs = grid(&|s| s.ref_logprobs.as_slice())?;
+                let column = |v: Vec<f32>| Tensor::from_vec(v, mb.len(), &device);
+                let adv = column(samples.iter().map(|s| s.advantage as f32).collect())?;
+                let inputs = TokenInputs {
+                    old_logp: Some(&old),
+                    ref_logp: reference.is_some().then_some(&refs),
+                    advantages: Some(&adv),
+                    ..TokenInputs::new(&scores.token_logprobs, &scores.mask)
+                };
+                let (mut per_token, pg) = self.policy.per_token(&inputs)?;
+                stats.clip_fraction += pg.clip_fraction;
+                stats.approx_kl += pg.approx_kl;
+                if reference.is_some() {
+                    let coef: Vec<f32> = mb.iter().map(|&i| self.kl_coefs[i] as f32).collect();
+                    let (kl, kl_stats) = self.kl.per_token(&inputs)?;
+                    let coef = column(coef)?.to_dtype(kl.dtype())?.unsqueeze(1)?;
+                    per_token = (per_token + kl.broadcast_mul(&coef)?)?;
+                    kl_sum += kl_stats.kl;
+                    kl_terms += 1;
+                }
+                let loss = aggregate(&per_token, &scores.mask, Aggregation::TokenMean)?;
+                match opt.apply(&loss, a.max_grad_norm)? {
+                    Some(applied) => {
+                        stats.loss += applied.loss;
+                        stats.grad_norm += applied.grad_norm;
+                        stats.minibatches += 1;
+                    }
+                    None => stats.skipped += 1,
+                }
+            }
+        }
+        let n = (stats.minibatches + stats.skipped).max(1) as f64;
+        let applied = stats.minibatches.max(1) as f64;
+        stats.loss /= applied;
+        stats.grad_norm /= applied;
+        stats.clip_fraction /= n;
+        stats.approx_kl /= n;
+        stats.kl_ref = reference.is_some().then(|| kl_sum / kl_terms.max(1) as f64);
+        Ok(stats)
+    }
+
+    fn evaluates(&self, step: usize, last: bool) -> bool {
+        let every = self.config.eval.every;
+        step == 0 || last || every > 0 && step.is_multiple_of(every)
+    }
+
+    fn evaluate(&mut self, step: &Step, line: &mut SelfCorrectMetrics) -> Result<()> {
+        let (config, learner) = (&self.config, step.learner);
+        let evaluation = evaluate_attempts(
+            &learner.model.detached(),
+            &learner.tokenizer,
+            &self.setup,
+            self.style,
+            config.eval.problems,
+            config.eval.samples,
+            config.eval.temperature,
+            config.rollout.max_tokens,
+            config.run.seed ^ 0xe7a1,
+        )?;
+        line.eval = Some((self.role_env.clone(), evaluation));
+        Ok(())
+    }
+
+    fn write_checkpoint_files(&self, dir: &Path) -> Result<()> {
+        let c = &self.config;
+        let prompting = TaskPrompting {
+            task: c.task.name.clone(),
+            task_seed: c.task.seed,
+            prompt_style: c.model.prompt_style.name().to_string(),
+            max_tokens: c.rollout.max_tokens,
+            attempts: Some(crate::loops::tasks::AttemptsPrompting {
+                attempts: c.selfcorrect.attempts,
+                feedback: c.selfcorrect.feedback,
+                instruction: c.selfcorrect.instruction.clone(),
+            }),
+        };
+        write_atomic(
+            &dir.join("task.json"),
+            serde_json::to_string_pretty(&prompting)
+                .expect("prompting serialises")
+                .as_bytes(),
+        )?;
+        Ok(())
+    }
+}
+
+/// `episodes/step-NNNNNN.jsonl`: every episode of the step, its attempts and verdicts.
+fn write_episodes(dir: &Path, step: usize, envs: &[AttemptsEnv]) -> Result<()> {
+    let mut body = String::new();
+    for env in envs {
+        let Some(problem) = env.problem() else {
+            continue;
+        };
+        let attempts: Vec<serde_json::Value> = env
+            .answers()
+            .into_iter()
+            .zip(env.verdicts())
+            .map(|(a, v)| serde_json::json!({ "completion": a, "verdict": v }))
+            .collect();
+        let line = serde_json::json!({
+            "step": step,
+            "problem": problem.id,
+            "question": problem.question,
+            "attempts": attempts,
+        });
+        body.push_str(&line.to_string());
+        body.push('\n');
+    }
+    write_atomic(&dir.join(format!("step-{step:06}.jsonl")), body.as_bytes())?;
+    Ok(())
+}
+
+/// Runs (or resumes) the self-correction run described by `config` in `out`.
+pub fn run(
+    config: &SelfCorrectConfig,
+    out: &Path,
+    resume: bool,
+    mut on_metrics: impl FnMut(&crate::trainer::Line),
+) -> Result<Vec<crate::trainer::Line>> {
+    let mut lp = SelfCorrectLoop::new(config)?;
+    crate::trainer::run(&mut lp, out, resume, &mut on_metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lp(method: &str) -> SelfCorrectLoop {
+        let text = format!(
+            "[task]\nname = \"arithmetic\"\n[selfcorrect]\nmethod = \"{method}\"\n\
+             stage1_steps = 2\nalpha = 10.0\nbeta1 = 0.01\nbeta2 = 0.1\n"
+        );
+        SelfCorrectLoop::new(&SelfCorrectConfig::parse(&text, &[]).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rewards_and_kl_coefficients_follow_each_method() {
+        // Attempts wrong then right: r = [0, 1].
+        let r = [0.0, 1.0];
+        let score = lp("score");
+        // Stage I (steps 1, 2): attempt 1 pinned by beta2, attempt 2 on its reward, no KL.
+        assert_eq!(score.shaped(2, 0, &r), Some((0.0, 0.1)));
+        assert_eq!(score.shaped(2, 1, &r), Some((1.0, 0.0)));
+        // Stage II: r2 + 10 (r2 - r1) = 11; a right-to-wrong second attempt: 0 + 10 (0 - 1).
+        assert_eq!(score.shaped(3, 1, &r), Some((11.0, 0.01)));
+        assert_eq!(score.shaped(3, 1, &[1.0, 0.0]), Some((-10.0, 0.01)));
+        assert_eq!(score.shaped(3, 0, &r), Some((0.0, 0.01)));
+        let naive = lp("naive");
+        assert_eq!(naive.shaped(1, 1, &r), Some((1.0, 0.01)));
+        let single = lp("single");
+        assert_eq!(single.shaped(1, 0, &r), Some((0.0, 0.01)));
+        assert_eq!(single.shaped(1, 1, &r), None);
+    }
+}
