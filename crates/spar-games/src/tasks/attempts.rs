@@ -310,6 +310,9 @@ impl Env for AttemptsEnv {
     }
 }
 
+/// One episode's attempts: (correct, completion) in order.
+type Episode<'a> = [(bool, &'a str)];
+
 /// SCoRe's self-correction metrics (Kumar et al. 2025, sec. 6, Table 3) over episodes of
 /// two or more attempts, comparing the first attempt with the last.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -348,7 +351,7 @@ impl AttemptStats {
                 ..AttemptStats::default()
             };
         }
-        let share = |f: &dyn Fn(&[(bool, &str)]) -> bool| {
+        let share = |f: &dyn Fn(&Episode) -> bool| {
             episodes.iter().filter(|e| f(e)).count() as f64 / n as f64
         };
         let accuracy: Vec<f64> = (0..attempts).map(|k| share(&|e| e[k].0)).collect();
