@@ -7,18 +7,8 @@
 # experiments/score-vs-naive-vs-single/report/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -p spar-cli
-BASE=configs/selfcorrect/score.toml
 RUNS=${RUNS:-runs/experiments/selfcorrect}
-SEEDS=${SEEDS:-0 1 2}
-for seed in $SEEDS; do
-    echo "$RUNS/warm/seed$seed $BASE --set run.seed=$seed --set run.steps=0"
-done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
-for arm in score naive single; do
-    for seed in $SEEDS; do
-        echo "$RUNS/$arm/seed$seed $BASE --set run.seed=$seed --set warm_start.steps=0 --set model.init=$RUNS/warm/seed$seed/checkpoints/step-000000 --set selfcorrect.method=$arm"
-    done
-done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
+bash experiments/selfcorrect-arms.sh configs/selfcorrect/score.toml "$RUNS" score naive single
 metrics=()
 for m in accuracy_t1 accuracy_t2 delta delta_i_to_c delta_c_to_i identical_rate; do
     metrics+=(--metric "eval/arithmetic/$m")

@@ -390,6 +390,11 @@ every = 1
             if name == "single" {
                 assert_eq!(last.number("learner/samples"), Some(16.0));
             }
+            // RLTF: those 16, each second answer distilled onto its first prompt (16), and
+            // each first attempt's feedback line (16).
+            if name == "rltf" {
+                assert_eq!(last.number("learner/samples"), Some(48.0));
+            }
             let episodes = std::fs::read_to_string(out.join("episodes/step-000002.jsonl")).unwrap();
             let first: serde_json::Value =
                 serde_json::from_str(episodes.lines().next().unwrap()).unwrap();

@@ -48,7 +48,9 @@ pub struct SelfCorrectSection {
     /// `score` (SCoRe: stage I then stage II with the bonus `alpha`), `naive` (multi-turn RL
     /// on every attempt's own reward, KL `beta1`: SCoRe's "naive multi-turn RL" baseline) or
     /// `single` (only the first attempt is learnt from: single-turn RL; later attempts are
-    /// still played and measured).
+    /// still played and measured) or `rltf_sd` (RLTF's self-distillation: the first attempt
+    /// on its own reward, and every later attempt's answer learnt as an answer to the
+    /// first attempt's prompt, advantage `r_k - mean of the group's first-attempt rewards`).
     #[serde(with = "choice")]
     pub method: Method,
     /// Attempts per episode (at least 2 for `score` and `naive`).
@@ -79,6 +81,10 @@ pub struct SelfCorrectSection {
     /// confirmation) and the completion is the reference solution (Pair-SFT's data, made
     /// from the task's own solutions). 0: first attempts only.
     pub warm_start_corrections: f64,
+    /// RLTF's feedback modelling (FM): the coefficient of the likelihood of each first
+    /// attempt's feedback line given its prompt and answer, added to any method's loss (0:
+    /// none; needs `feedback = "verdict"` or `"text"`).
+    pub fm_coef: f64,
 }
 
 impl Default for SelfCorrectSection {
@@ -94,6 +100,7 @@ impl Default for SelfCorrectSection {
             beta2: 0.1,
             kl: KlEstimator::K3,
             warm_start_corrections: 0.0,
+            fm_coef: 0.0,
         }
     }
 }
@@ -186,16 +193,20 @@ pub enum Method {
     Naive,
     /// Single-turn RL: only the first attempt is trained.
     Single,
+    /// RLTF-SD (Song et al. 2026): single-turn RL plus the later attempts distilled onto the
+    /// first attempt's prompt.
+    RltfSd,
 }
 
 impl Choice for Method {
-    const ALL: &'static [Self] = &[Method::Score, Method::Naive, Method::Single];
+    const ALL: &'static [Self] = &[Method::Score, Method::Naive, Method::Single, Method::RltfSd];
 
     fn name(self) -> &'static str {
         match self {
             Method::Score => "score",
             Method::Naive => "naive",
             Method::Single => "single",
+            Method::RltfSd => "rltf_sd",
         }
     }
 }
@@ -282,6 +293,13 @@ impl SelfCorrectConfig {
                 s.method.name()
             ));
         }
+        if s.fm_coef > 0.0 && s.feedback == Feedback::None {
+            return bad(format!(
+                "selfcorrect.fm_coef = {} with selfcorrect.feedback = \"none\": feedback \
+                 modelling needs feedback to model (set feedback = \"text\" or \"verdict\")",
+                s.fm_coef
+            ));
+        }
         if !(0.0..=1.0).contains(&s.warm_start_corrections) {
             return bad(format!(
                 "selfcorrect.warm_start_corrections must be a fraction in [0, 1], got {}",
@@ -309,6 +327,7 @@ impl SelfCorrectConfig {
             ("selfcorrect.alpha", s.alpha),
             ("selfcorrect.beta1", s.beta1),
             ("selfcorrect.beta2", s.beta2),
+            ("selfcorrect.fm_coef", s.fm_coef),
             ("algorithm.weight_decay", a.weight_decay),
             ("algorithm.max_grad_norm", a.max_grad_norm),
             ("algorithm.eps", a.eps),
@@ -420,6 +439,7 @@ mod tests {
             ("selfcorrect.attempts=1", "selfcorrect.attempts"),
             ("selfcorrect.attempts=9", "selfcorrect.attempts"),
             ("selfcorrect.alpha=-1", "selfcorrect.alpha"),
+            ("selfcorrect.fm_coef=0.5", "selfcorrect.feedback"),
             (
                 "selfcorrect.warm_start_corrections=1.5",
                 "warm_start_corrections",

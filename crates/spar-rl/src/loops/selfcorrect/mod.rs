@@ -22,6 +22,7 @@
 //! (`loss = mean over samples of [pg + beta_sample * k3]`, token mean per sample, as the
 //! reimplementation's `(-logpi(y2) r2 + beta2 KL1).mean()`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::Tensor;
@@ -183,7 +184,8 @@ impl SelfCorrectLoop {
         let s = &self.config.selfcorrect;
         let r = rewards[k];
         match s.method {
-            Method::Single => (k == 0).then_some((r, s.beta1)),
+            // RLTF-SD adds its distilled samples after estimation (`distilled`).
+            Method::Single | Method::RltfSd => (k == 0).then_some((r, s.beta1)),
             Method::Naive => Some((r, s.beta1)),
             // Stage I (eq. 3): attempt 1 only pinned by beta2 (its advantage is zeroed after
             // estimation), later attempts on their own reward without KL.
@@ -195,6 +197,100 @@ impl SelfCorrectLoop {
             Method::Score => Some((r + s.alpha * (r - rewards[k - 1]), s.beta1)),
         }
     }
+}
+
+impl SelfCorrectLoop {
+    /// RLTF's extra samples with their KL coefficients, from the step's played samples
+    /// (`played`, raw rewards) before shaping:
+    /// * `rltf_sd` (self-distillation, RLTF eq. for `grad l_SD`): each later attempt's answer
+    ///   `y_k` as an answer to the first attempt's prompt `x_0`, advantage `r_k - mean of the
+    ///   group's first-attempt rewards` (the paper's `{r_0}` baseline, no importance weight),
+    ///   KL `beta1`;
+    /// * `fm_coef > 0` (feedback modelling): the first attempt's feedback line `c_0` as the
+    ///   completion of `x_0 y_0`, advantage `fm_coef` (so the policy-gradient loss is
+    ///   `fm_coef` times its negative log-likelihood), no KL.
+    fn rltf_samples(
+        &self,
+        step: &Step,
+        played: &[Sample],
+        rewards: &[Vec<f64>],
+    ) -> Result<Vec<(Sample, f64)>> {
+        let s = &self.config.selfcorrect;
+        let mut extra = Vec::new();
+        if s.method != Method::RltfSd && s.fm_coef == 0.0 {
+            return Ok(extra);
+        }
+        let first: BTreeMap<usize, &Sample> = played
+            .iter()
+            .filter(|x| x.role.seat == 0)
+            .map(|x| (x.episode, x))
+            .collect();
+        if s.method == Method::RltfSd {
+            extra.extend(distilled(played, rewards).into_iter().map(|d| (d, s.beta1)));
+        }
+        if s.fm_coef > 0.0 {
+            let tokenizer = &step.learner.tokenizer;
+            for x0 in first.values().filter(|x| !x.failed) {
+                let Some(problem) = self.problem_of(x0, step) else {
+                    continue;
+                };
+                let verdict = self.setup.task.verify(&problem, &x0.text);
+                let line = s.feedback.line(&problem, &verdict);
+                let mut prompt = x0.prompt.clone();
+                prompt.extend(tokenizer.encode(&format!("{}\n", x0.text.trim()))?);
+                let mut fm =
+                    Sample::new(x0.role.clone(), prompt, completion_ids(tokenizer, &line)?);
+                (fm.episode, fm.group, fm.turn) = (x0.episode, x0.group, x0.turn);
+                fm.text = line;
+                fm.advantage = s.fm_coef;
+                extra.push((fm, 0.0));
+            }
+        }
+        Ok(extra)
+    }
+
+    /// The training problem an episode of step `step` played (group `g` is the step's
+    /// problem `g`).
+    fn problem_of(&self, sample: &Sample, step: &Step) -> Option<spar_games::tasks::Problem> {
+        let prompts = self.config.rollout.prompts;
+        let index =
+            self.config.warm_start.problems + (step.index - 1) * prompts + sample.group as usize;
+        self.setup
+            .env(Split::Train, index as u64)
+            .problem()
+            .cloned()
+    }
+}
+
+/// RLTF-SD's samples: every later attempt's answer `y_k` (not a failed call) as an answer to
+/// its episode's first prompt `x_0`, in the first attempt's role, with reward `r_k` and
+/// advantage `r_k - mean of the first-attempt rewards of its group` (the `{r_0}` baseline).
+fn distilled(played: &[Sample], rewards: &[Vec<f64>]) -> Vec<Sample> {
+    let first: BTreeMap<usize, &Sample> = played
+        .iter()
+        .filter(|x| x.role.seat == 0)
+        .map(|x| (x.episode, x))
+        .collect();
+    let mut by_group: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
+    for x in first.values() {
+        let e = by_group.entry(x.group).or_default();
+        e.0 += rewards[x.episode][0];
+        e.1 += 1;
+    }
+    let mut out = Vec::new();
+    for later in played.iter().filter(|x| x.role.seat > 0 && !x.failed) {
+        let Some(x0) = first.get(&later.episode) else {
+            continue;
+        };
+        let (sum, n) = by_group[&x0.group];
+        let mut sd = Sample::new(x0.role.clone(), x0.prompt.clone(), later.completion.clone());
+        (sd.episode, sd.group, sd.turn) = (later.episode, later.group, x0.turn);
+        sd.text = later.text.clone();
+        sd.reward = rewards[later.episode][later.role.seat];
+        sd.advantage = sd.reward - sum / n as f64;
+        out.push(sd);
+    }
+    out
 }
 
 /// Per episode, the raw reward of each attempt (seat), from the samples.
@@ -332,6 +428,8 @@ impl Loop for SelfCorrectLoop {
     ) -> Result<()> {
         let attempts = self.setup.attempts;
         let rewards = episode_rewards(&batch.samples, batch.returns.len(), attempts);
+        // RLTF's samples come from the played ones, before shaping and estimation.
+        let extra = self.rltf_samples(step, &batch.samples, &rewards)?;
         let mut kept = Vec::with_capacity(batch.samples.len());
         let mut coefs = Vec::with_capacity(batch.samples.len());
         for mut s in std::mem::take(&mut batch.samples) {
@@ -359,6 +457,8 @@ impl Loop for SelfCorrectLoop {
                 s.advantage = 0.0;
             }
         }
+        coefs.extend(extra.iter().map(|(_, coef)| *coef));
+        kept.extend(extra.into_iter().map(|(s, _)| s));
         batch.samples = kept;
         self.kl_coefs = coefs;
         Ok(())
@@ -555,5 +655,38 @@ mod tests {
         let single = lp("single");
         assert_eq!(single.shaped(1, 0, &r), Some((0.0, 0.01)));
         assert_eq!(single.shaped(1, 1, &r), None);
+        let sd = lp("rltf_sd");
+        // The distilled samples: two episodes of one problem, first attempts 0 and 1 (mean
+        // 1/2), second attempts 1 and 1: advantages 1 - 1/2 on the first prompts.
+        let sample = |episode: usize, seat: usize, prompt: u32, reward: f64| {
+            let mut x = Sample::new(
+                spar_core::Role::new("arithmetic", seat, format!("attempt{}", seat + 1)),
+                vec![prompt],
+                vec![prompt + 10],
+            );
+            (x.episode, x.reward) = (episode, reward);
+            x
+        };
+        let played = [
+            sample(0, 0, 1, 0.0),
+            sample(0, 1, 2, 1.0),
+            sample(1, 0, 3, 1.0),
+            sample(1, 1, 4, 1.0),
+        ];
+        let rewards = episode_rewards(&played, 2, 2);
+        let d = distilled(&played, &rewards);
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            (d[0].prompt.clone(), d[0].completion.clone()),
+            (vec![1], vec![12])
+        );
+        assert_eq!(
+            (d[1].prompt.clone(), d[1].completion.clone()),
+            (vec![3], vec![14])
+        );
+        assert_eq!(d[0].role.key(), "arithmetic/attempt1");
+        assert_eq!((d[0].advantage, d[1].advantage), (0.5, 0.5));
+        assert_eq!(sd.shaped(1, 0, &r), Some((0.0, 0.01)));
+        assert_eq!(sd.shaped(1, 1, &r), None);
     }
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# selfcorrect-arms.sh BASE RUNS ARM... : trains the named arms of a self-correction experiment
+# on config BASE for seeds 0-2 (SEEDS to change), each from its seed's warm-started model
+# (RUNS/warm/seedN, made first), skipping runs that have finished. Runs go to RUNS/ARM/seedN;
+# JOBS runs side by side. Arms (the settings each adds to BASE):
+#   score, naive, single, rltf_sd   selfcorrect.method = the arm
+#   rltf_fm                         single-turn RL + RLTF's feedback modelling (fm_coef 0.5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE=$1
+RUNS=$2
+shift 2
+cargo build --release -p spar-cli
+SEEDS=${SEEDS:-0 1 2}
+for seed in $SEEDS; do
+    echo "$RUNS/warm/seed$seed $BASE --set run.seed=$seed --set run.steps=0"
+done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
+settings() {
+    case $1 in
+        score | naive | single | rltf_sd) echo "--set selfcorrect.method=$1" ;;
+        rltf_fm) echo "--set selfcorrect.method=single --set selfcorrect.fm_coef=0.5" ;;
+        *) echo "unknown arm $1" >&2; exit 2 ;;
+    esac
+}
+for arm in "$@"; do
+    extra=$(settings "$arm")
+    for seed in $SEEDS; do
+        echo "$RUNS/$arm/seed$seed $BASE --set run.seed=$seed --set warm_start.steps=0 --set model.init=$RUNS/warm/seed$seed/checkpoints/step-000000 $extra"
+    done
+done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
