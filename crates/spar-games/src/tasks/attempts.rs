@@ -256,26 +256,10 @@ impl Env for AttemptsEnv {
             }
         } else {
             let verdict = self.task.verify(&problem, completion);
-            let outcome = match &verdict {
-                Verdict::Correct => StepOutcome::Move {
-                    action_text: self
-                        .task
-                        .extract_answer(completion)
-                        .unwrap_or_else(|| completion.trim().to_string()),
-                    action: None,
-                },
-                Verdict::Wrong { got, .. } => StepOutcome::Move {
-                    action_text: got.clone(),
-                    action: None,
-                },
-                Verdict::Unparsable { reason } => {
-                    self.transcript.invalid_moves[player] += 1;
-                    StepOutcome::Invalid {
-                        reason: reason.clone(),
-                        retry: false,
-                    }
-                }
-            };
+            let outcome = super::env::verdict_outcome(self.task.as_ref(), completion, &verdict);
+            if matches!(verdict, Verdict::Unparsable { .. }) {
+                self.transcript.invalid_moves[player] += 1;
+            }
             self.answers.push((completion.to_string(), verdict));
             outcome
         };

@@ -88,6 +88,28 @@ impl TaskEnv {
     }
 }
 
+/// The step outcome of `completion`, judged `verdict`: a parsed answer (right or wrong) is a
+/// [`StepOutcome::Move`] whose action text is the extracted answer; an unparsable one is
+/// [`StepOutcome::Invalid`] without retry.
+pub(super) fn verdict_outcome(task: &dyn Task, completion: &str, verdict: &Verdict) -> StepOutcome {
+    match verdict {
+        Verdict::Correct => StepOutcome::Move {
+            action_text: task
+                .extract_answer(completion)
+                .unwrap_or_else(|| completion.trim().to_string()),
+            action: None,
+        },
+        Verdict::Wrong { got, .. } => StepOutcome::Move {
+            action_text: got.clone(),
+            action: None,
+        },
+        Verdict::Unparsable { reason } => StepOutcome::Invalid {
+            reason: reason.clone(),
+            retry: false,
+        },
+    }
+}
+
 impl Env for TaskEnv {
     fn name(&self) -> String {
         self.transcript.env.clone()
@@ -150,26 +172,10 @@ impl Env for TaskEnv {
             )
         } else {
             let verdict = self.task.verify(problem, completion);
-            let outcome = match &verdict {
-                Verdict::Correct => StepOutcome::Move {
-                    action_text: self
-                        .task
-                        .extract_answer(completion)
-                        .unwrap_or_else(|| completion.trim().to_string()),
-                    action: None,
-                },
-                Verdict::Wrong { got, .. } => StepOutcome::Move {
-                    action_text: got.clone(),
-                    action: None,
-                },
-                Verdict::Unparsable { reason } => {
-                    self.transcript.invalid_moves[0] += 1;
-                    StepOutcome::Invalid {
-                        reason: reason.clone(),
-                        retry: false,
-                    }
-                }
-            };
+            let outcome = verdict_outcome(self.task.as_ref(), completion, &verdict);
+            if matches!(verdict, Verdict::Unparsable { .. }) {
+                self.transcript.invalid_moves[0] += 1;
+            }
             self.transcript.returns = Some(vec![verdict.reward()]);
             self.verdict = Some(verdict);
             (outcome, true)

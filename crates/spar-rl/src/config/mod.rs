@@ -17,6 +17,36 @@ pub mod tasks;
 
 pub use selfplay::*;
 
+/// Checks that every named value is a positive finite number; the error names the first that
+/// is not (`config: NAME must be a positive number, got V`).
+pub(crate) fn check_positive(values: &[(&str, f64)]) -> Result<()> {
+    match values.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+        Some((name, v)) => Err(Error::Invalid(format!(
+            "config: {name} must be a positive number, got {v}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks that every named value is a finite number >= 0; the error names the first that is
+/// not.
+pub(crate) fn check_non_negative(values: &[(&str, f64)]) -> Result<()> {
+    match values.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+        Some((name, v)) => Err(Error::Invalid(format!(
+            "config: {name} must be a finite number >= 0, got {v}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Checks that every named count is at least 1; the error names the first that is 0.
+pub(crate) fn check_at_least_one(values: &[(&str, usize)]) -> Result<()> {
+    match values.iter().find(|(_, v)| *v == 0) {
+        Some((name, _)) => Err(Error::Invalid(format!("config: {name} must be >= 1"))),
+        None => Ok(()),
+    }
+}
+
 /// `[run]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

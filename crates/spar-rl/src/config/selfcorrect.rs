@@ -312,18 +312,14 @@ impl SelfCorrectConfig {
                 a.rae_decay
             ));
         }
-        for (name, v) in [
+        crate::config::check_positive(&[
             ("algorithm.clip_low", a.clip_low),
             ("algorithm.clip_high", a.clip_high),
             ("algorithm.learning_rate", a.learning_rate),
             ("rollout.temperature", self.rollout.temperature),
             ("eval.temperature", self.eval.temperature),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be a positive number, got {v}"));
-            }
-        }
-        for (name, v) in [
+        ])?;
+        crate::config::check_non_negative(&[
             ("selfcorrect.alpha", s.alpha),
             ("selfcorrect.beta1", s.beta1),
             ("selfcorrect.beta2", s.beta2),
@@ -332,12 +328,8 @@ impl SelfCorrectConfig {
             ("algorithm.max_grad_norm", a.max_grad_norm),
             ("algorithm.eps", a.eps),
             ("warm_start.learning_rate", self.warm_start.learning_rate),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(format!("{name} must be a finite number >= 0, got {v}"));
-            }
-        }
-        for (name, v) in [
+        ])?;
+        crate::config::check_at_least_one(&[
             ("rollout.prompts", self.rollout.prompts),
             ("rollout.group_size", self.rollout.group_size),
             ("rollout.max_tokens", self.rollout.max_tokens),
@@ -346,11 +338,7 @@ impl SelfCorrectConfig {
             ("eval.samples", self.eval.samples),
             ("eval.problems", self.eval.problems),
             ("run.checkpoint_every", self.run.checkpoint_every),
-        ] {
-            if v == 0 {
-                return bad(format!("{name} must be >= 1"));
-            }
-        }
+        ])?;
         if self.warm_start.steps > 0
             && (self.warm_start.problems == 0 || self.warm_start.batch_size == 0)
         {

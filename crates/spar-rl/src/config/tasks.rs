@@ -289,7 +289,7 @@ impl TaskTrainConfig {
                 a.nft_normalize
             ));
         }
-        for (name, v) in [
+        crate::config::check_positive(&[
             ("algorithm.clip_low", a.clip_low),
             ("algorithm.clip_high", a.clip_high),
             ("algorithm.learning_rate", a.learning_rate),
@@ -298,23 +298,15 @@ impl TaskTrainConfig {
             ("algorithm.ipo_tau", a.ipo_tau),
             ("rollout.temperature", self.rollout.temperature),
             ("eval.temperature", self.eval.temperature),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(format!("{name} must be a positive number, got {v}"));
-            }
-        }
-        for (name, v) in [
+        ])?;
+        crate::config::check_non_negative(&[
             ("algorithm.kl_coef", a.kl_coef),
             ("algorithm.divergence_coef", a.divergence_coef),
             ("algorithm.weight_decay", a.weight_decay),
             ("algorithm.max_grad_norm", a.max_grad_norm),
             ("algorithm.eps", a.eps),
             ("warm_start.learning_rate", self.warm_start.learning_rate),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(format!("{name} must be a finite number >= 0, got {v}"));
-            }
-        }
+        ])?;
         if !a.nft_neg_weight.is_finite() {
             return bad("algorithm.nft_neg_weight must be finite".into());
         }
@@ -351,7 +343,7 @@ impl TaskTrainConfig {
                     .into(),
             );
         }
-        for (name, v) in [
+        crate::config::check_at_least_one(&[
             ("rollout.prompts", self.rollout.prompts),
             ("rollout.group_size", self.rollout.group_size),
             ("rollout.max_tokens", self.rollout.max_tokens),
@@ -360,11 +352,7 @@ impl TaskTrainConfig {
             ("eval.samples", self.eval.samples),
             ("eval.problems", self.eval.problems),
             ("run.checkpoint_every", self.run.checkpoint_every),
-        ] {
-            if v == 0 {
-                return bad(format!("{name} must be >= 1"));
-            }
-        }
+        ])?;
         if self.warm_start.steps > 0
             && (self.warm_start.problems == 0 || self.warm_start.batch_size == 0)
         {

@@ -59,16 +59,12 @@ impl TrainConfig {
                 self.rollout.server_timeout
             ));
         }
-        for (name, v) in [
+        crate::config::check_non_negative(&[
             ("ppo.kl_coef", self.ppo.kl_coef),
             ("ppo.entropy_coef", self.ppo.entropy_coef),
             ("ppo.sft_coef", self.ppo.sft_coef),
             ("ppo.learning_rate", self.ppo.learning_rate),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(format!("{name} must be a finite number >= 0, got {v}"));
-            }
-        }
+        ])?;
         if let Some(lora) = &self.model.lora {
             lora.validate()?;
         }

@@ -346,14 +346,10 @@ impl Loop for SelfCorrectLoop {
                 completion_ids(&learner.tokenizer, &problem.solution)?,
             ));
         }
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0x5f7);
-        data.shuffle(&mut rng);
-        Ok(Some(WarmStart {
-            data,
-            steps: w.steps,
-            batch_size: w.batch_size,
-            learning_rate: w.learning_rate,
-        }))
+        let seed = self.config.run.seed;
+        Ok(Some(crate::loops::tasks::shuffled_warm_start(
+            data, w, seed,
+        )))
     }
 
     fn prepare(

@@ -187,14 +187,7 @@ impl Loop for TaskLoop {
                 completion_ids(&learner.tokenizer, &problem.solution)?,
             ));
         }
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.config.run.seed ^ 0x5f7);
-        data.shuffle(&mut rng);
-        Ok(Some(WarmStart {
-            data,
-            steps: w.steps,
-            batch_size: w.batch_size,
-            learning_rate: w.learning_rate,
-        }))
+        Ok(Some(shuffled_warm_start(data, w, self.config.run.seed)))
     }
 
     fn prepare(
@@ -448,6 +441,23 @@ impl Loop for TaskLoop {
                 .as_bytes(),
         )?;
         Ok(())
+    }
+}
+
+/// The warm start of `[warm_start]` `w` on `data`, shuffled by `run_seed` (the order every task
+/// and self-correction run has used).
+pub(crate) fn shuffled_warm_start(
+    mut data: Vec<(Vec<u32>, Vec<u32>)>,
+    w: &crate::config::tasks::TaskWarmStart,
+    run_seed: u64,
+) -> WarmStart {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(run_seed ^ 0x5f7);
+    data.shuffle(&mut rng);
+    WarmStart {
+        data,
+        steps: w.steps,
+        batch_size: w.batch_size,
+        learning_rate: w.learning_rate,
     }
 }
 
