@@ -200,7 +200,19 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
             println!("accuracy at attempt {}  {a:.4}", k + 1);
         }
         let st = &e.stats;
-        println!("delta(t1, t{attempts})          {:+.4}", st.delta);
+        let pm = |ci: Option<f64>| ci.map_or(String::new(), |h| format!(" ± {h:.4}"));
+        println!(
+            "Acc@t1 {:.4}{}  Acc@t{attempts} {:.4}{}  (95% over problems)",
+            st.accuracy_t1,
+            pm(e.accuracy_t1_ci95),
+            st.accuracy_t2,
+            pm(e.accuracy_t2_ci95)
+        );
+        println!(
+            "delta(t1, t{attempts})          {:+.4}{}",
+            st.delta,
+            pm(e.delta_ci95)
+        );
         println!("wrong -> right (i->c)     {:.4}", st.delta_i_to_c);
         println!("right -> wrong (c->i)     {:.4}", st.delta_c_to_i);
         println!("last answer == first      {:.4}", st.identical_rate);

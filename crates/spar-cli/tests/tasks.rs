@@ -807,6 +807,7 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
             "delta_c_to_i",
             "identical_rate",
             "unparsable_rate",
+            "delta_ci95",
         ] {
             assert_eq!(
                 report[key],

@@ -56,6 +56,14 @@ pub struct AttemptsEvaluation {
     /// Accuracy per attempt and the transitions between the first and the last.
     #[serde(flatten)]
     pub stats: AttemptStats,
+    /// 95% half-width of Acc@t1 (normal approximation over problems: each problem's mean
+    /// over its episodes is one observation, since episodes of one problem are correlated);
+    /// absent with one problem.
+    pub accuracy_t1_ci95: Option<f64>,
+    /// The same for Acc@t2 (the last attempt).
+    pub accuracy_t2_ci95: Option<f64>,
+    /// The same for Delta(t1, t2), paired within each episode.
+    pub delta_ci95: Option<f64>,
     /// Fraction of answers (every attempt) the verifier could not parse.
     pub unparsable_rate: f64,
     /// Mean answer length in tokens.
@@ -71,6 +79,9 @@ impl AttemptsEvaluation {
             out.eval(&format!("{task}/attempt{}/accuracy", k + 1), *a);
         }
         write_stats(&self.stats, &format!("{task}/"), &mut |k, v| out.eval(k, v));
+        out.eval_some(&format!("{task}/accuracy_t1_ci95"), self.accuracy_t1_ci95);
+        out.eval_some(&format!("{task}/accuracy_t2_ci95"), self.accuracy_t2_ci95);
+        out.eval_some(&format!("{task}/delta_ci95"), self.delta_ci95);
         out.eval(&format!("{task}/unparsable_rate"), self.unparsable_rate);
         out.eval(&format!("{task}/response_tokens"), self.response_tokens);
     }
@@ -101,6 +112,31 @@ pub(super) fn attempt_outcomes(envs: &[AttemptsEnv]) -> Vec<Vec<(bool, &str)>> {
                 .collect()
         })
         .collect()
+}
+
+/// 95% half-widths of Acc@t1, Acc@t2 and Delta(t1, t2) over problems: `outcomes` holds
+/// `samples` consecutive episodes per problem; each problem's means over its episodes are the
+/// observations of [`spar_eval::tournament::mean_interval`] (`None` with fewer than two problems).
+pub(super) fn problem_intervals(
+    outcomes: &[Vec<(bool, &str)>],
+    samples: usize,
+) -> [Option<f64>; 3] {
+    // An attempt's correctness as 0 or 1 (an episode without attempts counts 0).
+    let at = |a: Option<&(bool, &str)>| a.map_or(0.0, |a| f64::from(u8::from(a.0)));
+    let mut columns: [Vec<f64>; 3] = Default::default();
+    for problem in outcomes.chunks(samples.max(1)) {
+        let n = problem.len() as f64;
+        let a = problem.iter().map(|e| at(e.first())).sum::<f64>() / n;
+        let b = problem.iter().map(|e| at(e.last())).sum::<f64>() / n;
+        columns[0].push(a);
+        columns[1].push(b);
+        columns[2].push(b - a);
+    }
+    columns.map(|c| {
+        spar_eval::tournament::mean_interval(&c)
+            .1
+            .map(|i| (i.high - i.low) / 2.0)
+    })
 }
 
 /// Held-out evaluation: `samples` episodes of `setup.attempts` attempts at each of the first
@@ -146,11 +182,40 @@ pub fn evaluate_attempts(
         .flat_map(|e| e.verdicts())
         .filter(|v| matches!(v, Verdict::Unparsable { .. }))
         .count();
+    let [t1, t2, delta] = problem_intervals(&outcomes, samples);
     Ok(AttemptsEvaluation {
         problems,
         samples,
         stats: AttemptStats::of(&outcomes),
+        accuracy_t1_ci95: t1,
+        accuracy_t2_ci95: t2,
+        delta_ci95: delta,
         unparsable_rate: unparsable as f64 / answers,
         response_tokens: batch.mean_response_tokens(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_over_problem_means() {
+        // Two problems of two episodes: problem 0 right-then-right and wrong-then-right
+        // (t1 1/2, t2 1, delta 1/2), problem 1 wrong twice and right-then-wrong (t1 1/2, t2 0,
+        // delta -1/2).
+        let outcomes = vec![
+            vec![(true, "1"), (true, "1")],
+            vec![(false, "2"), (true, "1")],
+            vec![(false, "2"), (false, "2")],
+            vec![(true, "1"), (false, "3")],
+        ];
+        let [t1, t2, delta] = problem_intervals(&outcomes, 2);
+        let z = spar_eval::tournament::Z_95;
+        // Means [1/2, 1/2]: no spread. [1, 0]: sample sd sqrt(1/2), over sqrt(2): 1/2.
+        assert_eq!(t1, Some(0.0));
+        assert!((t2.unwrap() - z * 0.5).abs() < 1e-12, "{t2:?}");
+        assert!((delta.unwrap() - z * 0.5).abs() < 1e-12, "{delta:?}");
+        assert_eq!(problem_intervals(&outcomes[..2], 2), [None, None, None]);
+    }
 }
