@@ -5,6 +5,8 @@
 # JOBS runs side by side. Arms (the settings each adds to BASE):
 #   score, naive, single, rltf_sd   selfcorrect.method = the arm
 #   rltf_fm                         single-turn RL + RLTF's feedback modelling (fm_coef 0.5)
+#   spoc                            SPOC: the model verifies each attempt (selfcorrect.method = spoc)
+#   single1                         single-attempt RL: one attempt, no verification
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=$1
@@ -19,6 +21,8 @@ settings() {
     case $1 in
         score | naive | single | rltf_sd) echo "--set selfcorrect.method=$1" ;;
         rltf_fm) echo "--set selfcorrect.method=single --set selfcorrect.fm_coef=0.5" ;;
+        spoc) echo "--set selfcorrect.method=spoc" ;;
+        single1) echo "--set selfcorrect.method=single --set selfcorrect.attempts=1" ;;
         *) echo "unknown arm $1" >&2; exit 2 ;;
     esac
 }

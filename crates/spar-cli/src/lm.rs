@@ -233,7 +233,7 @@ struct BenchCli {
 }
 
 /// Sets `RAYON_NUM_THREADS` to the number of CPUs unless the user set it: candle asks the OS
-/// for the CPU count on every matmul otherwise (`../shared/reference/candle-notes.md`).
+/// for the CPU count on every matmul otherwise (`docs/candle.md`).
 pub fn set_threads() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());

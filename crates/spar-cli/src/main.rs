@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 /// mimalloc: candle's CPU tensors allocate and free large buffers on every op; the system
 /// allocator returns them to the kernel, which then zeroes fresh pages (2.3x slower training
-/// step, `../shared/reference/candle-notes.md`).
+/// step, `docs/candle.md`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

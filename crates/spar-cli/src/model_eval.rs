@@ -92,6 +92,11 @@ pub struct EvalArgs {
     /// [default: the checkpoint's task.json, else none].
     #[arg(long)]
     feedback: Option<String>,
+    /// With --attempts: the model verifies each attempt (yes or no) and tries again after a
+    /// "no", as SPOC trains it; prints the verifier's accuracy, false-yes and false-no rates
+    /// and the attempts per episode [default: the checkpoint's task.json, else false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    self_verify: Option<bool>,
 }
 
 /// The model's results in one seat.
@@ -175,6 +180,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             json: args.json,
             attempts: args.attempts,
             feedback: args.feedback.as_deref(),
+            self_verify: args.self_verify,
         });
     }
     if args.games == 0 || args.batch == 0 {

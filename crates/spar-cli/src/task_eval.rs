@@ -63,6 +63,8 @@ pub struct TaskEvalSettings<'a> {
     pub attempts: Option<usize>,
     /// What follows each attempt (default: task.json, else none).
     pub feedback: Option<&'a str>,
+    /// Self-verification, SPOC's episodes (default: task.json, else false).
+    pub self_verify: Option<bool>,
 }
 
 /// What `spar eval --task T --attempts N` prints with `--json`.
@@ -72,6 +74,7 @@ struct AttemptsReport {
     task: String,
     attempts: usize,
     feedback: &'static str,
+    self_verify: bool,
     temperature: f64,
     seed: u64,
     #[serde(flatten)]
@@ -141,6 +144,10 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
         return Err(UsageError("--attempts must be at least 1".into()).into());
     }
     if attempts > 1 {
+        let verify = s
+            .self_verify
+            .or(saved_attempts.as_ref().map(|a| a.verify))
+            .unwrap_or(false);
         let feedback = match s.feedback {
             Some(f) => f
                 .parse::<spar_games::tasks::Feedback>()
@@ -158,7 +165,16 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
                 || spar_games::tasks::DEFAULT_INSTRUCTION.to_string(),
                 |a| a.instruction,
             ),
+            verify,
         };
+        if verify && feedback != spar_games::tasks::Feedback::None {
+            return Err(UsageError(format!(
+                "--feedback {} with self-verification: the model's own verification is the \
+                 feedback (use --feedback none, or --self-verify=false)",
+                feedback.name()
+            ))
+            .into());
+        }
         if !s.json {
             eprintln!(
                 "playing {} episodes of {attempts} attempts on each of {} test problems of {} ...",
@@ -183,6 +199,7 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
             task: task.name(),
             attempts,
             feedback: feedback.name(),
+            self_verify: verify,
             temperature: s.temperature,
             seed: s.seed,
             evaluation,
@@ -217,6 +234,16 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
         println!("right -> wrong (c->i)     {:.4}", st.delta_c_to_i);
         println!("last answer == first      {:.4}", st.identical_rate);
         println!("unparsable answers        {:.4}", e.unparsable_rate);
+        if let Some(v) = &e.verify {
+            println!("verifier accuracy         {:.4}", v.accuracy);
+            println!("false yes (wrong judged right) {:.4}", v.false_yes_rate);
+            println!("false no (right judged wrong)  {:.4}", v.false_no_rate);
+            println!(
+                "precision / recall of no  {:.4} / {:.4}",
+                v.precision_wrong, v.recall_wrong
+            );
+            println!("attempts per episode      {:.3}", v.mean_attempts);
+        }
         return Ok(());
     }
     if !s.json {

@@ -240,6 +240,13 @@ fn run_selfcorrect(
             number(m, "selfcorrect/identical_rate"),
             number(m, "learner/loss")
         );
+        if m.get("selfcorrect/verify/accuracy").is_some() {
+            line.push_str(&format!(
+                "  verify {:.3} attempts {:.2}",
+                number(m, "selfcorrect/verify/accuracy"),
+                number(m, "selfcorrect/verify/mean_attempts")
+            ));
+        }
         for (task, _) in m.between("eval/", "accuracy_t1") {
             line.push_str(&format!(
                 "  | eval t1 {:.3} t2 {:.3} delta {:+.3} same {:.2}",
@@ -248,6 +255,10 @@ fn run_selfcorrect(
                 number(m, &format!("eval/{task}/delta")),
                 number(m, &format!("eval/{task}/identical_rate"))
             ));
+            let verify = format!("eval/{task}/verify/accuracy");
+            if m.get(&verify).is_some() {
+                line.push_str(&format!(" verify {:.3}", number(m, &verify)));
+            }
         }
         show_step(&bar, m.step, line);
     };

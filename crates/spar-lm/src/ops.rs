@@ -2,7 +2,7 @@
 //! embeddings.
 //!
 //! candle's fused `softmax_last_dim`, `rms_norm` and `rope` kernels have no backward: the
-//! gradient silently stops at them (`../shared/reference/candle-notes.md`). Each op here has two
+//! gradient silently stops at them (`docs/candle.md`). Each op here has two
 //! implementations with the same result:
 //!
 //! * on CPU with `f32` tensors, a fused kernel written as a candle `CustomOp` **with** a

@@ -12,7 +12,7 @@
 //!   all its clones (a permit is held per attempt and released while backing off);
 //! * every attempt and every failure is counted in [`ClientStats`];
 //! * nothing here panics on a bad answer: a failed call is an `Err(RemoteError)`, which callers
-//!   inside an episode treat as data (STYLE.md, rule 5).
+//!   inside an episode treat as data (`docs/STYLE.md`, rule 5).
 //!
 //! vLLM and SGLang serve the OpenAI routes under `/v1` and their own routes (`/tokenize`,
 //! `/health`, `/update_weights_from_disk`) at the root: [`Client::api_url`] joins onto the base

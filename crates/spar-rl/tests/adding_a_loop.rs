@@ -41,7 +41,7 @@ use spar_rl::rollout::prompt::{completion_ids, prompt_ids, prompt_text, PromptSt
 use spar_rl::rollout::{groups, Rollout, Sample};
 use spar_rl::trainer::{
     self, checkpoint_dir, checkpoint_tensors, AdamW, Batch, Learner, Line, Loop, Scope, Settings,
-    Step, StepMetrics, UpdateStats, WarmStart,
+    StepInfo, StepMetrics, UpdateStats, WarmStart,
 };
 use spar_rl::{Error, Result};
 
@@ -518,7 +518,12 @@ impl Loop for GuessLoop {
 
     /// `group_size` answers to each of `prompts` fresh prompts, sampled through the learner's
     /// detached view and rewarded by the environment.
-    fn collect(&mut self, step: &Step, _state: &mut (), line: &mut GuessMetrics) -> Result<Batch> {
+    fn collect(
+        &mut self,
+        step: &StepInfo,
+        _state: &mut (),
+        line: &mut GuessMetrics,
+    ) -> Result<Batch> {
         let g = &self.config.guess;
         let first = TRAIN_SEEDS + ((step.index - 1) * g.prompts) as u64;
         let envs: Vec<GuessEnv> = (0..g.prompts as u64)
@@ -540,7 +545,7 @@ impl Loop for GuessLoop {
     /// GRPO: each answer's reward against the mean and std of its prompt's group.
     fn advantages(
         &mut self,
-        _step: &Step,
+        _step: &StepInfo,
         batch: &mut Batch,
         _state: &mut (),
         line: &mut GuessMetrics,
@@ -565,7 +570,7 @@ impl Loop for GuessLoop {
     /// optimiser step.
     fn update(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         batch: &mut Batch,
         _state: &mut (),
         opt: &mut AdamW,
@@ -637,7 +642,7 @@ impl Loop for GuessLoop {
         step == 0 || last || every > 0 && step.is_multiple_of(every)
     }
 
-    fn evaluate(&mut self, step: &Step, line: &mut GuessMetrics) -> Result<()> {
+    fn evaluate(&mut self, step: &StepInfo, line: &mut GuessMetrics) -> Result<()> {
         line.eval_accuracy = Some(self.held_out_accuracy(step.learner)?);
         Ok(())
     }

@@ -412,6 +412,71 @@ every = 1
     }
 
     #[test]
+    fn spoc_trains_every_message_and_resumes_exactly() {
+        let dir = temp("selfcorrect-spoc");
+        let task = coin_task(&dir);
+        let sets = [
+            "selfcorrect.method=spoc",
+            "selfcorrect.attempts=3",
+            "algorithm.estimator=rae",
+        ];
+        use spar_rl::loops::selfcorrect::run;
+        let a = dir.join("a");
+        let straight = run(&config(&task, 3, &sets), &a, false, |_| {}).unwrap();
+        for l in &straight {
+            for key in [
+                "accuracy",
+                "false_yes_rate",
+                "false_no_rate",
+                "precision_wrong",
+                "recall_wrong",
+            ] {
+                let v = l.number(&format!("eval/jsonl/verify/{key}")).unwrap();
+                assert!((0.0..=1.0).contains(&v), "{key} {v}");
+            }
+            let m = l.number("eval/jsonl/verify/mean_attempts").unwrap();
+            assert!((1.0..=3.0).contains(&m), "{m}");
+        }
+        // Every message is learnt from: each episode's attempts and verifications.
+        let episodes = std::fs::read_to_string(a.join("episodes/step-000003.jsonl")).unwrap();
+        let mut messages = 0;
+        for line in episodes.lines() {
+            let e: serde_json::Value = serde_json::from_str(line).unwrap();
+            let attempts = e["attempts"].as_array().unwrap();
+            assert!((1..=3).contains(&attempts.len()));
+            for (k, at) in attempts.iter().enumerate() {
+                // Only the last attempt may have been accepted.
+                if k + 1 < attempts.len() {
+                    assert_ne!(at["verified"], serde_json::json!(true), "{line}");
+                }
+            }
+            messages += 2 * attempts.len();
+        }
+        assert_eq!(straight[3].number("learner/samples"), Some(messages as f64));
+        let task_json = std::fs::read_to_string(checkpoint_dir(&a, 3).join("task.json")).unwrap();
+        assert!(task_json.contains("\"verify\": true"), "{task_json}");
+        // RAE keeps one baseline per message role (attempt1, verify1, ...), checkpointed.
+        let state = std::fs::read_to_string(checkpoint_dir(&a, 3).join("state.json")).unwrap();
+        assert!(state.contains("jsonl/verify1"), "{state}");
+        let b = dir.join("b");
+        run(&config(&task, 2, &sets), &b, false, |_| {}).unwrap();
+        let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
+        assert_eq!(without_time(&straight), without_time(&resumed));
+        let (ta, tb) = (
+            checkpoint_tensors(&checkpoint_dir(&a, 3)).unwrap(),
+            checkpoint_tensors(&checkpoint_dir(&b, 3)).unwrap(),
+        );
+        for (name, t) in &ta {
+            let (x, y): (Vec<f32>, Vec<f32>) = (
+                t.flatten_all().unwrap().to_vec1().unwrap(),
+                tb[name].flatten_all().unwrap().to_vec1().unwrap(),
+            );
+            assert_eq!(x, y, "{name}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_resumed_selfcorrect_run_equals_an_uninterrupted_one() {
         let dir = temp("selfcorrect-resume");
         let task = coin_task(&dir);

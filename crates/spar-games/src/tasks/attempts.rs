@@ -1,7 +1,10 @@
 //! [`AttemptsEnv`]: a task answered in several attempts, each after reading the earlier ones
 //! and their feedback, the environment of spar's self-correction loops (SCoRe, Kumar et al.
 //! 2025, sec. 3: `x2 = [x1, y1, p]`), and [`AttemptStats`], the paper's self-correction
-//! metrics over such episodes.
+//! metrics over such episodes. With self-verification ([`AttemptsEnv::with_self_verification`])
+//! the same model also judges each of its attempts before the next one, as SPOC's proposer
+//! and verifier messages (Zhao et al. 2025, "Boosting LLM Reasoning via Spontaneous
+//! Self-Correction", sec. 3).
 
 use std::sync::Arc;
 
@@ -15,6 +18,30 @@ use super::{Problem, Split, Task, Verdict};
 /// Please correct the error, if any, and rewrite the solution.").
 pub const DEFAULT_INSTRUCTION: &str =
     "There might be an error in your answer. Correct it, if any, and answer again.";
+
+/// What a verification message reads after the attempt it judges (SPOC's verifier turn).
+pub const VERIFY_INSTRUCTION: &str = "Is this answer correct?";
+
+/// The answer format of a verification message.
+pub const VERIFY_FORMAT: &str = "Answer yes or no.";
+
+/// A verification message's verdict on the attempt before it: `Some(true)` for "yes",
+/// `Some(false)` for "no", `None` when it says neither. The text after the last `Answer:`
+/// (ASCII case-insensitive) when there is one, else the whole message; its last word that is
+/// `yes` or `no` (any case, punctuation around it ignored) decides.
+pub fn parse_verification(completion: &str) -> Option<bool> {
+    let lower = completion.to_ascii_lowercase();
+    let tail = lower
+        .rfind("answer:")
+        .map_or(lower.as_str(), |i| &lower[i + "answer:".len()..]);
+    tail.split(|c: char| !c.is_ascii_alphabetic())
+        .rev()
+        .find_map(|w| match w {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        })
+}
 
 /// What the model reads about an attempt before the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -97,6 +124,19 @@ fn parse_number(s: &str) -> Option<f64> {
 /// * An unparsable answer is an invalid move (no retry), counted per seat in the transcript;
 ///   the next attempt still comes. A step out of turn is an invalid move with `retry: true`;
 ///   before `reset` or after the end it changes nothing. `step` never panics.
+///
+/// With self-verification (SPOC) every attempt is followed by the model's own verification:
+/// * seat `2k` is attempt `k + 1` (role `attempt{k+1}`), seat `2k + 1` its verification
+///   (role `verify{k+1}`), which reads the question, the earlier attempts with their
+///   verifications, the attempt to judge and [`VERIFY_INSTRUCTION`], and answers yes or no
+///   ([`parse_verification`]);
+/// * "yes" ends the episode (the proposer stops at its own verifier's approval); "no", or a
+///   verification that says neither (an invalid move), leads to the next attempt, which reads
+///   the earlier attempts with their verifications (`Verification 1: no`) and the
+///   instruction; the episode also ends after the last attempt's verification;
+/// * a verification's return is 1 when its verdict matches the attempt's correctness (SPOC's
+///   message-wise oracle reward for the verifier), 0 otherwise; an attempt's return is its
+///   reward; seats never reached return 0.
 #[derive(Debug, Clone)]
 pub struct AttemptsEnv {
     task: Arc<dyn Task>,
@@ -109,6 +149,10 @@ pub struct AttemptsEnv {
     problem: Option<Problem>,
     /// Each attempt made: the completion and its verdict.
     answers: Vec<(String, Verdict)>,
+    /// Self-verification: whether every attempt is followed by a verification message.
+    verify: bool,
+    /// Each verification made: the completion and what it said.
+    checks: Vec<(String, Option<bool>)>,
     transcript: Transcript,
 }
 
@@ -139,10 +183,51 @@ impl AttemptsEnv {
             base,
             problem: None,
             answers: Vec::new(),
+            verify: false,
+            checks: Vec::new(),
             transcript: Transcript {
                 env: name,
                 ..Transcript::default()
             },
+        }
+    }
+
+    /// The same environment with self-verification: every attempt is followed by the
+    /// model's verification of it, and a "yes" ends the episode (SPOC). The feedback is then
+    /// the model's own verification; an external [`Feedback`] line is not shown.
+    pub fn with_self_verification(mut self) -> AttemptsEnv {
+        self.verify = true;
+        self.feedback = Feedback::None;
+        self
+    }
+
+    /// Whether every attempt is followed by a verification message.
+    pub fn verifies(&self) -> bool {
+        self.verify
+    }
+
+    /// The verifications made so far, in order: `Some(true)` yes, `Some(false)` no, `None`
+    /// neither (empty without self-verification).
+    pub fn checks(&self) -> Vec<Option<bool>> {
+        self.checks.iter().map(|(_, c)| *c).collect()
+    }
+
+    /// Messages (attempts and verifications) per episode at most.
+    pub fn max_messages(&self) -> usize {
+        self.attempts * if self.verify { 2 } else { 1 }
+    }
+
+    /// Whether the seat is an attempt (`false`: a verification).
+    fn is_attempt(&self, player: Player) -> bool {
+        !self.verify || player % 2 == 0
+    }
+
+    /// The attempt a seat makes or judges (0-based).
+    fn attempt_of(&self, player: Player) -> usize {
+        if self.verify {
+            player / 2
+        } else {
+            player
         }
     }
 
@@ -166,23 +251,41 @@ impl AttemptsEnv {
         &self.task
     }
 
-    /// The state text attempt `k` (0-based) reads: the question, the earlier attempts with
-    /// their feedback, and the instruction.
-    fn state_text(&self, problem: &Problem, k: usize) -> String {
+    /// The state text seat `player` reads: the question, the earlier attempts with their
+    /// feedback (or verifications), and the instruction; a verification seat reads the
+    /// attempt it judges and [`VERIFY_INSTRUCTION`] instead of the instruction.
+    fn state_text(&self, problem: &Problem, player: Player) -> String {
+        let k = self.attempt_of(player);
+        let shown = if self.is_attempt(player) { k } else { k + 1 };
         let mut text = problem.question.clone();
-        for (i, (answer, verdict)) in self.answers.iter().take(k).enumerate() {
+        for (i, (answer, verdict)) in self.answers.iter().take(shown).enumerate() {
             text.push_str(&format!("\nAttempt {}: {}", i + 1, answer.trim()));
-            let line = self.feedback.line(problem, verdict);
+            let line = match self.checks.get(i) {
+                Some((check, _)) if i < k => {
+                    format!("Verification {}: {}", i + 1, check.trim())
+                }
+                _ => self.feedback.line(problem, verdict),
+            };
             if !line.is_empty() {
                 text.push('\n');
                 text.push_str(&line);
             }
         }
-        if k > 0 && !self.instruction.is_empty() {
+        let instruction = match self.is_attempt(player) {
+            true if k > 0 => self.instruction.as_str(),
+            true => "",
+            false => VERIFY_INSTRUCTION,
+        };
+        if !instruction.is_empty() {
             text.push('\n');
-            text.push_str(&self.instruction);
+            text.push_str(instruction);
         }
         text
+    }
+
+    /// Whether the model's own verification accepted an attempt (the episode is over).
+    fn accepted(&self) -> bool {
+        self.checks.last().is_some_and(|(_, c)| *c == Some(true))
     }
 
     fn refused(player: Player, reason: &str, retry: bool, done: bool) -> Step {
@@ -204,26 +307,34 @@ impl Env for AttemptsEnv {
     }
 
     fn num_players(&self) -> usize {
-        self.attempts
+        self.max_messages()
     }
 
     fn role(&self, player: Player) -> Role {
-        Role::new(self.base.clone(), player, format!("attempt{}", player + 1))
+        let kind = if self.is_attempt(player) {
+            "attempt"
+        } else {
+            "verify"
+        };
+        let k = self.attempt_of(player) + 1;
+        Role::new(self.base.clone(), player, format!("{kind}{k}"))
     }
 
     fn reset(&mut self, seed: u64) {
         self.problem = Some(self.task.problem(self.split, seed, self.seed));
         self.answers.clear();
+        self.checks.clear();
         self.transcript = Transcript {
             env: self.task.name(),
             seed,
-            invalid_moves: vec![0; self.attempts],
+            invalid_moves: vec![0; self.max_messages()],
             ..Transcript::default()
         };
     }
 
     fn current_player(&self) -> Option<Player> {
-        (self.problem.is_some() && self.answers.len() < self.attempts).then_some(self.answers.len())
+        let made = self.answers.len() + self.checks.len();
+        (self.problem.is_some() && made < self.max_messages() && !self.accepted()).then_some(made)
     }
 
     fn observation(&self, player: Player) -> Observation {
@@ -234,10 +345,16 @@ impl Env for AttemptsEnv {
             state_text: self
                 .problem
                 .as_ref()
-                .map(|p| self.state_text(p, player.min(self.answers.len())))
+                .map(|p| {
+                    let made = self.answers.len() + self.checks.len();
+                    self.state_text(p, player.min(made))
+                })
                 .unwrap_or_default(),
             legal_actions: None,
-            answer_format: self.task.answer_format(),
+            answer_format: match self.is_attempt(player) {
+                true => self.task.answer_format(),
+                false => VERIFY_FORMAT.to_string(),
+            },
         }
     }
 
@@ -254,7 +371,7 @@ impl Env for AttemptsEnv {
                 reason: format!("player {player} is not to move (player {to_move} is)"),
                 retry: true,
             }
-        } else {
+        } else if self.is_attempt(player) {
             let verdict = self.task.verify(&problem, completion);
             let outcome = super::env::verdict_outcome(self.task.as_ref(), completion, &verdict);
             if matches!(verdict, Verdict::Unparsable { .. }) {
@@ -262,6 +379,22 @@ impl Env for AttemptsEnv {
             }
             self.answers.push((completion.to_string(), verdict));
             outcome
+        } else {
+            let check = parse_verification(completion);
+            self.checks.push((completion.to_string(), check));
+            match check {
+                Some(yes) => StepOutcome::Move {
+                    action_text: if yes { "yes" } else { "no" }.to_string(),
+                    action: None,
+                },
+                None => {
+                    self.transcript.invalid_moves[player] += 1;
+                    StepOutcome::Invalid {
+                        reason: "the verification says neither yes nor no".into(),
+                        retry: false,
+                    }
+                }
+            }
         };
         let done = self.current_player().is_none();
         if done {
@@ -284,8 +417,19 @@ impl Env for AttemptsEnv {
     }
 
     fn returns(&self) -> Vec<f64> {
-        (0..self.attempts)
-            .map(|i| self.answers.get(i).map_or(0.0, |(_, v)| v.reward()))
+        (0..self.max_messages())
+            .map(|seat| {
+                let k = self.attempt_of(seat);
+                let Some((_, verdict)) = self.answers.get(k) else {
+                    return 0.0;
+                };
+                if self.is_attempt(seat) {
+                    return verdict.reward();
+                }
+                // SPOC's verifier reward: 1[verdict == the attempt's correctness].
+                let said = self.checks.get(k).and_then(|(_, c)| *c);
+                f64::from(u8::from(said == Some(verdict.is_correct())))
+            })
             .collect()
     }
 
@@ -321,35 +465,96 @@ pub struct AttemptStats {
 }
 
 impl AttemptStats {
-    /// The metrics of `episodes`, each the attempts' (correct, completion) in order (every
-    /// episode with the same number of attempts, at least one).
+    /// The metrics of `episodes`, each the attempts' (correct, completion) in order. Episodes
+    /// may stop early (a self-verifying episode ends when its verifier accepts): an episode's
+    /// answer at a later attempt is its last one, so `accuracy[k]` is the accuracy of the
+    /// answers standing after `k + 1` attempts and Acc@t2 is the final answers' (with equal
+    /// lengths, simply attempt `k + 1`'s accuracy). An episode without attempts counts as wrong.
     pub fn of(episodes: &[Vec<(bool, &str)>]) -> AttemptStats {
         let n = episodes.len();
-        if n == 0 {
-            return AttemptStats::default();
-        }
-        let attempts = episodes.iter().map(Vec::len).min().unwrap_or(0);
+        let attempts = episodes.iter().map(Vec::len).max().unwrap_or(0);
         if attempts == 0 {
             return AttemptStats {
                 episodes: n,
                 ..AttemptStats::default()
             };
         }
+        let at = |e: &Episode, k: usize| -> (bool, String) {
+            e.get(k.min(e.len().saturating_sub(1)))
+                .map_or((false, String::new()), |(c, t)| (*c, t.trim().to_string()))
+        };
         let share = |f: &dyn Fn(&Episode) -> bool| {
             episodes.iter().filter(|e| f(e)).count() as f64 / n as f64
         };
-        let accuracy: Vec<f64> = (0..attempts).map(|k| share(&|e| e[k].0)).collect();
+        let accuracy: Vec<f64> = (0..attempts).map(|k| share(&|e| at(e, k).0)).collect();
         let last = attempts - 1;
         AttemptStats {
             episodes: n,
             accuracy_t1: accuracy[0],
             accuracy_t2: accuracy[last],
             delta: accuracy[last] - accuracy[0],
-            delta_i_to_c: share(&|e| !e[0].0 && e[last].0),
-            delta_c_to_i: share(&|e| e[0].0 && !e[last].0),
-            identical_rate: share(&|e| e[0].1.trim() == e[last].1.trim()),
+            delta_i_to_c: share(&|e| !at(e, 0).0 && at(e, last).0),
+            delta_c_to_i: share(&|e| at(e, 0).0 && !at(e, last).0),
+            identical_rate: share(&|e| at(e, 0).1 == at(e, last).1),
             accuracy,
         }
+    }
+}
+
+/// SPOC's verifier metrics (Zhao et al. 2025, sec. 5) over self-verifying episodes: how often
+/// the model's verdict on its own attempt matches the attempt's correctness, and how it errs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerifyStats {
+    /// Verification messages counted.
+    pub checks: usize,
+    /// Mean attempts per episode (SPOC's rounds: fewer when the verifier accepts early).
+    pub mean_attempts: f64,
+    /// Fraction of verifications whose verdict matches the attempt's correctness (one that
+    /// says neither yes nor no counts as wrong).
+    pub accuracy: f64,
+    /// Among verifications of wrong attempts, the fraction that said "yes".
+    pub false_yes_rate: f64,
+    /// Among verifications of correct attempts, the fraction that said "no".
+    pub false_no_rate: f64,
+    /// Among "no" verdicts, the fraction whose attempt was wrong (precision of "wrong").
+    pub precision_wrong: f64,
+    /// Among wrong attempts, the fraction the verifier called wrong (recall of "wrong").
+    pub recall_wrong: f64,
+    /// Fraction of verifications that said neither yes nor no.
+    pub unparsable_rate: f64,
+}
+
+impl VerifyStats {
+    /// The metrics of `episodes`, each its judged attempts in order as (the attempt was
+    /// correct, what the verification said). A rate whose denominator is empty is 0.
+    pub fn of(episodes: &[Vec<(bool, Option<bool>)>]) -> VerifyStats {
+        let all: Vec<(bool, Option<bool>)> = episodes.iter().flatten().copied().collect();
+        let count = |f: &dyn Fn(&(bool, Option<bool>)) -> bool| all.iter().filter(|x| f(x)).count();
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let wrong = count(&|x| !x.0);
+        let right = count(&|x| x.0);
+        let said_no = count(&|x| x.1 == Some(false));
+        VerifyStats {
+            checks: all.len(),
+            mean_attempts: ratio(all.len(), episodes.len()),
+            accuracy: ratio(count(&|x| x.1 == Some(x.0)), all.len()),
+            false_yes_rate: ratio(count(&|x| !x.0 && x.1 == Some(true)), wrong),
+            false_no_rate: ratio(count(&|x| x.0 && x.1 == Some(false)), right),
+            precision_wrong: ratio(count(&|x| !x.0 && x.1 == Some(false)), said_no),
+            recall_wrong: ratio(count(&|x| !x.0 && x.1 == Some(false)), wrong),
+            unparsable_rate: ratio(count(&|x| x.1.is_none()), all.len()),
+        }
+    }
+}
+
+impl AttemptsEnv {
+    /// Each verified attempt of the episode so far as (correct, what its verification said).
+    pub fn judged(&self) -> Vec<(bool, Option<bool>)> {
+        self.answers
+            .iter()
+            .zip(&self.checks)
+            .map(|((_, v), (_, c))| (v.is_correct(), *c))
+            .collect()
     }
 }
 
@@ -547,6 +752,134 @@ mod tests {
                 assert!(e.observation(1).state_text.starts_with(&problem.question));
             }
         }
+    }
+
+    fn spoc_env() -> AttemptsEnv {
+        let task: Arc<dyn Task> = Arc::from(task_from_spec("arithmetic").unwrap());
+        let mut env = AttemptsEnv::new(task, Split::Train, 0, 3, Feedback::Text, "Try again.")
+            .with_self_verification();
+        env.reset(3);
+        env
+    }
+
+    #[test]
+    fn verifications_are_parsed_from_their_last_yes_or_no() {
+        for (text, want) in [
+            ("yes", Some(true)),
+            ("No.", Some(false)),
+            ("  YES!", Some(true)),
+            ("Answer: no", Some(false)),
+            ("no, wait: yes", Some(true)),
+            ("Answer: yes. Answer: no", Some(false)),
+            ("the answer is not known", None),
+            ("yesterday", None),
+            ("", None),
+            ("noyes", None),
+        ] {
+            assert_eq!(parse_verification(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn self_verification_interleaves_attempts_and_verdicts_and_stops_at_yes() {
+        let mut e = spoc_env();
+        let problem = e.problem().unwrap().clone();
+        let want: i64 = problem.answer.parse().unwrap();
+        assert_eq!(e.num_players(), 6);
+        assert_eq!(e.role(0).key(), "arithmetic/attempt1");
+        assert_eq!(e.role(1).key(), "arithmetic/verify1");
+        assert_eq!(e.role(4).key(), "arithmetic/attempt3");
+        // Attempt 1 wrong; the verifier wrongly accepts nothing yet: it reads the attempt.
+        e.step(0, &format!("{}", want + 1));
+        assert_eq!(e.current_player(), Some(1));
+        let judge = e.observation(1);
+        assert_eq!(
+            judge.state_text,
+            format!(
+                "{}\nAttempt 1: {}\n{VERIFY_INSTRUCTION}",
+                problem.question,
+                want + 1
+            )
+        );
+        assert_eq!(judge.answer_format, VERIFY_FORMAT);
+        // The verifier says no (right: the attempt was wrong), so attempt 2 comes, reading
+        // the verification instead of the external feedback.
+        e.step(1, "no");
+        assert_eq!(e.current_player(), Some(2));
+        assert_eq!(
+            e.observation(2).state_text,
+            format!(
+                "{}\nAttempt 1: {}\nVerification 1: no\nTry again.",
+                problem.question,
+                want + 1
+            )
+        );
+        // Attempt 2 right; the verifier says "maybe" (neither: invalid), so attempt 3 comes.
+        e.step(2, &problem.answer);
+        let s = e.step(3, "maybe");
+        assert!(matches!(
+            s.outcome,
+            StepOutcome::Invalid { retry: false, .. }
+        ));
+        assert!(!s.done);
+        // Attempt 3 right, accepted: the episode ends at the verifier's yes.
+        e.step(4, &problem.answer);
+        let s = e.step(5, "Answer: yes");
+        assert!(s.done);
+        assert_eq!(e.current_player(), None);
+        // Returns: attempts 0, 1, 1; verifications right (no on wrong), neither (0), right.
+        assert_eq!(e.returns(), vec![0.0, 1.0, 1.0, 0.0, 1.0, 1.0]);
+        assert_eq!(e.transcript().invalid_moves, vec![0, 0, 0, 1, 0, 0]);
+        assert_eq!(e.checks(), vec![Some(false), None, Some(true)]);
+        assert_eq!(
+            e.judged(),
+            vec![(false, Some(false)), (true, None), (true, Some(true))]
+        );
+        // An early yes ends the episode after two messages; unreached seats return 0.
+        let mut e = spoc_env();
+        e.step(0, "0");
+        assert!(e.step(1, "yes").done);
+        let r = e.returns();
+        assert_eq!(r.len(), 6);
+        assert_eq!(r[2..], [0.0; 4]);
+        // A verification of a wrong attempt that says yes earns 0; of a right one, 1.
+        let wrong_attempt = e.verdicts()[0].is_correct();
+        assert_eq!(r[1], f64::from(u8::from(wrong_attempt)));
+    }
+
+    #[test]
+    fn verifier_metrics_by_hand() {
+        // Episode 1: wrong judged no, right judged yes. Episode 2: wrong judged yes.
+        // Episode 3: right judged no, right judged neither.
+        let episodes = vec![
+            vec![(false, Some(false)), (true, Some(true))],
+            vec![(false, Some(true))],
+            vec![(true, Some(false)), (true, None)],
+        ];
+        let v = VerifyStats::of(&episodes);
+        assert_eq!(v.checks, 5);
+        assert!((v.mean_attempts - 5.0 / 3.0).abs() < 1e-12);
+        assert_eq!(v.accuracy, 2.0 / 5.0);
+        assert_eq!(v.false_yes_rate, 1.0 / 2.0);
+        assert_eq!(v.false_no_rate, 1.0 / 3.0);
+        assert_eq!(v.precision_wrong, 1.0 / 2.0);
+        assert_eq!(v.recall_wrong, 1.0 / 2.0);
+        assert_eq!(v.unparsable_rate, 1.0 / 5.0);
+        assert_eq!(VerifyStats::of(&[]), VerifyStats::default());
+    }
+
+    #[test]
+    fn stats_carry_an_early_stopped_answer_forward() {
+        // Stopped after one right attempt; wrong then right; wrong, wrong, wrong.
+        let episodes = vec![
+            vec![(true, "4")],
+            vec![(false, "3"), (true, "4")],
+            vec![(false, "1"), (false, "2"), (false, "2")],
+        ];
+        let s = AttemptStats::of(&episodes);
+        assert_eq!(s.accuracy, vec![1.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0]);
+        assert_eq!((s.delta_i_to_c, s.delta_c_to_i), (1.0 / 3.0, 0.0));
+        assert_eq!(s.identical_rate, 1.0 / 3.0);
     }
 
     #[test]

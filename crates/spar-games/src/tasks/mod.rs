@@ -63,7 +63,10 @@ mod word;
 pub(crate) mod tests_support;
 
 pub use arithmetic::Arithmetic;
-pub use attempts::{AttemptStats, AttemptsEnv, Feedback, DEFAULT_INSTRUCTION};
+pub use attempts::{
+    parse_verification, AttemptStats, AttemptsEnv, Feedback, VerifyStats, DEFAULT_INSTRUCTION,
+    VERIFY_FORMAT, VERIFY_INSTRUCTION,
+};
 pub use countdown::Countdown;
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;

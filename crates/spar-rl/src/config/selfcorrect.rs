@@ -50,7 +50,9 @@ pub struct SelfCorrectSection {
     /// `single` (only the first attempt is learnt from: single-turn RL; later attempts are
     /// still played and measured) or `rltf_sd` (RLTF's self-distillation: the first attempt
     /// on its own reward, and every later attempt's answer learnt as an answer to the
-    /// first attempt's prompt, advantage `r_k - mean of the group's first-attempt rewards`).
+    /// first attempt's prompt, advantage `r_k - mean of the group's first-attempt rewards`)
+    /// or `spoc` (SPOC: the model verifies each of its attempts, yes or no, and tries again
+    /// after a "no"; every attempt and every verification on its own oracle reward).
     #[serde(with = "choice")]
     pub method: Method,
     /// Attempts per episode (at least 2 for `score` and `naive`).
@@ -196,10 +198,19 @@ pub enum Method {
     /// RLTF-SD (Song et al. 2026): single-turn RL plus the later attempts distilled onto the
     /// first attempt's prompt.
     RltfSd,
+    /// SPOC (Zhao et al. 2025): proposer and verifier messages of one model, interleaved,
+    /// each rewarded by the oracle.
+    Spoc,
 }
 
 impl Choice for Method {
-    const ALL: &'static [Self] = &[Method::Score, Method::Naive, Method::Single, Method::RltfSd];
+    const ALL: &'static [Self] = &[
+        Method::Score,
+        Method::Naive,
+        Method::Single,
+        Method::RltfSd,
+        Method::Spoc,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -207,6 +218,7 @@ impl Choice for Method {
             Method::Naive => "naive",
             Method::Single => "single",
             Method::RltfSd => "rltf_sd",
+            Method::Spoc => "spoc",
         }
     }
 }
@@ -291,6 +303,13 @@ impl SelfCorrectConfig {
                  least 2 attempts (or use method = \"single\")",
                 s.attempts,
                 s.method.name()
+            ));
+        }
+        if s.method == Method::Spoc && s.feedback != Feedback::None {
+            return bad(format!(
+                "selfcorrect.feedback = {:?} with selfcorrect.method = \"spoc\": SPOC's feedback \
+                 is the model's own verification (set feedback = \"none\")",
+                s.feedback.name()
             ));
         }
         if s.fm_coef > 0.0 && s.feedback == Feedback::None {
@@ -447,6 +466,17 @@ mod tests {
                 .to_string();
             assert!(e.contains(key), "{set}: {e}");
         }
+        // SPOC reads its own verifications, not external feedback.
+        let spoc = ["selfcorrect.method=spoc".to_string()];
+        assert!(SelfCorrectConfig::parse(TEXT, &spoc).is_ok());
+        let e =
+            SelfCorrectConfig::parse(TEXT, &[spoc[0].clone(), "selfcorrect.feedback=text".into()])
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("selfcorrect.feedback") && e.contains("own verification"),
+            "{e}"
+        );
         // One attempt is fine for single-turn RL.
         let single = [
             "selfcorrect.method=single".into(),

@@ -100,7 +100,7 @@ pub struct WarmStart {
 
 /// What one step gives a loop.
 #[derive(Debug)]
-pub struct Step<'a> {
+pub struct StepInfo<'a> {
     /// The step (1-based; 0 is the state after the warm start).
     pub index: usize,
     /// Whether it is the run's last step.
@@ -197,7 +197,7 @@ pub trait Loop {
     /// `line`. Sampling goes through the learner's detached view (`Llama::detached`).
     fn collect(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         state: &mut Self::State,
         line: &mut Self::Metrics,
     ) -> Result<Batch>;
@@ -205,7 +205,7 @@ pub trait Loop {
     /// Advantages of the batch's samples (the loop's estimator; baselines in `state`).
     fn advantages(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         batch: &mut Batch,
         state: &mut Self::State,
         line: &mut Self::Metrics,
@@ -216,7 +216,7 @@ pub trait Loop {
     /// [`AdamW::apply`] (the learning rate is already set for the step).
     fn update(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         batch: &mut Batch,
         state: &mut Self::State,
         opt: &mut AdamW,
@@ -227,7 +227,7 @@ pub trait Loop {
     fn evaluates(&self, step: usize, last: bool) -> bool;
 
     /// The evaluation of step `step.index` into `line`.
-    fn evaluate(&mut self, step: &Step, line: &mut Self::Metrics) -> Result<()>;
+    fn evaluate(&mut self, step: &StepInfo, line: &mut Self::Metrics) -> Result<()>;
 
     /// Files of the loop in each checkpoint besides the model, the optimiser and
     /// `state.json` (how the checkpoint is prompted: `prompting.json`, `task.json`), written
@@ -294,7 +294,7 @@ pub fn run<L: Loop>(
     while state.step < settings.steps {
         let started = Instant::now();
         let index = state.step + 1;
-        let step = Step {
+        let step = StepInfo {
             index,
             last: index == settings.steps,
             learner: &learner,
@@ -374,7 +374,7 @@ fn start<L: Loop>(
     checkpoint::save(lp, out, &learner, &opt, &state)?;
     lp.prepare(&learner, out, Some(&mut measured))?;
     if lp.evaluates(0, settings.steps == 0) {
-        let step = Step {
+        let step = StepInfo {
             index: 0,
             last: settings.steps == 0,
             learner: &learner,

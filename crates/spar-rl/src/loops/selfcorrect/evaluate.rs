@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use spar_games::tasks::{AttemptStats, AttemptsEnv, Feedback, Split, Task, Verdict};
+use spar_games::tasks::{AttemptStats, AttemptsEnv, Feedback, Split, Task, Verdict, VerifyStats};
 use spar_lm::sample::SamplingParams;
 use spar_lm::tokenizer::TextTokenizer;
 use spar_lm::Llama;
@@ -28,6 +28,9 @@ pub struct AttemptsSetup {
     pub feedback: Feedback,
     /// The instruction before every attempt after the first.
     pub instruction: String,
+    /// Self-verification (SPOC): the model verifies each attempt, and a "yes" ends the
+    /// episode; the external feedback is then not shown.
+    pub verify: bool,
 }
 
 impl AttemptsSetup {
@@ -41,8 +44,16 @@ impl AttemptsSetup {
             self.feedback,
             &self.instruction,
         );
+        if self.verify {
+            env = env.with_self_verification();
+        }
         spar_core::Env::reset(&mut env, index);
         env
+    }
+
+    /// Messages per episode at most: the attempts, and their verifications with `verify`.
+    pub fn max_messages(&self) -> usize {
+        self.attempts * if self.verify { 2 } else { 1 }
     }
 }
 
@@ -68,6 +79,9 @@ pub struct AttemptsEvaluation {
     pub unparsable_rate: f64,
     /// Mean answer length in tokens.
     pub response_tokens: f64,
+    /// Self-verifying episodes (SPOC): how the model's verdicts on its own attempts fared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyStats>,
 }
 
 impl AttemptsEvaluation {
@@ -84,7 +98,32 @@ impl AttemptsEvaluation {
         out.eval_some(&format!("{task}/delta_ci95"), self.delta_ci95);
         out.eval(&format!("{task}/unparsable_rate"), self.unparsable_rate);
         out.eval(&format!("{task}/response_tokens"), self.response_tokens);
+        if let Some(v) = &self.verify {
+            write_verify(v, &format!("{task}/verify/"), &mut |k, x| out.eval(k, x));
+        }
     }
+}
+
+/// SPOC's verifier metrics, each named `prefix` + its field name.
+pub(super) fn write_verify(v: &VerifyStats, prefix: &str, put: &mut dyn FnMut(&str, f64)) {
+    for (name, x) in [
+        ("accuracy", v.accuracy),
+        ("false_yes_rate", v.false_yes_rate),
+        ("false_no_rate", v.false_no_rate),
+        ("precision_wrong", v.precision_wrong),
+        ("recall_wrong", v.recall_wrong),
+        ("unparsable_rate", v.unparsable_rate),
+        ("mean_attempts", v.mean_attempts),
+    ] {
+        put(&format!("{prefix}{name}"), x);
+    }
+}
+
+/// Per episode of `envs` that verifies itself, its judged attempts; `None` without
+/// self-verification.
+pub(super) fn verify_stats(envs: &[AttemptsEnv]) -> Option<VerifyStats> {
+    let verifying = envs.first().is_some_and(AttemptsEnv::verifies);
+    verifying.then(|| VerifyStats::of(&envs.iter().map(AttemptsEnv::judged).collect::<Vec<_>>()))
 }
 
 /// The scalar fields of `stats`, each named `prefix` + its field name.
@@ -167,7 +206,7 @@ pub fn evaluate_attempts(
     let engine = spar_lm::LocalEngine { model, tokenizer };
     let rollout = Rollout {
         group_size: samples,
-        max_rounds: setup.attempts as u64,
+        max_rounds: setup.max_messages() as u64,
         ..Rollout::new(&engine, tokenizer, style, &params)
     };
     let batch = rollout.play(&mut envs, &[], seed)?;
@@ -192,6 +231,7 @@ pub fn evaluate_attempts(
         delta_ci95: delta,
         unparsable_rate: unparsable as f64 / answers,
         response_tokens: batch.mean_response_tokens(),
+        verify: verify_stats(&envs),
     })
 }
 

@@ -46,11 +46,12 @@ use crate::objectives::rae::RoleBaselines;
 use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
 use crate::rollout::{groups, Rollout, Sample};
 use crate::trainer::{
-    checkpoint_dir, AdamW, Batch, Learner, Loop, Scope, Settings, Step, StepMetrics, UpdateStats,
-    WarmStart,
+    checkpoint_dir, AdamW, Batch, Learner, Loop, Scope, Settings, StepInfo, StepMetrics,
+    UpdateStats, WarmStart,
 };
 
 mod evaluate;
+mod warm_start;
 
 use crate::loops::tasks::TaskPrompting;
 pub use evaluate::{evaluate_attempts, AttemptsEvaluation, AttemptsSetup};
@@ -85,6 +86,8 @@ pub struct TrainEpisodes {
     pub unparsable_rate: f64,
     /// Mean answer length in tokens.
     pub response_tokens: f64,
+    /// SPOC: the training episodes' verifier metrics.
+    pub verify: Option<spar_games::tasks::VerifyStats>,
 }
 
 impl StepMetrics for SelfCorrectMetrics {
@@ -97,6 +100,9 @@ impl StepMetrics for SelfCorrectMetrics {
             evaluate::write_stats(&t.stats, "", &mut |k, v| out.put(k, v));
             out.put("unparsable_rate", t.unparsable_rate);
             out.put("response_tokens", t.response_tokens);
+            if let Some(v) = &t.verify {
+                evaluate::write_verify(v, "verify/", &mut |k, x| out.put(k, x));
+            }
         }
         if let Some((task, e)) = &self.eval {
             e.write(task, out);
@@ -145,6 +151,7 @@ impl SelfCorrectLoop {
             attempts: s.attempts,
             feedback: s.feedback,
             instruction: s.instruction.clone(),
+            verify: s.method == Method::Spoc,
         };
         Ok(SelfCorrectLoop {
             settings: Settings {
@@ -186,7 +193,8 @@ impl SelfCorrectLoop {
         match s.method {
             // RLTF-SD adds its distilled samples after estimation (`distilled`).
             Method::Single | Method::RltfSd => (k == 0).then_some((r, s.beta1)),
-            Method::Naive => Some((r, s.beta1)),
+            // SPOC: every message (attempt or verification) on its own oracle reward.
+            Method::Naive | Method::Spoc => Some((r, s.beta1)),
             // Stage I (eq. 3): attempt 1 only pinned by beta2 (its advantage is zeroed after
             // estimation), later attempts on their own reward without KL.
             Method::Score if self.config.in_stage1(step) => {
@@ -211,7 +219,7 @@ impl SelfCorrectLoop {
     ///   `fm_coef` times its negative log-likelihood), no KL.
     fn rltf_samples(
         &self,
-        step: &Step,
+        step: &StepInfo,
         played: &[Sample],
         rewards: &[Vec<f64>],
     ) -> Result<Vec<(Sample, f64)>> {
@@ -251,7 +259,7 @@ impl SelfCorrectLoop {
 
     /// The training problem an episode of step `step` played (group `g` is the step's
     /// problem `g`).
-    fn problem_of(&self, sample: &Sample, step: &Step) -> Option<spar_games::tasks::Problem> {
+    fn problem_of(&self, sample: &Sample, step: &StepInfo) -> Option<spar_games::tasks::Problem> {
         let prompts = self.config.rollout.prompts;
         let index =
             self.config.warm_start.problems + (step.index - 1) * prompts + sample.group as usize;
@@ -293,9 +301,10 @@ fn distilled(played: &[Sample], rewards: &[Vec<f64>]) -> Vec<Sample> {
     out
 }
 
-/// Per episode, the raw reward of each attempt (seat), from the samples.
-fn episode_rewards(samples: &[Sample], episodes: usize, attempts: usize) -> Vec<Vec<f64>> {
-    let mut rewards = vec![vec![0.0; attempts]; episodes];
+/// Per episode, the raw reward of each seat (attempt, or verification with SPOC), from the
+/// samples.
+fn episode_rewards(samples: &[Sample], episodes: usize, seats: usize) -> Vec<Vec<f64>> {
+    let mut rewards = vec![vec![0.0; seats]; episodes];
     for s in samples {
         rewards[s.episode][s.role.seat] = s.reward;
     }
@@ -311,39 +320,19 @@ impl Loop for SelfCorrectLoop {
         &self.settings
     }
 
-    /// The reference solutions of the first `warm_start.problems` training problems as first
-    /// attempts; with `selfcorrect.warm_start_corrections = f`, the first `f` of them as
-    /// second attempts instead, after the next problem's solution as attempt 1. Shuffled by
+    /// The warm start's supervised pairs (`warm_start.rs`), tokenized and shuffled by
     /// `run.seed`.
     fn warm_start(&mut self, learner: &Learner) -> Result<Option<WarmStart>> {
         let w = &self.config.warm_start;
         if w.steps == 0 {
             return Ok(None);
         }
-        let corrections =
-            (self.config.selfcorrect.warm_start_corrections * w.problems as f64).round() as usize;
-        let mut data = Vec::with_capacity(w.problems);
-        for p in 0..w.problems as u64 {
-            let mut env = self.setup.env(Split::Train, p);
-            let problem = env
-                .problem()
-                .cloned()
-                .ok_or_else(|| Error::Invalid("the task drew no problem".into()))?;
-            let seat = if (p as usize) < corrections && self.setup.attempts > 1 {
-                let other = self.setup.env(Split::Train, p + 1);
-                let first = other
-                    .problem()
-                    .map(|q| q.solution.clone())
-                    .unwrap_or_default();
-                env.step(0, &first);
-                1
-            } else {
-                0
-            };
-            let prompt = prompt_ids(&learner.tokenizer, &env.observation(seat), self.style)?;
+        let corrections = self.config.selfcorrect.warm_start_corrections;
+        let mut data = Vec::new();
+        for (observation, completion) in warm_start::pairs(&self.setup, w.problems, corrections)? {
             data.push((
-                prompt,
-                completion_ids(&learner.tokenizer, &problem.solution)?,
+                prompt_ids(&learner.tokenizer, &observation, self.style)?,
+                completion_ids(&learner.tokenizer, &completion)?,
             ));
         }
         let seed = self.config.run.seed;
@@ -367,7 +356,7 @@ impl Loop for SelfCorrectLoop {
 
     fn collect(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         _state: &mut SelfCorrectState,
         line: &mut SelfCorrectMetrics,
     ) -> Result<Batch> {
@@ -393,7 +382,7 @@ impl Loop for SelfCorrectLoop {
         };
         let rollout = Rollout {
             group_size: g,
-            max_rounds: self.setup.attempts as u64,
+            max_rounds: self.setup.max_messages() as u64,
             ..Rollout::new(&engine, &learner.tokenizer, self.style, &params)
         };
         let seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
@@ -407,6 +396,7 @@ impl Loop for SelfCorrectLoop {
             stats: AttemptStats::of(&evaluate::attempt_outcomes(&envs)),
             unparsable_rate: played.invalid_rate(),
             response_tokens: played.mean_response_tokens(),
+            verify: evaluate::verify_stats(&envs),
         });
         write_episodes(&step.out.join("episodes"), step.index, &envs)?;
         Ok(Batch {
@@ -417,13 +407,13 @@ impl Loop for SelfCorrectLoop {
 
     fn advantages(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         batch: &mut Batch,
         state: &mut SelfCorrectState,
         _line: &mut SelfCorrectMetrics,
     ) -> Result<()> {
-        let attempts = self.setup.attempts;
-        let rewards = episode_rewards(&batch.samples, batch.returns.len(), attempts);
+        let seats = self.setup.max_messages();
+        let rewards = episode_rewards(&batch.samples, batch.returns.len(), seats);
         // RLTF's samples come from the played ones, before shaping and estimation.
         let extra = self.rltf_samples(step, &batch.samples, &rewards)?;
         let mut kept = Vec::with_capacity(batch.samples.len());
@@ -462,7 +452,7 @@ impl Loop for SelfCorrectLoop {
 
     fn update(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         batch: &mut Batch,
         _state: &mut SelfCorrectState,
         opt: &mut AdamW,
@@ -545,7 +535,7 @@ impl Loop for SelfCorrectLoop {
         step == 0 || last || every > 0 && step.is_multiple_of(every)
     }
 
-    fn evaluate(&mut self, step: &Step, line: &mut SelfCorrectMetrics) -> Result<()> {
+    fn evaluate(&mut self, step: &StepInfo, line: &mut SelfCorrectMetrics) -> Result<()> {
         let (config, learner) = (&self.config, step.learner);
         let evaluation = evaluate_attempts(
             &learner.model.detached(),
@@ -573,6 +563,7 @@ impl Loop for SelfCorrectLoop {
                 attempts: c.selfcorrect.attempts,
                 feedback: c.selfcorrect.feedback,
                 instruction: c.selfcorrect.instruction.clone(),
+                verify: self.setup.verify,
             }),
         };
         write_atomic(
@@ -592,11 +583,17 @@ fn write_episodes(dir: &Path, step: usize, envs: &[AttemptsEnv]) -> Result<()> {
         let Some(problem) = env.problem() else {
             continue;
         };
+        let checks = env.checks();
         let attempts: Vec<serde_json::Value> = env
             .answers()
             .into_iter()
             .zip(env.verdicts())
-            .map(|(a, v)| serde_json::json!({ "completion": a, "verdict": v }))
+            .enumerate()
+            .map(|(k, (a, v))| match checks.get(k) {
+                // SPOC: what the model's own verification said (null: neither yes nor no).
+                Some(c) => serde_json::json!({ "completion": a, "verdict": v, "verified": c }),
+                None => serde_json::json!({ "completion": a, "verdict": v }),
+            })
             .collect();
         let line = serde_json::json!({
             "step": step,

@@ -47,7 +47,7 @@ use crate::rollout::{Decode, Sample};
 use crate::trainer::learner::Trained;
 use crate::trainer::supervised::nll;
 use crate::trainer::{
-    checkpoint_dir, complete_checkpoints, AdamW, Batch, Learner, Line, Loop, Settings, Step,
+    checkpoint_dir, complete_checkpoints, AdamW, Batch, Learner, Line, Loop, Settings, StepInfo,
     UpdateStats, WarmStart,
 };
 
@@ -176,7 +176,7 @@ impl SelfPlay {
     }
 
     /// `rollout.opponent = "pool"`: picks this step's member (a past checkpoint) and loads it.
-    fn pick_pool(&mut self, step: &Step, state: &SelfPlayState) -> Result<Option<usize>> {
+    fn pick_pool(&mut self, step: &StepInfo, state: &SelfPlayState) -> Result<Option<usize>> {
         if self.config.rollout.opponent != Opponent::Pool {
             return Ok(None);
         }
@@ -269,7 +269,7 @@ impl Loop for SelfPlay {
 
     fn collect(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         state: &mut SelfPlayState,
         line: &mut Metrics,
     ) -> Result<Batch> {
@@ -360,7 +360,7 @@ impl Loop for SelfPlay {
 
     fn advantages(
         &mut self,
-        _step: &Step,
+        _step: &StepInfo,
         batch: &mut Batch,
         state: &mut SelfPlayState,
         line: &mut Metrics,
@@ -395,7 +395,7 @@ impl Loop for SelfPlay {
 
     fn update(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         batch: &mut Batch,
         _state: &mut SelfPlayState,
         opt: &mut AdamW,
@@ -517,7 +517,7 @@ impl Loop for SelfPlay {
         step == 0 || every > 0 && (step.is_multiple_of(every) || last)
     }
 
-    fn evaluate(&mut self, step: &Step, line: &mut Metrics) -> Result<()> {
+    fn evaluate(&mut self, step: &StepInfo, line: &mut Metrics) -> Result<()> {
         let (config, style) = (&self.config, self.style);
         evaluate_tracks(&self.tracks, step.learner, config, style, step.index, line)?;
         if !(step.last && step.index > 0 && config.eval.average) {

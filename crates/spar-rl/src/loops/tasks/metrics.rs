@@ -77,6 +77,10 @@ pub struct AttemptsPrompting {
     pub feedback: spar_games::tasks::Feedback,
     /// The instruction before every attempt after the first.
     pub instruction: String,
+    /// Self-verification (SPOC): the model verifies each attempt (absent in older files:
+    /// false).
+    #[serde(default)]
+    pub verify: bool,
 }
 
 impl TaskPrompting {

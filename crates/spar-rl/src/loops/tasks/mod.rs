@@ -43,7 +43,7 @@ use crate::objectives::rae::RoleBaselines;
 use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
 use crate::rollout::{groups, Rollout, Sample};
 use crate::trainer::{
-    checkpoint_dir, AdamW, Batch, Learner, Line, Loop, Settings, Step, UpdateStats, WarmStart,
+    checkpoint_dir, AdamW, Batch, Learner, Line, Loop, Settings, StepInfo, UpdateStats, WarmStart,
 };
 
 mod evaluate;
@@ -238,7 +238,7 @@ impl Loop for TaskLoop {
     /// each played through the task's [`TaskEnv`] (its verifier gives the reward).
     fn collect(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         _state: &mut TaskState,
         line: &mut TaskMetrics,
     ) -> Result<Batch> {
@@ -314,7 +314,7 @@ impl Loop for TaskLoop {
     /// or RAE; the episodes file `episodes/step-NNNNNN.jsonl` is written here.
     fn advantages(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         batch: &mut Batch,
         state: &mut TaskState,
         line: &mut TaskMetrics,
@@ -338,7 +338,7 @@ impl Loop for TaskLoop {
 
     fn update(
         &mut self,
-        step: &Step,
+        step: &StepInfo,
         batch: &mut Batch,
         state: &mut TaskState,
         opt: &mut AdamW,
@@ -406,7 +406,7 @@ impl Loop for TaskLoop {
         step == 0 || last || every > 0 && step.is_multiple_of(every)
     }
 
-    fn evaluate(&mut self, step: &Step, line: &mut TaskMetrics) -> Result<()> {
+    fn evaluate(&mut self, step: &StepInfo, line: &mut TaskMetrics) -> Result<()> {
         let (config, learner) = (&self.config, step.learner);
         let evaluation = evaluate_task(
             &learner.model.detached(),

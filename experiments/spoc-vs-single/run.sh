@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# SPOC vs single-attempt RL on arithmetic with a tiny model, 3 seeds per arm, both arms from
+# the same SPOC-warm-started model per seed (configs/selfcorrect/spoc.toml: SPOC's SFT data,
+# D_correct and D_pair, on one-digit additions and subtractions of two numbers).
+#   bash experiments/spoc-vs-single/run.sh      (JOBS=2 side by side)
+# Runs go to runs/experiments/spoc/ (RUNS to change); the report to
+# experiments/spoc-vs-single/report/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-runs/experiments/spoc}
+bash experiments/selfcorrect-arms.sh configs/selfcorrect/spoc.toml "$RUNS" spoc single1
+metrics=()
+for m in accuracy_t1 accuracy_t2 response_tokens; do
+    metrics+=(--metric "eval/arithmetic/$m")
+done
+for m in accuracy false_yes_rate false_no_rate precision_wrong recall_wrong mean_attempts; do
+    metrics+=(--metric "eval/arithmetic/verify/$m")
+done
+target/release/spar compare --title "SPOC vs single-attempt RL on arithmetic" \
+    --out experiments/spoc-vs-single/report \
+    --arm spoc=$RUNS/spoc --arm single=$RUNS/single1 \
+    "${metrics[@]}" --metric selfcorrect/response_tokens --metric learner/kl_ref
