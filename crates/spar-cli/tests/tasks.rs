@@ -816,6 +816,33 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
             );
         }
         assert_eq!(report["attempts"], 2);
+        // A SPOC checkpoint's episodes verify themselves, as in training.
+        let spoc = name == "spoc";
+        assert_eq!(report["self_verify"], spoc, "{name}");
+        if spoc {
+            for key in [
+                "accuracy",
+                "false_yes_rate",
+                "false_no_rate",
+                "mean_attempts",
+            ] {
+                assert_eq!(
+                    report["verify"][key],
+                    last[format!("eval/{task}/verify/{key}")],
+                    "{name}: verify/{key}: {report} vs {last}"
+                );
+            }
+            let bad = spar(&[
+                "eval",
+                "--model",
+                checkpoint.to_str().unwrap(),
+                "--attempts",
+                "2",
+                "--feedback",
+                "text",
+            ]);
+            assert_usage_error(&bad, &["--feedback text", "self-verification"]);
+        }
         // Bad values exit 2 naming what was wrong, and a bad config creates nothing.
         let bad = spar(&[
             "eval",

@@ -219,7 +219,7 @@ impl AttemptsEnv {
 
     /// Whether the seat is an attempt (`false`: a verification).
     fn is_attempt(&self, player: Player) -> bool {
-        !self.verify || player % 2 == 0
+        !self.verify || player.is_multiple_of(2)
     }
 
     /// The attempt a seat makes or judges (0-based).
@@ -524,12 +524,15 @@ pub struct VerifyStats {
     pub unparsable_rate: f64,
 }
 
+/// A judged attempt: (the attempt was correct, what its verification said).
+type Judged = (bool, Option<bool>);
+
 impl VerifyStats {
     /// The metrics of `episodes`, each its judged attempts in order as (the attempt was
     /// correct, what the verification said). A rate whose denominator is empty is 0.
     pub fn of(episodes: &[Vec<(bool, Option<bool>)>]) -> VerifyStats {
-        let all: Vec<(bool, Option<bool>)> = episodes.iter().flatten().copied().collect();
-        let count = |f: &dyn Fn(&(bool, Option<bool>)) -> bool| all.iter().filter(|x| f(x)).count();
+        let all: Vec<Judged> = episodes.iter().flatten().copied().collect();
+        let count = |f: &dyn Fn(&Judged) -> bool| all.iter().filter(|x| f(x)).count();
         let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let wrong = count(&|x| !x.0);
         let right = count(&|x| x.0);
