@@ -214,7 +214,15 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
             report.model, report.task, e.problems, e.samples, report.feedback, report.seconds
         );
         for (k, a) in e.stats.accuracy.iter().enumerate() {
-            println!("accuracy at attempt {}  {a:.4}", k + 1);
+            let flips = match k {
+                0 => String::new(),
+                _ => format!(
+                    "  (from attempt {k}: wrong -> right {:.4}, right -> wrong {:.4})",
+                    e.stats.round_i_to_c[k - 1],
+                    e.stats.round_c_to_i[k - 1]
+                ),
+            };
+            println!("accuracy at attempt {}  {a:.4}{flips}", k + 1);
         }
         let st = &e.stats;
         let pm = |ci: Option<f64>| ci.map_or(String::new(), |h| format!(" ± {h:.4}"));

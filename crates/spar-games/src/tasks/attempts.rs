@@ -462,6 +462,13 @@ pub struct AttemptStats {
     /// The fraction whose last completion equals the first (whitespace-trimmed): the
     /// "no edit" collapse of naive multi-turn RL.
     pub identical_rate: f64,
+    /// Per round `k` (attempt `k + 1` to `k + 2`), the fraction of episodes that went from
+    /// wrong to right (Rahmani et al. 2025's per-round flips, i->c).
+    #[serde(default)]
+    pub round_i_to_c: Vec<f64>,
+    /// Per round, the fraction that went from right to wrong (c->i).
+    #[serde(default)]
+    pub round_c_to_i: Vec<f64>,
 }
 
 impl AttemptStats {
@@ -496,6 +503,12 @@ impl AttemptStats {
             delta_i_to_c: share(&|e| !at(e, 0).0 && at(e, last).0),
             delta_c_to_i: share(&|e| at(e, 0).0 && !at(e, last).0),
             identical_rate: share(&|e| at(e, 0).1 == at(e, last).1),
+            round_i_to_c: (1..attempts)
+                .map(|k| share(&|e| !at(e, k - 1).0 && at(e, k).0))
+                .collect(),
+            round_c_to_i: (1..attempts)
+                .map(|k| share(&|e| at(e, k - 1).0 && !at(e, k).0))
+                .collect(),
             accuracy,
         }
     }
@@ -882,6 +895,8 @@ mod tests {
         let s = AttemptStats::of(&episodes);
         assert_eq!(s.accuracy, vec![1.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0]);
         assert_eq!((s.delta_i_to_c, s.delta_c_to_i), (1.0 / 3.0, 0.0));
+        assert_eq!(s.round_i_to_c, vec![1.0 / 3.0, 0.0]);
+        assert_eq!(s.round_c_to_i, vec![0.0, 0.0]);
         assert_eq!(s.identical_rate, 1.0 / 3.0);
     }
 
@@ -900,6 +915,17 @@ mod tests {
         assert_eq!((s.accuracy_t1, s.accuracy_t2, s.delta), (0.5, 0.5, 0.0));
         assert_eq!((s.delta_i_to_c, s.delta_c_to_i), (0.25, 0.25));
         assert_eq!(s.identical_rate, 0.5);
+        assert_eq!(
+            (s.round_i_to_c.clone(), s.round_c_to_i.clone()),
+            (vec![0.25], vec![0.25])
+        );
+        // Per-round flips over three attempts: w->c->w and c->w->c.
+        let s = AttemptStats::of(&[
+            vec![(false, "1"), (true, "2"), (false, "3")],
+            vec![(true, "2"), (false, "1"), (true, "2")],
+        ]);
+        assert_eq!(s.round_i_to_c, vec![0.5, 0.5]);
+        assert_eq!(s.round_c_to_i, vec![0.5, 0.5]);
         assert_eq!(AttemptStats::of(&[]), AttemptStats::default());
     }
 }

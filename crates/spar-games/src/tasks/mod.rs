@@ -12,6 +12,7 @@
 //! | `countdown(numbers=3..4,max=25,target_max=100)` | reach a target with + - * / | count of numbers |
 //! | `wordproblem(steps=1..3)` | a person's items after a few events | number of events |
 //! | `jsonl:PATH` or `jsonl(path=PATH)` | question/answer rows of a file | the row's `difficulty` |
+//! | `choice:SPEC` or `choice(options=4):SPEC` | any task's problems with lettered options | the task's |
 //!
 //! # Contract
 //! * `problem(split, index, seed)` is a pure function: the same arguments give the same
@@ -54,6 +55,7 @@ use serde::{Deserialize, Serialize};
 
 mod arithmetic;
 mod attempts;
+mod choice;
 mod countdown;
 mod env;
 mod jsonl;
@@ -67,6 +69,7 @@ pub use attempts::{
     parse_verification, AttemptStats, AttemptsEnv, Feedback, VerifyStats, DEFAULT_INSTRUCTION,
     VERIFY_FORMAT, VERIFY_INSTRUCTION,
 };
+pub use choice::ChoiceTask;
 pub use countdown::Countdown;
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;
@@ -233,6 +236,11 @@ pub const TASKS: &[TaskInfo] = &[
         description: "question/answer rows of a JSONL file: `jsonl:PATH`",
         parameters: "path (required)",
     },
+    TaskInfo {
+        name: "choice",
+        description: "any task as a multiple-choice question: `choice:SPEC`, answer a letter",
+        parameters: "options=4 (2 to 8), written `choice(options=N):SPEC`",
+    },
 ];
 
 /// Builds a task from its specification: `arithmetic`, `arithmetic(digits=1..3,ops=+-*)`,
@@ -244,6 +252,9 @@ pub fn task_from_spec(spec: &str) -> Result<Box<dyn Task>, String> {
     let trimmed = spec.trim();
     if let Some(path) = trimmed.strip_prefix("jsonl:") {
         return Ok(Box::new(JsonlTask::load(path.trim())?));
+    }
+    if let Some(choice) = choice::ChoiceTask::from_spec(trimmed) {
+        return Ok(Box::new(choice?));
     }
     let parsed = spar_core::GameSpec::parse(trimmed)
         .map_err(|e| format!("task spec {spec:?}: {e}; known tasks: {}", known_tasks()))?;
@@ -272,12 +283,10 @@ pub fn task_from_spec(spec: &str) -> Result<Box<dyn Task>, String> {
 pub fn known_tasks() -> String {
     TASKS
         .iter()
-        .map(|t| {
-            if t.name == "jsonl" {
-                "jsonl:PATH"
-            } else {
-                t.name
-            }
+        .map(|t| match t.name {
+            "jsonl" => "jsonl:PATH",
+            "choice" => "choice:SPEC",
+            name => name,
         })
         .collect::<Vec<_>>()
         .join(", ")
