@@ -832,28 +832,28 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
                     "{name}: verify/{key}: {report} vs {last}"
                 );
             }
-            let bad = spar(&[
+        }
+        // Bad values exit 2 naming what was wrong, and a bad config creates nothing.
+        let with_feedback = |feedback: &str| {
+            let model = checkpoint.to_str().unwrap();
+            spar(&[
                 "eval",
                 "--model",
-                checkpoint.to_str().unwrap(),
+                model,
                 "--attempts",
                 "2",
                 "--feedback",
-                "text",
-            ]);
+                feedback,
+            ])
+        };
+        if spoc {
+            let bad = with_feedback("text");
             assert_usage_error(&bad, &["--feedback text", "self-verification"]);
         }
-        // Bad values exit 2 naming what was wrong, and a bad config creates nothing.
-        let bad = spar(&[
-            "eval",
-            "--model",
-            checkpoint.to_str().unwrap(),
-            "--attempts",
-            "2",
-            "--feedback",
-            "loud",
-        ]);
-        assert_usage_error(&bad, &["--feedback", "none, verdict, text"]);
+        assert_usage_error(
+            &with_feedback("loud"),
+            &["--feedback", "none, verdict, text"],
+        );
         let nowhere = temp_dir(&format!("selfcorrect-{name}-bad"));
         let bad = spar(&[
             "train",

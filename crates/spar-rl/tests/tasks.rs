@@ -242,6 +242,22 @@ fn every_loss_and_estimator_trains_from_a_config() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Asserts that two runs' checkpoints at `step` hold the same tensors, bit for bit.
+fn assert_same_weights(a: &Path, b: &Path, step: usize) {
+    let (ta, tb) = (
+        checkpoint_tensors(&checkpoint_dir(a, step)).unwrap(),
+        checkpoint_tensors(&checkpoint_dir(b, step)).unwrap(),
+    );
+    assert_eq!(ta.len(), tb.len());
+    for (name, t) in &ta {
+        let (x, y): (Vec<f32>, Vec<f32>) = (
+            t.flatten_all().unwrap().to_vec1().unwrap(),
+            tb[name].flatten_all().unwrap().to_vec1().unwrap(),
+        );
+        assert_eq!(x, y, "{name}");
+    }
+}
+
 #[test]
 fn a_resumed_task_run_equals_an_uninterrupted_one() {
     let dir = temp("resume");
@@ -258,18 +274,7 @@ fn a_resumed_task_run_equals_an_uninterrupted_one() {
     std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
     let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
     assert_eq!(without_time(&straight), without_time(&resumed));
-    let (ta, tb) = (
-        checkpoint_tensors(&checkpoint_dir(&dir.join("a"), 3)).unwrap(),
-        checkpoint_tensors(&checkpoint_dir(&b, 3)).unwrap(),
-    );
-    assert_eq!(ta.len(), tb.len());
-    for (name, t) in &ta {
-        let (x, y): (Vec<f32>, Vec<f32>) = (
-            t.flatten_all().unwrap().to_vec1().unwrap(),
-            tb[name].flatten_all().unwrap().to_vec1().unwrap(),
-        );
-        assert_eq!(x, y, "{name}");
-    }
+    assert_same_weights(&dir.join("a"), &b, 3);
     // Resuming a directory without checkpoints is an error that says so.
     let e = run(&config(&task, 3, &[]), &dir.join("empty"), true, |_| {})
         .unwrap_err()
@@ -462,17 +467,7 @@ every = 1
         run(&config(&task, 2, &sets), &b, false, |_| {}).unwrap();
         let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
         assert_eq!(without_time(&straight), without_time(&resumed));
-        let (ta, tb) = (
-            checkpoint_tensors(&checkpoint_dir(&a, 3)).unwrap(),
-            checkpoint_tensors(&checkpoint_dir(&b, 3)).unwrap(),
-        );
-        for (name, t) in &ta {
-            let (x, y): (Vec<f32>, Vec<f32>) = (
-                t.flatten_all().unwrap().to_vec1().unwrap(),
-                tb[name].flatten_all().unwrap().to_vec1().unwrap(),
-            );
-            assert_eq!(x, y, "{name}");
-        }
+        assert_same_weights(&a, &b, 3);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -489,18 +484,7 @@ every = 1
         std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
         let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
         assert_eq!(without_time(&straight), without_time(&resumed));
-        let (ta, tb) = (
-            checkpoint_tensors(&checkpoint_dir(&dir.join("a"), 3)).unwrap(),
-            checkpoint_tensors(&checkpoint_dir(&b, 3)).unwrap(),
-        );
-        assert_eq!(ta.len(), tb.len());
-        for (name, t) in &ta {
-            let (x, y): (Vec<f32>, Vec<f32>) = (
-                t.flatten_all().unwrap().to_vec1().unwrap(),
-                tb[name].flatten_all().unwrap().to_vec1().unwrap(),
-            );
-            assert_eq!(x, y, "{name}");
-        }
+        assert_same_weights(&dir.join("a"), &b, 3);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

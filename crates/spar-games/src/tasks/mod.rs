@@ -253,7 +253,7 @@ pub fn task_from_spec(spec: &str) -> Result<Box<dyn Task>, String> {
     if let Some(path) = trimmed.strip_prefix("jsonl:") {
         return Ok(Box::new(JsonlTask::load(path.trim())?));
     }
-    if let Some(choice) = choice::ChoiceTask::from_spec(trimmed) {
+    if let Some(choice) = ChoiceTask::from_spec(trimmed) {
         return Ok(Box::new(choice?));
     }
     let parsed = spar_core::GameSpec::parse(trimmed)
