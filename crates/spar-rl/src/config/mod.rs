@@ -59,6 +59,9 @@ pub struct RunConfig {
     pub checkpoint_every: usize,
     /// Also write every metric as TensorBoard scalars to `tensorboard/` in the run directory.
     pub tensorboard: bool,
+    /// Stop the run (exit code 2, its last checkpoint intact) after this many optimiser steps
+    /// in a row were skipped for a non-finite loss or gradient; >= 1. A resume may change it.
+    pub max_consecutive_skips: usize,
 }
 
 impl Default for RunConfig {
@@ -68,6 +71,7 @@ impl Default for RunConfig {
             steps: 20,
             checkpoint_every: 5,
             tensorboard: true,
+            max_consecutive_skips: 10,
         }
     }
 }
