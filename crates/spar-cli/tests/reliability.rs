@@ -340,17 +340,15 @@ fn a_full_disk_stops_the_run_with_exit_2_and_the_last_checkpoint_intact() {
     assert_eq!(listing(&ckpt), ["step-000000", "step-000001"]);
     spar_lm::manifest::verify(&ckpt.join("step-000001")).unwrap();
 
-    // The metrics line of step 2 does not fit: the file may not grow past its present size
-    // (rounded up to a KiB); one line is longer than the rounding leaves.
-    let metrics_bytes = std::fs::metadata(out.join("metrics.jsonl")).unwrap().len();
-    let longest_line = std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(str::len)
-        .max()
-        .unwrap() as u64;
-    let limit = metrics_bytes.div_ceil(1024);
-    assert!(metrics_bytes + longest_line > limit * 1024);
+    // The metrics line of step 2 does not fit: the file may not grow past its size at step 1
+    // (what the resume cuts it back to, rounded up to a KiB); a line is longer than the
+    // rounding leaves.
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "step 2's line was written before its checkpoint failed");
+    let kept_bytes: u64 = lines[..2].iter().map(|l| l.len() as u64 + 1).sum();
+    let limit = kept_bytes.div_ceil(1024);
+    assert!(kept_bytes + lines[2].len() as u64 > limit * 1024);
     let full = spar_with_file_limit(limit, &["train", "--resume", out_s, "--set", "run.steps=2"]);
     assert_usage_error(
         &full,
@@ -422,20 +420,28 @@ fn non_finite_updates_are_skipped_counted_and_stop_the_run_when_they_persist() {
             "run.max_consecutive_skips = 3",
         ],
     );
-    let checkpoints: Vec<String> = std::fs::read_dir(stopped.join("checkpoints"))
+    // Two optimiser steps a policy step: step 1 skips two (checkpointed), step 2 two more,
+    // the third and fourth in a row; the run stops at the end of step 2, without its
+    // checkpoint.
+    assert!(stderr(&output).contains("step 2: the last 4 optimiser steps"), "{}", stderr(&output));
+    let mut checkpoints: Vec<String> = std::fs::read_dir(stopped.join("checkpoints"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(checkpoints, ["step-000000"]);
+    checkpoints.sort();
+    assert_eq!(checkpoints, ["step-000000", "step-000001"]);
+    let last = stopped.join("checkpoints/step-000001");
     assert_eq!(
-        spar_lm::manifest::verify(&stopped.join("checkpoints/step-000000")).unwrap(),
-        spar_lm::manifest::Verification::Verified(
-            std::fs::read_dir(stopped.join("checkpoints/step-000000"))
-                .unwrap()
-                .count()
-                - 1
-        )
+        spar_lm::manifest::verify(&last).unwrap(),
+        spar_lm::manifest::Verification::Verified(std::fs::read_dir(&last).unwrap().count() - 1)
     );
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(last.join("state.json")).unwrap()).unwrap();
+    assert_eq!(
+        (&state["skipped_updates"], &state["consecutive_skips"]),
+        (&Value::from(2), &Value::from(2))
+    );
+    assert_eq!(metrics(&stopped)[2]["learner/skipped_updates"], 4);
     for dir in [&out, &clean, &stopped] {
         std::fs::remove_dir_all(dir).unwrap();
     }
