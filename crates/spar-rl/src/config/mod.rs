@@ -151,10 +151,10 @@ impl LoraSettings {
 }
 
 impl ModelConfig {
-    /// Checks the model to build or load, before anything is written: a scratch model's
-    /// shape (`model.hidden`, `model.layers`, `model.heads` >= 1, a whole, even number of
-    /// dimensions per head), or that `model.init` names a file or directory that exists
-    /// (relative to the working directory); then `[model.lora]`. Errors name the key.
+    /// Checks the model to build: a scratch model's shape (`model.hidden`, `model.layers`,
+    /// `model.heads` >= 1, a whole, even number of dimensions per head), then `[model.lora]`.
+    /// Errors name the key. Whether a loaded model exists is [`ModelConfig::check_init`]'s
+    /// (a config parses without its model file).
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
         if self.init == "scratch" {
@@ -172,15 +172,23 @@ impl ModelConfig {
                     self.hidden, self.heads
                 ));
             }
-        } else if !Path::new(&self.init).exists() {
-            return bad(format!(
-                "model.init: {:?} does not exist; give a checkpoint directory or a .gguf file \
-                 (relative to the working directory), or \"scratch\"",
-                self.init
-            ));
         }
         if let Some(lora) = &self.lora {
             lora.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Checks that `model.init` (when not `scratch`) names a file or directory that exists,
+    /// relative to the working directory: the kernel's check before a run writes anything
+    /// (`crate::trainer::Settings::validate`).
+    pub fn check_init(&self) -> Result<()> {
+        if self.init != "scratch" && !Path::new(&self.init).exists() {
+            return Err(Error::Invalid(format!(
+                "config: model.init: {:?} does not exist; give a checkpoint directory or a \
+                 .gguf file (relative to the working directory), or \"scratch\"",
+                self.init
+            )));
         }
         Ok(())
     }

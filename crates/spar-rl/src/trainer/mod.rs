@@ -75,9 +75,11 @@ pub struct Settings {
 impl Settings {
     /// Checks what the kernel itself cannot run with, whatever the loop's config checked:
     /// `run.checkpoint_every = 0` (a checkpoint every 0 steps has no meaning; step 0 and the
-    /// last step are checkpointed anyway) and `run.max_consecutive_skips = 0`. [`run`] calls
-    /// it before it writes anything.
+    /// last step are checkpointed anyway), `run.max_consecutive_skips = 0`, and a
+    /// `model.init` that does not exist ([`ModelConfig::check_init`]). [`run`] calls it before
+    /// it writes anything.
     pub fn validate(&self) -> Result<()> {
+        self.model.check_init()?;
         if self.checkpoint_every == 0 {
             return Err(Error::Invalid(
                 "config: run.checkpoint_every must be >= 1 (a checkpoint every this many steps; \
