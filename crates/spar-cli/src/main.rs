@@ -92,10 +92,15 @@ fn is_usage_error(error: &anyhow::Error) -> bool {
         }
         // A bad setting, or a bad game spec or parameter (`Core` is transparent: the
         // spar-core error inside is not in the chain).
-        if let Some(spar_rl::Error::Invalid(_) | spar_rl::Error::Core(_)) =
-            cause.downcast_ref::<spar_rl::Error>()
-        {
-            return true;
+        match cause.downcast_ref::<spar_rl::Error>() {
+            Some(
+                spar_rl::Error::Invalid(_) | spar_rl::Error::Core(_) | spar_rl::Error::Write { .. },
+            ) => return true,
+            // `Lm` is transparent too: the model error inside is not in the chain.
+            Some(spar_rl::Error::Lm(error)) => {
+                return !matches!(error, spar_lm::LmError::Candle(_))
+            }
+            _ => {}
         }
         // A run directory, arm or metric name that is wrong, or a file of it that cannot be
         // read (as for model files below).

@@ -274,3 +274,198 @@ fn a_tournament_against_a_faulty_server_completes_and_counts_failures() {
         .unwrap_or_else(|| panic!("no failure count in {counts:?}"));
     assert!(failed > 0, "{counts}");
 }
+
+/// One raw HTTP exchange on a fresh connection: `send` written in `chunks` (a slow client
+/// sleeps `pause` between them), the write side shut when `shut` (a truncated request), and
+/// the answer's status code (`None`: the connection closed without one).
+fn exchange(
+    addr: &str,
+    send: &[u8],
+    chunks: usize,
+    pause: std::time::Duration,
+    shut: bool,
+) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .ok()?;
+    for chunk in send.chunks(send.len().div_ceil(chunks.max(1)).max(1)) {
+        stream.write_all(chunk).ok()?;
+        std::thread::sleep(pause);
+    }
+    if send.is_empty() {
+        // An idle connection: open, silent, then closed.
+        std::thread::sleep(pause);
+    }
+    if shut {
+        stream.shutdown(std::net::Shutdown::Write).ok()?;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn post_request(body: &str) -> Vec<u8> {
+    format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The peak resident memory of process `pid` in KiB (`VmHWM`, Linux).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `spar serve` on 127.0.0.1 under hostile load, all at once: malformed JSON, bodies over
+/// `--max-body-bytes`, requests cut short, binary garbage, slow clients (a byte every few
+/// milliseconds), idle connections, and concurrent well-formed completions. No crash, every
+/// well-formed request answered 200, every hostile one answered 4xx (or closed), memory
+/// bounded (peak RSS under 1 GiB), and the server healthy after. Prints the figures recorded
+/// in docs/BENCHMARKS.md (`cargo test -p spar-cli --test remote hostile -- --nocapture`).
+#[test]
+fn spar_serve_survives_hostile_load_and_answers_every_well_formed_request() {
+    use std::time::{Duration, Instant};
+    let dir = scratch("hostile");
+    let out = dir.join("run");
+    ok(&[
+        "train",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/kuhn-spiral-tiny.toml"
+        ),
+        "--set",
+        "run.steps=0",
+        "--set",
+        "warm_start.steps=1",
+        "--set",
+        "model.hidden=16",
+        "--set",
+        "model.layers=1",
+        "--set",
+        "model.heads=2",
+        "--set",
+        "eval.every=0",
+        "--set",
+        "eval.exploitability=false",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let server = serve(
+        &out.join("checkpoints/step-000000"),
+        &["--max-body-bytes", "65536", "--max-connections", "128"],
+    );
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string();
+    let pid = server.child.id();
+    let good = |seed: usize| {
+        post_request(&format!(
+            r#"{{"model":"m","prompt":"Kuhn {seed}","max_tokens":4,"temperature":1.0,"seed":{seed}}}"#
+        ))
+    };
+    let fast = Duration::ZERO;
+    // (kind, how many, request, chunks, pause, shut write side, well-formed)
+    type Load = (&'static str, usize, Vec<u8>, usize, Duration, bool, bool);
+    let loads: Vec<Load> = vec![
+        ("malformed JSON", 40, post_request("{\"model\": \"m\", \"prompt\": [1, 2"), 1, fast, false, false),
+        (
+            "oversized body",
+            20,
+            b"POST /v1/completions HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n".to_vec(),
+            1,
+            fast,
+            false,
+            false,
+        ),
+        (
+            "truncated body",
+            20,
+            b"POST /v1/completions HTTP/1.1\r\nContent-Length: 200\r\n\r\n{\"model\":".to_vec(),
+            1,
+            fast,
+            true,
+            false,
+        ),
+        ("binary garbage", 10, (0..200u8).map(|b| b.wrapping_mul(37)).chain(*b"\r\n\r\n").collect(), 1, fast, false, false),
+        ("idle connection", 8, Vec::new(), 1, Duration::from_millis(500), true, false),
+        ("slow client", 10, good(1000), 40, Duration::from_millis(10), false, true),
+        ("well-formed", 64, Vec::new(), 1, fast, false, true),
+    ];
+    let started = Instant::now();
+    let results: Vec<(&str, Option<u16>, Duration, bool)> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for (kind, count, request, chunks, pause, shut, well_formed) in &loads {
+            for i in 0..*count {
+                let request = if *kind == "well-formed" { good(i) } else { request.clone() };
+                let addr = addr.clone();
+                handles.push(scope.spawn(move || {
+                    let t = Instant::now();
+                    let status = exchange(&addr, &request, *chunks, *pause, *shut);
+                    (*kind, status, t.elapsed(), *well_formed)
+                }));
+            }
+        }
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let wall = started.elapsed();
+    assert!(server.child.id() == pid);
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut errors = 0;
+    for (kind, status, latency, well_formed) in &results {
+        if *well_formed {
+            assert_eq!(*status, Some(200), "a {kind} request was not answered");
+            latencies.push(*latency);
+        } else {
+            // A hostile request gets a 4xx, or (an idle connection) is closed quietly.
+            assert!(
+                status.is_none_or(|s| (400..500).contains(&s)),
+                "{kind}: {status:?}"
+            );
+            if *kind != "idle connection" {
+                assert!(status.is_some(), "{kind} got no answer");
+            }
+            errors += 1;
+        }
+    }
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).min(latencies.len()) - 1];
+    let health = exchange(
+        &addr,
+        b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n",
+        1,
+        fast,
+        false,
+    );
+    assert_eq!(health, Some(200), "the server is healthy after the load");
+    let peak = peak_rss_kib(pid);
+    if let Some(kib) = peak {
+        assert!(kib < 1 << 20, "peak RSS {kib} KiB");
+    }
+    println!(
+        "hostile load: {} requests in {:.2} s ({} well-formed, all answered 200; {} hostile, \
+         all answered 4xx or closed); well-formed latency p50 {:.0} ms, p99 {:.0} ms; server \
+         peak RSS {} MiB",
+        results.len(),
+        wall.as_secs_f64(),
+        latencies.len(),
+        errors,
+        p(0.5).as_secs_f64() * 1e3,
+        p(0.99).as_secs_f64() * 1e3,
+        peak.map_or("?".into(), |k| (k / 1024).to_string())
+    );
+}

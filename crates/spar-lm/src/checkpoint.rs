@@ -25,6 +25,28 @@ pub fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
         .map_err(|e| LmError::Candle(candle_core::Error::wrap(e)))
 }
 
+/// The files [`Checkpoint::load`] reads (those present).
+const CHECKPOINT_FILES: [&str; 4] = [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+];
+
+/// The tensors of the safetensors file `path`; a file that does not parse (truncated, or not
+/// safetensors) is an [`LmError::Corrupt`] naming it.
+pub fn load_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    candle_core::safetensors::load(path, device).map_err(|e| {
+        LmError::corrupt(
+            path,
+            format!(
+                "not a readable safetensors file ({e}): it is truncated or corrupt; restore \
+                 it, or use another checkpoint"
+            ),
+        )
+    })
+}
+
 /// The tensors of a `VarMap`, by name.
 pub fn varmap_tensors(varmap: &VarMap) -> HashMap<String, Tensor> {
     let data = varmap.data().lock().expect("VarMap lock poisoned");
@@ -66,7 +88,10 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint directory (`config.json`, `model.safetensors`, optional tokenizer).
+    /// When the directory has a `manifest.json` ([`crate::manifest`]), the files read are
+    /// first checked against it; a damaged file is an [`LmError::Corrupt`] naming it.
     pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
+        crate::manifest::verify_files(dir, &CHECKPOINT_FILES)?;
         let config = Config::from_file(&dir.join("config.json"))?;
         let weights = dir.join("model.safetensors");
         if !weights.exists() {
@@ -75,7 +100,7 @@ impl Checkpoint {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no model.safetensors"),
             ));
         }
-        let tensors = candle_core::safetensors::load(&weights, device)?
+        let tensors = load_safetensors(&weights, device)?
             .into_iter()
             .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?)))
             .collect::<Result<HashMap<_, _>>>()?;

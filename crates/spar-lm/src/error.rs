@@ -30,6 +30,15 @@ pub enum LmError {
         /// The underlying error.
         source: serde_json::Error,
     },
+    /// A model, adapter or checkpoint file is damaged: truncated, not the format its name
+    /// says, or not what the directory's `manifest.json` lists (the message says which).
+    #[error("{path}: {message}")]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong with it, and how to get past it.
+        message: String,
+    },
     /// The tokenizer library failed, or a tokenizer file is not usable.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -50,6 +59,14 @@ pub enum LmError {
 }
 
 impl LmError {
+    /// A damaged file ([`LmError::Corrupt`]).
+    pub fn corrupt(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        LmError::Corrupt {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         LmError::Io {

@@ -16,6 +16,8 @@
 //!   device;
 //! * [`engine`]: where completions come from ([`engine::Engine`]: this process or a server);
 //! * [`lora`]: LoRA adapters in PEFT layout, trainable over a frozen base, mergeable;
+//! * [`manifest`]: `manifest.json`, the size and SHA-256 of every file of a checkpoint
+//!   directory, and its verification;
 //! * [`train`]: next-token pretraining of a small byte-level model;
 //! * [`cli`]: the logic of `spar lm ...` commands (it re-exports the loading and device
 //!   helpers under their old `spar_lm::cli::` paths).
@@ -32,6 +34,7 @@ pub mod gguf;
 pub mod linear;
 pub mod load;
 pub mod lora;
+pub mod manifest;
 pub mod model;
 pub mod ops;
 pub mod rng;

@@ -324,8 +324,13 @@ impl Lora {
         Ok(())
     }
 
-    /// Reads an adapter directory written by spar or PEFT.
+    /// Reads an adapter directory written by spar or PEFT (its files checked against its
+    /// `manifest.json` first, when it has one: [`crate::manifest`]).
     pub fn load(dir: &Path, device: &Device) -> Result<Lora> {
+        crate::manifest::verify_files(
+            dir,
+            &["adapter_config.json", "adapter_model.safetensors", "base.json"],
+        )?;
         let path = dir.join("adapter_config.json");
         let text = std::fs::read_to_string(&path).map_err(|e| LmError::io(&path, e))?;
         let config: LoraConfig =
@@ -341,7 +346,7 @@ impl Lora {
         let varmap = VarMap::new();
         {
             let mut data = varmap.data().lock().expect("fresh VarMap");
-            for (name, t) in candle_core::safetensors::load(&weights, device)? {
+            for (name, t) in crate::checkpoint::load_safetensors(&weights, device)? {
                 // PEFT writes `...lora_A.weight`; older files may name the adapter
                 // (`...lora_A.default.weight`).
                 let name = name.replace(".default.weight", ".weight");

@@ -19,6 +19,20 @@ pub enum Error {
     /// A TensorBoard event file could not be created or written ([`spar_report::tensorboard`]).
     #[error(transparent)]
     Report(#[from] spar_report::Error),
+    /// A file or directory of the run could not be written (a full disk, a read-only
+    /// directory); `target` was left as it was.
+    #[error(
+        "cannot write {}: {source}; it was left as it was (free some space or make the \
+         directory writable, then continue with spar train --resume)",
+        target.display()
+    )]
+    Write {
+        /// What was being written (a checkpoint directory).
+        target: std::path::PathBuf,
+        /// Why it failed (names the file).
+        #[source]
+        source: Box<Error>,
+    },
     /// A setting is out of range or inconsistent (the message names it and how to fix it).
     #[error("{0}")]
     Invalid(String),

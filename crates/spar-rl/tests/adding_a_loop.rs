@@ -417,6 +417,7 @@ impl GuessLoop {
                 steps: config.run.steps,
                 checkpoint_every: config.run.checkpoint_every,
                 tensorboard: config.run.tensorboard,
+                max_consecutive_skips: config.run.max_consecutive_skips,
                 model: config.model.clone(),
                 learning_rate: g.learning_rate,
                 weight_decay: 0.0,
@@ -752,7 +753,7 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
     let state: serde_json::Value = serde_json::from_str(&state).unwrap();
     assert_eq!(
         state,
-        serde_json::json!({"step": 4, "optimizer_step": 8, "skipped_updates": 0})
+        serde_json::json!({"step": 4, "optimizer_step": 8, "skipped_updates": 0, "consecutive_skips": 0})
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,8 @@
 //! with a fixed set of values are typed ([`choice::Choice`]): an unknown value is an error that
 //! names the key and lists the accepted values.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -59,6 +61,9 @@ pub struct RunConfig {
     pub checkpoint_every: usize,
     /// Also write every metric as TensorBoard scalars to `tensorboard/` in the run directory.
     pub tensorboard: bool,
+    /// Stop the run (exit code 2, its last checkpoint intact) after this many optimiser steps
+    /// in a row were skipped for a non-finite loss or gradient; >= 1. A resume may change it.
+    pub max_consecutive_skips: usize,
 }
 
 impl Default for RunConfig {
@@ -68,6 +73,7 @@ impl Default for RunConfig {
             steps: 20,
             checkpoint_every: 5,
             tensorboard: true,
+            max_consecutive_skips: 10,
         }
     }
 }
@@ -144,6 +150,50 @@ impl LoraSettings {
     }
 }
 
+impl ModelConfig {
+    /// Checks the model to build: a scratch model's shape (`model.hidden`, `model.layers`,
+    /// `model.heads` >= 1, a whole, even number of dimensions per head), then `[model.lora]`.
+    /// Errors name the key. Whether a loaded model exists is [`ModelConfig::check_init`]'s
+    /// (a config parses without its model file).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
+        if self.init == "scratch" {
+            check_at_least_one(&[
+                ("model.hidden", self.hidden),
+                ("model.layers", self.layers),
+                ("model.heads", self.heads),
+            ])?;
+            let mut cfg = spar_lm::Config::tiny(259, self.hidden, self.layers, self.heads);
+            cfg.eos_token_id = Some(256);
+            if let Err(e) = cfg.validate() {
+                return bad(format!(
+                    "model.hidden = {} with model.heads = {}: {e}; pick model.hidden a multiple \
+                     of 2 x model.heads (64 with 4 heads)",
+                    self.hidden, self.heads
+                ));
+            }
+        }
+        if let Some(lora) = &self.lora {
+            lora.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Checks that `model.init` (when not `scratch`) names a file or directory that exists,
+    /// relative to the working directory: the kernel's check before a run writes anything
+    /// (`crate::trainer::Settings::validate`).
+    pub fn check_init(&self) -> Result<()> {
+        if self.init != "scratch" && !Path::new(&self.init).exists() {
+            return Err(Error::Invalid(format!(
+                "config: model.init: {:?} does not exist; give a checkpoint directory or a \
+                 .gguf file (relative to the working directory), or \"scratch\"",
+                self.init
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
@@ -173,10 +223,24 @@ pub fn from_table<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<
                 .rsplit_once('\n')
                 .and_then(|(_, last)| last.strip_prefix("in `")?.strip_suffix('`'));
             match key {
-                Some(key) => Error::Invalid(format!("config: {key}: {}", e.message())),
+                Some(key) => Error::Invalid(format!("config: {key}: {}", plain_types(e.message()))),
                 None => Error::Invalid(format!("config: {}", text.trim_end())),
             }
         })
+}
+
+/// A serde message with Rust's type names in plain words: `expected usize` is `expected a
+/// whole number >= 0`, `expected f64` is `expected a number`.
+fn plain_types(message: &str) -> String {
+    [
+        ("expected usize", "expected a whole number >= 0"),
+        ("expected u64", "expected a whole number >= 0"),
+        ("expected u32", "expected a whole number >= 0"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+    ]
+    .iter()
+    .fold(message.to_string(), |m, (from, to)| m.replace(from, to))
 }
 
 /// Parses TOML text into a table and applies `key=value` overrides (`ppo.clip=0.1`; a value

@@ -357,6 +357,7 @@ impl SelfCorrectConfig {
             ("eval.samples", self.eval.samples),
             ("eval.problems", self.eval.problems),
             ("run.checkpoint_every", self.run.checkpoint_every),
+            ("run.max_consecutive_skips", self.run.max_consecutive_skips),
         ])?;
         if self.warm_start.steps > 0
             && (self.warm_start.problems == 0 || self.warm_start.batch_size == 0)
@@ -367,9 +368,7 @@ impl SelfCorrectConfig {
                     .into(),
             );
         }
-        if let Some(lora) = &self.model.lora {
-            lora.validate()?;
-        }
+        self.model.validate()?;
         Ok(())
     }
 

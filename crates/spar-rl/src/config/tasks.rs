@@ -272,6 +272,17 @@ impl TaskTrainConfig {
         if let Err(e) = spar_games::tasks::task_from_spec(&self.task.name) {
             return bad(format!("task.name: {e}"));
         }
+        crate::config::check_at_least_one(&[
+            ("rollout.prompts", self.rollout.prompts),
+            ("rollout.group_size", self.rollout.group_size),
+            ("rollout.max_tokens", self.rollout.max_tokens),
+            ("algorithm.epochs", a.epochs),
+            ("algorithm.minibatch_size", a.minibatch_size),
+            ("eval.samples", self.eval.samples),
+            ("eval.problems", self.eval.problems),
+            ("run.checkpoint_every", self.run.checkpoint_every),
+            ("run.max_consecutive_skips", self.run.max_consecutive_skips),
+        ])?;
         if a.group_by == GroupBy::Prompt {
             let g = self.rollout.group_size;
             let why = format!("rollout.group_size = {g} with algorithm.group_by = \"prompt\"");
@@ -343,16 +354,6 @@ impl TaskTrainConfig {
                     .into(),
             );
         }
-        crate::config::check_at_least_one(&[
-            ("rollout.prompts", self.rollout.prompts),
-            ("rollout.group_size", self.rollout.group_size),
-            ("rollout.max_tokens", self.rollout.max_tokens),
-            ("algorithm.epochs", a.epochs),
-            ("algorithm.minibatch_size", a.minibatch_size),
-            ("eval.samples", self.eval.samples),
-            ("eval.problems", self.eval.problems),
-            ("run.checkpoint_every", self.run.checkpoint_every),
-        ])?;
         if self.warm_start.steps > 0
             && (self.warm_start.problems == 0 || self.warm_start.batch_size == 0)
         {
@@ -373,9 +374,7 @@ impl TaskTrainConfig {
                 self.eval.samples
             ));
         }
-        if let Some(lora) = &self.model.lora {
-            lora.validate()?;
-        }
+        self.model.validate()?;
         Ok(())
     }
 

@@ -2,9 +2,17 @@
 //!
 //! A checkpoint is a directory `checkpoints/step-NNNNNN/` holding the model (full weights, or
 //! a LoRA adapter in PEFT layout with `base.json`), the loop's own files
-//! ([`Loop::write_checkpoint_files`]), the AdamW moments (`optimizer.safetensors`) and
-//! `state.json` ([`RunState`]), written to a temporary directory and renamed into place, so a
+//! ([`Loop::write_checkpoint_files`]), the AdamW moments (`optimizer.safetensors`),
+//! `state.json` ([`RunState`]) and, last, `manifest.json` (the size and SHA-256 of every other
+//! file, [`spar_lm::manifest`]), written to a temporary directory and renamed into place, so a
 //! killed run never leaves a partial checkpoint that `--resume` would pick.
+//!
+//! A resume ([`find_resume`]) takes the latest checkpoint whose files match its manifest: one
+//! that does not is skipped with a warning naming the damaged file, and moved aside to
+//! `checkpoints/corrupt-step-NNNNNN` (kept for inspection, out of the way of the resumed run,
+//! which writes that step again). A checkpoint without a manifest (written before spar wrote
+//! them) is accepted unverified, with a note. `docs/reliability.md` lists what this promises
+//! and the tests that hold it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,18 +57,32 @@ pub fn complete_checkpoints(out: &Path) -> Vec<(usize, PathBuf)> {
     found
 }
 
-/// Fills `tmp` with `write`, then renames it to `final_dir` (replacing it), so that a reader
-/// (or a resume after SIGKILL) sees the whole directory or none of it.
+/// Fills `tmp` with `write`, writes its `manifest.json` last, then renames it to `final_dir`
+/// (replacing it), so that a reader (or a resume after SIGKILL) sees the whole directory or
+/// none of it. When writing fails (a full disk, a read-only directory), `tmp` is removed and
+/// the error names the file and `final_dir`; nothing else in the run directory is touched.
 pub(crate) fn write_dir_atomically(
     final_dir: &Path,
     tmp: &Path,
     write: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
-    if tmp.exists() {
-        std::fs::remove_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
+    let filled = (|| {
+        if tmp.exists() {
+            std::fs::remove_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
+        }
+        std::fs::create_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
+        write(tmp)?;
+        spar_lm::manifest::write_manifest(tmp)?;
+        Ok(())
+    })();
+    if let Err(e) = filled {
+        // Best effort: a directory that cannot be written may not be removable either.
+        let _ = std::fs::remove_dir_all(tmp);
+        return Err(Error::Write {
+            target: final_dir.to_path_buf(),
+            source: Box::new(e),
+        });
     }
-    std::fs::create_dir_all(tmp).map_err(|e| Error::io(tmp, e))?;
-    write(tmp)?;
     if final_dir.exists() {
         std::fs::remove_dir_all(final_dir).map_err(|e| Error::io(final_dir, e))?;
     }
@@ -101,17 +123,68 @@ pub(crate) fn save<L: Loop>(
     })
 }
 
-/// The checkpoint a resume of `out` under `settings` starts from: its latest complete one.
-/// An error says there is none, or that its weights (full or a LoRA adapter) are not the kind
-/// `settings.model` trains.
-pub(crate) fn resume_dir(out: &Path, settings: &Settings) -> Result<PathBuf> {
-    let Some((_, dir)) = latest_checkpoint(out) else {
-        return Err(Error::Invalid(format!(
-            "--resume: {} has no complete checkpoint (checkpoints/step-*/state.json)",
-            out.display()
-        )));
-    };
-    let lora_checkpoint = spar_lm::load::is_lora_checkpoint(&dir);
+/// Where a resume starts: the latest checkpoint that verifies, and the later ones that did
+/// not (moved aside by [`resume`]).
+#[derive(Debug)]
+pub(crate) struct ResumePoint {
+    /// The checkpoint's step and directory; `None` when no checkpoint verifies.
+    pub(crate) checkpoint: Option<(usize, PathBuf)>,
+    /// Complete checkpoints after it whose files do not match their manifest.
+    pub(crate) damaged: Vec<PathBuf>,
+}
+
+/// The checkpoint a resume of `out` under `settings` starts from: the latest complete one
+/// whose files match its manifest (one without a manifest is taken unverified, with a note
+/// on stderr); each later one that fails is named in a warning on stderr. Reads only. An
+/// error says that its weights (full or a LoRA adapter) are not the kind `settings.model`
+/// trains.
+pub(crate) fn find_resume(out: &Path, settings: &Settings) -> Result<ResumePoint> {
+    let mut damaged = Vec::new();
+    let mut checkpoint = None;
+    for (step, dir) in complete_checkpoints(out).into_iter().rev() {
+        match spar_lm::manifest::verify(&dir) {
+            Ok(spar_lm::manifest::Verification::Verified(_)) => {}
+            Ok(spar_lm::manifest::Verification::Unverified) => eprintln!(
+                "note: {} has no {} (written before spar checked its checkpoints); resuming \
+                 from it unverified",
+                dir.display(),
+                spar_lm::manifest::MANIFEST
+            ),
+            Err(e) => {
+                eprintln!(
+                    "warning: skipping checkpoint {}: {e}; it will be moved to {}",
+                    dir.display(),
+                    aside(&dir).display()
+                );
+                damaged.push(dir);
+                continue;
+            }
+        }
+        checkpoint = Some((step, dir));
+        break;
+    }
+    if let Some((_, dir)) = &checkpoint {
+        check_kind(dir, settings)?;
+    }
+    Ok(ResumePoint {
+        checkpoint,
+        damaged,
+    })
+}
+
+/// Where a damaged checkpoint directory `dir` is moved: `corrupt-step-NNNNNN` beside it (with
+/// a numeric suffix when that exists).
+fn aside(dir: &Path) -> PathBuf {
+    let name = dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    std::iter::once(dir.with_file_name(format!("corrupt-{name}")))
+        .chain((2..).map(|i| dir.with_file_name(format!("corrupt-{name}-{i}"))))
+        .find(|candidate| !candidate.exists())
+        .expect("an unused name")
+}
+
+/// Refuses a checkpoint whose weights are not the kind `settings.model` trains.
+fn check_kind(dir: &Path, settings: &Settings) -> Result<()> {
+    let lora_checkpoint = spar_lm::load::is_lora_checkpoint(dir);
     if settings.model.lora.is_some() != lora_checkpoint {
         return Err(Error::Invalid(format!(
             "--resume: the run's config {} [model.lora], but {} holds {}; resume with the \
@@ -129,34 +202,46 @@ pub(crate) fn resume_dir(out: &Path, settings: &Settings) -> Result<PathBuf> {
             }
         )));
     }
-    Ok(dir)
+    Ok(())
 }
 
-/// The one resume path: the latest complete checkpoint's learner, optimiser moments and
-/// state; `metrics.jsonl` cut back to the checkpoint's step (later lines are replayed); then
-/// [`Loop::prepare`].
+/// The one resume path: the damaged later checkpoints of `point` moved aside; the
+/// checkpoint's learner, optimiser moments and state; `metrics.jsonl` cut back to the
+/// checkpoint's step (later lines are replayed); then [`Loop::prepare`].
 #[allow(clippy::type_complexity)]
 pub(crate) fn resume<L: Loop>(
     lp: &mut L,
     out: &Path,
     log: &mut MetricsLog,
+    dir: &Path,
 ) -> Result<(Learner, AdamW, RunState<L::State>, Vec<Line>)> {
     let settings = lp.settings().clone();
-    let dir = resume_dir(out, &settings)?;
     let device = spar_lm::device::default_device();
-    let learner = Learner::load(&dir, &device)?;
+    let learner = Learner::load(dir, &device)?;
     let path = dir.join("state.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let state: RunState<L::State> = serde_json::from_str(&text)
-        .map_err(|e| Error::Invalid(format!("{}: corrupt state.json: {e}", dir.display())))?;
+    let state: RunState<L::State> = serde_json::from_str(&text).map_err(|e| {
+        spar_lm::LmError::corrupt(&path, format!("not the run's state.json ({e})"))
+    })?;
     let mut opt = AdamW::new(
         learner.named_vars(),
         settings.learning_rate,
         settings.weight_decay,
     )?;
-    let moments = candle_core::safetensors::load(dir.join("optimizer.safetensors"), &device)?;
+    let moments = spar_lm::checkpoint::load_safetensors(&dir.join("optimizer.safetensors"), &device)?;
     opt.load_state(&moments, state.optimizer_step)?;
+    opt.consecutive_skips = state.consecutive_skips;
     let history = log.keep_until(state.step)?;
     lp.prepare(&learner, out, None)?;
     Ok((learner, opt, state, history))
+}
+
+/// Moves each damaged checkpoint of `point` aside (`corrupt-step-NNNNNN`), so that neither the
+/// resumed run nor a reader of the run directory takes it for a checkpoint.
+pub(crate) fn move_damaged_aside(point: &ResumePoint) -> Result<()> {
+    for dir in &point.damaged {
+        let to = aside(dir);
+        std::fs::rename(dir, &to).map_err(|e| Error::io(&to, e))?;
+    }
+    Ok(())
 }

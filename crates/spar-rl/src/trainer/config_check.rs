@@ -1,6 +1,7 @@
 //! The resume check: a resumed run continues the run its directory holds, so the config it is
 //! given must be the one that run started with, but for `run.steps` (extending a finished run
-//! is a resume). `spar train --resume DIR` reads `DIR/config.toml` and applies `--set` to it,
+//! is a resume) and `run.max_consecutive_skips` (when a run that keeps skipping non-finite
+//! updates stops; it changes nothing a step computes). `spar train --resume DIR` reads `DIR/config.toml` and applies `--set` to it,
 //! so in practice this refuses a `--set` of any other key; a library caller of
 //! [`super::run`] is held to the same rule.
 
@@ -8,11 +9,12 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// The one key a resume may change.
-const MAY_CHANGE: &str = "run.steps";
+/// The keys a resume may change: the run's length, and when a run that keeps skipping
+/// non-finite updates stops (neither changes what the steps compute).
+const MAY_CHANGE: [&str; 2] = ["run.steps", "run.max_consecutive_skips"];
 
 /// Refuses (`Error::Invalid`, naming every differing key with both values) a resume whose
-/// resolved config `given` differs from `out/config.toml` in anything but `run.steps`.
+/// resolved config `given` differs from `out/config.toml` in anything but [`MAY_CHANGE`].
 pub(super) fn check_resume_config(out: &Path, given: &str) -> Result<()> {
     let path = out.join("config.toml");
     let saved = std::fs::read_to_string(&path).map_err(|e| {
@@ -28,16 +30,18 @@ pub(super) fn check_resume_config(out: &Path, given: &str) -> Result<()> {
     }
     Err(Error::Invalid(format!(
         "--resume: the config differs from the run's {} in {}; a resumed run keeps the config \
-         it started with, and only {MAY_CHANGE} may change (to extend it): drop the other \
+         it started with, and only {} may change (to extend it), and {}: drop the other \
          --set overrides, or start a new run with --out",
         path.display(),
-        differences.join(", ")
+        differences.join(", "),
+        MAY_CHANGE[0],
+        MAY_CHANGE[1]
     )))
 }
 
 /// Every key (dotted, `ppo.clip`) whose value differs between the TOML texts `saved` and
-/// `given`, `run.steps` aside, as `key (V in the run, W now)`; a key only one side has shows
-/// the other as `absent`. An error if either text is not TOML.
+/// `given`, as `key (V in the run, W now)`; a key only one side has shows
+/// the other as `absent` ([`MAY_CHANGE`] aside). An error if either text is not TOML.
 fn differences(saved: &str, given: &str) -> std::result::Result<Vec<String>, String> {
     let parse = |text: &str, what: &str| {
         text.parse::<toml::Table>()
@@ -53,7 +57,7 @@ fn differences(saved: &str, given: &str) -> std::result::Result<Vec<String>, Str
     keys.dedup();
     Ok(keys
         .into_iter()
-        .filter(|key| key.as_str() != MAY_CHANGE && saved.get(*key) != given.get(*key))
+        .filter(|key| !MAY_CHANGE.contains(&key.as_str()) && saved.get(*key) != given.get(*key))
         .map(|key| {
             format!(
                 "{key} ({} in the run, {} now)",

@@ -243,6 +243,15 @@ impl MetricsLog {
         Ok(())
     }
 
+    /// Whether `metrics.jsonl` holds a whole line for `step`.
+    pub(crate) fn has_line(&self, step: usize) -> bool {
+        std::fs::read_to_string(&self.path).is_ok_and(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+                .any(|m| m.step == step)
+        })
+    }
+
     /// On resume: the lines up to checkpoint `step`, which become the whole file; later
     /// lines are replayed by the resumed run.
     pub(crate) fn keep_until(&self, step: usize) -> Result<Vec<Line>> {

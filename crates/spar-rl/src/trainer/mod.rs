@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 
 pub mod checkpoint;
 mod config_check;
+pub mod faults;
 pub mod learner;
 pub mod metrics;
 pub mod optim;
@@ -49,6 +50,9 @@ pub struct Settings {
     pub checkpoint_every: usize,
     /// `run.tensorboard`: also write the metrics as TensorBoard scalars.
     pub tensorboard: bool,
+    /// `run.max_consecutive_skips`: [`run`] stops with an error after this many optimiser
+    /// steps in a row were skipped for a non-finite loss or gradient; at least 1.
+    pub max_consecutive_skips: usize,
     /// `[model]`: the model to build or load, and the LoRA adapter to train.
     pub model: ModelConfig,
     /// The base learning rate of the policy updates.
@@ -71,12 +75,23 @@ pub struct Settings {
 impl Settings {
     /// Checks what the kernel itself cannot run with, whatever the loop's config checked:
     /// `run.checkpoint_every = 0` (a checkpoint every 0 steps has no meaning; step 0 and the
-    /// last step are checkpointed anyway). [`run`] calls it before it writes anything.
+    /// last step are checkpointed anyway), `run.max_consecutive_skips = 0`, and a
+    /// `model.init` that does not exist ([`ModelConfig::check_init`]). [`run`] calls it before
+    /// it writes anything.
     pub fn validate(&self) -> Result<()> {
+        self.model.check_init()?;
         if self.checkpoint_every == 0 {
             return Err(Error::Invalid(
                 "config: run.checkpoint_every must be >= 1 (a checkpoint every this many steps; \
                  step 0 and the last step always get one)"
+                    .into(),
+            ));
+        }
+        if self.max_consecutive_skips == 0 {
+            return Err(Error::Invalid(
+                "config: run.max_consecutive_skips must be >= 1 (the run stops after this many \
+                 optimiser steps in a row were skipped for a non-finite loss or gradient; the \
+                 default is 10)"
                     .into(),
             ));
         }
@@ -258,6 +273,10 @@ pub struct RunState<S> {
     pub optimizer_step: u64,
     /// Optimiser steps skipped for a non-finite loss or gradient, run total.
     pub skipped_updates: usize,
+    /// Optimiser steps skipped in a row up to now (`run.max_consecutive_skips`; absent in
+    /// checkpoints written before it existed).
+    #[serde(default)]
+    pub consecutive_skips: usize,
     /// The loop's own state.
     #[serde(flatten)]
     pub custom: S,
@@ -266,10 +285,20 @@ pub struct RunState<S> {
 /// Runs (or, with `resume`, continues) `lp` in run directory `out`; `on_line` sees every line
 /// written to `metrics.jsonl`. Returns every line of the run.
 ///
+/// A resume starts from the latest checkpoint that verifies against its manifest (later ones
+/// that do not are named on stderr and moved aside, [`checkpoint`]); with no such checkpoint,
+/// or when it is step 0 and `metrics.jsonl` lacks step 0's line (the run was killed before
+/// finishing step 0), the run starts again from its `config.toml`.
+///
 /// Refused ([`Error::Invalid`], before anything is written): settings that fail
-/// [`Settings::validate`]; with `resume`, a run directory without a complete checkpoint, or
-/// whose `config.toml` differs from [`Settings::config_toml`] in any key but `run.steps`
-/// (a resume continues the run it names; only its length may change).
+/// [`Settings::validate`]; with `resume`, a run directory without a `config.toml`, or whose
+/// `config.toml` differs from [`Settings::config_toml`] in any key but `run.steps` and
+/// `run.max_consecutive_skips` (a resume continues the run it names; only its length may
+/// change).
+///
+/// Stops with [`Error::Invalid`] after `run.max_consecutive_skips` optimiser steps in a row
+/// were skipped for a non-finite loss or gradient: the step's metrics line is written, its
+/// checkpoint is not.
 pub fn run<L: Loop>(
     lp: &mut L,
     out: &Path,
@@ -278,18 +307,41 @@ pub fn run<L: Loop>(
 ) -> Result<Vec<Line>> {
     let settings = lp.settings().clone();
     settings.validate()?;
-    if resume {
-        checkpoint::resume_dir(out, &settings)?;
+    let inject = faults::NanInjection::from_env()?;
+    let resume_point = if resume {
+        let point = checkpoint::find_resume(out, &settings)?;
+        if point.checkpoint.is_none() && !out.join("config.toml").exists() {
+            return Err(Error::Invalid(format!(
+                "--resume: {} has no complete checkpoint (checkpoints/step-*/state.json)",
+                out.display()
+            )));
+        }
         config_check::check_resume_config(out, &settings.config_toml)?;
-    }
+        Some(point)
+    } else {
+        None
+    };
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut log = MetricsLog::open(out, settings.tensorboard)?;
+    if let Some(point) = &resume_point {
+        checkpoint::move_damaged_aside(point)?;
+    }
+    let from = resume_point
+        .and_then(|p| p.checkpoint)
+        .filter(|(step, _)| *step > 0 || log.has_line(0));
+    if resume && from.is_none() {
+        eprintln!(
+            "note: {} has no checkpoint after step 0's line; starting the run again from its \
+             config.toml",
+            out.display()
+        );
+    }
     // 1. Resume from the latest checkpoint, or start: warm start, checkpoint and log step 0.
-    let (learner, mut opt, mut state, mut history) = if resume {
-        checkpoint::resume(lp, out, &mut log)?
-    } else {
-        start(lp, out, &mut log, on_line)?
+    let (learner, mut opt, mut state, mut history) = match from {
+        Some((_, dir)) => checkpoint::resume(lp, out, &mut log, &dir)?,
+        None => start(lp, out, &mut log, on_line)?,
     };
+    opt.inject = inject;
     // 2. Policy-improvement steps.
     while state.step < settings.steps {
         let started = Instant::now();
@@ -313,6 +365,7 @@ pub fn run<L: Loop>(
         state.step = index;
         state.optimizer_step = opt.step;
         state.skipped_updates += stats.skipped;
+        state.consecutive_skips = opt.consecutive_skips;
         if lp.evaluates(index, step.last) {
             lp.evaluate(&step, &mut measured)?;
         }
@@ -324,6 +377,15 @@ pub fn run<L: Loop>(
         log.append(&line)?;
         on_line(&line);
         history.push(line);
+        if state.consecutive_skips >= settings.max_consecutive_skips {
+            return Err(Error::Invalid(format!(
+                "step {index}: the last {} optimiser steps were all skipped for a non-finite \
+                 loss or gradient (run.max_consecutive_skips = {}), so the run stops here; its \
+                 last checkpoint is intact. Lower the learning rate or max_grad_norm in a new \
+                 run, or raise run.max_consecutive_skips and continue with --resume",
+                state.consecutive_skips, settings.max_consecutive_skips
+            )));
+        }
         if index % settings.checkpoint_every == 0 || step.last {
             checkpoint::save(lp, out, &learner, &opt, &state)?;
         }
@@ -369,6 +431,7 @@ fn start<L: Loop>(
         step: 0,
         optimizer_step: 0,
         skipped_updates: 0,
+        consecutive_skips: 0,
         custom: L::State::default(),
     };
     checkpoint::save(lp, out, &learner, &opt, &state)?;

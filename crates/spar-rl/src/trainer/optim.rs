@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use candle_core::{backprop::GradStore, DType, Tensor, Var};
 
+use super::faults::Target;
 use crate::error::Result;
 
 /// Learning-rate schedules over the run's policy steps.
@@ -69,6 +70,13 @@ pub struct AdamW {
     v: Vec<Tensor>,
     /// Steps taken.
     pub step: u64,
+    /// Calls of [`AdamW::apply`] skipped in a row for a non-finite loss or gradient, up to now
+    /// (0 after an applied step).
+    pub consecutive_skips: usize,
+    /// Calls of [`AdamW::apply`] in this process (what the test-only fault injection counts).
+    calls: usize,
+    /// Test-only NaN injection ([`super::faults`]); empty unless the kernel sets it.
+    pub(crate) inject: super::faults::NanInjection,
     /// Learning rate.
     pub lr: f64,
     /// Decoupled weight decay.
@@ -96,6 +104,9 @@ impl AdamW {
             m,
             v,
             step: 0,
+            consecutive_skips: 0,
+            calls: 0,
+            inject: Default::default(),
             lr,
             weight_decay,
             beta1: 0.9,
@@ -143,14 +154,26 @@ impl AdamW {
     /// norm, and, when both the loss and the norm are finite, steps with the gradients scaled
     /// to norm at most `max_grad_norm` (0: no clipping; global-norm clipping as
     /// `torch.nn.utils.clip_grad_norm_`). A non-finite loss or gradient changes nothing and
-    /// returns `None` (the caller counts it as a skipped update).
+    /// returns `None` (the caller counts it as a skipped update; [`AdamW::consecutive_skips`]
+    /// counts them in a row).
     pub fn apply(&mut self, loss: &Tensor, max_grad_norm: f64) -> Result<Option<Applied>> {
+        self.calls += 1;
+        let injected = self.inject.at(self.calls);
+        let loss = match injected {
+            Some(Target::Loss) => loss.affine(f64::NAN, 0.0)?,
+            _ => loss.clone(),
+        };
         let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
-        let grads = loss.backward()?;
+        let mut grads = loss.backward()?;
+        if injected == Some(Target::Gradient) {
+            self.poison_a_gradient(&mut grads)?;
+        }
         let norm = self.grad_norm(&grads)?;
         if !(value.is_finite() && norm.is_finite()) {
+            self.consecutive_skips += 1;
             return Ok(None);
         }
+        self.consecutive_skips = 0;
         let scale = if max_grad_norm > 0.0 && norm > max_grad_norm {
             max_grad_norm / norm
         } else {
@@ -161,6 +184,18 @@ impl AdamW {
             loss: value,
             grad_norm: norm,
         }))
+    }
+
+    /// Test-only ([`super::faults`]): the first variable's gradient becomes NaN.
+    fn poison_a_gradient(&self, grads: &mut GradStore) -> Result<()> {
+        for (_, var) in &self.vars {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                let poisoned = g.affine(f64::NAN, 0.0)?;
+                grads.insert(var.as_tensor(), poisoned);
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The moments by name (`m.<var>`, `v.<var>`), for a checkpoint.

@@ -63,11 +63,9 @@ impl TrainConfig {
             ("ppo.kl_coef", self.ppo.kl_coef),
             ("ppo.entropy_coef", self.ppo.entropy_coef),
             ("ppo.sft_coef", self.ppo.sft_coef),
-            ("ppo.learning_rate", self.ppo.learning_rate),
         ])?;
-        if let Some(lora) = &self.model.lora {
-            lora.validate()?;
-        }
+        crate::config::check_positive(&[("ppo.learning_rate", self.ppo.learning_rate)])?;
+        self.model.validate()?;
         let run_games: Vec<String> = self
             .game
             .games()
@@ -94,9 +92,10 @@ impl TrainConfig {
                 }
             }
         }
-        if self.run.checkpoint_every == 0 {
-            return bad("run.checkpoint_every must be >= 1".into());
-        }
+        crate::config::check_at_least_one(&[
+            ("run.checkpoint_every", self.run.checkpoint_every),
+            ("run.max_consecutive_skips", self.run.max_consecutive_skips),
+        ])?;
         Ok(())
     }
 }

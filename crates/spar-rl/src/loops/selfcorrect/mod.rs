@@ -159,6 +159,7 @@ impl SelfCorrectLoop {
                 steps: config.run.steps,
                 checkpoint_every: config.run.checkpoint_every,
                 tensorboard: config.run.tensorboard,
+                max_consecutive_skips: config.run.max_consecutive_skips,
                 model: config.model.clone(),
                 learning_rate: a.learning_rate,
                 weight_decay: a.weight_decay,

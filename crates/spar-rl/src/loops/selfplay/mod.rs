@@ -144,6 +144,7 @@ impl SelfPlay {
                 steps: config.run.steps,
                 checkpoint_every: config.run.checkpoint_every,
                 tensorboard: config.run.tensorboard,
+                max_consecutive_skips: config.run.max_consecutive_skips,
                 model: config.model.clone(),
                 learning_rate: p.learning_rate,
                 weight_decay: p.weight_decay,
@@ -671,6 +672,7 @@ mod tests {
             step: 0,
             optimizer_step: 0,
             skipped_updates: 0,
+            consecutive_skips: 0,
             custom: SelfPlayState::default(),
         };
         crate::trainer::checkpoint::save(&lp, &out, &learner, &opt, &state).unwrap();
