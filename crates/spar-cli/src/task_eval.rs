@@ -188,11 +188,7 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
             &loaded.tokenizer,
             &setup,
             style,
-            s.problems,
-            s.samples,
-            s.temperature,
-            max_tokens,
-            s.seed,
+            &sampling,
         )?;
         let report = AttemptsReport {
             model: s.model.display().to_string(),
