@@ -12,7 +12,10 @@
 //! * `naive`: every attempt on its own reward with KL `beta1` (the paper's "naive multi-turn
 //!   RL", which it reports collapses into not changing the first answer);
 //! * `single`: only attempt 1 is learnt from (single-turn RL); later attempts are played and
-//!   measured.
+//!   measured;
+//! * `scl`, `revise`: preference pairs from the played answers (`scl.rs`: SCL's flipped
+//!   corrections; `revise.rs`: ReVISE's stop-or-refine pairs), learnt from by the shared
+//!   preference update (`pairwise.rs`).
 //!
 //! Every step draws `rollout.prompts` training problems (problem `i` of step `s` is
 //! `warm_start.problems + (s - 1) * prompts + i`), plays `rollout.group_size` episodes of
