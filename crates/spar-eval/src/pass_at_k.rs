@@ -57,8 +57,7 @@ pub fn mean_pass_at_k(counts: &[(usize, usize)], k: usize) -> Result<f64> {
 /// A tie goes to the answer that appears first; `None` (no parsable answer) never wins, and
 /// all `None` (or no answers) gives `None`.
 pub fn majority_vote(answers: &[Option<String>]) -> Option<String> {
-    let weighted: Vec<(Option<&str>, f64)> =
-        answers.iter().map(|a| (a.as_deref(), 1.0)).collect();
+    let weighted: Vec<(Option<&str>, f64)> = answers.iter().map(|a| (a.as_deref(), 1.0)).collect();
     weighted_vote(&weighted)
 }
 
@@ -272,7 +271,12 @@ mod tests {
     fn weighted_vote_sums_weights() {
         // "4" twice (0.2 + 0.3 = 0.5) against "3" once (0.9): "3" wins by weight although
         // "4" wins the plain vote.
-        let a = [(Some("4"), 0.2), (Some("3"), 0.9), (None, 5.0), (Some("4"), 0.3)];
+        let a = [
+            (Some("4"), 0.2),
+            (Some("3"), 0.9),
+            (None, 5.0),
+            (Some("4"), 0.3),
+        ];
         assert_eq!(weighted_vote(&a).as_deref(), Some("3"));
         // Equal totals: the first to appear.
         let a = [(Some("5"), 0.5), (Some("7"), 0.25), (Some("7"), 0.25)];

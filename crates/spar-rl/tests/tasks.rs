@@ -566,7 +566,12 @@ every = 1
             assert!(l.number("learner/sft_loss").unwrap() > 0.0);
         }
         for l in &lines {
-            for key in ["majority_accuracy", "weighted_accuracy", "p_refine", "refine_rate"] {
+            for key in [
+                "majority_accuracy",
+                "weighted_accuracy",
+                "p_refine",
+                "refine_rate",
+            ] {
                 let v = l.number(&format!("eval/jsonl/refine/{key}")).unwrap();
                 assert!((0.0..=1.0).contains(&v), "{key} {v}");
             }

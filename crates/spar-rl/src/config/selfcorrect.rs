@@ -569,26 +569,25 @@ mod tests {
         );
         // SCL pairs an initial and a refined answer; ReVISE refines within one answer.
         for (sets, key) in [
-            (vec!["selfcorrect.method=scl", "selfcorrect.attempts=3"], "attempts = 2"),
+            (
+                vec!["selfcorrect.method=scl", "selfcorrect.attempts=3"],
+                "attempts = 2",
+            ),
             (vec!["selfcorrect.method=revise"], "attempts = 1"),
             (
-                vec![
-                    "selfcorrect.method=scl",
-                    "selfcorrect.feedback=verdict",
-                ],
+                vec!["selfcorrect.method=scl", "selfcorrect.feedback=verdict"],
                 "no external feedback",
             ),
             (
-                vec![
-                    "selfcorrect.method=scl",
-                    "selfcorrect.scl_pairs=all",
-                ],
+                vec!["selfcorrect.method=scl", "selfcorrect.scl_pairs=all"],
                 "selfcorrect.scl_pairs",
             ),
             (vec!["selfcorrect.dpo_beta=0"], "selfcorrect.dpo_beta"),
         ] {
             let sets: Vec<String> = sets.into_iter().map(String::from).collect();
-            let e = SelfCorrectConfig::parse(TEXT, &sets).unwrap_err().to_string();
+            let e = SelfCorrectConfig::parse(TEXT, &sets)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(key), "{sets:?}: {e}");
         }
         let revise = [

@@ -187,13 +187,19 @@ mod tests {
             nll_from,
         };
         let pairs = [pair(vec![1, 2, 3], 1), pair(vec![4, 5], 0)];
-        let nll = chosen_nll(&logp, &pairs).unwrap().to_scalar::<f32>().unwrap();
+        let nll = chosen_nll(&logp, &pairs)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert_eq!(nll, 14.0 / 4.0);
         // No token to imitate (a chosen that ends at the marker): 0.
         let none = [pair(vec![1, 2, 3], 3)];
         let logp = logp.narrow(0, 0, 1).unwrap();
         assert_eq!(
-            chosen_nll(&logp, &none).unwrap().to_scalar::<f32>().unwrap(),
+            chosen_nll(&logp, &none)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap(),
             0.0
         );
     }

@@ -585,12 +585,23 @@ impl Loop for SelfCorrectLoop {
         let model = learner.model.detached();
         let evaluation = if config.selfcorrect.method == Method::Revise {
             // ReVISE: the answers' refinements graded one by one, and the confidence vote.
-            let (evaluation, vote) =
-                evaluate_refine(&model, &learner.tokenizer, &self.setup, self.style, &sampling)?;
+            let (evaluation, vote) = evaluate_refine(
+                &model,
+                &learner.tokenizer,
+                &self.setup,
+                self.style,
+                &sampling,
+            )?;
             line.refine = Some(vote);
             evaluation
         } else {
-            evaluate_attempts(&model, &learner.tokenizer, &self.setup, self.style, &sampling)?
+            evaluate_attempts(
+                &model,
+                &learner.tokenizer,
+                &self.setup,
+                self.style,
+                &sampling,
+            )?
         };
         line.eval = Some((self.role_env.clone(), evaluation));
         Ok(())

@@ -55,10 +55,16 @@ impl SelfCorrectLoop {
                     })?;
                     let graded = revise::graded(task, &problem, &x.text);
                     let tokenizer = &step.learner.tokenizer;
-                    for (pair, stop) in
-                        revise::revise_pairs(tokenizer, &x.prompt, &graded, stage, &problem.solution)?
-                    {
-                        *counts.entry(if stop { "stop" } else { "refine" }).or_default() += 1;
+                    for (pair, stop) in revise::revise_pairs(
+                        tokenizer,
+                        &x.prompt,
+                        &graded,
+                        stage,
+                        &problem.solution,
+                    )? {
+                        *counts
+                            .entry(if stop { "stop" } else { "refine" })
+                            .or_default() += 1;
                         pairs.push(pair);
                     }
                 }
@@ -90,7 +96,10 @@ impl SelfCorrectLoop {
                 .reference_model
                 .as_ref()
                 .expect("the pairwise methods load the reference in prepare"),
-            loss: self.pair_loss.as_deref().expect("a pair loss for the pairwise methods"),
+            loss: self
+                .pair_loss
+                .as_deref()
+                .expect("a pair loss for the pairwise methods"),
             epochs: a.epochs,
             minibatch_size: a.minibatch_size,
             max_grad_norm: a.max_grad_norm,

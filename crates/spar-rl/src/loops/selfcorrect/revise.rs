@@ -41,7 +41,11 @@ pub(super) fn attempts_of(text: &str) -> Vec<&str> {
 }
 
 /// An answer's attempts, each with whether the verifier accepts it.
-pub(super) fn graded<'a>(task: &dyn Task, problem: &Problem, text: &'a str) -> Vec<(bool, &'a str)> {
+pub(super) fn graded<'a>(
+    task: &dyn Task,
+    problem: &Problem,
+    text: &'a str,
+) -> Vec<(bool, &'a str)> {
     attempts_of(text)
         .into_iter()
         .map(|a| (task.verify(problem, a).is_correct(), a))
@@ -231,16 +235,19 @@ pub fn evaluate_refine(
             (Some(prompt), false) => {
                 answers.push((prompt.to_vec(), attempts.iter().map(|(_, a)| *a).collect()))
             }
-            _ => return Err(Error::Invalid("an evaluation episode played no answer".into())),
+            _ => {
+                return Err(Error::Invalid(
+                    "an evaluation episode played no answer".into(),
+                ))
+            }
         }
     }
     let p = refine_probabilities(model, tokenizer, &answers)?;
     let n = sampling.samples.max(1);
     let (mut majority, mut weighted, mut unparsable, mut total) = (0usize, 0usize, 0usize, 0usize);
     let mut wrong = Vec::with_capacity(outcomes.len());
-    for (problem_envs, (problem_outcomes, problem_p)) in envs
-        .chunks(n)
-        .zip(outcomes.chunks(n).zip(p.chunks(n)))
+    for (problem_envs, (problem_outcomes, problem_p)) in
+        envs.chunks(n).zip(outcomes.chunks(n).zip(p.chunks(n)))
     {
         let Some(problem) = problem_envs.first().and_then(AttemptsEnv::problem) else {
             continue;
@@ -332,7 +339,12 @@ mod tests {
         assert!(stop);
         assert_eq!(
             (&p.prompt, &p.chosen, &p.rejected, p.nll_from),
-            (&prompt, &cat(&[&bytes("8"), &[e]]), &cat(&[&bytes("8"), &m]), 0)
+            (
+                &prompt,
+                &cat(&[&bytes("8"), &[e]]),
+                &cat(&[&bytes("8"), &m]),
+                0
+            )
         );
         let (p, stop) = &pairs[1];
         assert!(!stop);

@@ -11,11 +11,11 @@ use crate::config::choice::Choice;
 use crate::config::tasks::{Divergence, TaskLoss, TaskTrainConfig};
 use crate::error::Result;
 use crate::objectives::logprobs::fill_old_and_reference;
-use crate::objectives::preference::{self, PairUpdate, PreferencePair};
 use crate::objectives::losses::{
     self, token_grid, Aggregation, ForwardKl, JensenShannon, KlPenalty, PairLoss, TokenInputs,
     TokenLoss,
 };
+use crate::objectives::preference::{self, PairUpdate, PreferencePair};
 use crate::rollout::Sample;
 use crate::trainer::AdamW;
 
