@@ -65,6 +65,23 @@ pub struct TaskEvalSettings<'a> {
     pub feedback: Option<&'a str>,
     /// Self-verification, SPOC's episodes (default: task.json, else false).
     pub self_verify: Option<bool>,
+    /// ReVISE's confidence-aware decoding: answers split at the refine marker, votes
+    /// weighted by `P(end)` against `P([refine])`.
+    pub refine_vote: bool,
+}
+
+/// What `spar eval --task T --refine-vote` prints with `--json`.
+#[derive(Debug, Serialize)]
+struct RefineReport {
+    model: String,
+    task: String,
+    temperature: f64,
+    seed: u64,
+    #[serde(flatten)]
+    evaluation: spar_rl::loops::selfcorrect::AttemptsEvaluation,
+    #[serde(flatten)]
+    vote: spar_rl::loops::selfcorrect::RefineVote,
+    seconds: f64,
 }
 
 /// What `spar eval --task T --attempts N` prints with `--json`.
@@ -135,6 +152,56 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
     let loaded = spar_lm::load::load_model(s.model, spar_lm::load::GgufMode::Quantized, &device)
         .with_context(|| format!("loading the model {}", s.model.display()))?;
     let start = Instant::now();
+    let sampling = spar_rl::loops::selfcorrect::EvalSampling {
+        problems: s.problems,
+        samples: s.samples,
+        temperature: s.temperature,
+        max_tokens,
+        seed: s.seed,
+    };
+    if s.refine_vote {
+        if s.attempts.is_some_and(|a| a != 1) || s.self_verify == Some(true) {
+            return Err(UsageError(
+                "--refine-vote samples one answer per episode (refined within itself after the \
+                 [refine] marker): leave out --attempts and --self-verify"
+                    .into(),
+            )
+            .into());
+        }
+        let setup = spar_rl::loops::selfcorrect::AttemptsSetup {
+            task: task.clone(),
+            task_seed,
+            attempts: 1,
+            feedback: spar_games::tasks::Feedback::None,
+            instruction: String::new(),
+            verify: false,
+        };
+        if !s.json {
+            eprintln!(
+                "sampling {} answers to each of {} test problems of {} ...",
+                s.samples,
+                s.problems,
+                task.name()
+            );
+        }
+        let (evaluation, vote) = spar_rl::loops::selfcorrect::evaluate_refine(
+            &loaded.model,
+            &loaded.tokenizer,
+            &setup,
+            style,
+            &sampling,
+        )?;
+        let report = RefineReport {
+            model: s.model.display().to_string(),
+            task: task.name(),
+            temperature: s.temperature,
+            seed: s.seed,
+            evaluation,
+            vote,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        return print_refine(&report, s.json);
+    }
     let saved_attempts = saved.as_ref().and_then(|p| p.attempts.clone());
     let attempts = s
         .attempts
@@ -188,11 +255,7 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
             &loaded.tokenizer,
             &setup,
             style,
-            s.problems,
-            s.samples,
-            s.temperature,
-            max_tokens,
-            s.seed,
+            &sampling,
         )?;
         let report = AttemptsReport {
             model: s.model.display().to_string(),
@@ -310,6 +373,42 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
     for (level, acc) in &e.accuracy_by_difficulty {
         println!("{level:>10}  {acc:.4}");
     }
+    Ok(())
+}
+
+/// Prints ReVISE's confidence-aware decoding: the accuracy of the first and the final
+/// attempts, the plain and the confidence-weighted vote side by side, and the AUROC.
+fn print_refine(report: &RefineReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(report);
+    }
+    let (e, v) = (&report.evaluation, &report.vote);
+    println!(
+        "{} on {} ({} test problems, {} answers each, temperature {}, {:.1} s)",
+        report.model, report.task, e.problems, e.samples, report.temperature, report.seconds
+    );
+    let pm = |ci: Option<f64>| ci.map_or(String::new(), |h| format!(" ± {h:.4}"));
+    println!(
+        "first attempt accuracy    {:.4}{}",
+        e.stats.accuracy_t1,
+        pm(e.accuracy_t1_ci95)
+    );
+    println!(
+        "final answer accuracy     {:.4}{}",
+        e.stats.accuracy_t2,
+        pm(e.accuracy_t2_ci95)
+    );
+    println!("answers that refined      {:.4}", v.refine_rate);
+    println!("mean P([refine])          {:.4}", v.p_refine);
+    println!(
+        "majority vote {:.4}   confidence-weighted vote {:.4}",
+        v.majority_accuracy, v.weighted_accuracy
+    );
+    match v.auroc {
+        Some(a) => println!("AUROC of P([refine]) for a wrong answer  {a:.4}"),
+        None => println!("AUROC of P([refine]) for a wrong answer  n/a (all right or all wrong)"),
+    }
+    println!("unparsable attempts       {:.4}", e.unparsable_rate);
     Ok(())
 }
 

@@ -775,21 +775,46 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
         // The loop evaluates with seed run.seed ^ 0xe7a1 (run.seed = 0 here).
         let seed = 0xe7a1u64;
         let checkpoint = out.join("checkpoints/step-000001");
-        let report = json(
-            &spar(&[
+        // `spar eval` of the checkpoint with the loop's evaluation settings and `mode`.
+        let eval_json = |mode: &[&str], what: &str| {
+            let seed = seed.to_string();
+            let mut args = vec!["eval", "--model", checkpoint.to_str().unwrap()];
+            args.extend(mode);
+            args.extend(["--k", "2", "--problems", "3", "--seed", &seed, "--json"]);
+            json(&spar(&args), what)
+        };
+        if name == "revise" {
+            // ReVISE's loop evaluates with the confidence-aware vote: `spar eval --refine-vote`
+            // gives its numbers exactly.
+            let report = eval_json(&["--refine-vote"], "revise: spar eval --refine-vote");
+            for (key, metric) in [
+                ("accuracy_t1", "accuracy_t1"),
+                ("accuracy_t2", "accuracy_t2"),
+                ("majority_accuracy", "refine/majority_accuracy"),
+                ("weighted_accuracy", "refine/weighted_accuracy"),
+                ("p_refine", "refine/p_refine"),
+                ("refine_rate", "refine/refine_rate"),
+            ] {
+                assert_eq!(
+                    report[key],
+                    last[format!("eval/arithmetic/{metric}")],
+                    "revise: {key}: {report} vs {last}"
+                );
+            }
+            let bad = spar(&[
                 "eval",
                 "--model",
                 checkpoint.to_str().unwrap(),
+                "--refine-vote",
                 "--attempts",
                 "2",
-                "--k",
-                "2",
-                "--problems",
-                "3",
-                "--seed",
-                &seed.to_string(),
-                "--json",
-            ]),
+            ]);
+            assert_usage_error(&bad, &["--refine-vote", "--attempts"]);
+            let _ = std::fs::remove_dir_all(&out);
+            continue;
+        }
+        let report = eval_json(
+            &["--attempts", "2"],
             &format!("{name}: spar eval --attempts"),
         );
         let task = report["task"]

@@ -12,7 +12,8 @@
 //!   intervals, round robins and maximum-likelihood Elo ratings.
 //! * [`policy_file`]: tabular policies as JSON files (OpenSpiel's `policy_table()`).
 //! * [`pass_at_k`](mod@pass_at_k): sampling-based accuracy of answer generators: unbiased
-//!   pass@k (Chen et al. 2021), majority vote (self-consistency) and pass@1 per difficulty.
+//!   pass@k (Chen et al. 2021), majority and weighted votes (self-consistency, ReVISE's
+//!   confidence vote), AUROC and pass@1 per difficulty.
 //!
 //! Definitions and formulas are in `docs/evaluation.md`; the file format is in
 //! `docs/policy-format.md`. Nothing here needs a GPU or the network.
@@ -35,7 +36,9 @@ pub use best_response::{
 pub use cfr::{CfrSolver, CfrVariant};
 pub use elo::{fit_elo, EloAnchor, EloOptions, PairResult};
 pub use error::{Error, Result};
-pub use pass_at_k::{majority_vote, mean_pass_at_k, pass_at_k, per_difficulty, LevelAccuracy};
+pub use pass_at_k::{
+    auroc, majority_vote, mean_pass_at_k, pass_at_k, per_difficulty, weighted_vote, LevelAccuracy,
+};
 pub use search::{minimax_value, AlphaBeta, Evaluate, Minimax};
 pub use tournament::{head_to_head, play, round_robin, HeadToHead, Interval, Record, RoundRobin};
 pub use tree::{GameTree, TreePolicy};

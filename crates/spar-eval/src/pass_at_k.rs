@@ -1,5 +1,5 @@
-//! Sampling-based accuracy of answer generators: unbiased pass@k, majority vote
-//! (self-consistency) and pass@1 per difficulty level.
+//! Sampling-based accuracy of answer generators: unbiased pass@k, majority and weighted votes
+//! (self-consistency), AUROC and pass@1 per difficulty level.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -57,17 +57,59 @@ pub fn mean_pass_at_k(counts: &[(usize, usize)], k: usize) -> Result<f64> {
 /// A tie goes to the answer that appears first; `None` (no parsable answer) never wins, and
 /// all `None` (or no answers) gives `None`.
 pub fn majority_vote(answers: &[Option<String>]) -> Option<String> {
-    // answer -> (count, first index)
-    let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
-    for (i, a) in answers.iter().enumerate() {
+    let weighted: Vec<(Option<&str>, f64)> = answers.iter().map(|a| (a.as_deref(), 1.0)).collect();
+    weighted_vote(&weighted)
+}
+
+/// Weighted vote: `argmax_a sum_i w_i 1(a_i = a)`, the answer with the largest total weight
+/// (ReVISE's confidence-aware decoding weighs each sampled answer by the model's confidence
+/// in it; Lee et al. 2025, arXiv 2502.14565). A tie goes to the answer that appears first;
+/// `None` never wins; all `None` gives `None`. [`majority_vote`] is every weight 1.
+pub fn weighted_vote(answers: &[(Option<&str>, f64)]) -> Option<String> {
+    // answer -> (total weight, first index)
+    let mut totals: HashMap<&str, (f64, usize)> = HashMap::new();
+    for (i, (a, w)) in answers.iter().enumerate() {
         if let Some(a) = a {
-            counts.entry(a.as_str()).or_insert((0, i)).0 += 1;
+            totals.entry(a).or_insert((0.0, i)).0 += w;
         }
     }
-    counts
+    totals
         .into_iter()
-        .max_by(|(_, (ca, ia)), (_, (cb, ib))| ca.cmp(cb).then(ib.cmp(ia)))
+        .max_by(|(_, (wa, ia)), (_, (wb, ib))| wa.total_cmp(wb).then(ib.cmp(ia)))
         .map(|(a, _)| a.to_string())
+}
+
+/// The area under the ROC curve of `scores` as a predictor of `positive`: the probability
+/// that a random positive scores above a random negative, ties counting one half (the
+/// Mann-Whitney statistic `U / (n_pos n_neg)`; Hanley & McNeil 1982, "The Meaning and Use of
+/// the Area under a ROC Curve"). `None` without a positive or a negative.
+pub fn auroc(scores: &[f64], positive: &[bool]) -> Option<f64> {
+    let pos: Vec<f64> = scores
+        .iter()
+        .zip(positive)
+        .filter(|(_, &p)| p)
+        .map(|(s, _)| *s)
+        .collect();
+    let neg: Vec<f64> = scores
+        .iter()
+        .zip(positive)
+        .filter(|(_, &p)| !p)
+        .map(|(s, _)| *s)
+        .collect();
+    if pos.is_empty() || neg.is_empty() {
+        return None;
+    }
+    let mut u = 0.0;
+    for p in &pos {
+        for n in &neg {
+            u += match p.total_cmp(n) {
+                std::cmp::Ordering::Greater => 1.0,
+                std::cmp::Ordering::Equal => 0.5,
+                std::cmp::Ordering::Less => 0.0,
+            };
+        }
+    }
+    Some(u / (pos.len() * neg.len()) as f64)
 }
 
 /// Accuracy of one difficulty level ([`per_difficulty`]).
@@ -223,6 +265,36 @@ mod tests {
         assert_eq!(majority_vote(&a).as_deref(), Some("1"));
         assert_eq!(majority_vote(&answers(&[None, None])), None);
         assert_eq!(majority_vote(&[]), None);
+    }
+
+    #[test]
+    fn weighted_vote_sums_weights() {
+        // "4" twice (0.2 + 0.3 = 0.5) against "3" once (0.9): "3" wins by weight although
+        // "4" wins the plain vote.
+        let a = [
+            (Some("4"), 0.2),
+            (Some("3"), 0.9),
+            (None, 5.0),
+            (Some("4"), 0.3),
+        ];
+        assert_eq!(weighted_vote(&a).as_deref(), Some("3"));
+        // Equal totals: the first to appear.
+        let a = [(Some("5"), 0.5), (Some("7"), 0.25), (Some("7"), 0.25)];
+        assert_eq!(weighted_vote(&a).as_deref(), Some("5"));
+        assert_eq!(weighted_vote(&[(None, 1.0)]), None);
+    }
+
+    #[test]
+    fn auroc_by_hand() {
+        // Positives 0.9, 0.4; negatives 0.5, 0.1, 0.4. Pairs (pos > neg): 0.9 beats all 3;
+        // 0.4 beats 0.1, ties 0.4 (1/2), loses to 0.5: U = 3 + 1.5 = 4.5 of 6 pairs.
+        let scores = [0.9, 0.5, 0.1, 0.4, 0.4];
+        let positive = [true, false, false, true, false];
+        assert_eq!(auroc(&scores, &positive), Some(0.75));
+        // A perfect ranking is 1, the reversed one 0.
+        assert_eq!(auroc(&[0.9, 0.1], &[true, false]), Some(1.0));
+        assert_eq!(auroc(&[0.1, 0.9], &[true, false]), Some(0.0));
+        assert_eq!(auroc(&[0.1, 0.9], &[true, true]), None);
     }
 
     #[test]

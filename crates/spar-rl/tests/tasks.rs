@@ -471,6 +471,110 @@ every = 1
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Three steps straight, and two then resumed to three after losing the step-2
+    /// checkpoint: the same lines and the same weights, bit for bit.
+    fn resumes_exactly(name: &str, task: &Path, sets: &[&str]) -> Vec<Line> {
+        use spar_rl::loops::selfcorrect::run;
+        let dir = temp(&format!("selfcorrect-{name}-resume"));
+        let straight = run(&config(task, 3, sets), &dir.join("a"), false, |_| {}).unwrap();
+        let b = dir.join("b");
+        run(&config(task, 2, sets), &b, false, |_| {}).unwrap();
+        std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
+        let resumed = run(&config(task, 3, sets), &b, true, |_| {}).unwrap();
+        assert_eq!(without_time(&straight), without_time(&resumed), "{name}");
+        let (ta, tb) = (
+            checkpoint_tensors(&checkpoint_dir(&dir.join("a"), 3)).unwrap(),
+            checkpoint_tensors(&checkpoint_dir(&b, 3)).unwrap(),
+        );
+        for (key, t) in &ta {
+            let (x, y): (Vec<f32>, Vec<f32>) = (
+                t.flatten_all().unwrap().to_vec1().unwrap(),
+                tb[key].flatten_all().unwrap().to_vec1().unwrap(),
+            );
+            assert_eq!(x, y, "{name}: {key}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        straight
+    }
+
+    #[test]
+    fn scl_learns_from_flipped_pairs_and_resumes_exactly() {
+        let dir = temp("selfcorrect-scl");
+        let task = coin_task(&dir);
+        let sets = ["selfcorrect.method=scl", "algorithm.learning_rate=1e-2"];
+        let lines = resumes_exactly("scl", &task, &sets);
+        let mut pairs = 0.0;
+        for l in &lines[1..] {
+            let (up, down) = (
+                l.number("selfcorrect/pairs/i_to_c").unwrap(),
+                l.number("selfcorrect/pairs/c_to_i").unwrap(),
+            );
+            // Every pair is one flipped episode: at most the step's 16 episodes, and exactly
+            // the pairs the update used.
+            assert!(up + down <= 16.0, "{up} {down}");
+            assert_eq!(l.number("learner/samples"), Some(up + down));
+            if up + down > 0.0 {
+                let acc = l.number("learner/pair_accuracy").unwrap();
+                assert!((0.0..=1.0).contains(&acc), "{acc}");
+                assert!(l.number("learner/pair_margin").is_some());
+            }
+            pairs += up + down;
+            assert!(l.number("selfcorrect/accuracy_t1").is_some());
+        }
+        assert!(pairs > 0.0, "no flipped episode in 3 steps");
+        // Wrong-then-right only: no right-then-wrong pair is kept.
+        let out = dir.join("up");
+        let sets = ["selfcorrect.method=scl", "selfcorrect.scl_pairs=i_to_c"];
+        let up = spar_rl::loops::selfcorrect::run(&config(&task, 2, &sets), &out, false, |_| {})
+            .unwrap();
+        for l in &up[1..] {
+            assert_eq!(l.number("selfcorrect/pairs/c_to_i"), Some(0.0));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn revise_learns_from_stop_and_refine_pairs_and_resumes_exactly() {
+        let dir = temp("selfcorrect-revise");
+        let task = coin_task(&dir);
+        let sets = [
+            "selfcorrect.method=revise",
+            "selfcorrect.attempts=1",
+            "selfcorrect.stage1_steps=1",
+            "rollout.max_tokens=12",
+        ];
+        // Three steps cross from stage 1 to stage 2 (resumed at step 2, in stage 2).
+        let lines = resumes_exactly("revise", &task, &sets);
+        let stages: Vec<f64> = lines[1..]
+            .iter()
+            .map(|l| l.number("selfcorrect/stage").unwrap())
+            .collect();
+        assert_eq!(stages, [1.0, 2.0, 2.0]);
+        for l in &lines[1..] {
+            let (stop, refine) = (
+                l.number("selfcorrect/pairs/stop").unwrap(),
+                l.number("selfcorrect/pairs/refine").unwrap(),
+            );
+            // Every answer makes at least one pair (its first attempt is right or wrong).
+            assert!(stop + refine >= 16.0, "{stop} {refine}");
+            assert_eq!(l.number("learner/samples"), Some(stop + refine));
+            assert!(l.number("learner/sft_loss").unwrap() > 0.0);
+        }
+        for l in &lines {
+            for key in [
+                "majority_accuracy",
+                "weighted_accuracy",
+                "p_refine",
+                "refine_rate",
+            ] {
+                let v = l.number(&format!("eval/jsonl/refine/{key}")).unwrap();
+                assert!((0.0..=1.0).contains(&v), "{key} {v}");
+            }
+            assert!(l.number("eval/jsonl/accuracy_t1").is_some());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_resumed_selfcorrect_run_equals_an_uninterrupted_one() {
         let dir = temp("selfcorrect-resume");

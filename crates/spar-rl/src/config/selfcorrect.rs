@@ -52,7 +52,10 @@ pub struct SelfCorrectSection {
     /// on its own reward, and every later attempt's answer learnt as an answer to the
     /// first attempt's prompt, advantage `r_k - mean of the group's first-attempt rewards`)
     /// or `spoc` (SPOC: the model verifies each of its attempts, yes or no, and tries again
-    /// after a "no"; every attempt and every verification on its own oracle reward).
+    /// after a "no"; every attempt and every verification on its own oracle reward) or `scl`
+    /// (SCL: DPO on the first attempt's prompt between a flipped correction's right and wrong
+    /// answer) or `revise` (ReVISE: DPO + NLL between ending an answer and refining it after
+    /// the `[refine]` marker, stage 1 then stage 2).
     #[serde(with = "choice")]
     pub method: Method,
     /// Attempts per episode (at least 2 for `score` and `naive`).
@@ -64,7 +67,8 @@ pub struct SelfCorrectSection {
     /// The self-correction instruction read before every attempt after the first.
     pub instruction: String,
     /// `score`: steps of stage I (attempt 1 pinned to the reference by `beta2`, only later
-    /// attempts rewarded); stage II after them.
+    /// attempts rewarded); stage II after them. `revise`: steps of stage 1 (verification
+    /// pairs); stage 2 (correction pairs) after them.
     pub stage1_steps: usize,
     /// `score` stage II: the bonus on attempt `k > 1`, `r_k + alpha (r_k - r_{k-1})` (SCoRe
     /// eq. 5; the paper: 10).
@@ -87,6 +91,15 @@ pub struct SelfCorrectSection {
     /// attempt's feedback line given its prompt and answer, added to any method's loss (0:
     /// none; needs `feedback = "verdict"` or `"text"`).
     pub fm_coef: f64,
+    /// `scl`: which flips make pairs: `both` (right then wrong, and wrong then right: the
+    /// paper's SelfCorSet) or `i_to_c` (wrong then right only, the paper's ablation).
+    #[serde(with = "choice")]
+    pub scl_pairs: SclPairs,
+    /// `scl`, `revise`: DPO's `beta` (Rafailov et al. 2023, eq. 7; 0.1 in both papers).
+    pub dpo_beta: f64,
+    /// `revise`: RPO's `alpha`, the coefficient of the chosen answer's NLL (masked to the
+    /// tokens after the refine marker when it has one; ReVISE's 0.1).
+    pub rpo_alpha: f64,
 }
 
 impl Default for SelfCorrectSection {
@@ -103,6 +116,9 @@ impl Default for SelfCorrectSection {
             kl: KlEstimator::K3,
             warm_start_corrections: 0.0,
             fm_coef: 0.0,
+            scl_pairs: SclPairs::Both,
+            dpo_beta: 0.1,
+            rpo_alpha: 0.1,
         }
     }
 }
@@ -201,6 +217,40 @@ pub enum Method {
     /// SPOC (Zhao et al. 2025): proposer and verifier messages of one model, interleaved,
     /// each rewarded by the oracle.
     Spoc,
+    /// SCL (He et al. 2024, "Self-Correction is More than Refinement"): DPO pairs from
+    /// two-attempt episodes whose answers flipped.
+    Scl,
+    /// ReVISE (Lee et al. 2025, "ReVISE: Learning to Refine at Test-Time via Intrinsic
+    /// Self-Verification"): DPO + NLL pairs between ending and refining an answer.
+    Revise,
+}
+
+impl Method {
+    /// Whether the method learns from preference pairs (the shared pair update) rather than
+    /// from rewarded samples.
+    pub fn is_pairwise(self) -> bool {
+        matches!(self, Method::Scl | Method::Revise)
+    }
+}
+
+/// `selfcorrect.scl_pairs`: the flips SCL makes pairs of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SclPairs {
+    /// Right then wrong (chosen: the first answer) and wrong then right (chosen: the second).
+    Both,
+    /// Wrong then right only.
+    IToC,
+}
+
+impl Choice for SclPairs {
+    const ALL: &'static [Self] = &[SclPairs::Both, SclPairs::IToC];
+
+    fn name(self) -> &'static str {
+        match self {
+            SclPairs::Both => "both",
+            SclPairs::IToC => "i_to_c",
+        }
+    }
 }
 
 impl Choice for Method {
@@ -210,6 +260,8 @@ impl Choice for Method {
         Method::Single,
         Method::RltfSd,
         Method::Spoc,
+        Method::Scl,
+        Method::Revise,
     ];
 
     fn name(self) -> &'static str {
@@ -219,6 +271,8 @@ impl Choice for Method {
             Method::Single => "single",
             Method::RltfSd => "rltf_sd",
             Method::Spoc => "spoc",
+            Method::Scl => "scl",
+            Method::Revise => "revise",
         }
     }
 }
@@ -277,6 +331,16 @@ impl SelfCorrectConfig {
         self.selfcorrect.method == Method::Score && step <= self.selfcorrect.stage1_steps
     }
 
+    /// The stage of step `step` (1-based): SCoRe's I or II and ReVISE's 1 or 2 as 1 or 2, 0
+    /// for the methods without stages.
+    pub fn stage(&self, step: usize) -> usize {
+        match self.selfcorrect.method {
+            Method::Score | Method::Revise if step <= self.selfcorrect.stage1_steps => 1,
+            Method::Score | Method::Revise => 2,
+            _ => 0,
+        }
+    }
+
     /// Checks ranges and names; errors name the key.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
@@ -297,7 +361,30 @@ impl SelfCorrectConfig {
                 s.attempts
             ));
         }
-        if s.method != Method::Single && s.attempts < 2 {
+        if s.method == Method::Revise && s.attempts != 1 {
+            return bad(format!(
+                "selfcorrect.attempts = {} with selfcorrect.method = \"revise\": ReVISE refines \
+                 within one answer (after the [refine] marker); set attempts = 1",
+                s.attempts
+            ));
+        }
+        if s.method == Method::Scl && s.attempts != 2 {
+            return bad(format!(
+                "selfcorrect.attempts = {} with selfcorrect.method = \"scl\": SCL's pairs come \
+                 from an initial and a refined answer; set attempts = 2",
+                s.attempts
+            ));
+        }
+        if s.method.is_pairwise() && (s.feedback != Feedback::None || s.fm_coef > 0.0) {
+            return bad(format!(
+                "selfcorrect.feedback = {:?} / fm_coef = {} with selfcorrect.method = {:?}: \
+                 SCL and ReVISE read no external feedback (set feedback = \"none\", fm_coef = 0)",
+                s.feedback.name(),
+                s.fm_coef,
+                s.method.name()
+            ));
+        }
+        if !matches!(s.method, Method::Single | Method::Revise) && s.attempts < 2 {
             return bad(format!(
                 "selfcorrect.attempts = {} with selfcorrect.method = {:?}: a correction needs at \
                  least 2 attempts (or use method = \"single\")",
@@ -335,6 +422,7 @@ impl SelfCorrectConfig {
             ("algorithm.clip_low", a.clip_low),
             ("algorithm.clip_high", a.clip_high),
             ("algorithm.learning_rate", a.learning_rate),
+            ("selfcorrect.dpo_beta", s.dpo_beta),
             ("rollout.temperature", self.rollout.temperature),
             ("eval.temperature", self.eval.temperature),
         ])?;
@@ -343,6 +431,7 @@ impl SelfCorrectConfig {
             ("selfcorrect.beta1", s.beta1),
             ("selfcorrect.beta2", s.beta2),
             ("selfcorrect.fm_coef", s.fm_coef),
+            ("selfcorrect.rpo_alpha", s.rpo_alpha),
             ("algorithm.weight_decay", a.weight_decay),
             ("algorithm.max_grad_norm", a.max_grad_norm),
             ("algorithm.eps", a.eps),
@@ -386,6 +475,7 @@ impl SelfCorrectConfig {
             ("model.prompt_style", names::<PromptStyle>()),
             ("selfcorrect.method", names::<Method>()),
             ("selfcorrect.feedback", names::<Feedback>()),
+            ("selfcorrect.scl_pairs", names::<SclPairs>()),
             ("selfcorrect.kl", names::<KlEstimator>()),
             ("algorithm.estimator", names::<EstimatorKind>()),
             ("algorithm.loss", names::<SelfCorrectLoss>()),
@@ -476,6 +566,35 @@ mod tests {
             e.contains("selfcorrect.feedback") && e.contains("own verification"),
             "{e}"
         );
+        // SCL pairs an initial and a refined answer; ReVISE refines within one answer.
+        for (sets, key) in [
+            (
+                vec!["selfcorrect.method=scl", "selfcorrect.attempts=3"],
+                "attempts = 2",
+            ),
+            (vec!["selfcorrect.method=revise"], "attempts = 1"),
+            (
+                vec!["selfcorrect.method=scl", "selfcorrect.feedback=verdict"],
+                "no external feedback",
+            ),
+            (
+                vec!["selfcorrect.method=scl", "selfcorrect.scl_pairs=all"],
+                "selfcorrect.scl_pairs",
+            ),
+            (vec!["selfcorrect.dpo_beta=0"], "selfcorrect.dpo_beta"),
+        ] {
+            let sets: Vec<String> = sets.into_iter().map(String::from).collect();
+            let e = SelfCorrectConfig::parse(TEXT, &sets)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{sets:?}: {e}");
+        }
+        let revise = [
+            "selfcorrect.method=revise".to_string(),
+            "selfcorrect.attempts=1".to_string(),
+        ];
+        let c = SelfCorrectConfig::parse(TEXT, &revise).unwrap();
+        assert_eq!((c.stage(10), c.stage(11)), (1, 2));
         // One attempt is fine for single-turn RL.
         let single = [
             "selfcorrect.method=single".into(),

@@ -10,6 +10,8 @@
 //!   keys (GRPO, Dr. GRPO, RLOO, TRLOO, REINFORCE++ normalisation);
 //! * [`logprobs`]: the behaviour and reference log-probabilities of a step's samples;
 //! * [`rae`]: the math of SPIRAL's role-conditioned baselines (RAE) and plain REINFORCE;
+//! * [`preference`]: the update on preference pairs (DPO/IPO, RPO's NLL term) that the task
+//!   and self-correction loops share;
 //! * [`ppo`]: self-play's PPO-clip on free-text tokens or on the legal actions' normalised
 //!   probabilities (GLAM).
 
@@ -18,4 +20,5 @@ pub mod estimators;
 pub mod logprobs;
 pub mod losses;
 pub mod ppo;
+pub mod preference;
 pub mod rae;

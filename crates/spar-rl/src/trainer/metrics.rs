@@ -124,6 +124,7 @@ impl Line {
             ("sft_loss", stats.sft_loss),
             ("divergence", stats.divergence),
             ("pair_accuracy", stats.pair_accuracy),
+            ("pair_margin", stats.pair_margin),
         ];
         for (key, value) in optional {
             if let Some(v) = value {

@@ -153,6 +153,8 @@ pub struct UpdateStats {
     pub divergence: Option<f64>,
     /// Fraction of preference pairs ranked right by the implicit reward (DPO/IPO).
     pub pair_accuracy: Option<f64>,
+    /// Mean implicit reward margin of the preference pairs (DPO: `beta h`; IPO: `h`).
+    pub pair_margin: Option<f64>,
 }
 
 /// What a loop measured in one step (its rollouts, advantages and evaluation), filled by

@@ -178,38 +178,90 @@ pub(super) fn problem_intervals(
     })
 }
 
-/// Held-out evaluation: `samples` episodes of `setup.attempts` attempts at each of the first
-/// `problems` test problems, sampled at `temperature`; the rollout's random numbers come from
-/// `seed` alone, so evaluations of different models share them.
-#[allow(clippy::too_many_arguments)]
+/// How held-out episodes are sampled: `samples` episodes at each of the first `problems`
+/// test problems, at `temperature`, at most `max_tokens` per message, the rollout's random
+/// numbers from `seed` alone (so evaluations of different models share them).
+#[derive(Debug, Clone, Copy)]
+pub struct EvalSampling {
+    /// Test problems (the first ones of the split).
+    pub problems: usize,
+    /// Episodes per problem.
+    pub samples: usize,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Most tokens per message.
+    pub max_tokens: usize,
+    /// The rollout's seed.
+    pub seed: u64,
+}
+
+/// Plays the held-out episodes of `sampling`: the environments (`samples` consecutive ones
+/// per problem) and the rollout's samples.
+pub(super) fn play_test_episodes(
+    model: &Llama,
+    tokenizer: &TextTokenizer,
+    setup: &AttemptsSetup,
+    style: PromptStyle,
+    sampling: &EvalSampling,
+) -> Result<(Vec<AttemptsEnv>, crate::rollout::Batch)> {
+    let problems = sampling
+        .problems
+        .min(setup.task.split_size(Split::Test).unwrap_or(usize::MAX));
+    let originals: Vec<AttemptsEnv> = (0..problems as u64)
+        .map(|p| setup.env(Split::Test, p))
+        .collect();
+    let mut envs = groups(&originals, sampling.samples);
+    let params = SamplingParams {
+        temperature: sampling.temperature,
+        max_tokens: sampling.max_tokens,
+        ..SamplingParams::default()
+    };
+    let engine = spar_lm::LocalEngine { model, tokenizer };
+    let rollout = Rollout {
+        group_size: sampling.samples,
+        max_rounds: setup.max_messages() as u64,
+        ..Rollout::new(&engine, tokenizer, style, &params)
+    };
+    let batch = rollout.play(&mut envs, &[], sampling.seed)?;
+    Ok((envs, batch))
+}
+
+impl AttemptsEvaluation {
+    /// The evaluation of `outcomes` (per episode, each attempt's (correct, completion);
+    /// `samples` consecutive episodes per problem) with the given unparsable rate, answer
+    /// length and verifier metrics.
+    pub(super) fn of(
+        outcomes: &[Vec<(bool, &str)>],
+        samples: usize,
+        unparsable_rate: f64,
+        response_tokens: f64,
+        verify: Option<VerifyStats>,
+    ) -> AttemptsEvaluation {
+        let [t1, t2, delta] = problem_intervals(outcomes, samples);
+        AttemptsEvaluation {
+            problems: outcomes.len() / samples.max(1),
+            samples,
+            stats: AttemptStats::of(outcomes),
+            accuracy_t1_ci95: t1,
+            accuracy_t2_ci95: t2,
+            delta_ci95: delta,
+            unparsable_rate,
+            response_tokens,
+            verify,
+        }
+    }
+}
+
+/// Held-out evaluation: `sampling.samples` episodes of `setup.attempts` attempts at each of
+/// the first `sampling.problems` test problems ([`play_test_episodes`]), and SCoRe's metrics.
 pub fn evaluate_attempts(
     model: &Llama,
     tokenizer: &TextTokenizer,
     setup: &AttemptsSetup,
     style: PromptStyle,
-    problems: usize,
-    samples: usize,
-    temperature: f64,
-    max_tokens: usize,
-    seed: u64,
+    sampling: &EvalSampling,
 ) -> Result<AttemptsEvaluation> {
-    let problems = problems.min(setup.task.split_size(Split::Test).unwrap_or(usize::MAX));
-    let originals: Vec<AttemptsEnv> = (0..problems as u64)
-        .map(|p| setup.env(Split::Test, p))
-        .collect();
-    let mut envs = groups(&originals, samples);
-    let params = SamplingParams {
-        temperature,
-        max_tokens,
-        ..SamplingParams::default()
-    };
-    let engine = spar_lm::LocalEngine { model, tokenizer };
-    let rollout = Rollout {
-        group_size: samples,
-        max_rounds: setup.max_messages() as u64,
-        ..Rollout::new(&engine, tokenizer, style, &params)
-    };
-    let batch = rollout.play(&mut envs, &[], seed)?;
+    let (envs, batch) = play_test_episodes(model, tokenizer, setup, style, sampling)?;
     let outcomes = attempt_outcomes(&envs);
     let answers = envs
         .iter()
@@ -221,18 +273,13 @@ pub fn evaluate_attempts(
         .flat_map(|e| e.verdicts())
         .filter(|v| matches!(v, Verdict::Unparsable { .. }))
         .count();
-    let [t1, t2, delta] = problem_intervals(&outcomes, samples);
-    Ok(AttemptsEvaluation {
-        problems,
-        samples,
-        stats: AttemptStats::of(&outcomes),
-        accuracy_t1_ci95: t1,
-        accuracy_t2_ci95: t2,
-        delta_ci95: delta,
-        unparsable_rate: unparsable as f64 / answers,
-        response_tokens: batch.mean_response_tokens(),
-        verify: verify_stats(&envs),
-    })
+    Ok(AttemptsEvaluation::of(
+        &outcomes,
+        sampling.samples,
+        unparsable as f64 / answers,
+        batch.mean_response_tokens(),
+        verify_stats(&envs),
+    ))
 }
 
 #[cfg(test)]

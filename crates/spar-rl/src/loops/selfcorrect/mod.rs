@@ -12,7 +12,10 @@
 //! * `naive`: every attempt on its own reward with KL `beta1` (the paper's "naive multi-turn
 //!   RL", which it reports collapses into not changing the first answer);
 //! * `single`: only attempt 1 is learnt from (single-turn RL); later attempts are played and
-//!   measured.
+//!   measured;
+//! * `scl`, `revise`: preference pairs from the played answers (`scl.rs`: SCL's flipped
+//!   corrections; `revise.rs`: ReVISE's stop-or-refine pairs), learnt from by the shared
+//!   preference update (`pairwise.rs`).
 //!
 //! Every step draws `rollout.prompts` training problems (problem `i` of step `s` is
 //! `warm_start.problems + (s - 1) * prompts + i`), plays `rollout.group_size` episodes of
@@ -51,10 +54,14 @@ use crate::trainer::{
 };
 
 mod evaluate;
+mod pairwise;
+mod revise;
+mod scl;
 mod warm_start;
 
 use crate::loops::tasks::TaskPrompting;
-pub use evaluate::{evaluate_attempts, AttemptsEvaluation, AttemptsSetup};
+pub use evaluate::{evaluate_attempts, AttemptsEvaluation, AttemptsSetup, EvalSampling};
+pub use revise::{evaluate_refine, RefineVote, REFINE_MARKER};
 
 /// What a self-correction run keeps between steps.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -73,6 +80,8 @@ pub struct SelfCorrectMetrics {
     /// Held-out evaluation, at evaluation steps: the task's name in metric keys and the
     /// evaluation.
     pub eval: Option<(String, AttemptsEvaluation)>,
+    /// ReVISE: the confidence-aware vote over the held-out answers.
+    pub refine: Option<RefineVote>,
 }
 
 /// What a step's training episodes showed.
@@ -88,6 +97,8 @@ pub struct TrainEpisodes {
     pub response_tokens: f64,
     /// SPOC: the training episodes' verifier metrics.
     pub verify: Option<spar_games::tasks::VerifyStats>,
+    /// SCL, ReVISE: the step's preference pairs by kind (`pairs/<kind>`).
+    pub pairs: Vec<(&'static str, usize)>,
 }
 
 impl StepMetrics for SelfCorrectMetrics {
@@ -103,9 +114,15 @@ impl StepMetrics for SelfCorrectMetrics {
             if let Some(v) = &t.verify {
                 evaluate::write_verify(v, "verify/", &mut |k, x| out.put(k, x));
             }
+            for (kind, n) in &t.pairs {
+                out.put(&format!("pairs/{kind}"), *n);
+            }
         }
         if let Some((task, e)) = &self.eval {
             e.write(task, out);
+            if let Some(v) = &self.refine {
+                v.write(task, out);
+            }
         }
     }
 }
@@ -125,6 +142,10 @@ pub struct SelfCorrectLoop {
     reference_model: Option<Llama>,
     /// The KL coefficient of each sample of the step's batch (after `advantages`).
     kl_coefs: Vec<f64>,
+    /// SCL, ReVISE: DPO.
+    pair_loss: Option<Box<dyn losses::PairLoss>>,
+    /// SCL, ReVISE: the step's preference pairs (after `advantages`).
+    pairs: Vec<crate::objectives::preference::PreferencePair>,
 }
 
 impl std::fmt::Debug for SelfCorrectLoop {
@@ -176,6 +197,12 @@ impl SelfCorrectLoop {
             kl: KlPenalty { estimator: s.kl },
             reference_model: None,
             kl_coefs: Vec::new(),
+            pair_loss: s
+                .method
+                .is_pairwise()
+                .then(|| losses::pair_loss_from_name("dpo", s.dpo_beta))
+                .transpose()?,
+            pairs: Vec::new(),
             config: config.clone(),
         })
     }
@@ -183,7 +210,9 @@ impl SelfCorrectLoop {
     /// Whether any sample can carry a KL term.
     fn uses_reference(&self) -> bool {
         let s = &self.config.selfcorrect;
-        s.beta1 > 0.0 || s.method == Method::Score && s.stage1_steps > 0 && s.beta2 > 0.0
+        s.beta1 > 0.0
+            || s.method == Method::Score && s.stage1_steps > 0 && s.beta2 > 0.0
+            || s.method.is_pairwise()
     }
 
     /// The reward attempt `k` (0-based) of a step's episode is learnt from, given the raw
@@ -194,6 +223,8 @@ impl SelfCorrectLoop {
         match s.method {
             // RLTF-SD adds its distilled samples after estimation (`distilled`).
             Method::Single | Method::RltfSd => (k == 0).then_some((r, s.beta1)),
+            // SCL and ReVISE learn from pairs (`pairwise.rs`), not rewarded samples.
+            Method::Scl | Method::Revise => None,
             // SPOC: every message (attempt or verification) on its own oracle reward.
             Method::Naive | Method::Spoc => Some((r, s.beta1)),
             // Stage I (eq. 3): attempt 1 only pinned by beta2 (its advantage is zeroed after
@@ -389,15 +420,16 @@ impl Loop for SelfCorrectLoop {
         let seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
         let played = rollout.play(&mut envs, &[], seed)?;
         line.train = Some(TrainEpisodes {
-            stage: match config.selfcorrect.method {
-                Method::Score if config.in_stage1(step.index) => 1,
-                Method::Score => 2,
-                _ => 0,
-            },
-            stats: AttemptStats::of(&evaluate::attempt_outcomes(&envs)),
+            stage: config.stage(step.index),
+            stats: AttemptStats::of(&match config.selfcorrect.method {
+                // ReVISE: one answer's attempts, split at the refine marker.
+                Method::Revise => revise::outcomes(self.setup.task.as_ref(), &envs),
+                _ => evaluate::attempt_outcomes(&envs),
+            }),
             unparsable_rate: played.invalid_rate(),
             response_tokens: played.mean_response_tokens(),
             verify: evaluate::verify_stats(&envs),
+            pairs: Vec::new(),
         });
         write_episodes(&step.out.join("episodes"), step.index, &envs)?;
         Ok(Batch {
@@ -411,8 +443,11 @@ impl Loop for SelfCorrectLoop {
         step: &StepInfo,
         batch: &mut Batch,
         state: &mut SelfCorrectState,
-        _line: &mut SelfCorrectMetrics,
+        line: &mut SelfCorrectMetrics,
     ) -> Result<()> {
+        if self.config.selfcorrect.method.is_pairwise() {
+            return self.build_pairs(step, batch, line);
+        }
         let seats = self.setup.max_messages();
         let rewards = episode_rewards(&batch.samples, batch.returns.len(), seats);
         // RLTF's samples come from the played ones, before shaping and estimation.
@@ -458,6 +493,9 @@ impl Loop for SelfCorrectLoop {
         _state: &mut SelfCorrectState,
         opt: &mut AdamW,
     ) -> Result<UpdateStats> {
+        if self.config.selfcorrect.method.is_pairwise() {
+            return self.update_pairs(step, opt);
+        }
         let (config, a) = (&self.config, &self.config.algorithm);
         let temperature = config.rollout.temperature;
         let model = &step.learner.model;
@@ -538,17 +576,34 @@ impl Loop for SelfCorrectLoop {
 
     fn evaluate(&mut self, step: &StepInfo, line: &mut SelfCorrectMetrics) -> Result<()> {
         let (config, learner) = (&self.config, step.learner);
-        let evaluation = evaluate_attempts(
-            &learner.model.detached(),
-            &learner.tokenizer,
-            &self.setup,
-            self.style,
-            config.eval.problems,
-            config.eval.samples,
-            config.eval.temperature,
-            config.rollout.max_tokens,
-            config.run.seed ^ 0xe7a1,
-        )?;
+        let sampling = EvalSampling {
+            problems: config.eval.problems,
+            samples: config.eval.samples,
+            temperature: config.eval.temperature,
+            max_tokens: config.rollout.max_tokens,
+            seed: config.run.seed ^ 0xe7a1,
+        };
+        let model = learner.model.detached();
+        let evaluation = if config.selfcorrect.method == Method::Revise {
+            // ReVISE: the answers' refinements graded one by one, and the confidence vote.
+            let (evaluation, vote) = evaluate_refine(
+                &model,
+                &learner.tokenizer,
+                &self.setup,
+                self.style,
+                &sampling,
+            )?;
+            line.refine = Some(vote);
+            evaluation
+        } else {
+            evaluate_attempts(
+                &model,
+                &learner.tokenizer,
+                &self.setup,
+                self.style,
+                &sampling,
+            )?
+        };
         line.eval = Some((self.role_env.clone(), evaluation));
         Ok(())
     }

@@ -510,6 +510,7 @@ impl Loop for SelfPlay {
             sft_loss: (!self.sft_data.is_empty()).then(|| mean(&sft_losses)),
             divergence: None,
             pair_accuracy: None,
+            pair_margin: None,
         })
     }
 

@@ -399,6 +399,7 @@ impl Loop for TaskLoop {
                 .is_some()
                 .then_some(stats.divergence / mb),
             pair_accuracy: self.objective.pair.is_some().then_some(stats.pair_accuracy),
+            pair_margin: self.objective.pair.is_some().then_some(stats.pair_margin),
         })
     }
 

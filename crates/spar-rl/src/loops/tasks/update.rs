@@ -4,7 +4,6 @@
 
 use candle_core::Tensor;
 use rand::seq::SliceRandom;
-use spar_lm::score::score;
 use spar_lm::Llama;
 
 use super::reference::{divergence_term, ReferenceAnswer};
@@ -16,6 +15,7 @@ use crate::objectives::losses::{
     self, token_grid, Aggregation, ForwardKl, JensenShannon, KlPenalty, PairLoss, TokenInputs,
     TokenLoss,
 };
+use crate::objectives::preference::{self, PairUpdate, PreferencePair};
 use crate::rollout::Sample;
 use crate::trainer::AdamW;
 
@@ -33,6 +33,7 @@ pub(super) struct UpdateStats {
     pub(super) kl_ref: f64,
     pub(super) divergence: f64,
     pub(super) pair_accuracy: f64,
+    pub(super) pair_margin: f64,
     pub(super) grad_norm: f64,
     pub(super) minibatches: usize,
     pub(super) skipped: usize,
@@ -118,8 +119,9 @@ pub(super) struct UpdateContext<'a> {
     pub(super) reference: &'a [ReferenceAnswer],
 }
 
-/// DPO/IPO: pairs of the i-th correct with the i-th wrong answer of each problem, scored by
-/// the policy and the reference; `epochs` passes of minibatches. Returns the pairs used.
+/// DPO/IPO: pairs of the i-th correct with the i-th wrong answer of each problem, learnt from
+/// by the shared preference update ([`crate::objectives::preference::update_pairs`]) with
+/// DPH-RL's divergence term added to each minibatch's loss. Returns the pairs used.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn update_pairs(
     cx: &UpdateContext<'_>,
@@ -131,47 +133,37 @@ pub(super) fn update_pairs(
     stats: &mut UpdateStats,
 ) -> Result<usize> {
     let a = &cx.config.algorithm;
-    let pair_loss = cx.objective.pair.as_ref().expect("a pair loss");
-    let reference_model = cx.reference_model.expect("a reference for DPO/IPO");
-    let mut pairs: Vec<(&Sample, &Sample)> = Vec::new();
+    let mut pairs: Vec<PreferencePair> = Vec::new();
     for p in 0..problems {
         let group: Vec<&Sample> = answers.iter().filter(|x| x.group == p as u64).collect();
         let right = group.iter().filter(|x| x.reward > 0.5);
         let wrong = group.iter().filter(|x| x.reward <= 0.5);
-        pairs.extend(right.zip(wrong).map(|(r, w)| (*r, *w)));
+        pairs.extend(right.zip(wrong).map(|(r, w)| PreferencePair {
+            prompt: r.prompt.clone(),
+            chosen: r.completion.clone(),
+            rejected: w.completion.clone(),
+            nll_from: r.completion.len(),
+        }));
     }
-    let mut pair_acc = 0.0;
-    for _ in 0..a.epochs {
-        pairs.shuffle(rng);
-        for mb in pairs.chunks(a.minibatch_size) {
-            let seqs: Vec<(Vec<u32>, Vec<u32>)> = mb
-                .iter()
-                .map(|(r, _)| (r.prompt.clone(), r.completion.clone()))
-                .chain(
-                    mb.iter()
-                        .map(|(_, w)| (w.prompt.clone(), w.completion.clone())),
-                )
-                .collect();
-            let n = mb.len();
-            let scores = score(cx.model, &seqs)?;
-            let sums = losses::sequence_logp(&scores.token_logprobs, &scores.mask)?;
-            let ref_scores = score(reference_model, &seqs)?;
-            let ref_sums =
-                losses::sequence_logp(&ref_scores.token_logprobs, &ref_scores.mask)?.detach();
-            let (loss, pstats) = pair_loss.loss(
-                &sums.narrow(0, 0, n)?,
-                &sums.narrow(0, n, n)?,
-                &ref_sums.narrow(0, 0, n)?,
-                &ref_sums.narrow(0, n, n)?,
-            )?;
-            let loss = add_divergence(cx, loss, offset, stats)?;
-            pair_acc += pstats.accuracy;
-            apply(&loss, opt, a.max_grad_norm, stats)?;
-        }
-    }
-    if stats.minibatches > 0 {
-        stats.pair_accuracy = pair_acc / stats.minibatches as f64;
-    }
+    let update = PairUpdate {
+        model: cx.model,
+        reference: cx.reference_model.expect("a reference for DPO/IPO"),
+        loss: cx.objective.pair.as_deref().expect("a pair loss"),
+        epochs: a.epochs,
+        minibatch_size: a.minibatch_size,
+        max_grad_norm: a.max_grad_norm,
+        nll_coef: 0.0,
+    };
+    let mut divergence = 0.0;
+    let p = preference::update_pairs(&update, &mut pairs, opt, rng, &mut |loss| {
+        add_divergence(cx, loss, offset, &mut divergence)
+    })?;
+    stats.divergence += divergence;
+    stats.loss += p.loss;
+    stats.grad_norm += p.grad_norm;
+    stats.minibatches += p.minibatches;
+    stats.skipped += p.skipped;
+    [stats.pair_accuracy, stats.pair_margin, _] = p.mean().1;
     Ok(pairs.len())
 }
 
@@ -245,7 +237,7 @@ pub(super) fn update_tokens(
             if let Some(k) = term_stats.get(1) {
                 stats.kl_ref += k.kl;
             }
-            let loss = add_divergence(cx, loss, offset, stats)?;
+            let loss = add_divergence(cx, loss, offset, &mut stats.divergence)?;
             apply(&loss, opt, a.max_grad_norm, stats)?;
         }
     }
@@ -253,12 +245,12 @@ pub(super) fn update_tokens(
 }
 
 /// `loss` plus the divergence term on the next minibatch of reference answers (when there is
-/// a divergence and reference answers).
+/// a divergence and reference answers), its value added to `total`.
 fn add_divergence(
     cx: &UpdateContext<'_>,
     loss: Tensor,
     offset: &mut usize,
-    stats: &mut UpdateStats,
+    total: &mut f64,
 ) -> Result<Tensor> {
     let Some(divergence) = cx.objective.divergence.as_deref() else {
         return Ok(loss);
@@ -270,6 +262,6 @@ fn add_divergence(
     let (term, value) =
         divergence_term(cx.model, divergence, cx.reference, *offset, size, cx.config)?;
     *offset += size;
-    stats.divergence += value;
+    *total += value;
     Ok((loss + term)?)
 }
