@@ -2,7 +2,8 @@
 # selfcorrect-arms.sh BASE RUNS ARM... : trains the named arms of a self-correction experiment
 # on config BASE for seeds 0-2 (SEEDS to change), each from its seed's warm-started model
 # (RUNS/warm/seedN, made first), skipping runs that have finished. Runs go to RUNS/ARM/seedN;
-# JOBS runs side by side. Arms (the settings each adds to BASE):
+# JOBS runs side by side; ARM_SETTINGS (e.g. "--set run.steps=20") is added to every arm run.
+# Arms (the settings each adds to BASE):
 #   score, naive, single, rltf_sd   selfcorrect.method = the arm
 #   rltf_fm                         single-turn RL + RLTF's feedback modelling (fm_coef 0.5)
 #   spoc                            SPOC: the model verifies each attempt (selfcorrect.method = spoc)
@@ -29,6 +30,6 @@ settings() {
 for arm in "$@"; do
     extra=$(settings "$arm")
     for seed in $SEEDS; do
-        echo "$RUNS/$arm/seed$seed $BASE --set run.seed=$seed --set warm_start.steps=0 --set model.init=$RUNS/warm/seed$seed/checkpoints/step-000000 $extra"
+        echo "$RUNS/$arm/seed$seed $BASE --set run.seed=$seed --set warm_start.steps=0 --set model.init=$RUNS/warm/seed$seed/checkpoints/step-000000 $extra ${ARM_SETTINGS:-}"
     done
 done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh

@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-runs/experiments/spoc}
+# 20 policy steps (the config's 40 halved to fit a two-core session shared with builds),
+# evaluated every 5.
+export ARM_SETTINGS="--set run.steps=20 --set eval.every=5 --set run.checkpoint_every=10"
 bash experiments/selfcorrect-arms.sh configs/selfcorrect/spoc.toml "$RUNS" spoc single1
 metrics=()
 for m in accuracy_t1 accuracy_t2 response_tokens; do
