@@ -424,6 +424,8 @@ impl GuessLoop {
                 schedule: trainer::LrSchedule::Constant,
                 warmup_steps: 0,
                 config_toml: toml::to_string_pretty(config).expect("config serialises"),
+                defaults_toml: toml::to_string_pretty(&GuessConfig::default())
+                    .expect("config serialises"),
                 log_learning_rate: true,
             },
             style: config.model.prompt_style,

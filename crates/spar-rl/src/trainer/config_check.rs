@@ -15,7 +15,7 @@ const MAY_CHANGE: [&str; 2] = ["run.steps", "run.max_consecutive_skips"];
 
 /// Refuses (`Error::Invalid`, naming every differing key with both values) a resume whose
 /// resolved config `given` differs from `out/config.toml` in anything but [`MAY_CHANGE`].
-pub(super) fn check_resume_config(out: &Path, given: &str) -> Result<()> {
+pub(super) fn check_resume_config(out: &Path, given: &str, defaults: &str) -> Result<()> {
     let path = out.join("config.toml");
     let saved = std::fs::read_to_string(&path).map_err(|e| {
         Error::Invalid(format!(
@@ -23,7 +23,7 @@ pub(super) fn check_resume_config(out: &Path, given: &str) -> Result<()> {
             path.display()
         ))
     })?;
-    let differences = differences(&saved, given)
+    let differences = differences(&saved, given, defaults)
         .map_err(|e| Error::Invalid(format!("--resume: {}: {e}", path.display())))?;
     if differences.is_empty() {
         return Ok(());
@@ -41,23 +41,36 @@ pub(super) fn check_resume_config(out: &Path, given: &str) -> Result<()> {
 
 /// Every key (dotted, `ppo.clip`) whose value differs between the TOML texts `saved` and
 /// `given`, as `key (V in the run, W now)`; a key only one side has shows
-/// the other as `absent` ([`MAY_CHANGE`] aside). An error if either text is not TOML.
-fn differences(saved: &str, given: &str) -> std::result::Result<Vec<String>, String> {
+/// the other as `absent` ([`MAY_CHANGE`] aside). A key `saved` lacks whose given value is
+/// its value in `defaults` is no difference: the run started before spar had that key, and
+/// the default is what the run did. An error if a text is not TOML.
+fn differences(
+    saved: &str,
+    given: &str,
+    defaults: &str,
+) -> std::result::Result<Vec<String>, String> {
     let parse = |text: &str, what: &str| {
         text.parse::<toml::Table>()
             .map_err(|e| format!("{what} is not TOML: {e}"))
     };
-    let (saved, given) = (
+    let (saved, given, defaults) = (
         crate::config::leaves(&parse(saved, "the run's config")?),
         crate::config::leaves(&parse(given, "the given config")?),
+        crate::config::leaves(&parse(defaults, "the defaults")?),
     );
+    let new_default =
+        |key: &String| saved.get(key).is_none() && given.get(key) == defaults.get(key);
     let shown = |v: Option<&toml::Value>| v.map_or_else(|| "absent".to_string(), |v| v.to_string());
     let mut keys: Vec<&String> = saved.keys().chain(given.keys()).collect();
     keys.sort();
     keys.dedup();
     Ok(keys
         .into_iter()
-        .filter(|key| !MAY_CHANGE.contains(&key.as_str()) && saved.get(*key) != given.get(*key))
+        .filter(|key| {
+            !MAY_CHANGE.contains(&key.as_str())
+                && saved.get(*key) != given.get(*key)
+                && !new_default(key)
+        })
         .map(|key| {
             format!(
                 "{key} ({} in the run, {} now)",
@@ -76,12 +89,15 @@ mod tests {
 
     #[test]
     fn only_run_steps_may_differ() {
-        assert_eq!(differences(RUN, RUN).unwrap(), Vec::<String>::new());
+        assert_eq!(differences(RUN, RUN, "").unwrap(), Vec::<String>::new());
         let longer = RUN.replace("steps = 2", "steps = 10");
-        assert_eq!(differences(RUN, &longer).unwrap(), Vec::<String>::new());
+        assert_eq!(differences(RUN, &longer, "").unwrap(), Vec::<String>::new());
         // Formatting and key order are not differences.
         let reordered = "[game]\nnames = [ \"kuhn\" ]\n[ppo]\nlr_schedule = 'cosine'\nclip = 0.2\n[run]\nsteps = 3\nseed = 1\n";
-        assert_eq!(differences(RUN, reordered).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            differences(RUN, reordered, "").unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -92,7 +108,7 @@ mod tests {
             .replace("[\"kuhn\"]", "[\"kuhn\", \"leduc\"]")
             + "\n[model.lora]\nr = 4\n";
         assert_eq!(
-            differences(RUN, &other).unwrap(),
+            differences(RUN, &other, "").unwrap(),
             [
                 "game.names ([\"kuhn\"] in the run, [\"kuhn\", \"leduc\"] now)",
                 "model.lora.r (absent in the run, 4 now)",
@@ -103,12 +119,37 @@ mod tests {
         // A key the run had and the given config lacks.
         let fewer = RUN.replace("lr_schedule = \"cosine\"\n", "");
         assert_eq!(
-            differences(RUN, &fewer).unwrap(),
+            differences(RUN, &fewer, "").unwrap(),
             ["ppo.lr_schedule (\"cosine\" in the run, absent now)"]
         );
-        assert!(differences("not = [toml", RUN)
+        assert!(differences("not = [toml", RUN, "")
             .unwrap_err()
             .contains("the run's config is not TOML"));
+    }
+
+    #[test]
+    fn a_key_added_after_the_run_started_is_accepted_at_its_default() {
+        // The run's config predates `ppo.kl` (default 0.1 today) and `ppo.entropy` (0.0).
+        let defaults = "[ppo]\nclip = 0.3\nkl = 0.1\nentropy = 0.0\n";
+        // ...but not a new key set to another value, nor a changed old key.
+        let changed = RUN.replace(
+            "lr_schedule = \"cosine\"\n",
+            "lr_schedule = \"cosine\"\nkl = 0.5\nentropy = 0.0\n",
+        );
+        assert_eq!(
+            differences(RUN, &changed, defaults).unwrap(),
+            ["ppo.kl (absent in the run, 0.5 now)"]
+        );
+        let same = RUN.replace(
+            "lr_schedule = \"cosine\"\n",
+            "lr_schedule = \"cosine\"\nkl = 0.1\nentropy = 0.0\n",
+        );
+        assert_eq!(
+            differences(RUN, &same, defaults).unwrap(),
+            Vec::<String>::new()
+        );
+        // Without the defaults the same keys are differences.
+        assert_eq!(differences(RUN, &same, "").unwrap().len(), 2);
     }
 
     #[test]
@@ -117,8 +158,9 @@ mod tests {
             std::env::temp_dir().join(format!("spar-rl-resume-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.toml"), RUN).unwrap();
-        check_resume_config(&dir, &RUN.replace("steps = 2", "steps = 5")).unwrap();
-        let e = check_resume_config(&dir, &RUN.replace("clip = 0.2", "clip = 0.3")).unwrap_err();
+        check_resume_config(&dir, &RUN.replace("steps = 2", "steps = 5"), "").unwrap();
+        let e =
+            check_resume_config(&dir, &RUN.replace("clip = 0.2", "clip = 0.3"), "").unwrap_err();
         assert!(matches!(e, Error::Invalid(_)), "{e:?}");
         let e = e.to_string();
         assert!(
@@ -127,7 +169,7 @@ mod tests {
             "{e}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
-        let e = check_resume_config(&dir, RUN).unwrap_err().to_string();
+        let e = check_resume_config(&dir, RUN, "").unwrap_err().to_string();
         assert!(e.contains("cannot read the run's config"), "{e}");
     }
 
@@ -157,7 +199,7 @@ mod tests {
                 let written = resolve(&text);
                 let again = resolve(&written);
                 assert_eq!(
-                    differences(&written, &again).unwrap(),
+                    differences(&written, &again, "").unwrap(),
                     Vec::<String>::new(),
                     "{}",
                     path.display()

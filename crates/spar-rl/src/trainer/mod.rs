@@ -66,6 +66,10 @@ pub struct Settings {
     /// The resolved configuration, written to `config.toml` before anything else. On a
     /// resume it must equal the run's `config.toml` in every key but `run.steps`.
     pub config_toml: String,
+    /// The configuration type's defaults as TOML (`Config::default()`, resolved the same
+    /// way). On a resume, a key the run's `config.toml` lacks (one added to spar after the
+    /// run started) is no difference when its value is its default.
+    pub defaults_toml: String,
     /// Whether lines carry `learner/learning_rate`. Every loop should; the task loop does
     /// not yet (its rate is constant), so that its metrics keep their values until its
     /// regression baselines are renewed.
@@ -318,7 +322,7 @@ pub fn run<L: Loop>(
                 out.display()
             )));
         }
-        config_check::check_resume_config(out, &settings.config_toml)?;
+        config_check::check_resume_config(out, &settings.config_toml, &settings.defaults_toml)?;
         Some(point)
     } else {
         None

@@ -187,6 +187,7 @@ impl SelfCorrectLoop {
                 schedule: crate::trainer::LrSchedule::Constant,
                 warmup_steps: 0,
                 config_toml: config.to_toml(),
+                defaults_toml: SelfCorrectConfig::default().to_toml(),
                 log_learning_rate: true,
             },
             role_env: setup.env(Split::Train, 0).role(0).env,

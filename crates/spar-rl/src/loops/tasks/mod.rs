@@ -135,6 +135,7 @@ impl TaskLoop {
                 schedule: crate::trainer::LrSchedule::Constant,
                 warmup_steps: 0,
                 config_toml: config.to_toml(),
+                defaults_toml: TaskTrainConfig::default().to_toml(),
                 log_learning_rate: false,
             },
             style: config.model.prompt_style,
