@@ -197,7 +197,11 @@ fn a_damaged_checkpoint_is_skipped_and_a_damaged_model_exits_2_naming_it() {
     std::fs::remove_file(step(3).join("manifest.json")).unwrap();
     let again = spar(&["train", "--resume", damaged.to_str().unwrap()]);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert!(stderr(&again).contains("has no manifest.json"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("has no manifest.json"),
+        "{}",
+        stderr(&again)
+    );
 
     // A truncated model file exits 2 naming it, wherever it is loaded: with its manifest (the
     // size is checked) and without (the safetensors header does not parse).
@@ -210,7 +214,16 @@ fn a_damaged_checkpoint_is_skipped_and_a_damaged_model_exits_2_naming_it() {
     let loaders: [&[&str]; 4] = [
         &["eval", "--model", m, "--vs", "random", "--games", "1"],
         &["exploitability", "--game", "kuhn", "--policy", &player],
-        &["lm", "sample", "--model", m, "--prompt", "a", "--max-tokens", "1"],
+        &[
+            "lm",
+            "sample",
+            "--model",
+            m,
+            "--prompt",
+            "a",
+            "--max-tokens",
+            "1",
+        ],
         &["serve", "--model", m, "--port", "0"],
     ];
     for with_manifest in [true, false] {
@@ -249,7 +262,11 @@ fn a_task_run_killed_at_random_moments_ends_as_an_uninterrupted_one() {
 
     let killed = fresh("kill-killed");
     let first = train_args(task_config(), &killed, TASK, &steps);
-    let resume: Vec<String> = vec!["train".into(), "--resume".into(), killed.display().to_string()];
+    let resume: Vec<String> = vec![
+        "train".into(),
+        "--resume".into(),
+        killed.display().to_string(),
+    ];
     let mut rng = rand::rngs::StdRng::seed_from_u64(23);
     let (mut landed, mut finished) = (0, 0);
     for _ in 0..40 {
@@ -285,7 +302,10 @@ fn a_task_run_killed_at_random_moments_ends_as_an_uninterrupted_one() {
             break;
         }
     }
-    assert!(landed >= 3 && finished >= 1, "{landed} kills landed, {finished} runs finished");
+    assert!(
+        landed >= 3 && finished >= 1,
+        "{landed} kills landed, {finished} runs finished"
+    );
     std::fs::remove_dir_all(&straight).unwrap();
 }
 
@@ -348,7 +368,11 @@ fn a_full_disk_stops_the_run_with_exit_2_and_the_last_checkpoint_intact() {
     // rounding leaves.
     let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "step 2's line was written before its checkpoint failed");
+    assert_eq!(
+        lines.len(),
+        3,
+        "step 2's line was written before its checkpoint failed"
+    );
     let kept_bytes: u64 = lines[..2].iter().map(|l| l.len() as u64 + 1).sum();
     let limit = kept_bytes.div_ceil(1024);
     assert!(kept_bytes + lines[2].len() as u64 > limit * 1024);
@@ -401,7 +425,8 @@ fn non_finite_updates_are_skipped_counted_and_stop_the_run_when_they_persist() {
     assert_eq!(metrics(&clean)[2]["learner/skipped_updates"], 0);
     // The skipped steps changed nothing else the run reports: its samples are the same.
     assert_eq!(
-        lines[1]["learner/samples"], metrics(&clean)[1]["learner/samples"],
+        lines[1]["learner/samples"],
+        metrics(&clean)[1]["learner/samples"],
         "{}",
         lines[1]
     );
@@ -426,7 +451,11 @@ fn non_finite_updates_are_skipped_counted_and_stop_the_run_when_they_persist() {
     // Two optimiser steps a policy step: step 1 skips two (checkpointed), step 2 two more,
     // the third and fourth in a row; the run stops at the end of step 2, without its
     // checkpoint.
-    assert!(stderr(&output).contains("step 2: the last 4 optimiser steps"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("step 2: the last 4 optimiser steps"),
+        "{}",
+        stderr(&output)
+    );
     let mut checkpoints: Vec<String> = std::fs::read_dir(stopped.join("checkpoints"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -489,56 +518,156 @@ const T: &str = "configs/tasks/arithmetic-grpo-tiny.toml";
 /// out-of-range numbers, missing files, contradictory options.
 const MALFORMED: &[Malformed] = &[
     // Wrong types.
-    set(K, &["run.steps=\"ten\""], &["run.steps", "expected a whole number >= 0"]),
+    set(
+        K,
+        &["run.steps=\"ten\""],
+        &["run.steps", "expected a whole number >= 0"],
+    ),
     set(K, &["ppo.clip=true"], &["ppo.clip", "expected a number"]),
-    set(K, &["model.hidden=1.5"], &["model.hidden", "expected a whole number >= 0"]),
-    set(K, &["eval.every=[1]"], &["eval.every", "expected a whole number >= 0"]),
-    set(T, &["rollout.temperature=\"hot\""], &["rollout.temperature", "expected a number"]),
+    set(
+        K,
+        &["model.hidden=1.5"],
+        &["model.hidden", "expected a whole number >= 0"],
+    ),
+    set(
+        K,
+        &["eval.every=[1]"],
+        &["eval.every", "expected a whole number >= 0"],
+    ),
+    set(
+        T,
+        &["rollout.temperature=\"hot\""],
+        &["rollout.temperature", "expected a number"],
+    ),
     file("[run]\nseed = -1\n", &["run.seed", "invalid value"]),
     file("[game]\nname = 3\n", &["game.name", "string"]),
     file("run = 3\n", &["run", "struct RunConfig"]),
     // Not TOML, or not KEY=VALUE.
     file("[run\nsteps = 1\n", &["TOML", "line 1"]),
-    set(K, &["run.steps"], &["--set", "run.steps", "section.key=value"]),
+    set(
+        K,
+        &["run.steps"],
+        &["--set", "run.steps", "section.key=value"],
+    ),
     // Unknown keys.
     file("[ppo]\nclipp = 0.1\n", &["unknown field `clipp`", "clip"]),
     file("[runn]\nsteps = 1\n", &["unknown field `runn`", "run"]),
     set(K, &["rollout.episods=4"], &["episods", "episodes"]),
     file("[model.lora]\nrank = 4\n", &["unknown field `rank`", "r"]),
-    set(T, &["algorithm.clip=0.2"], &["unknown field `clip`", "clip_low"]),
+    set(
+        T,
+        &["algorithm.clip=0.2"],
+        &["unknown field `clip`", "clip_low"],
+    ),
     // Unknown values.
     set(K, &["game.name=\"kuhnn\""], &["game.name", "kuhn, leduc"]),
-    set(K, &["ppo.lr_schedule=\"step\""], &["ppo.lr_schedule", "constant, linear, cosine"]),
-    set(K, &["model.prompt_style=\"fancy\""], &["model.prompt_style", "auto, chat, raw"]),
-    set(T, &["algorithm.loss_aggregation=\"mean\""], &["algorithm.loss_aggregation", "token_mean"]),
-    set(T, &["task.name=\"arithmetic(digits=x)\""], &["task.name", "digits"]),
+    set(
+        K,
+        &["ppo.lr_schedule=\"step\""],
+        &["ppo.lr_schedule", "constant, linear, cosine"],
+    ),
+    set(
+        K,
+        &["model.prompt_style=\"fancy\""],
+        &["model.prompt_style", "auto, chat, raw"],
+    ),
+    set(
+        T,
+        &["algorithm.loss_aggregation=\"mean\""],
+        &["algorithm.loss_aggregation", "token_mean"],
+    ),
+    set(
+        T,
+        &["task.name=\"arithmetic(digits=x)\""],
+        &["task.name", "digits"],
+    ),
     // Out-of-range numbers.
-    set(K, &["run.checkpoint_every=0"], &["run.checkpoint_every", ">= 1"]),
-    set(K, &["run.max_consecutive_skips=0"], &["run.max_consecutive_skips", ">= 1"]),
-    set(T, &["run.max_consecutive_skips=0"], &["run.max_consecutive_skips", ">= 1"]),
-    set(K, &["ppo.learning_rate=0"], &["ppo.learning_rate", "positive"]),
+    set(
+        K,
+        &["run.checkpoint_every=0"],
+        &["run.checkpoint_every", ">= 1"],
+    ),
+    set(
+        K,
+        &["run.max_consecutive_skips=0"],
+        &["run.max_consecutive_skips", ">= 1"],
+    ),
+    set(
+        T,
+        &["run.max_consecutive_skips=0"],
+        &["run.max_consecutive_skips", ">= 1"],
+    ),
+    set(
+        K,
+        &["ppo.learning_rate=0"],
+        &["ppo.learning_rate", "positive"],
+    ),
     set(K, &["ppo.clip=-0.1"], &["ppo.clip"]),
     set(K, &["rollout.temperature=-1"], &["rollout.temperature"]),
     set(K, &["rollout.episodes=0"], &["rollout.episodes", ">= 1"]),
     set(K, &["ppo.epochs=0"], &["ppo.epochs", ">= 1"]),
-    set(K, &["model.heads=3"], &["model.heads = 3", "multiple of 2 x model.heads"]),
+    set(
+        K,
+        &["model.heads=3"],
+        &["model.heads = 3", "multiple of 2 x model.heads"],
+    ),
     set(K, &["model.hidden=0"], &["model.hidden", ">= 1"]),
-    set(T, &["rollout.group_size=0"], &["rollout.group_size", ">= 1"]),
-    set(T, &["algorithm.learning_rate=-1"], &["algorithm.learning_rate", "positive"]),
-    set(T, &["eval.pass_at=[1,32]"], &["eval.pass_at", "32", "eval.samples"]),
+    set(
+        T,
+        &["rollout.group_size=0"],
+        &["rollout.group_size", ">= 1"],
+    ),
+    set(
+        T,
+        &["algorithm.learning_rate=-1"],
+        &["algorithm.learning_rate", "positive"],
+    ),
+    set(
+        T,
+        &["eval.pass_at=[1,32]"],
+        &["eval.pass_at", "32", "eval.samples"],
+    ),
     // Missing files.
-    set(K, &["model.init=\"/no/such/model\""], &["model.init", "/no/such/model", "does not exist"]),
-    set(T, &["model.init=\"/no/such/model.gguf\""], &["model.init", "/no/such/model.gguf"]),
-    set(T, &["task.name=\"jsonl(path=/no/such/file.jsonl)\""], &["task.name", "/no/such/file.jsonl"]),
+    set(
+        K,
+        &["model.init=\"/no/such/model\""],
+        &["model.init", "/no/such/model", "does not exist"],
+    ),
+    set(
+        T,
+        &["model.init=\"/no/such/model.gguf\""],
+        &["model.init", "/no/such/model.gguf"],
+    ),
+    set(
+        T,
+        &["task.name=\"jsonl(path=/no/such/file.jsonl)\""],
+        &["task.name", "/no/such/file.jsonl"],
+    ),
     // Contradictory options.
     set(
         T,
-        &["algorithm.loss=\"dpo\"", "algorithm.kl=\"k3\"", "algorithm.kl_coef=0.1"],
+        &[
+            "algorithm.loss=\"dpo\"",
+            "algorithm.kl=\"k3\"",
+            "algorithm.kl_coef=0.1",
+        ],
         &["algorithm.kl", "algorithm.loss", "\"none\""],
     ),
-    set(T, &["algorithm.kl=\"k3\""], &["algorithm.kl", "kl_coef", "set both"]),
-    set(K, &["advantage.estimator=\"grpo\"", "rollout.episodes=1"], &["advantage.estimator", "rollout.episodes"]),
-    set(T, &["warm_start.steps=5", "warm_start.problems=0"], &["warm_start.problems", ">= 1"]),
+    set(
+        T,
+        &["algorithm.kl=\"k3\""],
+        &["algorithm.kl", "kl_coef", "set both"],
+    ),
+    set(
+        K,
+        &["advantage.estimator=\"grpo\"", "rollout.episodes=1"],
+        &["advantage.estimator", "rollout.episodes"],
+    ),
+    set(
+        T,
+        &["warm_start.steps=5", "warm_start.problems=0"],
+        &["warm_start.problems", ">= 1"],
+    ),
 ];
 
 /// `spar ARGS` when it ends within `limit`; `None` (and the process killed) when it is still
@@ -612,8 +741,16 @@ fn every_malformed_config_exits_2_naming_the_key_and_creates_nothing() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // A config file that does not exist.
     let missing = scratch.join("no-such-config.toml");
-    let output = spar(&["train", missing.to_str().unwrap(), "--out", scratch.join("run-missing").to_str().unwrap()]);
-    assert_usage_error(&output, &["cannot read config", &missing.display().to_string()]);
+    let output = spar(&[
+        "train",
+        missing.to_str().unwrap(),
+        "--out",
+        scratch.join("run-missing").to_str().unwrap(),
+    ]);
+    assert_usage_error(
+        &output,
+        &["cannot read config", &missing.display().to_string()],
+    );
     assert!(!scratch.join("run-missing").exists());
     std::fs::remove_dir_all(&scratch).unwrap();
 }

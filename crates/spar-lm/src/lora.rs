@@ -329,7 +329,11 @@ impl Lora {
     pub fn load(dir: &Path, device: &Device) -> Result<Lora> {
         crate::manifest::verify_files(
             dir,
-            &["adapter_config.json", "adapter_model.safetensors", "base.json"],
+            &[
+                "adapter_config.json",
+                "adapter_model.safetensors",
+                "base.json",
+            ],
         )?;
         let path = dir.join("adapter_config.json");
         let text = std::fs::read_to_string(&path).map_err(|e| LmError::io(&path, e))?;

@@ -80,7 +80,9 @@ fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         for entry in entries {
             let entry = entry.map_err(|e| LmError::io(&current, e))?;
             let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
-            let kind = entry.file_type().map_err(|e| LmError::io(entry.path(), e))?;
+            let kind = entry
+                .file_type()
+                .map_err(|e| LmError::io(entry.path(), e))?;
             if kind.is_dir() {
                 pending.push((format!("{name}/"), entry.path()));
             } else if name != MANIFEST {
@@ -154,7 +156,10 @@ fn verify_where(dir: &Path, wanted: impl Fn(&str) -> bool) -> Result<Verificatio
         let size = match std::fs::metadata(&path) {
             Ok(meta) => meta.len(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(LmError::corrupt(&path, format!("missing, but {}", listed())))
+                return Err(LmError::corrupt(
+                    &path,
+                    format!("missing, but {}", listed()),
+                ))
             }
             Err(e) => return Err(LmError::io(&path, e)),
         };
@@ -175,9 +180,7 @@ fn verify_where(dir: &Path, wanted: impl Fn(&str) -> bool) -> Result<Verificatio
                 &path,
                 format!(
                     "SHA-256 {} differs from {} ({}): the file is corrupt",
-                    actual.sha256,
-                    MANIFEST,
-                    expected.sha256
+                    actual.sha256, MANIFEST, expected.sha256
                 ),
             ));
         }
@@ -233,7 +236,10 @@ mod tests {
         // Truncated.
         std::fs::write(dir.join("a.bin"), b"ab").unwrap();
         let e = verify(&dir).unwrap_err().to_string();
-        assert!(e.contains("a.bin: 2 bytes") && e.contains("with 3 bytes"), "{e}");
+        assert!(
+            e.contains("a.bin: 2 bytes") && e.contains("with 3 bytes"),
+            "{e}"
+        );
         // Missing.
         std::fs::remove_file(dir.join("a.bin")).unwrap();
         let e = verify(&dir).unwrap_err().to_string();
@@ -241,7 +247,10 @@ mod tests {
         // A damaged manifest is itself named.
         std::fs::write(dir.join(MANIFEST), b"{\"format\": \"spar-man").unwrap();
         let e = verify(&dir).unwrap_err().to_string();
-        assert!(e.contains("manifest.json: not a checkpoint manifest"), "{e}");
+        assert!(
+            e.contains("manifest.json: not a checkpoint manifest"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

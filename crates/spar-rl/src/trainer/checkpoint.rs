@@ -175,7 +175,9 @@ pub(crate) fn find_resume(out: &Path, settings: &Settings) -> Result<ResumePoint
 /// Where a damaged checkpoint directory `dir` is moved: `corrupt-step-NNNNNN` beside it (with
 /// a numeric suffix when that exists).
 fn aside(dir: &Path) -> PathBuf {
-    let name = dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     std::iter::once(dir.with_file_name(format!("corrupt-{name}")))
         .chain((2..).map(|i| dir.with_file_name(format!("corrupt-{name}-{i}"))))
         .find(|candidate| !candidate.exists())
@@ -220,15 +222,15 @@ pub(crate) fn resume<L: Loop>(
     let learner = Learner::load(dir, &device)?;
     let path = dir.join("state.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let state: RunState<L::State> = serde_json::from_str(&text).map_err(|e| {
-        spar_lm::LmError::corrupt(&path, format!("not the run's state.json ({e})"))
-    })?;
+    let state: RunState<L::State> = serde_json::from_str(&text)
+        .map_err(|e| spar_lm::LmError::corrupt(&path, format!("not the run's state.json ({e})")))?;
     let mut opt = AdamW::new(
         learner.named_vars(),
         settings.learning_rate,
         settings.weight_decay,
     )?;
-    let moments = spar_lm::checkpoint::load_safetensors(&dir.join("optimizer.safetensors"), &device)?;
+    let moments =
+        spar_lm::checkpoint::load_safetensors(&dir.join("optimizer.safetensors"), &device)?;
     opt.load_state(&moments, state.optimizer_step)?;
     opt.consecutive_skips = state.consecutive_skips;
     let history = log.keep_until(state.step)?;
