@@ -4,12 +4,15 @@
 # and every file of every checkpoint equal an uninterrupted run's, bit for bit. Once for a
 # self-play config (Kuhn Poker) and once for a task config (arithmetic, GRPO).
 #
-# Each start (or resume) of the killed run is killed after a random delay drawn uniformly from
-# 0 to 2 x (the uninterrupted run's duration / KILLS), which lands in process start-up, loading,
-# rollouts, updates, evaluations and metrics writes; every fourth kill instead waits for a
-# checkpoint's temporary directory to appear and kills inside the checkpoint write. A run that
-# ends before its kill is resumed (a no-op) and counted as not killed. Prints one line per kill
-# (where it landed) and a summary per config; exits 1 when any file differs.
+# The kills are spread over the run's steps: kill k picks a step (sorted random draws over
+# 0..run.steps-1), waits until the killed run is inside that step (its metrics.jsonl has that
+# many lines), then kills it after a random delay of up to one step's duration (the
+# uninterrupted run's: step 0, with the warm start, is timed on its own), which lands in
+# process start-up, the warm start, loading, rollouts, updates, evaluations, metrics writes;
+# every fourth kill instead waits for that step's checkpoint directory to appear and kills
+# inside the checkpoint write. A run that ends before its kill is counted as not killed.
+# Prints one line per kill (where it landed) and a summary per config; exits 1 when any file
+# differs.
 #
 # Run by hand, not in CI (docs/reliability.md records a run):
 #   bash scripts/reliability/kill_resume.sh            # 20 kills per config
@@ -49,64 +52,80 @@ strip_seconds() { sed -E 's/,"time\/seconds":[^,}]*//' "$1"; }
 
 # Where a killed run stood: its whole metrics lines, complete checkpoints, and whether a
 # checkpoint was being written.
+# checkpoint was being written (a temporary directory newer than the start's marker file).
 where() {
-  local dir=$1 lines=0 ckpts=0 tmp=""
+  local dir=$1 marker=$2 lines=0 ckpts=0 tmp=""
   [[ -f $dir/metrics.jsonl ]] && lines=$(grep -c '}$' "$dir/metrics.jsonl" || true)
   [[ -d $dir/checkpoints ]] && ckpts=$(find "$dir/checkpoints" -maxdepth 2 -path '*/step-*/state.json' | wc -l)
-  compgen -G "$dir/checkpoints/.tmp-step-*" >/dev/null && tmp=", inside a checkpoint write"
-  echo "$lines metrics lines, $ckpts checkpoints$tmp"
+  [[ -d $dir/checkpoints ]] && [[ -n $(find "$dir/checkpoints" -maxdepth 1 -name '.tmp-step-*' -newer "$marker") ]] &&
+    tmp=", inside a checkpoint write"
+  echo "then $lines metrics lines, $ckpts checkpoints$tmp"
 }
 
-check() { # name args...
-  local name=$1; shift
-  local straight=$WORK/$name-straight killed=$WORK/$name-killed
-  local start end duration window landed=0 attempts=0 pid
+lines_of() { # whole lines of DIR/metrics.jsonl
+  local n=0
+  [[ -f $1/metrics.jsonl ]] && n=$(grep -c '}$' "$1/metrics.jsonl" || true)
+  echo "${n:-0}"
+}
+
+check() { # name steps args...
+  local name=$1 steps=$2; shift 2
+  local straight=$WORK/$name-straight killed=$WORK/$name-killed marker=$WORK/$name.marker
+  local start first_line="" end pid landed=0 attempts=0 k
   start=$(now_ms)
-  "$SPAR" train "$@" --out "$straight" >/dev/null 2>"$WORK/$name-straight.log"
+  "$SPAR" train "$@" --out "$straight" >/dev/null 2>"$WORK/$name-straight.log" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    [[ -z $first_line && $(lines_of "$straight") -ge 1 ]] && first_line=$(now_ms)
+    sleep 0.01
+  done
+  wait "$pid"
   end=$(now_ms)
-  duration=$((end - start))
-  window=$((2 * duration / KILLS))
-  echo "$name: uninterrupted run $duration ms; kills within $window ms of each start"
-  while ((landed < KILLS)); do
+  local step0=$((first_line - start)) step_ms=$(((end - first_line) / steps))
+  echo "$name: uninterrupted run $((end - start)) ms (step 0 with the warm start $step0 ms, then $step_ms ms a step)"
+  # The steps the kills land in, sorted.
+  local targets=()
+  for ((k = 0; k < KILLS; k++)); do targets+=($((RANDOM % steps))); done
+  mapfile -t targets < <(printf '%s\n' "${targets[@]}" | sort -n)
+  for ((k = 0; k < KILLS; k++)); do
+    local target=${targets[k]} how
     attempts=$((attempts + 1))
+    touch "$marker"
     if [[ -f $killed/config.toml ]]; then
       "$SPAR" train --resume "$killed" >/dev/null 2>>"$WORK/$name-killed.log" &
     else
-      rm -rf "$killed"
       "$SPAR" train "$@" --out "$killed" >/dev/null 2>>"$WORK/$name-killed.log" &
     fi
     pid=$!
-    local how
-    if (((landed + 1) % 4 == 0)); then
-      how="at a checkpoint write"
-      until compgen -G "$killed/checkpoints/.tmp-step-*" >/dev/null || ! kill -0 "$pid" 2>/dev/null; do
+    while (($(lines_of "$killed") < target)) && kill -0 "$pid" 2>/dev/null; do sleep 0.005; done
+    if (((k + 1) % 4 == 0)); then
+      how="at the first checkpoint write after $target metrics lines"
+      until [[ -n $(find "$killed/checkpoints" -maxdepth 1 -name '.tmp-step-*' -newer "$marker" 2>/dev/null) ]] ||
+        ! kill -0 "$pid" 2>/dev/null; do
         :
       done
     else
-      local delay=$(((RANDOM * 32768 + RANDOM) % (window + 1)))
-      how="after $delay ms"
+      local span=$step_ms
+      ((target == 0)) && span=$step0
+      local delay=$(((RANDOM * 32768 + RANDOM) % (span + 1)))
+      how="$delay ms after the run had $target metrics lines"
       sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
     fi
     if kill -KILL "$pid" 2>/dev/null; then
       wait "$pid" 2>/dev/null || true
       landed=$((landed + 1))
-      echo "  kill $landed $how: $(where "$killed")"
+      echo "  kill $landed $how: $(where "$killed" "$marker")"
     else
       wait "$pid" || { echo "  the run failed (see $WORK/$name-killed.log)"; exit 1; }
-      if ((landed < KILLS)); then
-        # The run ended before the kill: start it again from scratch for the kills left.
-        echo "  (the run ended before kill $((landed + 1)) $how; starting it again)"
-        compare "$name" "$straight" "$killed" quiet
-        rm -rf "$killed"
-      fi
+      echo "  (the run ended before kill $((k + 1)) $how)"
     fi
   done
   "$SPAR" train --resume "$killed" >/dev/null 2>>"$WORK/$name-killed.log"
   compare "$name" "$straight" "$killed"
-  echo "$name: $landed of $landed kills resumed over $attempts starts; final metrics and every checkpoint file identical"
+  echo "$name: $landed of $KILLS kills landed and resumed ($attempts starts); final metrics and every checkpoint file identical"
 }
 
-compare() { # name straight killed [quiet]
+compare() { # name straight killed
   local name=$1 a=$2 b=$3 files=0
   if ! cmp -s <(strip_seconds "$a/metrics.jsonl") <(strip_seconds "$b/metrics.jsonl"); then
     echo "$name: metrics.jsonl differs:"; diff <(strip_seconds "$a/metrics.jsonl") <(strip_seconds "$b/metrics.jsonl") | head -5
@@ -117,8 +136,8 @@ compare() { # name straight killed [quiet]
     if ! cmp -s "$f" "$b/$rel"; then echo "$name: $rel differs"; exit 1; fi
     files=$((files + 1))
   done < <(find "$a/checkpoints" -path '*/step-*' -type f -print0)
-  [[ ${4:-} == quiet ]] || echo "$name: $(wc -l <"$a/metrics.jsonl") metrics lines and $files checkpoint files compared"
+  echo "$name: $(wc -l <"$a/metrics.jsonl") metrics lines and $files checkpoint files compared"
 }
 
-check selfplay "${SELFPLAY[@]}"
-check task "${TASK[@]}"
+check selfplay 12 "${SELFPLAY[@]}"
+check task 12 "${TASK[@]}"

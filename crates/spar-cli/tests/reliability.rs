@@ -409,6 +409,10 @@ fn a_full_disk_stops_the_run_with_exit_2_and_the_last_checkpoint_intact() {
 /// after `run.max_consecutive_skips` skips in a row the run stops, exit 2, naming the key, and
 /// its last checkpoint (step 0) is intact.
 #[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "SPAR_TEST_INJECT_NAN is read by builds with debug assertions only"
+)]
 fn non_finite_updates_are_skipped_counted_and_stop_the_run_when_they_persist() {
     let out = fresh("nan-skipped");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_spar"));

@@ -109,8 +109,12 @@ pub fn write_manifest(dir: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// The manifest of `dir`, `None` when it has none.
+/// The manifest of `dir`, `None` when it has none (or is not a directory).
 pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
+    if !dir.is_dir() {
+        // A file (a .gguf model, a wrong --lora path): the loader says what is wrong with it.
+        return Ok(None);
+    }
     let path = dir.join(MANIFEST);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,

@@ -150,6 +150,8 @@ pub(crate) fn find_resume(out: &Path, settings: &Settings) -> Result<ResumePoint
                 dir.display(),
                 spar_lm::manifest::MANIFEST
             ),
+            // A file that cannot be read at all (permissions) is not evidence of damage.
+            Err(e @ spar_lm::LmError::Io { .. }) => return Err(e.into()),
             Err(e) => {
                 eprintln!(
                     "warning: skipping checkpoint {}: {e}; it will be moved to {}",

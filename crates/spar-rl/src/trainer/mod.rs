@@ -337,8 +337,8 @@ pub fn run<L: Loop>(
         .filter(|(step, _)| *step > 0 || log.has_line(0));
     if resume && from.is_none() {
         eprintln!(
-            "note: {} has no checkpoint after step 0's line; starting the run again from its \
-             config.toml",
+            "note: {} has no usable checkpoint (the run stopped before it finished step 0, or \
+             none verified); starting the run again from its config.toml",
             out.display()
         );
     }
