@@ -399,7 +399,7 @@ fn print_refine(report: &RefineReport, json: bool) -> anyhow::Result<()> {
         pm(e.accuracy_t2_ci95)
     );
     println!("answers that refined      {:.4}", v.refine_rate);
-    println!("mean P([refine])          {:.4}", v.p_refine);
+    println!("mean p_refine             {:.3e}", v.p_refine);
     println!(
         "majority vote {:.4}   confidence-weighted vote {:.4}",
         v.majority_accuracy, v.weighted_accuracy
