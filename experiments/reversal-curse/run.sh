@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The reversal curse: causal vs masked LM vs causal + SPT vs the concept-level model, on the
+# same synthetic facts (configs/reversal/<arm>.toml), 3 seeds per arm, one run at a time.
+#   bash experiments/reversal-curse/run.sh
+# Runs go to runs/experiments/reversal/<arm>/seed<N> (RUNS to change; a finished run, one with
+# metrics.json, is skipped); the report to experiments/reversal-curse/report/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-runs/experiments/reversal}
+ARMS=${ARMS:-causal masked spt concept}
+SEEDS=${SEEDS:-0 1 2}
+OUT=experiments/reversal-curse/report
+cargo build --release -p spar-cli
+for arm in $ARMS; do
+    for seed in $SEEDS; do
+        dir=$RUNS/$arm/seed$seed
+        if [ -f "$dir/metrics.json" ]; then
+            echo "skip $dir (done)" >&2
+            continue
+        fi
+        mkdir -p "$RUNS/$arm"
+        start=$(date +%s)
+        target/release/spar lm reversal --config "configs/reversal/$arm.toml" --seed "$seed" \
+            --out "$dir" > "$dir.json"
+        echo "$arm seed $seed: $(( $(date +%s) - start )) s" >&2
+    done
+done
+metrics=(--metric learner/loss)
+for split in both one_way held_out; do
+    for direction in forward reverse; do
+        metrics+=(--metric "eval/$split/$direction/top1" --metric "eval/$split/$direction/mrr")
+    done
+done
+arms=()
+for arm in $ARMS; do arms+=(--arm "$arm=$RUNS/$arm"); done
+target/release/spar compare --title "The reversal curse: causal vs masked vs SPT vs concept-level" \
+    --out "$OUT" "${arms[@]}" "${metrics[@]}"
+# The masked arm's reverse question asked as a blank in the forward sentence (its native
+# query): only the masked arm has it.
+target/release/spar compare --title "Masked LM: reverse questions as blanks in the forward sentence" \
+    --out "$OUT/masked-infill" --arm "masked=$RUNS/masked" \
+    --metric eval/one_way/reverse_infill/top1 --metric eval/one_way/reverse_infill/mrr \
+    --metric eval/both/reverse_infill/top1 --metric eval/held_out/reverse_infill/top1
+# PNG copies of the plots (ImageMagick, where it is installed).
+if command -v convert > /dev/null; then
+    for svg in "$OUT"/*.svg "$OUT"/masked-infill/*.svg; do
+        convert -density 110 "$svg" "${svg%.svg}.png" || echo "no PNG for $svg" >&2
+    done
+fi
