@@ -258,7 +258,13 @@ pub fn infill(a: &InfillCli) -> anyhow::Result<()> {
             .collect(),
         None => Vec::new(),
     };
-    let result = infill_text(&loaded.model, &loaded.tokenizer, &a.text, &candidates, a.max_len)?;
+    let result = infill_text(
+        &loaded.model,
+        &loaded.tokenizer,
+        &a.text,
+        &candidates,
+        a.max_len,
+    )?;
     print_json(&result)?;
     Ok(())
 }

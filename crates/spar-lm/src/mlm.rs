@@ -222,7 +222,9 @@ pub fn infill_scores(
     Ok(candidates
         .iter()
         .map(|c| {
-            let row = lengths.binary_search(&c.len()).expect("every length has a row");
+            let row = lengths
+                .binary_search(&c.len())
+                .expect("every length has a row");
             let at = pads[row] + left.len();
             c.iter()
                 .enumerate()
@@ -250,19 +252,25 @@ pub fn infill_greedy(model: &Llama, ids: &[u32], mask_id: u32) -> Result<(Vec<u3
             .enumerate()
             .filter(|(_, t)| **t == mask_id)
             .map(|(i, _)| {
-                let (tok, lp) = log_probs[i][..256]
-                    .iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |best, (t, &v)| {
+                let (tok, lp) = log_probs[i][..256].iter().enumerate().fold(
+                    (0, f32::NEG_INFINITY),
+                    |best, (t, &v)| {
                         if v > best.1 {
                             (t, v)
                         } else {
                             best
                         }
-                    });
+                    },
+                );
                 (i, tok as u32, lp)
             })
-            .fold((0, 0, f32::NEG_INFINITY), |best, c| if c.2 > best.2 { c } else { best });
+            .fold((0, 0, f32::NEG_INFINITY), |best, c| {
+                if c.2 > best.2 {
+                    c
+                } else {
+                    best
+                }
+            });
         ids[pos] = token;
         total += lp;
     }
@@ -315,7 +323,9 @@ pub fn infill_text(
     right.extend(tokenizer.eos_ids().first());
     let mut ranking: Vec<(String, f32)> = if candidates.is_empty() {
         if max_len == 0 {
-            return Err(LmError::InvalidArgument("max_len must be at least 1".into()));
+            return Err(LmError::InvalidArgument(
+                "max_len must be at least 1".into(),
+            ));
         }
         (1..=max_len)
             .map(|n| {

@@ -659,7 +659,10 @@ mod tests {
             if causal {
                 assert_eq!(diff, 0.0, "a causal model's earlier logits moved");
             } else {
-                assert!(diff > 1e-3, "bidirectional: earlier logits moved only {diff}");
+                assert!(
+                    diff > 1e-3,
+                    "bidirectional: earlier logits moved only {diff}"
+                );
             }
             // The last position sees the changed token in both modes.
             assert!(max_abs_diff(&a, &b) > 1e-3);
@@ -678,7 +681,13 @@ mod tests {
         let batch = model
             .forward(&ids(&[&[0, 0, 7, 8, 9], &[1, 2, 3, 4, 5]]), &mut cache)
             .unwrap();
-        let padded = batch.get(0).unwrap().narrow(0, 2, 3).unwrap().unsqueeze(0).unwrap();
+        let padded = batch
+            .get(0)
+            .unwrap()
+            .narrow(0, 2, 3)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         assert!(max_abs_diff(&alone, &padded) < 1e-5);
     }
 
@@ -688,7 +697,9 @@ mod tests {
         let mut cache = model.new_cache();
         model.forward(&ids(&[&[3, 1, 4]]), &mut cache).unwrap();
         let mut repeated = cache.repeat_batch(2).unwrap();
-        let both = model.forward(&ids(&[&[5, 9], &[2, 6]]), &mut repeated).unwrap();
+        let both = model
+            .forward(&ids(&[&[5, 9], &[2, 6]]), &mut repeated)
+            .unwrap();
         for (row, tail) in [[5u32, 9], [2, 6]].iter().enumerate() {
             let full: Vec<u32> = [3, 1, 4].iter().chain(tail).copied().collect();
             let alone = model

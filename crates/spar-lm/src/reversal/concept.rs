@@ -171,9 +171,8 @@ impl ConceptModel {
             }
         }
         if cfg.memory_slots > 0 {
-            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
-                seed ^ 0x3e3e,
-            );
+            let mut rng =
+                <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x3e3e);
             let n = cfg.memory_slots * hidden;
             for name in ["memory.keys", "memory.values"] {
                 let data = crate::rng::normal_vec(&mut rng, n, init_std);
@@ -284,13 +283,15 @@ impl ConceptModel {
         let xs = inputs
             .index_select(&index, 0)?
             .reshape((sequences.len(), n, hidden))?;
-        let start = self
-            .broca
-            .embeddings()
-            .unsqueeze(0)?
-            .broadcast_as((sequences.len(), 1, hidden))?;
+        let start =
+            self.broca
+                .embeddings()
+                .unsqueeze(0)?
+                .broadcast_as((sequences.len(), 1, hidden))?;
         let xs = Tensor::cat(&[&start, &xs], 1)?;
-        Ok(self.broca.forward_embeds(&xs, &mut self.broca.new_cache())?)
+        Ok(self
+            .broca
+            .forward_embeds(&xs, &mut self.broca.new_cache())?)
     }
 
     /// Logits `<b, LN(c)> / sqrt(d)` of states `b` `(rows, hidden)` against concepts
@@ -326,11 +327,7 @@ impl ConceptModel {
 
     /// Scores of every candidate unit as the concept after `prefix` (the query's units):
     /// `<b_last, LN(c)> / sqrt(d)`, without a gradient.
-    pub fn next_concept_scores(
-        &self,
-        prefix: &[String],
-        candidates: &Tensor,
-    ) -> Result<Vec<f32>> {
+    pub fn next_concept_scores(&self, prefix: &[String], candidates: &Tensor) -> Result<Vec<f32>> {
         let concepts = self.encode(prefix)?.detach();
         let order: Vec<u32> = (0..prefix.len() as u32).collect();
         let states = self.predict(&concepts, &[order])?.detach();
@@ -468,8 +465,8 @@ mod tests {
     #[test]
     fn a_concept_has_one_vector_whatever_its_role() {
         // Wernicke reads a patch alone: "Zorvin" as subject and as object is the same vector.
-        let model = ConceptModel::new(&ConceptConfig::default(), 16, 2, 0.2, 2, &Device::Cpu)
-            .unwrap();
+        let model =
+            ConceptModel::new(&ConceptConfig::default(), 16, 2, 0.2, 2, &Device::Cpu).unwrap();
         let a = model.encode(&units("Zorvin | The father of")).unwrap();
         let b = model.encode(&units("is | Zorvin")).unwrap();
         let diff: f32 = (a.get(0).unwrap() - b.get(1).unwrap())

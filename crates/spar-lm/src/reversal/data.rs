@@ -145,8 +145,8 @@ impl Default for CorpusConfig {
     fn default() -> Self {
         CorpusConfig {
             seed: 0,
-            pairs: 40,
-            fathers: 10,
+            pairs: 20,
+            fathers: 5,
             children: 4,
         }
     }
@@ -276,7 +276,10 @@ fn make_name(rng: &mut impl Rng) -> String {
     }
     name.push_str(CODAS[rng.gen_range(0..CODAS.len())]);
     let mut chars = name.chars();
-    let first = chars.next().expect("a name has letters").to_ascii_uppercase();
+    let first = chars
+        .next()
+        .expect("a name has letters")
+        .to_ascii_uppercase();
     std::iter::once(first).chain(chars).collect()
 }
 
@@ -466,8 +469,8 @@ impl Corpus {
                         .map(|f| {
                             let mut v = serde_json::to_value(f).expect("json");
                             v["relation"] = RELATIONS[f.relation].name.into();
-                            v["kind"] = serde_json::to_value(RELATIONS[f.relation].kind)
-                                .expect("json");
+                            v["kind"] =
+                                serde_json::to_value(RELATIONS[f.relation].kind).expect("json");
                             v
                         })
                         .collect(),
@@ -595,7 +598,11 @@ mod tests {
             .collect();
         for fact in &corpus.facts {
             let reverse = corpus.reverse_sentence(fact).text();
-            assert_eq!(texts.contains(&reverse), fact.split == Split::Both, "{reverse}");
+            assert_eq!(
+                texts.contains(&reverse),
+                fact.split == Split::Both,
+                "{reverse}"
+            );
         }
     }
 

@@ -96,9 +96,10 @@ fn continuation_scores(model: &Llama, prompt: &[u32], candidates: &[Vec<u32>]) -
     let mut cache = model.new_cache();
     let ids = Tensor::new(prompt, device)?.unsqueeze(0)?;
     let logits = model.forward(&ids, &mut cache)?;
-    let first: Vec<f32> = candle_nn::ops::log_softmax(&logits.get(0)?.get(prompt.len() - 1)?, D::Minus1)?
-        .to_dtype(DType::F32)?
-        .to_vec1()?;
+    let first: Vec<f32> =
+        candle_nn::ops::log_softmax(&logits.get(0)?.get(prompt.len() - 1)?, D::Minus1)?
+            .to_dtype(DType::F32)?
+            .to_vec1()?;
     let mut out = Vec::with_capacity(candidates.len());
     for chunk in candidates.chunks(256) {
         let longest = chunk.iter().map(Vec::len).max().unwrap_or(1);
@@ -134,7 +135,11 @@ fn entity_scores(
         Answerer::Causal(model, tok) => {
             let prompt = tok.encode(&query.text())?;
             // In reversed order a space, not a full stop, follows the answer.
-            let end = if query.direction == Direction::ReverseOrder { " " } else { "." };
+            let end = if query.direction == Direction::ReverseOrder {
+                " "
+            } else {
+                "."
+            };
             let candidates = entities
                 .iter()
                 .map(|e| tok.encode(&format!(" {e}{end}")))
@@ -257,7 +262,10 @@ pub fn summarize(results: &[QueryResult], entities: usize) -> BTreeMap<String, f
         out.insert(key("top1_ci95"), ci);
         out.insert(
             key("chance_top1"),
-            rs.iter().map(|r| r.accepted as f64 / entities as f64).sum::<f64>() / n as f64,
+            rs.iter()
+                .map(|r| r.accepted as f64 / entities as f64)
+                .sum::<f64>()
+                / n as f64,
         );
         out.insert(
             key("mrr"),
@@ -298,7 +306,10 @@ mod tests {
         assert_eq!(rank_of(&[0.9, 0.1, 0.5, 0.2], &names, &accept(&["A"])), 1);
         assert_eq!(rank_of(&[0.9, 0.1, 0.5, 0.2], &names, &accept(&["D"])), 3);
         // The best of several accepted answers counts; a tie counts against the model.
-        assert_eq!(rank_of(&[0.9, 0.1, 0.5, 0.2], &names, &accept(&["B", "C"])), 2);
+        assert_eq!(
+            rank_of(&[0.9, 0.1, 0.5, 0.2], &names, &accept(&["B", "C"])),
+            2
+        );
         assert_eq!(rank_of(&[0.5, 0.5, 0.5, 0.5], &names, &accept(&["A"])), 4);
     }
 

@@ -86,7 +86,7 @@ pub struct ModelShape {
 impl Default for ModelShape {
     fn default() -> Self {
         ModelShape {
-            hidden_size: 128,
+            hidden_size: 64,
             num_layers: 4,
             num_heads: 4,
             init_std: 0.02,
@@ -114,9 +114,9 @@ pub struct TrainShape {
 impl Default for TrainShape {
     fn default() -> Self {
         TrainShape {
-            steps: 1000,
+            steps: 1200,
             batch_size: 32,
-            learning_rate: 2e-3,
+            learning_rate: 3e-3,
             weight_decay: 0.01,
             log_every: 25,
         }
@@ -181,7 +181,9 @@ impl ReversalConfig {
                 m.hidden_size, m.num_layers, m.num_heads
             )));
         }
-        if !m.hidden_size.is_multiple_of(m.num_heads) || !(m.hidden_size / m.num_heads).is_multiple_of(2) {
+        if !m.hidden_size.is_multiple_of(m.num_heads)
+            || !(m.hidden_size / m.num_heads).is_multiple_of(2)
+        {
             return Err(LmError::InvalidArgument(format!(
                 "model: hidden_size {} must be num_heads {} times an even head width",
                 m.hidden_size, m.num_heads

@@ -11,8 +11,9 @@
 //! ```text
 //! config.toml      the resolved ReversalConfig, written before step 0
 //! data/            the corpus (reversal::data::Corpus::write_jsonl)
-//! metrics.jsonl    {"step", "learner/loss", "learner/tokens"} every log_every steps, then the
-//!                  evaluation line (reversal::eval::summarize, plus "parameters")
+//! metrics.jsonl    {"step", "learner/loss", "learner/tokens", "time/seconds"} every log_every
+//!                  steps, then the evaluation line (reversal::eval::summarize, plus
+//!                  "parameters", "time/seconds" at the end)
 //! metrics.json     the evaluation alone, pretty-printed
 //! queries.jsonl    every query's outcome (rank, greedy answer right or not)
 //! checkpoint/      the model: a Hugging Face checkpoint (token arms) or the concept model
@@ -26,7 +27,9 @@ use super::{Arm, ReversalConfig};
 use crate::checkpoint::{varmap_tensors, Checkpoint};
 use crate::config::Config;
 use crate::error::{LmError, Result};
-use crate::mlm::{left_padded, mask_tokens, masked_special_tokens, weighted_cross_entropy, MASK_TOKEN};
+use crate::mlm::{
+    left_padded, mask_tokens, masked_special_tokens, weighted_cross_entropy, MASK_TOKEN,
+};
 use crate::model::{init_weights, KvCache, Llama};
 use crate::tokenizer::TextTokenizer;
 use candle_core::{Device, Tensor};
@@ -58,10 +61,19 @@ pub trait Progress {
 }
 
 /// A trainable token model of the run's shape (`causal` false: bidirectional).
-fn token_model(cfg: &ReversalConfig, causal: bool, device: &Device) -> Result<(Checkpoint, Llama, candle_nn::VarMap)> {
+fn token_model(
+    cfg: &ReversalConfig,
+    causal: bool,
+    device: &Device,
+) -> Result<(Checkpoint, Llama, candle_nn::VarMap)> {
     let tokenizer = TextTokenizer::byte_level(&masked_special_tokens())?;
     let m = &cfg.model;
-    let mut config = Config::tiny(tokenizer.vocab_size(), m.hidden_size, m.num_layers, m.num_heads);
+    let mut config = Config::tiny(
+        tokenizer.vocab_size(),
+        m.hidden_size,
+        m.num_layers,
+        m.num_heads,
+    );
     config.max_position_embeddings = 128;
     config.eos_token_id = Some(256);
     config.is_causal = causal;
@@ -143,11 +155,17 @@ fn append_line(path: &Path, line: &serde_json::Value) -> Result<()> {
 
 /// Trains the arm of `cfg`, evaluates it on every query and writes the run directory `out`
 /// (module docs). The configuration is validated before anything is written.
-pub fn run(cfg: &ReversalConfig, out: &Path, device: &Device, progress: &mut dyn Progress) -> Result<RunSummary> {
+pub fn run(
+    cfg: &ReversalConfig,
+    out: &Path,
+    device: &Device,
+    progress: &mut dyn Progress,
+) -> Result<RunSummary> {
     cfg.validate()?;
     let corpus = Corpus::generate(&cfg.corpus)?;
     std::fs::create_dir_all(out).map_err(|e| LmError::io(out, e))?;
-    let resolved = toml::to_string(cfg).map_err(|e| LmError::InvalidArgument(format!("config: {e}")))?;
+    let resolved =
+        toml::to_string(cfg).map_err(|e| LmError::InvalidArgument(format!("config: {e}")))?;
     write_atomic(&out.join("config.toml"), resolved.as_bytes())?;
     corpus.write_jsonl(&out.join("data"))?;
     let metrics_path = out.join("metrics.jsonl");
@@ -164,11 +182,15 @@ pub fn run(cfg: &ReversalConfig, out: &Path, device: &Device, progress: &mut dyn
     };
     let mut losses = Vec::with_capacity(cfg.train.steps);
     let mut tokens = 0usize;
+    let started = std::time::Instant::now();
     let log = |step: usize, loss: f32, tokens: usize| -> Result<()> {
         if step % cfg.train.log_every == 0 || step + 1 == cfg.train.steps {
             append_line(
                 &metrics_path,
-                &serde_json::json!({"step": step, "learner/loss": loss, "learner/tokens": tokens}),
+                &serde_json::json!({
+                    "step": step, "learner/loss": loss, "learner/tokens": tokens,
+                    "time/seconds": started.elapsed().as_secs_f64(),
+                }),
             )?;
         }
         Ok(())
@@ -196,7 +218,11 @@ pub fn run(cfg: &ReversalConfig, out: &Path, device: &Device, progress: &mut dyn
             let mut optimizer = AdamW::new(model.vars(), params)?;
             for step in 0..cfg.train.steps {
                 let batch: Vec<Vec<String>> = (0..cfg.train.batch_size)
-                    .map(|_| sentences[batches.gen_range(0..sentences.len())].units.clone())
+                    .map(|_| {
+                        sentences[batches.gen_range(0..sentences.len())]
+                            .units
+                            .clone()
+                    })
                     .collect();
                 tokens += batch.iter().flatten().map(String::len).sum::<usize>();
                 let loss = model.loss(&batch)?;
@@ -208,20 +234,29 @@ pub fn run(cfg: &ReversalConfig, out: &Path, device: &Device, progress: &mut dyn
             }
             model.save(&out.join("checkpoint"))?;
             progress.eval_start(corpus.facts.len() * 2);
-            let results = evaluate(&Answerer::Concept(&model), &corpus, None, &mut || progress.query())?;
+            let results = evaluate(&Answerer::Concept(&model), &corpus, None, &mut || {
+                progress.query()
+            })?;
             (results, model.num_parameters())
         }
         arm => {
             let (fresh, model, varmap) = token_model(cfg, arm != Arm::Masked, device)?;
-            let tok = fresh.tokenizer.clone().expect("a fresh model has a tokenizer");
-            let mask_id = tok.token_to_id(MASK_TOKEN).expect("the mask token is special");
+            let tok = fresh
+                .tokenizer
+                .clone()
+                .expect("a fresh model has a tokenizer");
+            let mask_id = tok
+                .token_to_id(MASK_TOKEN)
+                .expect("the mask token is special");
             let mut optimizer = AdamW::new(varmap.all_vars(), params)?;
             for step in 0..cfg.train.steps {
                 let rows = (0..cfg.train.batch_size)
                     .map(|_| {
                         let s = &sentences[batches.gen_range(0..sentences.len())];
                         let text = match arm {
-                            Arm::Spt => format!("{}.", permute_sentence(&s.units, &cfg.spt, &mut augment)),
+                            Arm::Spt => {
+                                format!("{}.", permute_sentence(&s.units, &cfg.spt, &mut augment))
+                            }
                             _ => s.text(),
                         };
                         sentence_ids(&tok, &text)
@@ -258,6 +293,7 @@ pub fn run(cfg: &ReversalConfig, out: &Path, device: &Device, progress: &mut dyn
     let mut metrics = summarize(&results, corpus.entities.len());
     metrics.insert("parameters".into(), parameters as f64);
     metrics.insert("learner/tokens".into(), tokens as f64);
+    metrics.insert("time/seconds".into(), started.elapsed().as_secs_f64());
     let mut line = serde_json::Map::new();
     line.insert("step".into(), cfg.train.steps.into());
     for (k, v) in &metrics {
@@ -266,7 +302,9 @@ pub fn run(cfg: &ReversalConfig, out: &Path, device: &Device, progress: &mut dyn
     append_line(&metrics_path, &serde_json::Value::Object(line))?;
     write_atomic(
         &out.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics).expect("json").as_bytes(),
+        serde_json::to_string_pretty(&metrics)
+            .expect("json")
+            .as_bytes(),
     )?;
     let queries: String = results
         .iter()
@@ -318,7 +356,13 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
             let summary = run(&tiny(arm), &dir, &Device::Cpu, &mut Quiet).unwrap();
             assert_eq!(summary.losses.len(), 3);
-            for f in ["config.toml", "metrics.jsonl", "metrics.json", "queries.jsonl", "data/train.jsonl"] {
+            for f in [
+                "config.toml",
+                "metrics.jsonl",
+                "metrics.json",
+                "queries.jsonl",
+                "data/train.jsonl",
+            ] {
                 assert!(dir.join(f).exists(), "{arm:?}: {f}");
             }
             // Every (split, direction) of the arm is evaluated: 3 splits x 2 or 3 directions.
