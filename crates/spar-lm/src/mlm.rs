@@ -63,11 +63,12 @@ impl MaskingConfig {
     /// Checks that the fractions are in `[0, 1]` (`rate` in `(0, 1]`).
     pub fn validate(&self) -> Result<()> {
         let ok = |p: f64| (0.0..=1.0).contains(&p);
-        if !(self.rate > 0.0 && ok(self.rate))
-            || !ok(self.replace_mask)
-            || !ok(self.replace_random)
-            || self.replace_mask + self.replace_random > 1.0
-        {
+        let valid = self.rate > 0.0
+            && ok(self.rate)
+            && ok(self.replace_mask)
+            && ok(self.replace_random)
+            && self.replace_mask + self.replace_random <= 1.0;
+        if !valid {
             return Err(LmError::InvalidArgument(format!(
                 "masking: rate {} must be in (0, 1], replace_mask {} and replace_random {} in \
                  [0, 1] with a sum of at most 1",
@@ -423,12 +424,12 @@ mod tests {
             assert!(spans
                 .iter()
                 .any(|&(s, e)| chosen == (s..e).collect::<Vec<_>>()));
-            for i in 0..ids.len() {
+            for (i, &id) in ids.iter().enumerate() {
                 if m.weights[i] == 0.0 {
-                    assert_eq!(m.input[i], ids[i]);
+                    assert_eq!(m.input[i], id);
                 } else if m.input[i] == mask_id {
                     masked += 1;
-                } else if m.input[i] == ids[i] {
+                } else if m.input[i] == id {
                     kept += 1;
                 } else {
                     random += 1;

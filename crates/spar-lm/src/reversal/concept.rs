@@ -182,21 +182,21 @@ impl ConceptModel {
                 );
             }
         }
-        Self::from_tensors(cfg, &wc, &bc, tensors, tokenizer, device)
+        Self::from_tensors(cfg, &wc, &bc, &tensors, tokenizer, device)
     }
 
     fn from_tensors(
         cfg: &ConceptConfig,
         wc: &Config,
         bc: &Config,
-        tensors: HashMap<String, Tensor>,
+        tensors: &HashMap<String, Tensor>,
         tokenizer: TextTokenizer,
         device: &Device,
     ) -> Result<ConceptModel> {
         let varmap = VarMap::new();
         {
             let mut data = varmap.data().lock().expect("fresh VarMap");
-            for (name, t) in &tensors {
+            for (name, t) in tensors {
                 data.insert(name.clone(), Var::from_tensor(t)?);
             }
         }
@@ -416,7 +416,7 @@ impl ConceptModel {
             &cfg,
             &wernicke.config,
             &broca.config,
-            tensors,
+            &tensors,
             tokenizer,
             device,
         )

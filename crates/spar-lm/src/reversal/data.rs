@@ -145,9 +145,9 @@ impl Default for CorpusConfig {
     fn default() -> Self {
         CorpusConfig {
             seed: 0,
-            pairs: 20,
-            fathers: 5,
-            children: 4,
+            pairs: 10,
+            fathers: 3,
+            children: 3,
         }
     }
 }

@@ -114,8 +114,8 @@ pub struct TrainShape {
 impl Default for TrainShape {
     fn default() -> Self {
         TrainShape {
-            steps: 1200,
-            batch_size: 32,
+            steps: 800,
+            batch_size: 16,
             learning_rate: 3e-3,
             weight_decay: 0.01,
             log_every: 25,

@@ -173,7 +173,7 @@ pub fn run(
         std::fs::remove_file(&metrics_path).map_err(|e| LmError::io(&metrics_path, e))?;
     }
     let sentences: Vec<Sentence> = corpus.training_sentences();
-    let mut batches = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xba7c_4e5);
+    let mut batches = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x0ba7_c4e5);
     let mut augment = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xa0_9e27);
     let params = ParamsAdamW {
         lr: cfg.train.learning_rate,
@@ -184,7 +184,7 @@ pub fn run(
     let mut tokens = 0usize;
     let started = std::time::Instant::now();
     let log = |step: usize, loss: f32, tokens: usize| -> Result<()> {
-        if step % cfg.train.log_every == 0 || step + 1 == cfg.train.steps {
+        if step.is_multiple_of(cfg.train.log_every) || step + 1 == cfg.train.steps {
             append_line(
                 &metrics_path,
                 &serde_json::json!({
