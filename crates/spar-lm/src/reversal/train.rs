@@ -25,13 +25,13 @@ use super::eval::{evaluate, summarize, Answerer};
 use super::spt::permute_sentence;
 use super::{Arm, ReversalConfig};
 use crate::checkpoint::{varmap_tensors, Checkpoint};
-use crate::config::Config;
 use crate::error::{LmError, Result};
 use crate::mlm::{
     left_padded, mask_tokens, masked_special_tokens, weighted_cross_entropy, MASK_TOKEN,
 };
-use crate::model::{init_weights, KvCache, Llama};
+use crate::model::{KvCache, Llama};
 use crate::tokenizer::TextTokenizer;
+use crate::train::{fresh_byte_model, PretrainConfig};
 use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::{Rng, SeedableRng};
@@ -68,21 +68,15 @@ fn token_model(
 ) -> Result<(Checkpoint, Llama, candle_nn::VarMap)> {
     let tokenizer = TextTokenizer::byte_level(&masked_special_tokens())?;
     let m = &cfg.model;
-    let mut config = Config::tiny(
-        tokenizer.vocab_size(),
-        m.hidden_size,
-        m.num_layers,
-        m.num_heads,
-    );
-    config.max_position_embeddings = 128;
-    config.eos_token_id = Some(256);
-    config.is_causal = causal;
-    config.validate()?;
-    let fresh = Checkpoint {
-        tensors: init_weights(&config, m.init_std, cfg.seed, device)?,
-        config,
-        tokenizer: Some(tokenizer),
+    let shape = PretrainConfig {
+        hidden_size: m.hidden_size,
+        num_layers: m.num_layers,
+        num_heads: m.num_heads,
+        init_std: m.init_std,
+        seed: cfg.seed,
+        ..PretrainConfig::default()
     };
+    let fresh = fresh_byte_model(tokenizer, &shape, 128, causal, device)?;
     let (model, varmap) = fresh.trainable()?;
     Ok((fresh, model, varmap))
 }
