@@ -41,6 +41,16 @@ enum LmCommand {
     Merge(MergeCli),
     /// Time a training step and KV-cache sampling (configs A and B of docs/lm.md).
     Bench(BenchCli),
+    /// Generate a data set: `spar lm data reversal --out DIR` (synthetic facts, JSONL).
+    Data(crate::reversal::DataCli),
+    /// Train one arm of the reversal suite (causal, masked, spt, concept) on synthetic facts
+    /// and print forward and reverse accuracy per split as JSON (docs/reversal.md).
+    Reversal(crate::reversal::ReversalCli),
+    /// Semantic-aware permutation of a text given as lines of units ("A | B | C"), for
+    /// pretraining (SPT).
+    Spt(crate::reversal::SptCli),
+    /// Fill the [MASK] blank of a text with a masked (bidirectional) model.
+    Infill(crate::reversal::InfillCli),
 }
 
 #[derive(Debug, clap::Args)]
@@ -365,6 +375,10 @@ pub fn run(args: &LmArgs) -> anyhow::Result<()> {
             );
         }
         LmCommand::Bench(a) => bench_cmd(a, &device)?,
+        LmCommand::Data(a) => crate::reversal::data(a)?,
+        LmCommand::Reversal(a) => crate::reversal::reversal(a)?,
+        LmCommand::Spt(a) => crate::reversal::spt(a)?,
+        LmCommand::Infill(a) => crate::reversal::infill(a)?,
     }
     Ok(())
 }

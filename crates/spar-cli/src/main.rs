@@ -22,6 +22,7 @@ mod model_eval;
 mod play;
 mod players;
 mod report;
+mod reversal;
 mod serve;
 mod task_eval;
 mod tasks;

@@ -61,6 +61,11 @@ pub struct Config {
     /// Whether MLP projections have a bias; spar supports only `false`.
     #[serde(default)]
     pub mlp_bias: bool,
+    /// Whether attention is causal (a decoder, the default) or bidirectional (a masked
+    /// language model: every token attends to every other, as in BERT; `docs/reversal.md`).
+    /// Written to `config.json` only when `false`, so decoder checkpoints are unchanged.
+    #[serde(default = "default_is_causal", skip_serializing_if = "is_true")]
+    pub is_causal: bool,
     /// Every other field of the file, written back unchanged.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -74,6 +79,12 @@ fn default_rope_theta() -> f64 {
 }
 fn default_max_position_embeddings() -> usize {
     2048
+}
+fn default_is_causal() -> bool {
+    true
+}
+fn is_true(value: &bool) -> bool {
+    *value
 }
 fn default_hidden_act() -> String {
     "silu".to_string()
@@ -111,6 +122,7 @@ impl Config {
             rope_scaling: None,
             attention_bias: false,
             mlp_bias: false,
+            is_causal: true,
             extra: serde_json::Map::new(),
         }
     }

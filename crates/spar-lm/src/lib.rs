@@ -19,6 +19,10 @@
 //! * [`manifest`]: `manifest.json`, the size and SHA-256 of every file of a checkpoint
 //!   directory, and its verification;
 //! * [`train`]: next-token pretraining of a small byte-level model;
+//! * [`mlm`]: masked language modelling on the same blocks with bidirectional attention
+//!   (masking, the loss, filling blanks);
+//! * [`reversal`]: the reversal suite (synthetic fact corpora, SPT, the concept-level model,
+//!   training and evaluating each arm; `docs/reversal.md`);
 //! * [`cli`]: the logic of `spar lm ...` commands (it re-exports the loading and device
 //!   helpers under their old `spar_lm::cli::` paths).
 #![warn(missing_docs)]
@@ -35,8 +39,10 @@ pub mod linear;
 pub mod load;
 pub mod lora;
 pub mod manifest;
+pub mod mlm;
 pub mod model;
 pub mod ops;
+pub mod reversal;
 pub mod rng;
 pub mod sample;
 pub mod score;

@@ -89,6 +89,33 @@ impl KvCache {
     fn padded(&self) -> bool {
         self.left_pad.iter().any(|&p| p > 0)
     }
+
+    /// The cache of a one-sequence batch repeated `n` times along the batch axis: `n`
+    /// continuations of one shared prompt (scoring many candidate answers after one prompt,
+    /// `crate::reversal::eval`). Errors when the cache holds more than one sequence.
+    pub fn repeat_batch(&self, n: usize) -> Result<KvCache> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|slot| match slot {
+                None => Ok(None),
+                Some((k, v)) => {
+                    if k.dim(0)? != 1 {
+                        candle_core::bail!("repeat_batch: the cache holds {} sequences", k.dim(0)?)
+                    }
+                    Ok(Some((k.repeat((n, 1, 1, 1))?, v.repeat((n, 1, 1, 1))?)))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if self.left_pad.len() > 1 {
+            candle_core::bail!("repeat_batch: the cache is padded for several sequences")
+        }
+        Ok(KvCache {
+            layers,
+            len: self.len,
+            left_pad: self.left_pad.repeat(n),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +339,18 @@ impl Llama {
     /// The final normalised hidden states `(batch, seq, hidden)`; see [`Llama::forward`].
     pub fn forward_hidden(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
         let (b_sz, seq_len) = ids.dims2()?;
+        let xs = self
+            .embed_tokens
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b_sz, seq_len, self.cfg.hidden_size))?;
+        self.forward_embeds(&xs, cache)
+    }
+
+    /// The final normalised hidden states `(batch, seq, hidden)` for input vectors `xs`
+    /// `(batch, seq, hidden)` in place of token embeddings (a model over concept vectors,
+    /// `crate::reversal::concept`); otherwise as [`Llama::forward_hidden`].
+    pub fn forward_embeds(&self, xs: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let (b_sz, seq_len, _) = xs.dims3()?;
         let offset = cache.len;
         if cache.padded() && cache.left_pad.len() != b_sz {
             candle_core::bail!(
@@ -328,10 +367,7 @@ impl Llama {
         }
         let rotary = self.rotary(b_sz, seq_len, offset, cache)?;
         let mask = self.mask(seq_len, offset, cache)?;
-        let mut xs = self
-            .embed_tokens
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b_sz, seq_len, self.cfg.hidden_size))?;
+        let mut xs = xs.clone();
         let eps = self.cfg.rms_norm_eps;
         for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let normed = rms_norm(&xs, &layer.input_layernorm, eps)?;
@@ -344,6 +380,11 @@ impl Llama {
         }
         cache.len += seq_len;
         rms_norm(&xs, &self.norm, eps)
+    }
+
+    /// The token embedding matrix `(vocab, hidden)`.
+    pub fn embeddings(&self) -> &Tensor {
+        &self.embed_tokens
     }
 
     /// Logits for hidden states from [`Llama::forward_hidden`].
@@ -387,11 +428,13 @@ impl Llama {
     }
 
     /// Additive mask `(batch or 1, 1, seq, offset + seq)`: 0 where a query may attend, -inf
-    /// elsewhere. A query sees earlier keys and itself; a padded query sees only itself (its
+    /// elsewhere. A query sees earlier keys and itself (causal) or every key that is not a pad
+    /// (bidirectional, `Config::is_causal` false); a padded query sees only itself (its
     /// output is never used, but its softmax row must not be empty).
     fn mask(&self, seq_len: usize, offset: usize, cache: &KvCache) -> Result<Option<Tensor>> {
         let padded = cache.padded();
-        if seq_len == 1 && !padded {
+        let causal = self.cfg.is_causal;
+        if !padded && (seq_len == 1 || !causal) {
             return Ok(None);
         }
         let total = offset + seq_len;
@@ -405,7 +448,8 @@ impl Llama {
             for i in 0..seq_len {
                 let query = offset + i;
                 for key in 0..total {
-                    let visible = key == query || (key < query && key >= pad);
+                    let visible =
+                        key == query || ((key < query || !causal) && key >= pad && query >= pad);
                     data.push(if visible { 0f32 } else { f32::NEG_INFINITY });
                 }
             }
@@ -570,9 +614,12 @@ mod tests {
         assert_eq!(cache.len(), 6);
     }
 
-    #[test]
-    fn left_padding_does_not_change_a_sequence() {
-        let model = frozen(&tiny(), 3);
+    /// A left-padded sequence in a batch gets the logits it gets alone; returns the model
+    /// and the batch's cache.
+    fn check_left_padding(causal: bool) -> (Llama, KvCache) {
+        let mut cfg = tiny();
+        cfg.is_causal = causal;
+        let model = frozen(&cfg, 3);
         let alone = model
             .forward(&ids(&[&[7, 8, 9]]), &mut model.new_cache())
             .unwrap();
@@ -588,7 +635,15 @@ mod tests {
             .unwrap()
             .unsqueeze(0)
             .unwrap();
-        assert!(max_abs_diff(&alone, &padded) < 1e-5);
+        assert!(max_abs_diff(&alone, &padded) < 1e-5, "causal {causal}");
+        (model, cache)
+    }
+
+    #[test]
+    fn left_padding_does_not_change_a_sequence() {
+        // Bidirectional attention hides the pads too.
+        check_left_padding(false);
+        let (model, mut cache) = check_left_padding(true);
         // One more step with the cache.
         let mut solo_cache = model.new_cache();
         model.forward(&ids(&[&[7, 8, 9]]), &mut solo_cache).unwrap();
@@ -599,8 +654,63 @@ mod tests {
     }
 
     #[test]
+    fn a_later_token_changes_earlier_logits_only_when_bidirectional() {
+        for causal in [true, false] {
+            let mut cfg = tiny();
+            cfg.is_causal = causal;
+            let model = frozen(&cfg, 5);
+            let a = model
+                .forward(&ids(&[&[1, 2, 3, 4]]), &mut model.new_cache())
+                .unwrap();
+            let b = model
+                .forward(&ids(&[&[1, 2, 3, 9]]), &mut model.new_cache())
+                .unwrap();
+            let first = |t: &Tensor| t.narrow(1, 0, 3).unwrap();
+            let diff = max_abs_diff(&first(&a), &first(&b));
+            if causal {
+                assert_eq!(diff, 0.0, "a causal model's earlier logits moved");
+            } else {
+                assert!(
+                    diff > 1e-3,
+                    "bidirectional: earlier logits moved only {diff}"
+                );
+            }
+            // The last position sees the changed token in both modes.
+            assert!(max_abs_diff(&a, &b) > 1e-3);
+        }
+    }
+
+    #[test]
+    fn a_repeated_cache_continues_each_copy_like_the_original() {
+        let model = frozen(&tiny(), 7);
+        let mut cache = model.new_cache();
+        model.forward(&ids(&[&[3, 1, 4]]), &mut cache).unwrap();
+        let mut repeated = cache.repeat_batch(2).unwrap();
+        let both = model
+            .forward(&ids(&[&[5, 9], &[2, 6]]), &mut repeated)
+            .unwrap();
+        for (row, tail) in [[5u32, 9], [2, 6]].iter().enumerate() {
+            let full: Vec<u32> = [3, 1, 4].iter().chain(tail).copied().collect();
+            let alone = model
+                .forward(&ids(&[full.as_slice()]), &mut model.new_cache())
+                .unwrap()
+                .narrow(1, 3, 2)
+                .unwrap();
+            let copy = both.get(row).unwrap().unsqueeze(0).unwrap();
+            assert!(max_abs_diff(&alone, &copy) < 1e-5);
+        }
+    }
+
+    #[test]
     fn every_parameter_gets_a_nonzero_gradient() {
-        let cfg = tiny();
+        for causal in [true, false] {
+            every_parameter_gets_a_gradient(causal);
+        }
+    }
+
+    fn every_parameter_gets_a_gradient(causal: bool) {
+        let mut cfg = tiny();
+        cfg.is_causal = causal;
         let weights = init_weights(&cfg, 0.2, 4, &Device::Cpu).unwrap();
         let varmap = VarMap::new();
         {

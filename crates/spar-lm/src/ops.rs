@@ -397,12 +397,12 @@ pub fn grad_of<'a>(grads: &'a GradStore, t: &Tensor, name: &str) -> Result<&'a T
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use candle_core::{Device, Var};
     use rand::{Rng, SeedableRng};
 
-    fn randn(shape: &[usize], seed: u64) -> Tensor {
+    pub(crate) fn randn(shape: &[usize], seed: u64) -> Tensor {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let n = shape.iter().product();
         let data: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
@@ -424,7 +424,7 @@ mod tests {
 
     /// Checks the analytic gradient of `loss(x) = sum(f(x) * probe)` against central finite
     /// differences (in f64 arithmetic on f32 data) at every coordinate of `x`.
-    fn check_gradient(x: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) {
+    pub(crate) fn check_gradient(x: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) {
         let probe = randn(f(x).unwrap().dims(), 99);
         let loss = |x: &Tensor| -> f64 {
             let y = f(x).unwrap().to_dtype(DType::F64).unwrap();

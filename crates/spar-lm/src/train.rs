@@ -74,20 +74,10 @@ pub fn pretrain(
             cfg.seq_len + 1
         )));
     }
-    let mut config = Config::tiny(
-        tokenizer.vocab_size(),
-        cfg.hidden_size,
-        cfg.num_layers,
-        cfg.num_heads,
-    );
-    config.max_position_embeddings = config.max_position_embeddings.max(cfg.seq_len);
-    config.eos_token_id = Some(256);
-    config.validate()?;
-    let fresh = Checkpoint {
-        tensors: init_weights(&config, cfg.init_std, cfg.seed, device)?,
-        config,
-        tokenizer: Some(tokenizer),
-    };
+    let context = Config::tiny(1, 2, 1, 1)
+        .max_position_embeddings
+        .max(cfg.seq_len);
+    let fresh = fresh_byte_model(tokenizer, cfg, context, true, device)?;
     let (model, varmap) = fresh.trainable()?;
     let losses = train_windows(
         &model,
@@ -102,6 +92,33 @@ pub fn pretrain(
         ..fresh
     };
     Ok((trained, losses))
+}
+
+/// A freshly initialised model for `tokenizer` (byte-level: end of sequence 256) of `cfg`'s
+/// shape (`Config::tiny`; weights from `cfg.init_std` and `cfg.seed`), with `context`
+/// positions and causal or bidirectional attention.
+pub fn fresh_byte_model(
+    tokenizer: TextTokenizer,
+    cfg: &PretrainConfig,
+    context: usize,
+    causal: bool,
+    device: &Device,
+) -> Result<Checkpoint> {
+    let mut config = Config::tiny(
+        tokenizer.vocab_size(),
+        cfg.hidden_size,
+        cfg.num_layers,
+        cfg.num_heads,
+    );
+    config.max_position_embeddings = context;
+    config.eos_token_id = Some(256);
+    config.is_causal = causal;
+    config.validate()?;
+    Ok(Checkpoint {
+        tensors: init_weights(&config, cfg.init_std, cfg.seed, device)?,
+        config,
+        tokenizer: Some(tokenizer),
+    })
 }
 
 /// Next-token training of `vars` (the model's trainable tensors) on random windows of

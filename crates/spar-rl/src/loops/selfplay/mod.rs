@@ -151,7 +151,7 @@ impl SelfPlay {
                 schedule: p.lr_schedule,
                 warmup_steps: p.warmup_steps,
                 config_toml: config.to_toml(),
-                defaults_toml: crate::config::TrainConfig::default().to_toml(),
+                defaults_toml: TrainConfig::default().to_toml(),
                 log_learning_rate: true,
             },
             style,
