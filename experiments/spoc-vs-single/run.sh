@@ -23,3 +23,12 @@ target/release/spar compare --title "SPOC vs single-attempt RL on arithmetic" \
     --out experiments/spoc-vs-single/report \
     --arm spoc=$RUNS/spoc --arm single=$RUNS/single1 \
     "${metrics[@]}" --metric selfcorrect/response_tokens --metric learner/kl_ref
+# PNG copies of the plots (with CairoSVG, `pip install cairosvg`, where it is installed).
+if python3 -c "import cairosvg" 2> /dev/null; then
+    for svg in experiments/spoc-vs-single/report/*.svg; do
+        python3 -c "import cairosvg, sys; cairosvg.svg2png(url=sys.argv[1], write_to=sys.argv[2], dpi=110)" \
+            "$svg" "${svg%.svg}.png" || echo "no PNG for $svg" >&2
+    done
+else
+    echo "no PNG copies: pip install cairosvg" >&2
+fi
