@@ -482,17 +482,7 @@ every = 1
         std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
         let resumed = run(&config(task, 3, sets), &b, true, |_| {}).unwrap();
         assert_eq!(without_time(&straight), without_time(&resumed), "{name}");
-        let (ta, tb) = (
-            checkpoint_tensors(&checkpoint_dir(&dir.join("a"), 3)).unwrap(),
-            checkpoint_tensors(&checkpoint_dir(&b, 3)).unwrap(),
-        );
-        for (key, t) in &ta {
-            let (x, y): (Vec<f32>, Vec<f32>) = (
-                t.flatten_all().unwrap().to_vec1().unwrap(),
-                tb[key].flatten_all().unwrap().to_vec1().unwrap(),
-            );
-            assert_eq!(x, y, "{name}: {key}");
-        }
+        assert_same_weights(&dir.join("a"), &b, 3);
         let _ = std::fs::remove_dir_all(&dir);
         straight
     }
@@ -579,16 +569,9 @@ every = 1
     fn a_resumed_selfcorrect_run_equals_an_uninterrupted_one() {
         let dir = temp("selfcorrect-resume");
         let task = coin_task(&dir);
-        let sets = ["algorithm.estimator=rae", "selfcorrect.stage1_steps=2"];
-        use spar_rl::loops::selfcorrect::run;
         // Three steps cross the stage boundary (stage I is steps 1 and 2).
-        let straight = run(&config(&task, 3, &sets), &dir.join("a"), false, |_| {}).unwrap();
-        let b = dir.join("b");
-        run(&config(&task, 2, &sets), &b, false, |_| {}).unwrap();
-        std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
-        let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
-        assert_eq!(without_time(&straight), without_time(&resumed));
-        assert_same_weights(&dir.join("a"), &b, 3);
+        let sets = ["algorithm.estimator=rae", "selfcorrect.stage1_steps=2"];
+        resumes_exactly("score", &task, &sets);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
