@@ -164,7 +164,7 @@ fn spar_tasks_lists_every_task_as_text_and_json() {
     let text = spar(&["tasks"]);
     succeeded(&text, "spar tasks");
     let text = String::from_utf8(text.stdout).unwrap();
-    for name in ["arithmetic", "countdown", "wordproblem", "jsonl"] {
+    for name in ["arithmetic", "countdown", "wordproblem", "jsonl", "choice"] {
         assert!(
             text.lines().any(|l| l.starts_with(name)),
             "no line for {name}: {text}"
@@ -179,7 +179,10 @@ fn spar_tasks_lists_every_task_as_text_and_json() {
         .iter()
         .map(|t| t["name"].as_str().expect("a name"))
         .collect();
-    assert_eq!(names, ["arithmetic", "countdown", "wordproblem", "jsonl"]);
+    assert_eq!(
+        names,
+        ["arithmetic", "countdown", "wordproblem", "jsonl", "choice"]
+    );
     for t in listed.as_array().unwrap() {
         assert!(
             t["description"].is_string() && t["parameters"].is_string(),
