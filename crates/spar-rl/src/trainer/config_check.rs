@@ -59,7 +59,7 @@ fn differences(
         crate::config::leaves(&parse(defaults, "the defaults")?),
     );
     let new_default =
-        |key: &String| saved.get(key).is_none() && given.get(key) == defaults.get(key);
+        |key: &String| !saved.contains_key(key) && given.get(key) == defaults.get(key);
     let shown = |v: Option<&toml::Value>| v.map_or_else(|| "absent".to_string(), |v| v.to_string());
     let mut keys: Vec<&String> = saved.keys().chain(given.keys()).collect();
     keys.sort();
