@@ -314,39 +314,10 @@ pub fn run<L: Loop>(
     let settings = lp.settings().clone();
     settings.validate()?;
     let inject = faults::NanInjection::from_env()?;
-    let resume_point = if resume {
-        let point = checkpoint::find_resume(out, &settings)?;
-        if point.checkpoint.is_none() && !out.join("config.toml").exists() {
-            return Err(Error::Invalid(format!(
-                "--resume: {} has no complete checkpoint (checkpoints/step-*/state.json)",
-                out.display()
-            )));
-        }
-        config_check::check_resume_config(out, &settings.config_toml, &settings.defaults_toml)?;
-        Some(point)
-    } else {
-        None
-    };
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut log = MetricsLog::open(out, settings.tensorboard)?;
-    if let Some(point) = &resume_point {
-        checkpoint::move_damaged_aside(point)?;
-    }
-    let from = resume_point
-        .and_then(|p| p.checkpoint)
-        .filter(|(step, _)| *step > 0 || log.has_line(0));
-    if resume && from.is_none() {
-        eprintln!(
-            "note: {} has no usable checkpoint (the run stopped before it finished step 0, or \
-             none verified); starting the run again from its config.toml",
-            out.display()
-        );
-    }
-    // 1. Resume from the latest checkpoint, or start: warm start, checkpoint and log step 0.
-    let (learner, mut opt, mut state, mut history) = match from {
-        Some((_, dir)) => checkpoint::resume(lp, out, &mut log, &dir)?,
-        None => start(lp, out, &mut log, on_line)?,
-    };
+    // 1. Resume from the latest checkpoint that verifies, or start: warm start, checkpoint
+    //    and log step 0.
+    let (mut log, learner, mut opt, mut state, mut history) =
+        open(lp, out, resume, &settings, on_line)?;
     opt.inject = inject;
     // 2. Policy-improvement steps.
     while state.step < settings.steps {
@@ -397,6 +368,53 @@ pub fn run<L: Loop>(
         }
     }
     Ok(history)
+}
+
+/// The run's metrics log and where its steps start: with `resume`, the latest checkpoint
+/// that verifies (damaged later ones moved aside, the run's config checked first), else a
+/// fresh start ([`start`]); a resume with no usable checkpoint starts again from the run's
+/// `config.toml`.
+#[allow(clippy::type_complexity)]
+fn open<L: Loop>(
+    lp: &mut L,
+    out: &Path,
+    resume: bool,
+    settings: &Settings,
+    on_line: &mut dyn FnMut(&Line),
+) -> Result<(MetricsLog, Learner, AdamW, RunState<L::State>, Vec<Line>)> {
+    let resume_point = if resume {
+        let point = checkpoint::find_resume(out, settings)?;
+        if point.checkpoint.is_none() && !out.join("config.toml").exists() {
+            return Err(Error::Invalid(format!(
+                "--resume: {} has no complete checkpoint (checkpoints/step-*/state.json)",
+                out.display()
+            )));
+        }
+        config_check::check_resume_config(out, &settings.config_toml, &settings.defaults_toml)?;
+        Some(point)
+    } else {
+        None
+    };
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut log = MetricsLog::open(out, settings.tensorboard)?;
+    if let Some(point) = &resume_point {
+        checkpoint::move_damaged_aside(point)?;
+    }
+    let from = resume_point
+        .and_then(|p| p.checkpoint)
+        .filter(|(step, _)| *step > 0 || log.has_line(0));
+    if resume && from.is_none() {
+        eprintln!(
+            "note: {} has no usable checkpoint (the run stopped before it finished step 0, or \
+             none verified); starting the run again from its config.toml",
+            out.display()
+        );
+    }
+    let (learner, opt, state, history) = match from {
+        Some((_, dir)) => checkpoint::resume(lp, out, &mut log, &dir)?,
+        None => start(lp, out, &mut log, on_line)?,
+    };
+    Ok((log, learner, opt, state, history))
 }
 
 /// A fresh run: `config.toml`, the model, the warm start, checkpoint 0 and step 0's line.
