@@ -100,25 +100,14 @@ fn reversal_refuses_bad_input_before_writing() {
     ]);
     assert_usage_error(&out, &["recurrent", "causal, masked, spt, concept"]);
     let config = temp_path("rev-bad.toml");
-    std::fs::write(&config, "arm = \"causal\"\n[train]\nsteps = 0\n").unwrap();
-    let out = spar(&[
-        "lm",
-        "reversal",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let with_config = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        let (config, out) = (config.to_str().unwrap(), out_dir.to_str().unwrap());
+        spar(&["lm", "reversal", "--config", config, "--out", out])
+    };
+    let out = with_config("arm = \"causal\"\n[train]\nsteps = 0\n");
     assert_usage_error(&out, &["steps 0"]);
-    std::fs::write(&config, "arm = \"causal\"\n[train]\nstep = 10\n").unwrap();
-    let out = spar(&[
-        "lm",
-        "reversal",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = with_config("arm = \"causal\"\n[train]\nstep = 10\n");
     assert_usage_error(&out, &["unknown field"]);
     assert!(!out_dir.exists());
 }

@@ -486,10 +486,10 @@ impl AttemptStats {
                 ..AttemptStats::default()
             };
         }
-        let at = |e: &Episode, k: usize| -> (bool, String) {
+        fn at<'a>(e: &Episode<'a>, k: usize) -> (bool, &'a str) {
             e.get(k.min(e.len().saturating_sub(1)))
-                .map_or((false, String::new()), |(c, t)| (*c, t.trim().to_string()))
-        };
+                .map_or((false, ""), |(c, t)| (*c, t.trim()))
+        }
         let share = |f: &dyn Fn(&Episode) -> bool| {
             episodes.iter().filter(|e| f(e)).count() as f64 / n as f64
         };
