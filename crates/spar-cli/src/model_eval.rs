@@ -97,12 +97,17 @@ pub struct EvalArgs {
     /// and the attempts per episode [default: the checkpoint's task.json, else false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     self_verify: Option<bool>,
+    /// With --attempts: D-HUMOR's role-reversal self-loop. After each attempt but the last
+    /// the model critiques it from the asker's side, and the next attempt reads the critique
+    /// [default: the checkpoint's task.json, else false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    role_reversal: Option<bool>,
     /// With a task: ReVISE's confidence-aware decoding. Each of the --k answers per problem
     /// is split at the `[refine]` marker and its attempts graded; the model's P(end) against
     /// P([refine]) after the final attempt weighs its vote. Prints the first and final
     /// attempts' accuracy, plain majority and confidence-weighted vote accuracy, and the
     /// AUROC of P([refine]) as a predictor of a wrong answer.
-    #[arg(long, conflicts_with_all = ["attempts", "self_verify"])]
+    #[arg(long, conflicts_with_all = ["attempts", "self_verify", "role_reversal"])]
     refine_vote: bool,
 }
 
@@ -188,6 +193,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             attempts: args.attempts,
             feedback: args.feedback.as_deref(),
             self_verify: args.self_verify,
+            role_reversal: args.role_reversal,
             refine_vote: args.refine_vote,
         });
     }

@@ -65,6 +65,9 @@ pub struct TaskEvalSettings<'a> {
     pub feedback: Option<&'a str>,
     /// Self-verification, SPOC's episodes (default: task.json, else false).
     pub self_verify: Option<bool>,
+    /// Role reversal, D-HUMOR's critique from the asker's side between attempts (default:
+    /// task.json, else false).
+    pub role_reversal: Option<bool>,
     /// ReVISE's confidence-aware decoding: answers split at the refine marker, votes
     /// weighted by `P(end)` against `P([refine])`.
     pub refine_vote: bool,
@@ -92,6 +95,7 @@ struct AttemptsReport {
     attempts: usize,
     feedback: &'static str,
     self_verify: bool,
+    role_reversal: bool,
     temperature: f64,
     seed: u64,
     #[serde(flatten)]
@@ -147,6 +151,20 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
         .unwrap_or(64);
     // The problems a checkpoint was trained on come from its own generator seed.
     let task_seed = saved.as_ref().map_or(0, |p| p.task_seed);
+    if s.refine_vote
+        && (s.attempts.is_some_and(|a| a != 1)
+            || s.self_verify == Some(true)
+            || s.role_reversal == Some(true))
+    {
+        return Err(UsageError(
+            "--refine-vote samples one answer per episode (refined within itself after the \
+             [refine] marker): leave out --attempts, --self-verify and --role-reversal"
+                .into(),
+        )
+        .into());
+    }
+    // Checked before the model is loaded: a bad flag costs nothing.
+    let multi = attempts_setup(s, saved.as_ref(), &task, task_seed)?;
     crate::lm::set_threads();
     let device = spar_lm::device::default_device();
     let loaded = spar_lm::load::load_model(s.model, spar_lm::load::GgufMode::Quantized, &device)
@@ -160,14 +178,6 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
         seed: s.seed,
     };
     if s.refine_vote {
-        if s.attempts.is_some_and(|a| a != 1) || s.self_verify == Some(true) {
-            return Err(UsageError(
-                "--refine-vote samples one answer per episode (refined within itself after the \
-                 [refine] marker): leave out --attempts and --self-verify"
-                    .into(),
-            )
-            .into());
-        }
         let setup = spar_rl::loops::selfcorrect::AttemptsSetup {
             task: task.clone(),
             task_seed,
@@ -175,6 +185,7 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
             feedback: spar_games::tasks::Feedback::None,
             instruction: String::new(),
             verify: false,
+            critique: false,
         };
         if !s.json {
             eprintln!(
@@ -202,46 +213,8 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
         };
         return print_refine(&report, s.json);
     }
-    let saved_attempts = saved.as_ref().and_then(|p| p.attempts.clone());
-    let attempts = s
-        .attempts
-        .or(saved_attempts.as_ref().map(|a| a.attempts))
-        .unwrap_or(1);
-    if attempts == 0 {
-        return Err(UsageError("--attempts must be at least 1".into()).into());
-    }
-    if attempts > 1 {
-        let verify = s
-            .self_verify
-            .or(saved_attempts.as_ref().map(|a| a.verify))
-            .unwrap_or(false);
-        let feedback = match s.feedback {
-            Some(f) => f
-                .parse::<spar_games::tasks::Feedback>()
-                .map_err(|e| UsageError(format!("--feedback: {e}")))?,
-            None => saved_attempts
-                .as_ref()
-                .map_or_else(Default::default, |a| a.feedback),
-        };
-        let setup = spar_rl::loops::selfcorrect::AttemptsSetup {
-            task: task.clone(),
-            task_seed,
-            attempts,
-            feedback,
-            instruction: saved_attempts.map_or_else(
-                || spar_games::tasks::DEFAULT_INSTRUCTION.to_string(),
-                |a| a.instruction,
-            ),
-            verify,
-        };
-        if verify && feedback != spar_games::tasks::Feedback::None {
-            return Err(UsageError(format!(
-                "--feedback {} with self-verification: the model's own verification is the \
-                 feedback (use --feedback none, or --self-verify=false)",
-                feedback.name()
-            ))
-            .into());
-        }
+    if let Some(setup) = multi {
+        let attempts = setup.attempts;
         if !s.json {
             eprintln!(
                 "playing {} episodes of {attempts} attempts on each of {} test problems of {} ...",
@@ -261,8 +234,9 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
             model: s.model.display().to_string(),
             task: task.name(),
             attempts,
-            feedback: feedback.name(),
-            self_verify: verify,
+            feedback: setup.feedback.name(),
+            self_verify: setup.verify,
+            role_reversal: setup.critique,
             temperature: s.temperature,
             seed: s.seed,
             evaluation,
@@ -422,4 +396,73 @@ mod tests {
         assert_eq!(default_pass_at(10), vec![1, 2, 4, 8, 10]);
         assert_eq!(default_pass_at(1), vec![1]);
     }
+}
+
+/// The multi-attempt episodes `spar eval --attempts N` plays (`None` for one attempt), from
+/// the flags and the checkpoint's `task.json`, checked before anything is loaded.
+fn attempts_setup(
+    s: &TaskEvalSettings<'_>,
+    saved: Option<&TaskPrompting>,
+    task: &Arc<dyn spar_games::tasks::Task>,
+    task_seed: u64,
+) -> anyhow::Result<Option<spar_rl::loops::selfcorrect::AttemptsSetup>> {
+    let saved = saved.and_then(|p| p.attempts.clone());
+    let attempts = s
+        .attempts
+        .or(saved.as_ref().map(|a| a.attempts))
+        .unwrap_or(1);
+    if attempts == 0 {
+        return Err(UsageError("--attempts must be at least 1".into()).into());
+    }
+    if attempts == 1 || s.refine_vote {
+        return Ok(None);
+    }
+    let verify = s
+        .self_verify
+        .or(saved.as_ref().map(|a| a.verify))
+        .unwrap_or(false);
+    let critique = s
+        .role_reversal
+        .or(saved.as_ref().map(|a| a.critique))
+        .unwrap_or(false);
+    let feedback = match s.feedback {
+        Some(f) => f
+            .parse::<spar_games::tasks::Feedback>()
+            .map_err(|e| UsageError(format!("--feedback: {e}")))?,
+        None => saved.as_ref().map_or_else(Default::default, |a| a.feedback),
+    };
+    if verify && critique {
+        return Err(UsageError(
+            "--self-verify and --role-reversal: an attempt is followed by a verification or by \
+             a critique, not both (set one of them to false)"
+                .into(),
+        )
+        .into());
+    }
+    if (verify || critique) && feedback != spar_games::tasks::Feedback::None {
+        let (what, flag) = match verify {
+            true => (
+                "self-verification: the model's own verification",
+                "--self-verify",
+            ),
+            false => ("role reversal: the model's own critique", "--role-reversal"),
+        };
+        return Err(UsageError(format!(
+            "--feedback {} with {what} is the feedback (use --feedback none, or {flag}=false)",
+            feedback.name()
+        ))
+        .into());
+    }
+    Ok(Some(spar_rl::loops::selfcorrect::AttemptsSetup {
+        task: task.clone(),
+        task_seed,
+        attempts,
+        feedback,
+        instruction: saved.map_or_else(
+            || spar_games::tasks::DEFAULT_INSTRUCTION.to_string(),
+            |a| a.instruction,
+        ),
+        verify,
+        critique,
+    }))
 }

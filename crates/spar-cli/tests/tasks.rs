@@ -889,7 +889,7 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
             "--out",
             nowhere.to_str().unwrap(),
             "--set",
-            "selfcorrect.method=star",
+            "selfcorrect.method=magic",
         ]);
         assert_usage_error(&bad, &["selfcorrect.method", "score, naive, single"]);
         assert!(!nowhere.exists());

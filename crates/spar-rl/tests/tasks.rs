@@ -566,6 +566,88 @@ every = 1
     }
 
     #[test]
+    fn rerest_and_star_self_train_on_accepted_answers_and_resume_exactly() {
+        let dir = temp("selfcorrect-rerest");
+        let task = coin_task(&dir);
+        let sets = ["selfcorrect.method=rerest", "selfcorrect.feedback=text"];
+        let lines = resumes_exactly("rerest", &task, &sets);
+        let mut fixed = 0.0;
+        for l in &lines[1..] {
+            let (first, corrections) = (
+                l.number("selfcorrect/accepted/first").unwrap(),
+                l.number("selfcorrect/accepted/corrections").unwrap(),
+            );
+            // 16 episodes: a right first attempt, or a wrong one fixed later, at most once
+            // each; a correction is learnt twice (solver and reflector).
+            assert!(first + corrections <= 16.0, "{first} {corrections}");
+            assert_eq!(l.number("learner/samples"), Some(first + 2.0 * corrections));
+            // The right first attempts are the step's attempt-1 accuracy times 16.
+            let acc = l.number("selfcorrect/attempt1/accuracy").unwrap();
+            assert_eq!(first, acc * 16.0);
+            fixed += corrections;
+        }
+        assert!(fixed > 0.0, "no accepted correction in 3 steps");
+        let star = ["selfcorrect.method=star"];
+        for l in &resumes_exactly("star", &task, &star)[1..] {
+            assert_eq!(l.number("selfcorrect/accepted/corrections"), Some(0.0));
+            assert_eq!(
+                l.number("learner/samples"),
+                l.number("selfcorrect/accepted/first")
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn refuel_regresses_branched_answers_and_resumes_exactly() {
+        let dir = temp("selfcorrect-refuel");
+        let task = coin_task(&dir);
+        let sets = ["selfcorrect.method=refuel", "selfcorrect.attempts=3"];
+        let lines = resumes_exactly("refuel", &task, &sets);
+        let mut pairs = 0.0;
+        for l in &lines[1..] {
+            let (kept, same) = (
+                l.number("selfcorrect/pairs/refuel").unwrap(),
+                l.number("selfcorrect/pairs/identical").unwrap(),
+            );
+            // One branch per episode: kept, dropped as identical, or a failed call.
+            assert!(kept + same <= 16.0, "{kept} {same}");
+            assert_eq!(l.number("learner/samples"), Some(kept));
+            if kept > 0.0 {
+                let sign = l.number("learner/pair_accuracy").unwrap();
+                assert!((0.0..=1.0).contains(&sign), "{sign}");
+                assert!(l.number("learner/loss").unwrap() >= 0.0);
+            }
+            pairs += kept;
+        }
+        assert!(pairs > 0.0, "no REFUEL pair in 3 steps");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn role_reversal_and_trloo_train_and_resume_exactly() {
+        let dir = temp("selfcorrect-role-reversal");
+        let task = coin_task(&dir);
+        let sets = [
+            "selfcorrect.method=role_reversal",
+            "selfcorrect.warm_start_corrections=0.5",
+            "algorithm.estimator=trloo",
+        ];
+        let lines = resumes_exactly("role_reversal", &task, &sets);
+        let out = dir.join("c");
+        let c = config(&task, 1, &sets);
+        spar_rl::loops::selfcorrect::run(&c, &out, false, |_| {}).unwrap();
+        // Every episode: attempt 1, the critique, attempt 2 (three messages learnt from).
+        let episodes = std::fs::read_to_string(out.join("episodes/step-000001.jsonl")).unwrap();
+        assert_eq!(episodes.lines().count(), 16);
+        assert_eq!(lines[1].number("learner/samples"), Some(48.0));
+        let task_json = std::fs::read_to_string(checkpoint_dir(&out, 1).join("task.json")).unwrap();
+        assert!(task_json.contains("\"critique\": true"), "{task_json}");
+        assert!(lines[1].number("eval/jsonl/accuracy_t2").is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_resumed_selfcorrect_run_equals_an_uninterrupted_one() {
         let dir = temp("selfcorrect-resume");
         let task = coin_task(&dir);

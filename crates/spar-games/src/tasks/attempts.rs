@@ -4,7 +4,10 @@
 //! metrics over such episodes. With self-verification ([`AttemptsEnv::with_self_verification`])
 //! the same model also judges each of its attempts before the next one, as SPOC's proposer
 //! and verifier messages (Zhao et al. 2025, "Boosting LLM Reasoning via Spontaneous
-//! Self-Correction", sec. 3).
+//! Self-Correction", sec. 3). With role reversal ([`AttemptsEnv::with_role_reversal`]) the
+//! model critiques each attempt but the last from the asker's side and the next attempt reads
+//! the critique (D-HUMOR's Role-Reversal Self-Loop, "D-HUMOR: Dark Humor Understanding via
+//! Multimodal Open-ended Reasoning", text only).
 
 use std::sync::Arc;
 
@@ -24,6 +27,27 @@ pub const VERIFY_INSTRUCTION: &str = "Is this answer correct?";
 
 /// The answer format of a verification message.
 pub const VERIFY_FORMAT: &str = "Answer yes or no.";
+
+/// What a role-reversal critique reads after the attempt it critiques: the other side's
+/// perspective (D-HUMOR's "as the author, what did I intend / what is missing", turned to the
+/// asker of a question).
+pub const CRITIQUE_INSTRUCTION: &str =
+    "Now take the other side: you asked this question. Read the answer as the asker would. \
+     Is it right? What is wrong or missing?";
+
+/// The answer format of a critique message.
+pub const CRITIQUE_FORMAT: &str = "Write a short critique.";
+
+/// What, if anything, the model writes between two attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Between {
+    /// Nothing (the [`Feedback`] line, if any, comes from the verifier).
+    Nothing,
+    /// A yes/no verification of the attempt before (SPOC); "yes" ends the episode.
+    Verify,
+    /// A free-text critique of the attempt before, from the asker's side (role reversal).
+    Critique,
+}
 
 /// A verification message's verdict on the attempt before it: `Some(true)` for "yes",
 /// `Some(false)` for "no", `None` when it says neither. The text after the last `Answer:`
@@ -137,6 +161,12 @@ fn parse_number(s: &str) -> Option<f64> {
 /// * a verification's return is 1 when its verdict matches the attempt's correctness (SPOC's
 ///   message-wise oracle reward for the verifier), 0 otherwise; an attempt's return is its
 ///   reward; seats never reached return 0.
+///
+/// With role reversal ([`AttemptsEnv::with_role_reversal`]) seat `2k` is attempt `k + 1` and
+/// seat `2k + 1` (for `k + 1 < attempts`) the critique of it (role `critique{k+1}`), which
+/// reads the question, the attempts and critiques so far and [`CRITIQUE_INSTRUCTION`]; the
+/// next attempt reads `Critique 1 (the asker's view): ...`. An empty critique is an invalid
+/// move (no retry). A critique returns the next attempt's reward.
 #[derive(Debug, Clone)]
 pub struct AttemptsEnv {
     task: Arc<dyn Task>,
@@ -149,9 +179,10 @@ pub struct AttemptsEnv {
     problem: Option<Problem>,
     /// Each attempt made: the completion and its verdict.
     answers: Vec<(String, Verdict)>,
-    /// Self-verification: whether every attempt is followed by a verification message.
-    verify: bool,
-    /// Each verification made: the completion and what it said.
+    /// What the model writes after an attempt: nothing, a verification or a critique.
+    between: Between,
+    /// Each verification or critique made: the completion and what it said (a critique says
+    /// neither yes nor no: `None`).
     checks: Vec<(String, Option<bool>)>,
     transcript: Transcript,
 }
@@ -183,7 +214,7 @@ impl AttemptsEnv {
             base,
             problem: None,
             answers: Vec::new(),
-            verify: false,
+            between: Between::Nothing,
             checks: Vec::new(),
             transcript: Transcript {
                 env: name,
@@ -196,38 +227,69 @@ impl AttemptsEnv {
     /// model's verification of it, and a "yes" ends the episode (SPOC). The feedback is then
     /// the model's own verification; an external [`Feedback`] line is not shown.
     pub fn with_self_verification(mut self) -> AttemptsEnv {
-        self.verify = true;
+        self.between = Between::Verify;
+        self.feedback = Feedback::None;
+        self
+    }
+
+    /// The same environment with role reversal: every attempt but the last is followed by the
+    /// model's critique of it from the asker's side ([`CRITIQUE_INSTRUCTION`]), which the next
+    /// attempt reads in place of an external [`Feedback`] line. Critique `k` (seat `2k - 1`,
+    /// role `critique{k}`) returns attempt `k + 1`'s reward: a critique is worth the
+    /// refinement it leads to (as AutoMathCritique scores critiques by whether the refinement
+    /// is right). All attempts are made; none ends the episode early.
+    pub fn with_role_reversal(mut self) -> AttemptsEnv {
+        self.between = Between::Critique;
         self.feedback = Feedback::None;
         self
     }
 
     /// Whether every attempt is followed by a verification message.
     pub fn verifies(&self) -> bool {
-        self.verify
+        self.between == Between::Verify
+    }
+
+    /// Whether attempts are followed by role-reversal critiques.
+    pub fn critiques(&self) -> bool {
+        self.between == Between::Critique
     }
 
     /// The verifications made so far, in order: `Some(true)` yes, `Some(false)` no, `None`
     /// neither (empty without self-verification).
     pub fn checks(&self) -> Vec<Option<bool>> {
-        self.checks.iter().map(|(_, c)| *c).collect()
+        match self.between {
+            Between::Verify => self.checks.iter().map(|(_, c)| *c).collect(),
+            _ => Vec::new(),
+        }
     }
 
-    /// Messages (attempts and verifications) per episode at most.
+    /// The role-reversal critiques written so far, in order (empty without role reversal).
+    pub fn critique_texts(&self) -> Vec<&str> {
+        match self.between {
+            Between::Critique => self.checks.iter().map(|(c, _)| c.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Messages (attempts and verifications or critiques) per episode at most.
     pub fn max_messages(&self) -> usize {
-        self.attempts * if self.verify { 2 } else { 1 }
+        match self.between {
+            Between::Nothing => self.attempts,
+            Between::Verify => 2 * self.attempts,
+            Between::Critique => 2 * self.attempts - 1,
+        }
     }
 
-    /// Whether the seat is an attempt (`false`: a verification).
+    /// Whether the seat is an attempt (`false`: a verification or critique).
     fn is_attempt(&self, player: Player) -> bool {
-        !self.verify || player.is_multiple_of(2)
+        self.between == Between::Nothing || player.is_multiple_of(2)
     }
 
     /// The attempt a seat makes or judges (0-based).
     fn attempt_of(&self, player: Player) -> usize {
-        if self.verify {
-            player / 2
-        } else {
-            player
+        match self.between {
+            Between::Nothing => player,
+            _ => player / 2,
         }
     }
 
@@ -261,6 +323,9 @@ impl AttemptsEnv {
         for (i, (answer, verdict)) in self.answers.iter().take(shown).enumerate() {
             text.push_str(&format!("\nAttempt {}: {}", i + 1, answer.trim()));
             let line = match self.checks.get(i) {
+                Some((check, _)) if i < k && self.between == Between::Critique => {
+                    format!("Critique {} (the asker's view): {}", i + 1, check.trim())
+                }
                 Some((check, _)) if i < k => {
                     format!("Verification {}: {}", i + 1, check.trim())
                 }
@@ -271,10 +336,11 @@ impl AttemptsEnv {
                 text.push_str(&line);
             }
         }
-        let instruction = match self.is_attempt(player) {
-            true if k > 0 => self.instruction.as_str(),
-            true => "",
-            false => VERIFY_INSTRUCTION,
+        let instruction = match (self.is_attempt(player), self.between) {
+            (true, _) if k > 0 => self.instruction.as_str(),
+            (true, _) => "",
+            (false, Between::Critique) => CRITIQUE_INSTRUCTION,
+            (false, _) => VERIFY_INSTRUCTION,
         };
         if !instruction.is_empty() {
             text.push('\n');
@@ -285,7 +351,7 @@ impl AttemptsEnv {
 
     /// Whether the model's own verification accepted an attempt (the episode is over).
     fn accepted(&self) -> bool {
-        self.checks.last().is_some_and(|(_, c)| *c == Some(true))
+        self.between == Between::Verify && self.checks.last().is_some_and(|(_, c)| *c == Some(true))
     }
 
     fn refused(player: Player, reason: &str, retry: bool, done: bool) -> Step {
@@ -311,10 +377,10 @@ impl Env for AttemptsEnv {
     }
 
     fn role(&self, player: Player) -> Role {
-        let kind = if self.is_attempt(player) {
-            "attempt"
-        } else {
-            "verify"
+        let kind = match (self.is_attempt(player), self.between) {
+            (true, _) => "attempt",
+            (false, Between::Critique) => "critique",
+            (false, _) => "verify",
         };
         let k = self.attempt_of(player) + 1;
         Role::new(self.base.clone(), player, format!("{kind}{k}"))
@@ -351,9 +417,10 @@ impl Env for AttemptsEnv {
                 })
                 .unwrap_or_default(),
             legal_actions: None,
-            answer_format: match self.is_attempt(player) {
-                true => self.task.answer_format(),
-                false => VERIFY_FORMAT.to_string(),
+            answer_format: match (self.is_attempt(player), self.between) {
+                (true, _) => self.task.answer_format(),
+                (false, Between::Critique) => CRITIQUE_FORMAT.to_string(),
+                (false, _) => VERIFY_FORMAT.to_string(),
             },
         }
     }
@@ -379,6 +446,20 @@ impl Env for AttemptsEnv {
             }
             self.answers.push((completion.to_string(), verdict));
             outcome
+        } else if self.between == Between::Critique {
+            self.checks.push((completion.to_string(), None));
+            if completion.trim().is_empty() {
+                self.transcript.invalid_moves[player] += 1;
+                StepOutcome::Invalid {
+                    reason: "the critique is empty".into(),
+                    retry: false,
+                }
+            } else {
+                StepOutcome::Move {
+                    action_text: "critique".into(),
+                    action: None,
+                }
+            }
         } else {
             let check = parse_verification(completion);
             self.checks.push((completion.to_string(), check));
@@ -425,6 +506,10 @@ impl Env for AttemptsEnv {
                 };
                 if self.is_attempt(seat) {
                     return verdict.reward();
+                }
+                if self.between == Between::Critique {
+                    // A critique is worth the refinement it leads to.
+                    return self.answers.get(k + 1).map_or(0.0, |(_, v)| v.reward());
                 }
                 // SPOC's verifier reward: 1[verdict == the attempt's correctness].
                 let said = self.checks.get(k).and_then(|(_, c)| *c);
@@ -861,6 +946,43 @@ mod tests {
         // A verification of a wrong attempt that says yes earns 0; of a right one, 1.
         let wrong_attempt = e.verdicts()[0].is_correct();
         assert_eq!(r[1], f64::from(u8::from(wrong_attempt)));
+    }
+
+    #[test]
+    fn role_reversal_puts_a_critique_between_attempts_worth_the_next_attempt() {
+        let mut e = env(3, Feedback::Text).with_role_reversal();
+        e.reset(0);
+        let p = e.problem().unwrap().clone();
+        let wrong = format!("{}", p.answer.parse::<i64>().unwrap() + 1);
+        // attempt1, critique1, attempt2, critique2, attempt3: five messages.
+        assert_eq!(e.num_players(), 5);
+        assert_eq!(e.role(1).key(), "arithmetic/critique1");
+        assert_eq!(e.role(4).key(), "arithmetic/attempt3");
+        e.step(0, &wrong);
+        let critique = e.observation(1);
+        assert!(critique.state_text.ends_with(CRITIQUE_INSTRUCTION));
+        assert!(critique.state_text.contains(&format!("Attempt 1: {wrong}")));
+        // The external feedback is replaced by the model's own critique.
+        assert!(!critique.state_text.contains("too high"));
+        assert_eq!(critique.answer_format, CRITIQUE_FORMAT);
+        let step = e.step(1, "  ");
+        assert!(matches!(
+            step.outcome,
+            StepOutcome::Invalid { retry: false, .. }
+        ));
+        e.step(2, &p.answer);
+        e.step(3, "It looks right to me.");
+        let last = e.observation(4).state_text;
+        assert!(last.contains("Critique 2 (the asker's view): It looks right to me."));
+        assert!(last.ends_with(DEFAULT_INSTRUCTION));
+        let done = e.step(4, &wrong);
+        assert!(done.done);
+        // Attempts: 0, 1, 0. Critique 1 led to a right answer (1); critique 2 to a wrong (0).
+        assert_eq!(e.returns(), vec![0.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(e.transcript().invalid_moves, vec![0, 1, 0, 0, 0]);
+        assert_eq!(e.critique_texts(), vec!["  ", "It looks right to me."]);
+        assert!(e.checks().is_empty() && e.critiques() && !e.verifies());
+        assert_eq!(e.answers().len(), 3);
     }
 
     #[test]

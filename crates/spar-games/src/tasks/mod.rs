@@ -66,8 +66,8 @@ pub(crate) mod tests_support;
 
 pub use arithmetic::Arithmetic;
 pub use attempts::{
-    parse_verification, AttemptStats, AttemptsEnv, Feedback, VerifyStats, DEFAULT_INSTRUCTION,
-    VERIFY_FORMAT, VERIFY_INSTRUCTION,
+    parse_verification, AttemptStats, AttemptsEnv, Feedback, VerifyStats, CRITIQUE_FORMAT,
+    CRITIQUE_INSTRUCTION, DEFAULT_INSTRUCTION, VERIFY_FORMAT, VERIFY_INSTRUCTION,
 };
 pub use choice::ChoiceTask;
 pub use countdown::Countdown;

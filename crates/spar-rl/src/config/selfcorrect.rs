@@ -55,7 +55,13 @@ pub struct SelfCorrectSection {
     /// after a "no"; every attempt and every verification on its own oracle reward) or `scl`
     /// (SCL: DPO on the first attempt's prompt between a flipped correction's right and wrong
     /// answer) or `revise` (ReVISE: DPO + NLL between ending an answer and refining it after
-    /// the `[refine]` marker, stage 1 then stage 2).
+    /// the `[refine]` marker, stage 1 then stage 2) or `rerest` (Re-ReST: NLL on the correct
+    /// first attempts and on the later attempts that correct a wrong one, both as answers to
+    /// the first prompt and, with `rerest_reflector`, to their own) or `star` (the correct
+    /// first attempts only) or `refuel` (REFUEL: each episode re-rolled from a random attempt,
+    /// `[(log-ratio gap of the two answers there) - refuel_eta (future reward gap)]^2`) or
+    /// `role_reversal` (D-HUMOR: a critique from the asker's side between attempts, every
+    /// message on its own reward, a critique on the next attempt's).
     #[serde(with = "choice")]
     pub method: Method,
     /// Attempts per episode (at least 2 for `score` and `naive`).
@@ -100,6 +106,12 @@ pub struct SelfCorrectSection {
     /// `revise`: RPO's `alpha`, the coefficient of the chosen answer's NLL (masked to the
     /// tokens after the refine marker when it has one; ReVISE's 0.1).
     pub rpo_alpha: f64,
+    /// `rerest`: also train the reflector (the later attempts) on its own accepted
+    /// corrections, as the paper trains its reflector.
+    pub rerest_reflector: bool,
+    /// `refuel`: `eta`, the scale of the future-reward gap the log-ratio gap regresses onto
+    /// (REFUEL's loss; 1 in the paper's code).
+    pub refuel_eta: f64,
 }
 
 impl Default for SelfCorrectSection {
@@ -119,6 +131,8 @@ impl Default for SelfCorrectSection {
             scl_pairs: SclPairs::Both,
             dpo_beta: 0.1,
             rpo_alpha: 0.1,
+            rerest_reflector: true,
+            refuel_eta: 1.0,
         }
     }
 }
@@ -223,6 +237,21 @@ pub enum Method {
     /// ReVISE (Lee et al. 2025, "ReVISE: Learning to Refine at Test-Time via Intrinsic
     /// Self-Verification"): DPO + NLL pairs between ending and refining an answer.
     Revise,
+    /// Re-ReST (Dou et al. 2024, "Re-ReST: Reflection-Reinforced Self-Training for Language
+    /// Agents"): self-training on the correct first attempts and on the reflector's accepted
+    /// corrections of the wrong ones.
+    Rerest,
+    /// STaR-style rejection-sampling self-training (Zelikman et al. 2022): the correct first
+    /// attempts only (Re-ReST's baseline).
+    Star,
+    /// REFUEL (Gao et al. 2024, "Regressing the Relative Future"): episodes branched at a
+    /// random attempt, the log-ratio gap of the branching answers regressed onto the gap of
+    /// their future rewards.
+    Refuel,
+    /// D-HUMOR's Role-Reversal Self-Loop ("D-HUMOR: Dark Humor Understanding via Multimodal
+    /// Open-ended Reasoning"), text only: after each attempt the model critiques it from the
+    /// asker's side, and the next attempt reads the critique.
+    RoleReversal,
 }
 
 impl Method {
@@ -230,6 +259,12 @@ impl Method {
     /// from rewarded samples.
     pub fn is_pairwise(self) -> bool {
         matches!(self, Method::Scl | Method::Revise)
+    }
+
+    /// Whether the method learns by self-training (NLL on accepted answers, advantage 1)
+    /// instead of estimated advantages.
+    pub fn is_self_training(self) -> bool {
+        matches!(self, Method::Rerest | Method::Star)
     }
 }
 
@@ -262,6 +297,10 @@ impl Choice for Method {
         Method::Spoc,
         Method::Scl,
         Method::Revise,
+        Method::Rerest,
+        Method::Star,
+        Method::Refuel,
+        Method::RoleReversal,
     ];
 
     fn name(self) -> &'static str {
@@ -273,6 +312,10 @@ impl Choice for Method {
             Method::Spoc => "spoc",
             Method::Scl => "scl",
             Method::Revise => "revise",
+            Method::Rerest => "rerest",
+            Method::Star => "star",
+            Method::Refuel => "refuel",
+            Method::RoleReversal => "role_reversal",
         }
     }
 }
@@ -392,6 +435,22 @@ impl SelfCorrectConfig {
                 s.method.name()
             ));
         }
+        if matches!(s.method, Method::Refuel | Method::RoleReversal) && s.fm_coef > 0.0 {
+            return bad(format!(
+                "selfcorrect.fm_coef = {} with selfcorrect.method = {:?}: feedback modelling is \
+                 an auxiliary of the rewarded-sample methods (set fm_coef = 0)",
+                s.fm_coef,
+                s.method.name()
+            ));
+        }
+        if s.method == Method::RoleReversal && s.feedback != Feedback::None {
+            return bad(format!(
+                "selfcorrect.feedback = {:?} with selfcorrect.method = \"role_reversal\": the \
+                 feedback is the model's own critique from the asker's side (set feedback = \
+                 \"none\")",
+                s.feedback.name()
+            ));
+        }
         if s.method == Method::Spoc && s.feedback != Feedback::None {
             return bad(format!(
                 "selfcorrect.feedback = {:?} with selfcorrect.method = \"spoc\": SPOC's feedback \
@@ -423,6 +482,7 @@ impl SelfCorrectConfig {
             ("algorithm.clip_high", a.clip_high),
             ("algorithm.learning_rate", a.learning_rate),
             ("selfcorrect.dpo_beta", s.dpo_beta),
+            ("selfcorrect.refuel_eta", s.refuel_eta),
             ("rollout.temperature", self.rollout.temperature),
             ("eval.temperature", self.eval.temperature),
         ])?;
@@ -530,7 +590,7 @@ mod tests {
         assert!(c.in_stage1(3) && !c.in_stage1(4));
         assert_eq!(SelfCorrectConfig::parse(&c.to_toml(), &[]).unwrap(), c);
         for (set, key) in [
-            ("selfcorrect.method=star", "selfcorrect.method"),
+            ("selfcorrect.method=magic", "selfcorrect.method"),
             ("selfcorrect.feedback=loud", "selfcorrect.feedback"),
             ("selfcorrect.attempts=1", "selfcorrect.attempts"),
             ("selfcorrect.attempts=9", "selfcorrect.attempts"),
@@ -566,8 +626,28 @@ mod tests {
             e.contains("selfcorrect.feedback") && e.contains("own verification"),
             "{e}"
         );
-        // SCL pairs an initial and a refined answer; ReVISE refines within one answer.
+        // SCL pairs an initial and a refined answer; ReVISE refines within one answer; role
+        // reversal's feedback is its own critique; REFUEL has no feedback-modelling term.
         for (sets, key) in [
+            (
+                vec![
+                    "selfcorrect.method=role_reversal",
+                    "selfcorrect.feedback=text",
+                ],
+                "own critique",
+            ),
+            (
+                vec![
+                    "selfcorrect.method=refuel",
+                    "selfcorrect.feedback=text",
+                    "selfcorrect.fm_coef=0.5",
+                ],
+                "fm_coef = 0",
+            ),
+            (
+                vec!["selfcorrect.method=refuel", "selfcorrect.refuel_eta=0"],
+                "selfcorrect.refuel_eta",
+            ),
             (
                 vec!["selfcorrect.method=scl", "selfcorrect.attempts=3"],
                 "attempts = 2",

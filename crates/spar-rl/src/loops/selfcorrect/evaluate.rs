@@ -31,12 +31,15 @@ pub struct AttemptsSetup {
     /// Self-verification (SPOC): the model verifies each attempt, and a "yes" ends the
     /// episode; the external feedback is then not shown.
     pub verify: bool,
+    /// Role reversal (D-HUMOR): the model critiques each attempt but the last from the
+    /// asker's side; the external feedback is then not shown.
+    pub critique: bool,
 }
 
 impl AttemptsSetup {
-    /// An environment of `split`, reset to problem `index`.
-    pub fn env(&self, split: Split, index: u64) -> AttemptsEnv {
-        let mut env = AttemptsEnv::new(
+    /// An environment of `split`, not reset.
+    fn bare(&self, split: Split) -> AttemptsEnv {
+        let env = AttemptsEnv::new(
             self.task.clone(),
             split,
             self.task_seed,
@@ -44,16 +47,23 @@ impl AttemptsSetup {
             self.feedback,
             &self.instruction,
         );
-        if self.verify {
-            env = env.with_self_verification();
+        match (self.verify, self.critique) {
+            (true, _) => env.with_self_verification(),
+            (false, true) => env.with_role_reversal(),
+            (false, false) => env,
         }
+    }
+
+    /// An environment of `split`, reset to problem `index`.
+    pub fn env(&self, split: Split, index: u64) -> AttemptsEnv {
+        let mut env = self.bare(split);
         spar_core::Env::reset(&mut env, index);
         env
     }
 
-    /// Messages per episode at most: the attempts, and their verifications with `verify`.
+    /// Messages per episode at most: the attempts, and their verifications or critiques.
     pub fn max_messages(&self) -> usize {
-        self.attempts * if self.verify { 2 } else { 1 }
+        self.bare(Split::Test).max_messages()
     }
 }
 

@@ -15,7 +15,17 @@
 //!   measured;
 //! * `scl`, `revise`: preference pairs from the played answers (`scl.rs`: SCL's flipped
 //!   corrections; `revise.rs`: ReVISE's stop-or-refine pairs), learnt from by the shared
-//!   preference update (`pairwise.rs`).
+//!   preference update (`pairwise.rs`);
+//! * `rerest`, `star`: self-training on the accepted answers (`selftrain.rs`: Re-ReST's
+//!   successes and reflector corrections; STaR's successes only);
+//! * `refuel`: every episode re-rolled from a random attempt and the two answers there
+//!   regressed onto their future-reward gap (`refuel.rs`);
+//! * `role_reversal`: D-HUMOR's critique from the asker's side between attempts
+//!   ([`AttemptsEnv::with_role_reversal`]), every message on its own reward as `naive`.
+//!
+//! With `algorithm.estimator = "trloo"` the rewarded samples' rewards become turn returns
+//! (the sum of the episode's shaped rewards from the attempt on; `selftrain.rs`) before the
+//! leave-one-out baseline per `(problem, attempt)`: Dr. Kernel's TRLOO.
 //!
 //! Every step draws `rollout.prompts` training problems (problem `i` of step `s` is
 //! `warm_start.problems + (s - 1) * prompts + i`), plays `rollout.group_size` episodes of
@@ -55,8 +65,10 @@ use crate::trainer::{
 
 mod evaluate;
 mod pairwise;
+mod refuel;
 mod revise;
 mod scl;
+mod selftrain;
 mod warm_start;
 
 use crate::loops::tasks::TaskPrompting;
@@ -97,8 +109,12 @@ pub struct TrainEpisodes {
     pub response_tokens: f64,
     /// SPOC: the training episodes' verifier metrics.
     pub verify: Option<spar_games::tasks::VerifyStats>,
-    /// SCL, ReVISE: the step's preference pairs by kind (`pairs/<kind>`).
+    /// SCL, ReVISE, REFUEL: the step's preference pairs by kind (`pairs/<kind>`; REFUEL's
+    /// `pairs/refuel` and the branches dropped as identical, `pairs/identical`).
     pub pairs: Vec<(&'static str, usize)>,
+    /// Re-ReST, STaR: the answers kept for self-training by kind (`accepted/first`,
+    /// `accepted/corrections`).
+    pub accepted: Vec<(&'static str, usize)>,
 }
 
 impl StepMetrics for SelfCorrectMetrics {
@@ -116,6 +132,9 @@ impl StepMetrics for SelfCorrectMetrics {
             }
             for (kind, n) in &t.pairs {
                 out.put(&format!("pairs/{kind}"), *n);
+            }
+            for (kind, n) in &t.accepted {
+                out.put(&format!("accepted/{kind}"), *n);
             }
         }
         if let Some((task, e)) = &self.eval {
@@ -146,6 +165,8 @@ pub struct SelfCorrectLoop {
     pair_loss: Option<Box<dyn losses::PairLoss>>,
     /// SCL, ReVISE: the step's preference pairs (after `advantages`).
     pairs: Vec<crate::objectives::preference::PreferencePair>,
+    /// REFUEL: the step's branch pairs (after `collect`).
+    refuel_pairs: Vec<refuel::RefuelPair>,
 }
 
 impl std::fmt::Debug for SelfCorrectLoop {
@@ -173,6 +194,7 @@ impl SelfCorrectLoop {
             feedback: s.feedback,
             instruction: s.instruction.clone(),
             verify: s.method == Method::Spoc,
+            critique: s.method == Method::RoleReversal,
         };
         Ok(SelfCorrectLoop {
             settings: Settings {
@@ -204,6 +226,7 @@ impl SelfCorrectLoop {
                 .then(|| losses::pair_loss_from_name("dpo", s.dpo_beta))
                 .transpose()?,
             pairs: Vec::new(),
+            refuel_pairs: Vec::new(),
             config: config.clone(),
         })
     }
@@ -211,7 +234,7 @@ impl SelfCorrectLoop {
     /// Whether any sample can carry a KL term.
     fn uses_reference(&self) -> bool {
         let s = &self.config.selfcorrect;
-        s.beta1 > 0.0
+        s.beta1 > 0.0 && s.method != Method::Refuel
             || s.method == Method::Score && s.stage1_steps > 0 && s.beta2 > 0.0
             || s.method.is_pairwise()
     }
@@ -224,10 +247,12 @@ impl SelfCorrectLoop {
         match s.method {
             // RLTF-SD adds its distilled samples after estimation (`distilled`).
             Method::Single | Method::RltfSd => (k == 0).then_some((r, s.beta1)),
-            // SCL and ReVISE learn from pairs (`pairwise.rs`), not rewarded samples.
-            Method::Scl | Method::Revise => None,
-            // SPOC: every message (attempt or verification) on its own oracle reward.
-            Method::Naive | Method::Spoc => Some((r, s.beta1)),
+            // SCL, ReVISE and REFUEL learn from pairs (`pairwise.rs`, `refuel.rs`), Re-ReST
+            // and STaR from accepted answers (`selftrain.rs`), not from rewarded samples.
+            Method::Scl | Method::Revise | Method::Refuel | Method::Rerest | Method::Star => None,
+            // SPOC: every message (attempt or verification) on its own oracle reward; role
+            // reversal: every attempt and critique (worth the next attempt) on its own.
+            Method::Naive | Method::Spoc | Method::RoleReversal => Some((r, s.beta1)),
             // Stage I (eq. 3): attempt 1 only pinned by beta2 (its advantage is zeroed after
             // estimation), later attempts on their own reward without KL.
             Method::Score if self.config.in_stage1(step) => {
@@ -431,7 +456,15 @@ impl Loop for SelfCorrectLoop {
             response_tokens: played.mean_response_tokens(),
             verify: evaluate::verify_stats(&envs),
             pairs: Vec::new(),
+            accepted: Vec::new(),
         });
+        if config.selfcorrect.method == Method::Refuel {
+            let b = self.refuel_branches(step, &rollout, &envs, &played, seed)?;
+            if let Some(t) = line.train.as_mut() {
+                t.pairs = vec![("identical", b.identical), ("refuel", b.pairs.len())];
+            }
+            self.refuel_pairs = b.pairs;
+        }
         write_episodes(&step.out.join("episodes"), step.index, &envs)?;
         Ok(Batch {
             returns: played.model_returns::<AttemptsEnv>(&[]),
@@ -446,8 +479,24 @@ impl Loop for SelfCorrectLoop {
         state: &mut SelfCorrectState,
         line: &mut SelfCorrectMetrics,
     ) -> Result<()> {
-        if self.config.selfcorrect.method.is_pairwise() {
+        let s = &self.config.selfcorrect;
+        if s.method.is_pairwise() {
             return self.build_pairs(step, batch, line);
+        }
+        if s.method == Method::Refuel {
+            // The pairs were made in `collect`, where the branches could be played.
+            return Ok(());
+        }
+        if s.method.is_self_training() {
+            let samples = std::mem::take(&mut batch.samples);
+            let rerest = s.method == Method::Rerest;
+            let (kept, counts) = selftrain::accepted(&samples, rerest, s.rerest_reflector);
+            self.kl_coefs = vec![s.beta1; kept.len()];
+            batch.samples = kept;
+            if let Some(t) = line.train.as_mut() {
+                t.accepted = counts.to_vec();
+            }
+            return Ok(());
         }
         let seats = self.setup.max_messages();
         let rewards = episode_rewards(&batch.samples, batch.returns.len(), seats);
@@ -463,7 +512,11 @@ impl Loop for SelfCorrectLoop {
                 coefs.push(coef);
             }
         }
-        let rae = self.config.algorithm.estimator == EstimatorKind::Rae;
+        let estimator = self.config.algorithm.estimator;
+        if estimator == EstimatorKind::Group(crate::objectives::estimators::Estimator::Trloo) {
+            selftrain::turn_returns(&mut kept);
+        }
+        let rae = estimator == EstimatorKind::Rae;
         let keys = kept
             .iter()
             .map(|s| match rae {
@@ -496,6 +549,9 @@ impl Loop for SelfCorrectLoop {
     ) -> Result<UpdateStats> {
         if self.config.selfcorrect.method.is_pairwise() {
             return self.update_pairs(step, opt);
+        }
+        if self.config.selfcorrect.method == Method::Refuel {
+            return self.update_refuel(step, opt);
         }
         let (config, a) = (&self.config, &self.config.algorithm);
         let temperature = config.rollout.temperature;
@@ -621,6 +677,7 @@ impl Loop for SelfCorrectLoop {
                 feedback: c.selfcorrect.feedback,
                 instruction: c.selfcorrect.instruction.clone(),
                 verify: self.setup.verify,
+                critique: self.setup.critique,
             }),
         };
         write_atomic(

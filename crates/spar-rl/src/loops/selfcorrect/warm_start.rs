@@ -2,7 +2,7 @@
 //! the task's reference solutions, before any of the model's own answers exist.
 
 use spar_core::{Env, Observation};
-use spar_games::tasks::{AttemptsEnv, Split};
+use spar_games::tasks::{AttemptsEnv, Feedback, Split};
 
 use super::evaluate::AttemptsSetup;
 use crate::error::{Error, Result};
@@ -19,7 +19,10 @@ use crate::error::{Error, Result};
 ///   next problem's solution as attempt 1 (played, not learnt from), its verification ("no",
 ///   or "yes" when it happens to be right, and the episode ends there), the reference
 ///   solution as attempt 2 and "yes". The paper builds both from the model's own samples; a
-///   model trained from scratch has none before its warm start.
+///   model trained from scratch has none before its warm start;
+/// * with role reversal, a correction problem's critique is the verifier's text feedback on
+///   the other problem's solution (`12 is too high.`, a programmatic teacher's critique), then
+///   the reference solution as attempt 2.
 pub(super) fn pairs(
     setup: &AttemptsSetup,
     problems: usize,
@@ -49,6 +52,10 @@ pub(super) fn pairs(
                 .map(|q| q.solution.clone())
                 .unwrap_or_default();
             say(&mut env, &first, false);
+            if setup.critique {
+                let verdict = setup.task.verify(&problem, &first);
+                say(&mut env, &Feedback::Text.line(&problem, &verdict), true);
+            }
             if setup.verify {
                 let right = setup.task.verify(&problem, &first).is_correct();
                 say(&mut env, if right { "yes" } else { "no" }, true);
@@ -69,7 +76,7 @@ pub(super) fn pairs(
 mod tests {
     use std::sync::Arc;
 
-    use spar_games::tasks::{task_from_spec, Feedback, VERIFY_INSTRUCTION};
+    use spar_games::tasks::{task_from_spec, VERIFY_INSTRUCTION};
 
     use super::*;
 
@@ -81,6 +88,46 @@ mod tests {
             feedback: Feedback::None,
             instruction: "Again.".into(),
             verify,
+            critique: false,
+        }
+    }
+
+    #[test]
+    fn role_reversal_pairs_critique_with_the_verifiers_reason() {
+        let s = AttemptsSetup {
+            critique: true,
+            ..setup(false)
+        };
+        let data = pairs(&s, 4, 0.5).unwrap();
+        let names: Vec<&str> = data.iter().map(|(o, _)| o.role.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "critique1",
+                "attempt2",
+                "critique1",
+                "attempt2",
+                "attempt1",
+                "attempt1"
+            ]
+        );
+        for p in 0..2u64 {
+            let problem = s.env(Split::Train, p).problem().unwrap().clone();
+            let first = s
+                .env(Split::Train, p + 1)
+                .problem()
+                .unwrap()
+                .solution
+                .clone();
+            let (obs, critique) = &data[2 * p as usize];
+            assert!(obs.state_text.contains(&format!("Attempt 1: {first}")));
+            let verdict = s.task.verify(&problem, &first);
+            assert_eq!(critique, &Feedback::Text.line(&problem, &verdict));
+            let (obs, answer) = &data[2 * p as usize + 1];
+            assert!(obs
+                .state_text
+                .contains(&format!("Critique 1 (the asker's view): {critique}")));
+            assert_eq!(answer, &problem.solution);
         }
     }
 

@@ -81,6 +81,10 @@ pub struct AttemptsPrompting {
     /// false).
     #[serde(default)]
     pub verify: bool,
+    /// Role reversal (D-HUMOR): a critique from the asker's side between attempts (absent in
+    /// older files: false).
+    #[serde(default)]
+    pub critique: bool,
 }
 
 impl TaskPrompting {
