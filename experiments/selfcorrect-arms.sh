@@ -8,6 +8,8 @@
 #   rltf_fm                         single-turn RL + RLTF's feedback modelling (fm_coef 0.5)
 #   spoc                            SPOC: the model verifies each attempt (selfcorrect.method = spoc)
 #   single1                         single-attempt RL: one attempt, no verification
+#   rerest, star, refuel, role_reversal   selfcorrect.method = the arm
+#   naive_trloo                     naive multi-turn RL with TRLOO's turn returns
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=$1
@@ -24,6 +26,8 @@ settings() {
         rltf_fm) echo "--set selfcorrect.method=single --set selfcorrect.fm_coef=0.5" ;;
         spoc) echo "--set selfcorrect.method=spoc" ;;
         single1) echo "--set selfcorrect.method=single --set selfcorrect.attempts=1" ;;
+        rerest | star | refuel | role_reversal) echo "--set selfcorrect.method=$1" ;;
+        naive_trloo) echo "--set selfcorrect.method=naive --set algorithm.estimator=trloo" ;;
         *) echo "unknown arm $1" >&2; exit 2 ;;
     esac
 }

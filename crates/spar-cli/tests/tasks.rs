@@ -847,6 +847,9 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
         // A SPOC checkpoint's episodes verify themselves, as in training.
         let spoc = name == "spoc";
         assert_eq!(report["self_verify"], spoc, "{name}");
+        // A role-reversal checkpoint's episodes critique themselves, as in training.
+        let reversal = name == "role_reversal";
+        assert_eq!(report["role_reversal"], reversal, "{name}");
         if spoc {
             for key in [
                 "accuracy",
@@ -877,6 +880,13 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
         if spoc {
             let bad = with_feedback("text");
             assert_usage_error(&bad, &["--feedback text", "self-verification"]);
+        }
+        if reversal {
+            let bad = with_feedback("text");
+            assert_usage_error(&bad, &["--feedback text", "role reversal"]);
+            let model = checkpoint.to_str().unwrap();
+            let both = spar(&["eval", "--model", model, "--attempts", "2", "--self-verify"]);
+            assert_usage_error(&both, &["--self-verify", "--role-reversal"]);
         }
         assert_usage_error(
             &with_feedback("loud"),
