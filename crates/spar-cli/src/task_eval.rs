@@ -386,18 +386,6 @@ fn print_refine(report: &RefineReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_ks_are_powers_of_two_and_n() {
-        assert_eq!(default_pass_at(16), vec![1, 2, 4, 8, 16]);
-        assert_eq!(default_pass_at(10), vec![1, 2, 4, 8, 10]);
-        assert_eq!(default_pass_at(1), vec![1]);
-    }
-}
-
 /// The multi-attempt episodes `spar eval --attempts N` plays (`None` for one attempt), from
 /// the flags and the checkpoint's `task.json`, checked before anything is loaded.
 fn attempts_setup(
@@ -465,4 +453,16 @@ fn attempts_setup(
         verify,
         critique,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ks_are_powers_of_two_and_n() {
+        assert_eq!(default_pass_at(16), vec![1, 2, 4, 8, 16]);
+        assert_eq!(default_pass_at(10), vec![1, 2, 4, 8, 10]);
+        assert_eq!(default_pass_at(1), vec![1]);
+    }
 }
