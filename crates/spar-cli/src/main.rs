@@ -105,8 +105,8 @@ fn is_usage_error(error: &anyhow::Error) -> bool {
         }
         // A run directory, arm or metric name that is wrong, or a file of it that cannot be
         // read (as for model files below).
-        if cause.is::<spar_report::Error>() {
-            return true;
+        if let Some(error) = cause.downcast_ref::<spar_report::Error>() {
+            return !matches!(error, spar_report::Error::Render { .. });
         }
         // A model file, adapter, config or argument that is wrong; a failing tensor op is not.
         if let Some(error) = cause.downcast_ref::<spar_lm::LmError>() {

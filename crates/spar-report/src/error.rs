@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 /// What can go wrong in `spar-report`. Every variant names the file, arm, metric or value
-/// at fault; all but [`Error::Io`] and [`Error::Write`] are about the input (a run directory, an arm, a metric
+/// at fault; all but [`Error::Io`], [`Error::Write`] and [`Error::Render`] are about the input (a run directory, an arm, a metric
 /// name, an event file), so a command-line tool can report them as usage errors.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -20,6 +20,14 @@ pub enum Error {
     /// file).
     #[error(transparent)]
     Write(#[from] spar_core::Error),
+    /// A plot could not be rendered to PNG (a fault of spar's own SVG, not of the input).
+    #[error("rendering the PNG of {what}: {reason}")]
+    Render {
+        /// The plot.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A run directory has no `metrics.jsonl`.
     #[error("{} does not exist: is this a `spar train` run directory?", path.display())]
     MissingMetrics {

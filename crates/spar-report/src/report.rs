@@ -164,7 +164,7 @@ pub fn write_report(run_dir: &Path) -> Result<ReportFiles> {
         }
         let svg = render_svg(spec.title, spec.y_label, &series, &refs, records.len());
         let path = dir.join(spec.file);
-        write_atomic(&path, svg.as_bytes())?;
+        crate::png::write_plot(&path, &svg)?;
         plots.push(path);
     }
 

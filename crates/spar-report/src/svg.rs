@@ -133,6 +133,52 @@ fn escape_xml(s: &str) -> String {
     out
 }
 
+/// Mean advance of a DejaVu Sans character (the font the PNGs render with, `png.rs`), in
+/// ems: about 0.55 for lower case, 0.64 for digits, 0.70 for capitals; the estimates take the
+/// wide end so that a fitted line is never wider than its room.
+const REGULAR_EM: f64 = 0.64;
+/// The same for DejaVu Sans Bold.
+const BOLD_EM: f64 = 0.72;
+
+/// The font size (from `max` down to `min`) at which `text` fits `room` units, and the text,
+/// shortened with an ellipsis in the middle when it does not fit even at `min`.
+fn fit_line(text: &str, room: f64, max: f64, min: f64, em: f64) -> (f64, String) {
+    let chars = text.chars().count().max(1) as f64;
+    let size = (room / (chars * em)).min(max);
+    if size >= min {
+        return (size, text.to_string());
+    }
+    let keep = ((room / (min * em)).floor() as usize).saturating_sub(1).max(2);
+    let head: String = text.chars().take(keep / 2).collect();
+    let tail: String = text.chars().skip(chars as usize - (keep - keep / 2)).collect();
+    (min, format!("{head}\u{2026}{tail}"))
+}
+
+/// The title's lines as `(baseline y, font size, text)`: one line at up to 16 units when it
+/// fits `room` at 11 or more, else two lines split at the space nearest the middle.
+pub(crate) fn fit_title(title: &str, room: f64) -> Vec<(f64, f64, String)> {
+    let (size, line) = fit_line(title, room, 16.0, 11.0, BOLD_EM);
+    if line == title {
+        return vec![(24.0, size, line)];
+    }
+    let middle = title.len() / 2;
+    let split = title
+        .char_indices()
+        .filter(|&(_, c)| c == ' ')
+        .map(|(i, _)| i)
+        .min_by_key(|&i| i.abs_diff(middle));
+    let Some(split) = split else {
+        return vec![(24.0, size, line)];
+    };
+    let (a, b) = (title[..split].trim(), title[split..].trim());
+    let longer = if a.chars().count() >= b.chars().count() { a } else { b };
+    let (size, _) = fit_line(longer, room, 13.0, 8.0, BOLD_EM);
+    [(17.0, a), (33.0, b)]
+        .into_iter()
+        .map(|(y, t)| (y, size, fit_line(t, room, size, 8.0, BOLD_EM).1))
+        .collect()
+}
+
 /// An SVG line plot of `series` over steps, with dashed horizontal `refs`. Points are
 /// marked on a series that is missing on some of the `n_records` steps (or is short). A
 /// series' band is a translucent polygon in its colour, drawn before every line.
@@ -207,12 +253,15 @@ pub(crate) fn render_svg(
         svg,
         r#"<rect x="0" y="0" width="{W}" height="{H}" fill="white"/>"#
     );
-    let _ = writeln!(
-        svg,
-        r#"<text x="{:.1}" y="24" text-anchor="middle" font-size="16" font-weight="bold">{}</text>"#,
-        (x0 + x1) / 2.0,
-        escape_xml(title)
-    );
+    // The title, centred on the canvas, shrunk (and split in two lines) to fit its width.
+    for (y, size, line) in fit_title(title, W - 24.0) {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{y:.1}" text-anchor="middle" font-size="{size:.1}" font-weight="bold">{}</text>"#,
+            W / 2.0,
+            escape_xml(&line)
+        );
+    }
     // Grid and tick labels.
     for &v in &yt.values {
         let y = py(v);
@@ -337,12 +386,13 @@ pub(crate) fn render_svg(
                 r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{color}" stroke-width="2"{dash}/>"#,
                 lx + 22.0
             );
+            let (size, label) = fit_line(label, W - (lx + 28.0) - 6.0, 12.0, 7.0, REGULAR_EM);
             let _ = writeln!(
                 svg,
-                r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+                r#"<text x="{:.1}" y="{:.1}" font-size="{size:.1}">{}</text>"#,
                 lx + 28.0,
                 ly + 4.0,
-                escape_xml(label)
+                escape_xml(&label)
             );
         }
     }

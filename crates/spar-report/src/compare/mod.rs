@@ -240,7 +240,7 @@ pub fn write_comparison(
         let svg = render_svg(&plot_title, metric, &series, &[], n_points);
         let file = plot_file_name(metric);
         let path = out.join(&file);
-        write_atomic(&path, svg.as_bytes())?;
+        crate::png::write_plot(&path, &svg)?;
         plots.push(path);
         comparisons.push(MetricComparison {
             metric: metric.to_string(),
