@@ -159,7 +159,8 @@ fn info_at_depth(path: &Path, depth: usize) -> Result<String> {
         (config, tokenizer)
     };
     out.push_str(&format!(
-        "parameters: {}\nlayers: {}, hidden: {}, intermediate: {}, heads: {} (key/value {}), head width: {}\nvocab: {}, context: {}, rope theta: {}, tied embeddings: {}\n",
+        "model type: {}\nparameters: {}\nlayers: {}, hidden: {}, intermediate: {}, heads: {} (key/value {}), head width: {}\nvocab: {}, context: {}, rope theta: {}, tied embeddings: {}\n",
+        config.model_type,
         config.num_parameters(),
         config.num_hidden_layers,
         config.hidden_size,

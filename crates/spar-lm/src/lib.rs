@@ -4,7 +4,8 @@
 //!   a caller-owned [`KvCache`];
 //! * [`ops`]: RMSNorm, softmax and rotary embeddings with hand-written backward passes (candle's
 //!   fused kernels cut the autograd graph);
-//! * [`config`]: Hugging Face `config.json` ([`Config`]);
+//! * [`config`]: Hugging Face `config.json` ([`Config`]); [`family`]: the model families
+//!   (`llama`, `qwen2`, `qwen3`) and rotary scaling;
 //! * [`tokenizer`]: byte-level, Hugging Face `tokenizer.json` and GGUF tokenizers, chat
 //!   templates ([`TextTokenizer`]);
 //! * [`sample`]: batched, seeded sampling with a KV cache; [`score`]: log-probabilities of
@@ -34,6 +35,7 @@ pub mod config;
 pub mod device;
 pub mod engine;
 pub mod error;
+pub mod family;
 pub mod gguf;
 pub mod linear;
 pub mod load;
