@@ -77,10 +77,12 @@ pub fn prompt_ids(
     add_bos: bool,
 ) -> Result<Vec<u32>> {
     let text = if chat {
-        let template = tokenizer.chat_template().ok_or_else(|| {
-            LmError::InvalidArgument("--chat: the model has no chat template".into())
-        })?;
-        template.render(&[Message::new("user", prompt)], true)
+        if !tokenizer.has_chat_template() {
+            return Err(LmError::InvalidArgument(
+                "--chat: the model has no chat template".into(),
+            ));
+        }
+        tokenizer.render_chat(&[Message::new("user", prompt)], true)?
     } else {
         prompt.to_string()
     };

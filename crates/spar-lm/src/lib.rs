@@ -7,7 +7,8 @@
 //! * [`config`]: Hugging Face `config.json` ([`Config`]); [`family`]: the model families
 //!   (`llama`, `qwen2`, `qwen3`) and rotary scaling;
 //! * [`tokenizer`]: byte-level, Hugging Face `tokenizer.json` and GGUF tokenizers, chat
-//!   templates ([`TextTokenizer`]);
+//!   templates ([`TextTokenizer`]); [`jinja`]: a model's own Jinja chat template rendered
+//!   through minijinja as `transformers` renders it;
 //! * [`sample`]: batched, seeded sampling with a KV cache; [`score`]: log-probabilities of
 //!   given completions;
 //! * [`checkpoint`]: Hugging Face checkpoint directories ([`Checkpoint`]); [`gguf`]: GGUF
@@ -37,6 +38,7 @@ pub mod engine;
 pub mod error;
 pub mod family;
 pub mod gguf;
+pub mod jinja;
 pub mod linear;
 pub mod load;
 pub mod lora;
