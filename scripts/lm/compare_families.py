@@ -23,9 +23,6 @@ Prints the max abs difference per case; exit code 1 if any exceeds the tolerance
 an argmax disagrees.
 """
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +32,9 @@ import transformers
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, Qwen2Config,
                           Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_transformers import last_logits_gap  # noqa: E402  (runs `spar lm logits`)
 
 ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-4
@@ -92,25 +92,11 @@ def cases(tmp):
     yield save("llama-bias", randomize(LlamaForCausalLM(bias), 5))
 
 
-def spar_logits(spar, model_dir, ids):
-    out = subprocess.run(
-        [spar, "lm", "logits", "--model", str(model_dir), "--ids", ",".join(map(str, ids))],
-        capture_output=True, text=True, env={**os.environ, "RAYON_NUM_THREADS": "2"},
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"spar lm logits failed on {model_dir}:\n{out.stderr}")
-    return torch.tensor(json.loads(out.stdout)["logits"])
-
-
 def compare(spar, name, model_dir, sequences):
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     worst, ok = 0.0, True
     for ids in sequences:
-        with torch.no_grad():
-            ref = model(torch.tensor([ids])).logits[0, -1]
-        ours = spar_logits(spar, model_dir, ids)
-        diff = (ref - ours).abs().max().item()
-        same_top = int(ref.argmax()) == int(ours.argmax())
+        diff, same_top = last_logits_gap(model, spar, model_dir, ids)
         worst = max(worst, diff)
         ok &= diff <= TOL and same_top
     files = sorted(p.name for p in model_dir.glob("*.safetensors*"))

@@ -765,13 +765,17 @@ mod tests {
     #[test]
     fn every_parameter_gets_a_nonzero_gradient() {
         for causal in [true, false] {
-            every_parameter_gets_a_gradient(causal);
+            every_parameter_gets_a_gradient(causal, "llama");
         }
+        // Qwen2's q/k/v biases and Qwen3's head norms train too.
+        every_parameter_gets_a_gradient(true, "qwen2");
+        every_parameter_gets_a_gradient(true, "qwen3");
     }
 
-    fn every_parameter_gets_a_gradient(causal: bool) {
+    fn every_parameter_gets_a_gradient(causal: bool, model_type: &str) {
         let mut cfg = tiny();
         cfg.is_causal = causal;
+        cfg.model_type = model_type.into();
         let weights = init_weights(&cfg, 0.2, 4, &Device::Cpu).unwrap();
         let varmap = VarMap::new();
         {

@@ -112,8 +112,9 @@ impl TextTokenizer {
     /// The same tokenizer with `template` as its Jinja chat template (and, when it is ChatML,
     /// as its native layout), as if read from `tokenizer_config.json`.
     pub fn with_jinja_template(mut self, template: JinjaTemplate) -> TextTokenizer {
-        self.chat = ChatTemplate::from_jinja(template.source());
+        let source = template.source().to_string();
         self.jinja = Some(Ok(template));
+        self.chat = native_layout(Some(&source), self.jinja.as_ref());
         self
     }
 
@@ -156,8 +157,10 @@ impl TextTokenizer {
                 .filter_map(|key| Some((key.to_string(), token_text(key)?)))
                 .collect();
             let source = chat_template_source(&config, &dir)?;
-            out.chat = source.as_deref().and_then(ChatTemplate::from_jinja);
-            out.jinja = source.map(|s| JinjaTemplate::new(&s, special).map_err(|e| e.to_string()));
+            out.jinja = source
+                .as_deref()
+                .map(|s| JinjaTemplate::new(s, special).map_err(|e| e.to_string()));
+            out.chat = native_layout(source.as_deref(), out.jinja.as_ref());
         }
         out.eos_ids = out.end_ids(eos_text.and_then(|t| out.inner.token_to_id(&t)));
         Ok(out)
@@ -201,11 +204,14 @@ impl TextTokenizer {
         .into_iter()
         .filter_map(|(name, key)| Some((name.to_string(), text_of(key)?)))
         .collect();
+        let jinja = source
+            .as_deref()
+            .map(|s| JinjaTemplate::new(s, special).map_err(|e| e.to_string()));
         let mut out = TextTokenizer {
             eos_ids: Vec::new(),
             bos_id: as_u32("tokenizer.ggml.bos_token_id"),
-            chat: source.as_deref().and_then(ChatTemplate::from_jinja),
-            jinja: source.map(|s| JinjaTemplate::new(&s, special).map_err(|e| e.to_string())),
+            chat: native_layout(source.as_deref(), jinja.as_ref()),
+            jinja,
             inner,
         };
         out.eos_ids = out.end_ids(as_u32("tokenizer.ggml.eos_token_id"));
@@ -340,6 +346,39 @@ impl TextTokenizer {
         spar_core::atomic::write_atomic(&dir.join("tokenizer_config.json"), text.as_bytes())?;
         Ok(())
     }
+}
+
+/// The native layout of a Jinja chat template, kept only when it renders exactly what the
+/// template renders through minijinja on probe conversations (with and without a system
+/// message, several turns, with and without the generation prompt): a template that merely
+/// contains ChatML markers (Qwen2.5's, whose tool branch holds another system text) is left
+/// to minijinja. A template minijinja cannot compile keeps the recognised layout.
+fn native_layout(
+    source: Option<&str>,
+    jinja: Option<&std::result::Result<JinjaTemplate, String>>,
+) -> Option<ChatTemplate> {
+    let native = ChatTemplate::from_jinja(source?)?;
+    let template = match jinja? {
+        Err(_) => return Some(native),
+        Ok(t) => t,
+    };
+    let probes = [
+        vec![Message::new("user", "Hi")],
+        vec![
+            Message::new("system", "Be brief."),
+            Message::new("user", "Hi"),
+            Message::new("assistant", "Hello."),
+            Message::new("user", "Bye"),
+        ],
+    ];
+    let agrees = probes.iter().all(|messages| {
+        [true, false].into_iter().all(|add| {
+            template
+                .render(messages, add)
+                .is_ok_and(|text| text == native.render(messages, add))
+        })
+    });
+    agrees.then_some(native)
 }
 
 /// The special-token fields of `tokenizer_config.json` a chat template may print.

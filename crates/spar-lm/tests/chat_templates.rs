@@ -100,3 +100,31 @@ fn a_tokenizer_config_template_is_loaded_rendered_and_saved() {
     assert_eq!(again.jinja_template(), loaded.jinja_template());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `render_chat` (the `chat` and `auto` prompt styles) gives transformers' string too: spar's
+/// native ChatML layout is used only where it agrees with the template (SmolLM2's), not for
+/// a template that merely contains ChatML markers (Qwen2.5's, whose tool branch holds another
+/// system text).
+#[test]
+fn the_native_layout_is_used_only_where_it_agrees_with_the_template() {
+    let golden = golden();
+    for case in golden["cases"].as_array().unwrap() {
+        let family = case["family"].as_str().unwrap();
+        let tok = TextTokenizer::byte_level(&["<|endoftext|>"])
+            .unwrap()
+            .with_jinja_template(template(&golden, family));
+        assert_eq!(
+            tok.chat_template().is_some(),
+            family == "smollm2",
+            "{family}: native layout"
+        );
+        let got = tok.render_chat(
+            &messages(case),
+            case["add_generation_prompt"].as_bool().unwrap(),
+        );
+        match &case["rendered"] {
+            serde_json::Value::String(want) => assert_eq!(got.unwrap(), *want, "{family}"),
+            _ => assert!(got.is_err(), "{family}"),
+        }
+    }
+}
