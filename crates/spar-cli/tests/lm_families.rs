@@ -25,7 +25,14 @@ fn write_checkpoint(dir: &std::path::Path, model_type: &str) -> Checkpoint {
 }
 
 fn logits(dir: &std::path::Path) -> std::process::Output {
-    spar(&["lm", "logits", "--model", dir.to_str().unwrap(), "--ids", "1,2,3"])
+    spar(&[
+        "lm",
+        "logits",
+        "--model",
+        dir.to_str().unwrap(),
+        "--ids",
+        "1,2,3",
+    ])
 }
 
 #[test]

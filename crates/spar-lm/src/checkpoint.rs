@@ -103,7 +103,10 @@ fn read_weights(dir: &Path, device: &Device) -> Result<HashMap<String, Tensor>> 
         if !path.exists() {
             return Err(LmError::corrupt(
                 &path,
-                format!("missing, but {} lists it as a shard", dir.join(SHARD_INDEX).display()),
+                format!(
+                    "missing, but {} lists it as a shard",
+                    dir.join(SHARD_INDEX).display()
+                ),
             ));
         }
         tensors.extend(load_safetensors(&path, device)?);
@@ -211,9 +214,7 @@ impl Checkpoint {
             tokenizer,
         };
         out.check_tensors().map_err(|e| match e {
-            LmError::Config(message) => {
-                LmError::Config(format!("{}: {message}", dir.display()))
-            }
+            LmError::Config(message) => LmError::Config(format!("{}: {message}", dir.display())),
             other => other,
         })?;
         Ok(out)
@@ -307,12 +308,7 @@ fn drop_tied_head_copy(config: &Config, tensors: &mut HashMap<String, Tensor>) -
         return Ok(());
     };
     let same = head.dims() == embed.dims()
-        && head
-            .sub(embed)?
-            .abs()?
-            .max_all()?
-            .to_scalar::<f32>()?
-            == 0.0;
+        && head.sub(embed)?.abs()?.max_all()?.to_scalar::<f32>()? == 0.0;
     if same {
         tensors.remove("lm_head.weight");
         Ok(())

@@ -245,7 +245,10 @@ mod tests {
         let mut cfg = Config::tiny(256, 32, 1, 2);
         cfg.rope_scaling = Some(serde_json::json!({"rope_type": "yarn", "factor": 4.0}));
         let err = cfg.validate().unwrap_err().to_string();
-        assert!(err.contains("rope_scaling") && err.contains("\"yarn\""), "{err}");
+        assert!(
+            err.contains("rope_scaling") && err.contains("\"yarn\""),
+            "{err}"
+        );
         cfg.rope_scaling = None;
         cfg.model_type = "mistral".into();
         let err = cfg.validate().unwrap_err().to_string();

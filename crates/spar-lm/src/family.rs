@@ -150,7 +150,9 @@ pub fn rope_scaling(cfg: &Config) -> Result<RopeScaling> {
         .unwrap_or("default");
     let number = |key: &str| -> Result<f64> {
         obj.get(key).and_then(Value::as_f64).ok_or_else(|| {
-            LmError::Config(format!("rope_scaling of type {kind:?} lacks the number {key:?}"))
+            LmError::Config(format!(
+                "rope_scaling of type {kind:?} lacks the number {key:?}"
+            ))
         })
     };
     match kind {
@@ -256,7 +258,10 @@ mod tests {
         let s = (1024.0 / (2.0 * std::f64::consts::PI / 0.01) - 1.0) / 3.0;
         let want = [1.0, 0.1, (1.0 - s) * 0.01 / 8.0 + s * 0.01, 0.001 / 8.0];
         for (g, w) in got.iter().zip(want) {
-            assert!((*g as f64 - w).abs() < 1e-6 * w.max(1e-3), "{got:?} vs {want:?}");
+            assert!(
+                (*g as f64 - w).abs() < 1e-6 * w.max(1e-3),
+                "{got:?} vs {want:?}"
+            );
         }
         assert!((want[2] - 0.0030863).abs() < 1e-6);
         let plain = inv_freq(10_000.0, 8, RopeScaling::Default);

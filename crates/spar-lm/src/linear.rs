@@ -143,7 +143,13 @@ mod tests {
         let w = Tensor::new(&[[1f32, 2.], [3., 4.]], &dev).unwrap();
         let layer = Linear::dense(w).with_bias(Tensor::new(&[10f32, -1.], &dev).unwrap());
         let x = Tensor::new(&[[[1f32, 1.], [2., 0.]]], &dev).unwrap();
-        let y: Vec<Vec<f32>> = layer.forward(&x).unwrap().squeeze(0).unwrap().to_vec2().unwrap();
+        let y: Vec<Vec<f32>> = layer
+            .forward(&x)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
         assert_eq!(y, [[13., 6.], [12., 5.]]);
         assert!(layer.detached().bias().is_some());
     }

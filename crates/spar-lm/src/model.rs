@@ -527,7 +527,8 @@ impl Llama {
 /// ([`crate::family::inv_freq`]).
 fn rotary_tables(cfg: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
     let scaling = crate::family::rope_scaling(cfg).map_err(candle_core::Error::wrap)?;
-    let inv_freq = crate::family::inv_freq(crate::family::rope_theta(cfg), cfg.head_width(), scaling);
+    let inv_freq =
+        crate::family::inv_freq(crate::family::rope_theta(cfg), cfg.head_width(), scaling);
     let inv_freq = Tensor::new(inv_freq, device)?.unsqueeze(0)?;
     let positions = Tensor::arange(0u32, cfg.max_position_embeddings as u32, device)?
         .to_dtype(DType::F32)?
@@ -555,9 +556,27 @@ pub fn tensor_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     for i in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{i}");
         out.push((format!("{p}.input_layernorm.weight"), vec![d]));
-        linear(&mut out, format!("{p}.self_attn.q_proj"), h * hd, d, qkv_bias);
-        linear(&mut out, format!("{p}.self_attn.k_proj"), kv * hd, d, qkv_bias);
-        linear(&mut out, format!("{p}.self_attn.v_proj"), kv * hd, d, qkv_bias);
+        linear(
+            &mut out,
+            format!("{p}.self_attn.q_proj"),
+            h * hd,
+            d,
+            qkv_bias,
+        );
+        linear(
+            &mut out,
+            format!("{p}.self_attn.k_proj"),
+            kv * hd,
+            d,
+            qkv_bias,
+        );
+        linear(
+            &mut out,
+            format!("{p}.self_attn.v_proj"),
+            kv * hd,
+            d,
+            qkv_bias,
+        );
         linear(&mut out, format!("{p}.self_attn.o_proj"), d, h * hd, o_bias);
         if family.qk_norm() {
             out.push((format!("{p}.self_attn.q_norm.weight"), vec![hd]));

@@ -53,7 +53,10 @@ fn load_error(dir: &Path) -> String {
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn set(tensors: &mut HashMap<String, Tensor>, name: &str, value: f64) {

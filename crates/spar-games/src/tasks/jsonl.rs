@@ -537,12 +537,18 @@ mod tests {
 
         let rows = "{\"problem\": \"Half of 1?\", \"solution\": \"It is $\\\\boxed{0.5}$.\", \"split\": \"train\"}\n{\"problem\": [{\"role\": \"system\", \"content\": \"Think step by step.\"}, {\"role\": \"user\", \"content\": \"1+1?\"}], \"solution\": \"2\", \"split\": \"test\"}\n";
         let path = temp_file("math", rows);
-        let spec = format!("jsonl(path={},question_key=problem,answer_key=solution)", path.display());
+        let spec = format!(
+            "jsonl(path={},question_key=problem,answer_key=solution)",
+            path.display()
+        );
         let task = task_from_spec(&spec).unwrap();
         assert_eq!(task.name(), spec, "the name rebuilds the same task");
         assert_eq!(task_from_spec(&task.name()).unwrap().name(), spec);
         let half = task.problem(Split::Train, 0, 0);
-        assert_eq!((half.question.as_str(), half.answer.as_str()), ("Half of 1?", "0.5"));
+        assert_eq!(
+            (half.question.as_str(), half.answer.as_str()),
+            ("Half of 1?", "0.5")
+        );
         assert_eq!(task.verify(&half, "\\boxed{0.5}"), Verdict::Correct);
         let chat = task.problem(Split::Test, 0, 0);
         assert_eq!(chat.question, "1+1?");
@@ -561,7 +567,10 @@ mod tests {
             path.display()
         ))
         .unwrap_err();
-        assert!(err.contains("line 1: missing key \"answer\" (answer_key)"), "{err}");
+        assert!(
+            err.contains("line 1: missing key \"answer\" (answer_key)"),
+            "{err}"
+        );
         let err = task_from_spec(&format!("jsonl(path={},question=problem)", path.display()))
             .unwrap_err();
         assert!(err.contains("question_key, answer_key"), "{err}");

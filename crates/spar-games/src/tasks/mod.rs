@@ -261,7 +261,10 @@ pub const TASKS: &[TaskInfo] = &[
 pub fn task_from_spec(spec: &str) -> Result<Box<dyn Task>, String> {
     let trimmed = spec.trim();
     if let Some(path) = trimmed.strip_prefix("jsonl:") {
-        return Ok(Box::new(JsonlTask::load(path.trim(), rows::Keys::default())?));
+        return Ok(Box::new(JsonlTask::load(
+            path.trim(),
+            rows::Keys::default(),
+        )?));
     }
     if let Some(path) = trimmed.strip_prefix("parquet:") {
         return parquet_task(spec, path.trim(), rows::Keys::default());

@@ -12,11 +12,10 @@ use serde_json::{Map, Value};
 
 /// Every row of the Parquet file at `path`, in order, as a JSON object.
 pub(crate) fn read(path: &str) -> Result<Vec<Map<String, Value>>, String> {
-    let file = File::open(path).map_err(|e| {
-        format!("cannot read {path:?}: {e}; give the path of a Parquet file")
-    })?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let file = File::open(path)
+        .map_err(|e| format!("cannot read {path:?}: {e}; give the path of a Parquet file"))?;
+    let reader =
+        SerializedFileReader::new(file).map_err(|e| format!("not a readable Parquet file: {e}"))?;
     let rows = reader
         .get_row_iter(None)
         .map_err(|e| format!("cannot read the rows: {e}"))?;
@@ -98,10 +97,18 @@ mod tests {
         let total = task.split_size(Split::Train).unwrap() + task.split_size(Split::Test).unwrap();
         assert_eq!(total, 40);
         let p = task.problem(Split::Train, 0, 0);
-        let i: u32 = p.question["What is ".len()..].split(' ').next().unwrap().parse().unwrap();
+        let i: u32 = p.question["What is ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(p.answer, (i + 1).to_string());
         assert_eq!(task.verify(&p, &p.solution), Verdict::Correct);
-        assert_eq!(task.verify(&p, &format!("#### {}", i + 1)), Verdict::Correct);
+        assert_eq!(
+            task.verify(&p, &format!("#### {}", i + 1)),
+            Verdict::Correct
+        );
         assert!(!task.verify(&p, &format!("#### {}", i + 2)).is_correct());
 
         // A key that is not there: the file, the row and the key are named.

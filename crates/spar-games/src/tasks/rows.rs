@@ -52,7 +52,11 @@ pub(crate) fn final_answer(text: &str) -> Option<String> {
             && without_commas
                 .bytes()
                 .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'.'));
-        return Some(if numeric { without_commas } else { answer.to_string() });
+        return Some(if numeric {
+            without_commas
+        } else {
+            answer.to_string()
+        });
     }
     super::last_boxed(text).map(|inside| inside.trim().to_string())
 }
@@ -225,8 +229,11 @@ mod tests {
             err.contains("key \"prompt\"") && err.contains("[user, assistant, user]"),
             "{err}"
         );
-        let err = parse(r#"{"prompt": [{"role": "user"}], "answer": "1"}"#, &Keys::default())
-            .unwrap_err();
+        let err = parse(
+            r#"{"prompt": [{"role": "user"}], "answer": "1"}"#,
+            &Keys::default(),
+        )
+        .unwrap_err();
         assert!(err.contains("message 0"), "{err}");
     }
 
@@ -237,13 +244,19 @@ mod tests {
             answer: Some("target".into()),
         };
         let err = parse(r#"{"question": "a", "target": "1"}"#, &keys).unwrap_err();
-        assert!(err.contains("missing key \"problem\" (question_key)"), "{err}");
+        assert!(
+            err.contains("missing key \"problem\" (question_key)"),
+            "{err}"
+        );
         let err = parse(r#"{"problem": "a"}"#, &keys).unwrap_err();
         assert!(err.contains("missing key \"target\" (answer_key)"), "{err}");
         let err = parse(r#"{"problem": "a", "target": [1]}"#, &keys).unwrap_err();
         assert!(err.contains("key \"target\" must be a string"), "{err}");
         let err = parse(r#"{"problem": 7, "target": "1"}"#, &keys).unwrap_err();
-        assert!(err.contains("key \"problem\" must be a string or a list"), "{err}");
+        assert!(
+            err.contains("key \"problem\" must be a string or a list"),
+            "{err}"
+        );
         let err = parse(r#####"{"problem": "a", "target": "####  "}"#####, &keys).unwrap_err();
         assert!(err.contains("the answer is empty"), "{err}");
     }

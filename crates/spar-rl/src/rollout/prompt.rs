@@ -193,7 +193,10 @@ mod tests {
             .with_jinja_template(JinjaTemplate::new(LLAMA3, special).unwrap());
         let want = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nRules.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
         let obs = observation();
-        assert_eq!(prompt_text(&tok, &obs, PromptStyle::Template).unwrap(), want);
+        assert_eq!(
+            prompt_text(&tok, &obs, PromptStyle::Template).unwrap(),
+            want
+        );
         // Not ChatML: `chat` and `auto` fall back to the same Jinja rendering.
         assert_eq!(prompt_text(&tok, &obs, PromptStyle::Chat).unwrap(), want);
         assert_eq!(prompt_text(&tok, &obs, PromptStyle::Auto).unwrap(), want);
@@ -207,6 +210,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`template`") && err.contains("`raw`"), "{err}");
-        assert_eq!("template".parse::<PromptStyle>().unwrap(), PromptStyle::Template);
+        assert_eq!(
+            "template".parse::<PromptStyle>().unwrap(),
+            PromptStyle::Template
+        );
     }
 }
