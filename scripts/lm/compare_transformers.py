@@ -34,16 +34,21 @@ def spar_logits(spar, model_dir, ids):
     return torch.tensor(json.loads(out.stdout)["logits"])
 
 
+def last_logits_gap(model, spar, model_dir, ids):
+    """Max |difference| of the last position's logits of `model` and `spar lm logits` after
+    `ids`, and whether their argmax agrees."""
+    with torch.no_grad():
+        ref = model(torch.tensor([ids])).logits[0, -1]
+    ours = spar_logits(spar, model_dir, ids)
+    return (ref - ours).abs().max().item(), int(ref.argmax()) == int(ours.argmax())
+
+
 def compare(spar, model_dir, sequences, name):
     model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).eval()
     worst = 0.0
     ok = True
     for ids in sequences:
-        with torch.no_grad():
-            ref = model(torch.tensor([ids])).logits[0, -1]
-        ours = spar_logits(spar, model_dir, ids)
-        diff = (ref - ours).abs().max().item()
-        same_top = int(ref.argmax()) == int(ours.argmax())
+        diff, same_top = last_logits_gap(model, spar, model_dir, ids)
         worst = max(worst, diff)
         ok &= diff <= TOL and same_top
         print(f"  {name}: {len(ids):3d} tokens, max |diff| {diff:.2e}, argmax agrees {same_top}")

@@ -573,7 +573,7 @@ const MALFORMED: &[Malformed] = &[
     set(
         K,
         &["model.prompt_style=\"fancy\""],
-        &["model.prompt_style", "auto, chat, raw"],
+        &["model.prompt_style", "auto, chat, template, raw"],
     ),
     set(
         T,

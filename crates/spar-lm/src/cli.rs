@@ -77,10 +77,12 @@ pub fn prompt_ids(
     add_bos: bool,
 ) -> Result<Vec<u32>> {
     let text = if chat {
-        let template = tokenizer.chat_template().ok_or_else(|| {
-            LmError::InvalidArgument("--chat: the model has no chat template".into())
-        })?;
-        template.render(&[Message::new("user", prompt)], true)
+        if !tokenizer.has_chat_template() {
+            return Err(LmError::InvalidArgument(
+                "--chat: the model has no chat template".into(),
+            ));
+        }
+        tokenizer.render_chat(&[Message::new("user", prompt)], true)?
     } else {
         prompt.to_string()
     };
@@ -159,7 +161,8 @@ fn info_at_depth(path: &Path, depth: usize) -> Result<String> {
         (config, tokenizer)
     };
     out.push_str(&format!(
-        "parameters: {}\nlayers: {}, hidden: {}, intermediate: {}, heads: {} (key/value {}), head width: {}\nvocab: {}, context: {}, rope theta: {}, tied embeddings: {}\n",
+        "model type: {}\nparameters: {}\nlayers: {}, hidden: {}, intermediate: {}, heads: {} (key/value {}), head width: {}\nvocab: {}, context: {}, rope theta: {}, tied embeddings: {}\n",
+        config.model_type,
         config.num_parameters(),
         config.num_hidden_layers,
         config.hidden_size,

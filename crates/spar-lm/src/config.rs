@@ -2,6 +2,7 @@
 //! (`LlamaForCausalLM`).
 
 use crate::error::{LmError, Result};
+use crate::family::Family;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -49,16 +50,18 @@ pub struct Config {
     /// Hugging Face model class; spar writes `["LlamaForCausalLM"]`.
     #[serde(default = "default_architectures")]
     pub architectures: Vec<String>,
-    /// Hugging Face model type; spar writes `llama`.
+    /// Hugging Face model type: `llama`, `qwen2` or `qwen3` ([`Family`]); others are refused.
     #[serde(default = "default_model_type")]
     pub model_type: String,
-    /// Rotary scaling (Llama 3's, YaRN, ...); spar supports only `None` and refuses others.
+    /// Rotary scaling: `None`, `{"rope_type": "default"}` or Llama 3's (`"llama3"`); others
+    /// (YaRN, linear, dynamic) are refused ([`crate::family::rope_scaling`]).
     #[serde(default)]
     pub rope_scaling: Option<serde_json::Value>,
-    /// Whether q/k/v/o projections have a bias; spar supports only `false`.
+    /// Whether q/k/v/o projections have a bias (Llama, Qwen3; Qwen2's q/k/v always have one:
+    /// [`Family::qkv_bias`]).
     #[serde(default)]
     pub attention_bias: bool,
-    /// Whether MLP projections have a bias; spar supports only `false`.
+    /// Whether MLP projections have a bias (Llama only).
     #[serde(default)]
     pub mlp_bias: bool,
     /// Whether attention is causal (a decoder, the default) or bidirectional (a masked
@@ -144,12 +147,9 @@ impl Config {
         if self.hidden_act != "silu" {
             return fail(format!("hidden_act {:?} (only \"silu\")", self.hidden_act));
         }
-        if self.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
-            return fail(format!("rope_scaling {:?} (only null)", self.rope_scaling));
-        }
-        if self.attention_bias || self.mlp_bias {
-            return fail("attention_bias/mlp_bias true (only false)".to_string());
-        }
+        let family = Family::of(&self.model_type)?;
+        family.validate(self)?;
+        crate::family::rope_scaling(self)?;
         if self.num_attention_heads == 0 || self.kv_heads() == 0 {
             return fail("zero attention heads".to_string());
         }
@@ -172,14 +172,18 @@ impl Config {
         Ok(())
     }
 
-    /// Number of trainable parameters.
+    /// The model family (`model_type`); [`Config::validate`] has refused unknown ones, so
+    /// this falls back to Llama only for a configuration that was never validated.
+    pub fn family(&self) -> Family {
+        Family::of(&self.model_type).unwrap_or(Family::Llama)
+    }
+
+    /// Number of trainable parameters (every tensor of [`crate::model::tensor_shapes`]).
     pub fn num_parameters(&self) -> usize {
-        let (d, f, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
-        let hd = self.head_width();
-        let attn = d * hd * self.num_attention_heads * 2 + d * hd * self.kv_heads() * 2;
-        let layer = attn + 3 * d * f + 2 * d;
-        let head = if self.tie_word_embeddings { 0 } else { v * d };
-        v * d + self.num_hidden_layers * layer + d + head
+        crate::model::tensor_shapes(self)
+            .iter()
+            .map(|(_, shape)| shape.iter().product::<usize>())
+            .sum()
     }
 
     /// Reads a Hugging Face `config.json`.
@@ -189,7 +193,10 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| match e {
+            LmError::Config(message) => LmError::Config(format!("{}: {message}", path.display())),
+            other => other,
+        })?;
         Ok(cfg)
     }
 
@@ -234,13 +241,35 @@ mod tests {
     }
 
     #[test]
-    fn refuses_rope_scaling() {
+    fn refuses_unsupported_rope_scaling_and_model_types() {
         let mut cfg = Config::tiny(256, 32, 1, 2);
-        cfg.rope_scaling = Some(serde_json::json!({"rope_type": "llama3"}));
-        assert!(cfg
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("rope_scaling"));
+        cfg.rope_scaling = Some(serde_json::json!({"rope_type": "yarn", "factor": 4.0}));
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("rope_scaling") && err.contains("\"yarn\""),
+            "{err}"
+        );
+        cfg.rope_scaling = None;
+        cfg.model_type = "mistral".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("model_type \"mistral\""), "{err}");
+        cfg.model_type = "qwen2".into();
+        cfg.extra
+            .insert("use_sliding_window".into(), serde_json::Value::Bool(true));
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("use_sliding_window"), "{err}");
+    }
+
+    #[test]
+    fn qwen2_and_qwen3_parameters_count_biases_and_head_norms() {
+        let mut cfg = Config::tiny(100, 16, 2, 4);
+        cfg.num_key_value_heads = Some(2);
+        let llama = cfg.num_parameters();
+        cfg.model_type = "qwen2".into();
+        // q bias 4 heads * 4 + k and v biases 2 heads * 4 each = 32 per layer.
+        assert_eq!(cfg.num_parameters(), llama + 2 * 32);
+        cfg.model_type = "qwen3".into();
+        // q_norm and k_norm, head_dim 4 each.
+        assert_eq!(cfg.num_parameters(), llama + 2 * 8);
     }
 }

@@ -4,9 +4,11 @@
 //!   a caller-owned [`KvCache`];
 //! * [`ops`]: RMSNorm, softmax and rotary embeddings with hand-written backward passes (candle's
 //!   fused kernels cut the autograd graph);
-//! * [`config`]: Hugging Face `config.json` ([`Config`]);
+//! * [`config`]: Hugging Face `config.json` ([`Config`]); [`family`]: the model families
+//!   (`llama`, `qwen2`, `qwen3`) and rotary scaling;
 //! * [`tokenizer`]: byte-level, Hugging Face `tokenizer.json` and GGUF tokenizers, chat
-//!   templates ([`TextTokenizer`]);
+//!   templates ([`TextTokenizer`]); [`jinja`]: a model's own Jinja chat template rendered
+//!   through minijinja as `transformers` renders it;
 //! * [`sample`]: batched, seeded sampling with a KV cache; [`score`]: log-probabilities of
 //!   given completions;
 //! * [`checkpoint`]: Hugging Face checkpoint directories ([`Checkpoint`]); [`gguf`]: GGUF
@@ -34,7 +36,9 @@ pub mod config;
 pub mod device;
 pub mod engine;
 pub mod error;
+pub mod family;
 pub mod gguf;
+pub mod jinja;
 pub mod linear;
 pub mod load;
 pub mod lora;

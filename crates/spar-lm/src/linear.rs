@@ -1,5 +1,6 @@
-//! A bias-free linear layer whose weight is either a dense tensor (trainable or frozen) or a
-//! quantised GGUF tensor, optionally with a LoRA adapter on top.
+//! A linear layer whose weight is either a dense tensor (trainable or frozen) or a quantised
+//! GGUF tensor, with an optional bias (Qwen2's q/k/v projections) and optionally a LoRA
+//! adapter on top.
 
 use candle_core::{quantized::QMatMul, Module, Result, Tensor};
 use std::sync::Arc;
@@ -25,10 +26,11 @@ pub struct LoraPair {
     pub scale: f64,
 }
 
-/// `y = x W^T (+ scale x A^T B^T)`.
+/// `y = x W^T (+ b) (+ scale x A^T B^T)`.
 #[derive(Debug, Clone)]
 pub struct Linear {
     pub(crate) weight: Weight,
+    pub(crate) bias: Option<Tensor>,
     pub(crate) lora: Option<LoraPair>,
 }
 
@@ -37,8 +39,20 @@ impl Linear {
     pub fn dense(weight: Tensor) -> Linear {
         Linear {
             weight: Weight::Dense(weight),
+            bias: None,
             lora: None,
         }
+    }
+
+    /// The same layer with `bias` (shape `(out_features,)`) added to its output.
+    pub fn with_bias(mut self, bias: Tensor) -> Linear {
+        self.bias = Some(bias);
+        self
+    }
+
+    /// The bias, if any.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
     }
 
     /// The same layer with every tensor detached from the autograd graph (storage shared, so
@@ -49,6 +63,7 @@ impl Linear {
                 Weight::Dense(t) => Weight::Dense(t.detach()),
                 Weight::Quantized(q) => Weight::Quantized(q.clone()),
             },
+            bias: self.bias.as_ref().map(Tensor::detach),
             lora: self.lora.as_ref().map(|p| LoraPair {
                 a: p.a.detach(),
                 b: p.b.detach(),
@@ -61,6 +76,7 @@ impl Linear {
     pub fn quantized(weight: Arc<QMatMul>) -> Linear {
         Linear {
             weight: Weight::Quantized(weight),
+            bias: None,
             lora: None,
         }
     }
@@ -92,6 +108,10 @@ impl Linear {
             Weight::Dense(w) => matmul_t(xs, w)?,
             Weight::Quantized(q) => q.forward(&xs.contiguous()?)?,
         };
+        let base = match &self.bias {
+            None => base,
+            Some(b) => base.broadcast_add(b)?,
+        };
         match &self.lora {
             None => Ok(base),
             Some(l) => base + (matmul_t(&matmul_t(xs, &l.a)?, &l.b)? * l.scale)?,
@@ -108,4 +128,29 @@ pub(crate) fn matmul_t(xs: &Tensor, w: &Tensor) -> Result<Tensor> {
     let mut shape = dims.to_vec();
     *shape.last_mut().expect("rank >= 1") = w.dim(0)?;
     out.reshape(shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn a_bias_is_added_to_every_row() {
+        // W = [[1, 2], [3, 4]], b = [10, -1]; x = [1, 1] -> [3 + 10, 7 - 1] = [13, 6],
+        // x = [2, 0] -> [2 + 10, 6 - 1] = [12, 5].
+        let dev = Device::Cpu;
+        let w = Tensor::new(&[[1f32, 2.], [3., 4.]], &dev).unwrap();
+        let layer = Linear::dense(w).with_bias(Tensor::new(&[10f32, -1.], &dev).unwrap());
+        let x = Tensor::new(&[[[1f32, 1.], [2., 0.]]], &dev).unwrap();
+        let y: Vec<Vec<f32>> = layer
+            .forward(&x)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert_eq!(y, [[13., 6.], [12., 5.]]);
+        assert!(layer.detached().bias().is_some());
+    }
 }

@@ -1,6 +1,8 @@
 //! A Llama-family decoder (Touvron et al. 2023): RMSNorm, rotary embeddings, grouped-query
 //! attention, SwiGLU, tied or untied embeddings, with Hugging Face `LlamaForCausalLM` tensor
-//! names.
+//! names; and the additions of the other families of [`crate::family`]: projection biases
+//! (Qwen2's q/k/v, Llama's `attention_bias`/`mlp_bias`), Qwen3's per-head q/k RMSNorm, Llama
+//! 3's rotary scaling.
 //!
 //! The same weights serve sampling and training: [`Llama::forward`] takes a [`KvCache`] that the
 //! caller owns. Every op on the path is differentiable (see [`crate::ops`]); a test asserts that
@@ -25,6 +27,22 @@ pub trait WeightSource {
             &format!("{name}.weight"),
             &[out_features, in_features],
         )?))
+    }
+    /// A linear layer as [`WeightSource::linear`], with the bias `{name}.bias` of shape
+    /// `(out_features,)` when `bias`.
+    fn linear_with_bias(
+        &self,
+        name: &str,
+        out_features: usize,
+        in_features: usize,
+        bias: bool,
+    ) -> Result<Linear> {
+        let layer = self.linear(name, out_features, in_features)?;
+        Ok(if bias {
+            layer.with_bias(self.tensor(&format!("{name}.bias"), &[out_features])?)
+        } else {
+            layer
+        })
     }
     /// The output projection, or `None` when the embedding is tied.
     fn lm_head(&self, cfg: &Config) -> Result<Option<Linear>> {
@@ -124,6 +142,10 @@ struct Attention {
     k_proj: Linear,
     v_proj: Linear,
     o_proj: Linear,
+    /// Qwen3's RMSNorm weights over each query and key head (`(head_dim,)`).
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+    norm_eps: f64,
     num_heads: usize,
     num_kv_heads: usize,
     head_dim: usize,
@@ -133,11 +155,22 @@ impl Attention {
     fn new(cfg: &Config, w: &dyn WeightSource, prefix: &str) -> Result<Attention> {
         let (d, hd) = (cfg.hidden_size, cfg.head_width());
         let (h, kv) = (cfg.num_attention_heads, cfg.kv_heads());
+        let family = cfg.family();
+        let (qkv_bias, o_bias) = (family.qkv_bias(cfg), family.o_bias(cfg));
+        let norm = |name: &str| -> Result<Option<Tensor>> {
+            family
+                .qk_norm()
+                .then(|| w.tensor(&format!("{prefix}.{name}.weight"), &[hd]))
+                .transpose()
+        };
         Ok(Attention {
-            q_proj: w.linear(&format!("{prefix}.q_proj"), h * hd, d)?,
-            k_proj: w.linear(&format!("{prefix}.k_proj"), kv * hd, d)?,
-            v_proj: w.linear(&format!("{prefix}.v_proj"), kv * hd, d)?,
-            o_proj: w.linear(&format!("{prefix}.o_proj"), d, h * hd)?,
+            q_proj: w.linear_with_bias(&format!("{prefix}.q_proj"), h * hd, d, qkv_bias)?,
+            k_proj: w.linear_with_bias(&format!("{prefix}.k_proj"), kv * hd, d, qkv_bias)?,
+            v_proj: w.linear_with_bias(&format!("{prefix}.v_proj"), kv * hd, d, qkv_bias)?,
+            o_proj: w.linear_with_bias(&format!("{prefix}.o_proj"), d, h * hd, o_bias)?,
+            q_norm: norm("q_norm")?,
+            k_norm: norm("k_norm")?,
+            norm_eps: cfg.rms_norm_eps,
             num_heads: h,
             num_kv_heads: kv,
             head_dim: hd,
@@ -156,6 +189,14 @@ impl Attention {
         let q = self.q_proj.forward(xs)?.reshape((b_sz, seq_len, h, hd))?;
         let k = self.k_proj.forward(xs)?.reshape((b_sz, seq_len, kv, hd))?;
         let v = self.v_proj.forward(xs)?.reshape((b_sz, seq_len, kv, hd))?;
+        // Qwen3: each head normalised before the rotation (`Qwen3Attention.forward`).
+        let (q, k) = match (&self.q_norm, &self.k_norm) {
+            (Some(qn), Some(kn)) => (
+                rms_norm(&q, qn, self.norm_eps)?,
+                rms_norm(&k, kn, self.norm_eps)?,
+            ),
+            _ => (q, k),
+        };
         let q = rotary.apply(&q)?.transpose(1, 2)?.contiguous()?;
         let k = rotary.apply(&k)?.transpose(1, 2)?.contiguous()?;
         let v = v.transpose(1, 2)?.contiguous()?;
@@ -192,10 +233,11 @@ struct Mlp {
 impl Mlp {
     fn new(cfg: &Config, w: &dyn WeightSource, prefix: &str) -> Result<Mlp> {
         let (d, f) = (cfg.hidden_size, cfg.intermediate_size);
+        let bias = cfg.family().mlp_bias(cfg);
         Ok(Mlp {
-            gate_proj: w.linear(&format!("{prefix}.gate_proj"), f, d)?,
-            up_proj: w.linear(&format!("{prefix}.up_proj"), f, d)?,
-            down_proj: w.linear(&format!("{prefix}.down_proj"), d, f)?,
+            gate_proj: w.linear_with_bias(&format!("{prefix}.gate_proj"), f, d, bias)?,
+            up_proj: w.linear_with_bias(&format!("{prefix}.up_proj"), f, d, bias)?,
+            down_proj: w.linear_with_bias(&format!("{prefix}.down_proj"), d, f, bias)?,
         })
     }
 
@@ -296,6 +338,8 @@ impl Llama {
                         k_proj: l.self_attn.k_proj.detached(),
                         v_proj: l.self_attn.v_proj.detached(),
                         o_proj: l.self_attn.o_proj.detached(),
+                        q_norm: l.self_attn.q_norm.as_ref().map(Tensor::detach),
+                        k_norm: l.self_attn.k_norm.as_ref().map(Tensor::detach),
                         ..l.self_attn.clone()
                     },
                     post_attention_layernorm: l.post_attention_layernorm.detach(),
@@ -479,12 +523,12 @@ impl Llama {
 }
 
 /// Cosine and sine tables `(max_position_embeddings, head_dim/2)` with
-/// `theta_i = rope_theta^(-2i/head_dim)` (RoFormer, eq. 15).
+/// `theta_i = rope_theta^(-2i/head_dim)` (RoFormer, eq. 15), scaled as `rope_scaling` says
+/// ([`crate::family::inv_freq`]).
 fn rotary_tables(cfg: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
-    let hd = cfg.head_width();
-    let inv_freq: Vec<f32> = (0..hd / 2)
-        .map(|i| 1.0 / cfg.rope_theta.powf(2.0 * i as f64 / hd as f64) as f32)
-        .collect();
+    let scaling = crate::family::rope_scaling(cfg).map_err(candle_core::Error::wrap)?;
+    let inv_freq =
+        crate::family::inv_freq(crate::family::rope_theta(cfg), cfg.head_width(), scaling);
     let inv_freq = Tensor::new(inv_freq, device)?.unsqueeze(0)?;
     let positions = Tensor::arange(0u32, cfg.max_position_embeddings as u32, device)?
         .to_dtype(DType::F32)?
@@ -493,22 +537,55 @@ fn rotary_tables(cfg: &Config, device: &Device) -> Result<(Tensor, Tensor)> {
     Ok((angles.cos()?, angles.sin()?))
 }
 
-/// Every tensor of a model with this configuration: Hugging Face name and shape.
+/// Every tensor of a model with this configuration: Hugging Face name and shape (biases and
+/// Qwen3's head norms as the family has them, [`crate::family::Family`]).
 pub fn tensor_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     let (d, f, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
     let (hd, h, kv) = (cfg.head_width(), cfg.num_attention_heads, cfg.kv_heads());
+    let family = cfg.family();
+    let (qkv_bias, o_bias) = (family.qkv_bias(cfg), family.o_bias(cfg));
+    let mlp_bias = family.mlp_bias(cfg);
     let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, d])];
+    // The order of the matrices fixes what `init_weights` draws for each: keep it.
+    let linear = |out: &mut Vec<(String, Vec<usize>)>, name: String, rows, cols, bias: bool| {
+        out.push((format!("{name}.weight"), vec![rows, cols]));
+        if bias {
+            out.push((format!("{name}.bias"), vec![rows]));
+        }
+    };
     for i in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{i}");
         out.push((format!("{p}.input_layernorm.weight"), vec![d]));
-        out.push((format!("{p}.self_attn.q_proj.weight"), vec![h * hd, d]));
-        out.push((format!("{p}.self_attn.k_proj.weight"), vec![kv * hd, d]));
-        out.push((format!("{p}.self_attn.v_proj.weight"), vec![kv * hd, d]));
-        out.push((format!("{p}.self_attn.o_proj.weight"), vec![d, h * hd]));
+        linear(
+            &mut out,
+            format!("{p}.self_attn.q_proj"),
+            h * hd,
+            d,
+            qkv_bias,
+        );
+        linear(
+            &mut out,
+            format!("{p}.self_attn.k_proj"),
+            kv * hd,
+            d,
+            qkv_bias,
+        );
+        linear(
+            &mut out,
+            format!("{p}.self_attn.v_proj"),
+            kv * hd,
+            d,
+            qkv_bias,
+        );
+        linear(&mut out, format!("{p}.self_attn.o_proj"), d, h * hd, o_bias);
+        if family.qk_norm() {
+            out.push((format!("{p}.self_attn.q_norm.weight"), vec![hd]));
+            out.push((format!("{p}.self_attn.k_norm.weight"), vec![hd]));
+        }
         out.push((format!("{p}.post_attention_layernorm.weight"), vec![d]));
-        out.push((format!("{p}.mlp.gate_proj.weight"), vec![f, d]));
-        out.push((format!("{p}.mlp.up_proj.weight"), vec![f, d]));
-        out.push((format!("{p}.mlp.down_proj.weight"), vec![d, f]));
+        linear(&mut out, format!("{p}.mlp.gate_proj"), f, d, mlp_bias);
+        linear(&mut out, format!("{p}.mlp.up_proj"), f, d, mlp_bias);
+        linear(&mut out, format!("{p}.mlp.down_proj"), d, f, mlp_bias);
     }
     out.push(("model.norm.weight".to_string(), vec![d]));
     if !cfg.tie_word_embeddings {
@@ -517,8 +594,9 @@ pub fn tensor_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
     out
 }
 
-/// Freshly initialised weights, reproducible from `seed`: norms at one, every matrix normal
-/// with mean 0 and standard deviation `std` (Hugging Face uses `initializer_range` = 0.02).
+/// Freshly initialised weights, reproducible from `seed`: norms at one, biases at zero, every
+/// matrix normal with mean 0 and standard deviation `std` (Hugging Face uses
+/// `initializer_range` = 0.02).
 pub fn init_weights(
     cfg: &Config,
     std: f64,
@@ -529,7 +607,9 @@ pub fn init_weights(
     tensor_shapes(cfg)
         .into_iter()
         .map(|(name, shape)| {
-            let t = if shape.len() == 1 {
+            let t = if name.ends_with(".bias") {
+                Tensor::zeros(shape, DType::F32, device)?
+            } else if shape.len() == 1 {
                 Tensor::ones(shape, DType::F32, device)?
             } else {
                 let n = shape.iter().product();
@@ -704,13 +784,17 @@ mod tests {
     #[test]
     fn every_parameter_gets_a_nonzero_gradient() {
         for causal in [true, false] {
-            every_parameter_gets_a_gradient(causal);
+            every_parameter_gets_a_gradient(causal, "llama");
         }
+        // Qwen2's q/k/v biases and Qwen3's head norms train too.
+        every_parameter_gets_a_gradient(true, "qwen2");
+        every_parameter_gets_a_gradient(true, "qwen3");
     }
 
-    fn every_parameter_gets_a_gradient(causal: bool) {
+    fn every_parameter_gets_a_gradient(causal: bool, model_type: &str) {
         let mut cfg = tiny();
         cfg.is_causal = causal;
+        cfg.model_type = model_type.into();
         let weights = init_weights(&cfg, 0.2, 4, &Device::Cpu).unwrap();
         let varmap = VarMap::new();
         {

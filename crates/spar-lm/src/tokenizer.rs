@@ -5,8 +5,10 @@
 //! that Hugging Face `transformers` loads.
 
 use crate::error::{LmError, Result};
+use crate::jinja::JinjaTemplate;
 use candle_core::quantized::gguf_file;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::Path;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{Vocab, BPE};
@@ -37,6 +39,9 @@ pub struct TextTokenizer {
     eos_ids: Vec<u32>,
     bos_id: Option<u32>,
     chat: Option<ChatTemplate>,
+    /// The model's own Jinja chat template (`tokenizer_config.json` or GGUF metadata), or why
+    /// minijinja could not compile it.
+    jinja: Option<std::result::Result<JinjaTemplate, String>>,
 }
 
 /// GPT-2's reversible map from bytes to printable characters (Radford et al. 2019; the
@@ -88,6 +93,7 @@ impl TextTokenizer {
             eos_ids: Vec::new(),
             bos_id: None,
             chat: None,
+            jinja: None,
         };
         // The same end tokens a reload from tokenizer.json finds (`from_hf`), so that a saved
         // and reloaded model stops where the original stops.
@@ -100,6 +106,15 @@ impl TextTokenizer {
     /// The same tokenizer with `template` as its chat template (kept by [`TextTokenizer::save`]).
     pub fn with_chat_template(mut self, template: ChatTemplate) -> TextTokenizer {
         self.chat = Some(template);
+        self
+    }
+
+    /// The same tokenizer with `template` as its Jinja chat template (and, when it is ChatML,
+    /// as its native layout), as if read from `tokenizer_config.json`.
+    pub fn with_jinja_template(mut self, template: JinjaTemplate) -> TextTokenizer {
+        let source = template.source().to_string();
+        self.jinja = Some(Ok(template));
+        self.chat = native_layout(Some(&source), self.jinja.as_ref());
         self
     }
 
@@ -118,6 +133,7 @@ impl TextTokenizer {
             eos_ids: Vec::new(),
             bos_id: None,
             chat: None,
+            jinja: None,
             inner,
         };
         let config_path = dir.join("tokenizer_config.json");
@@ -136,9 +152,15 @@ impl TextTokenizer {
             };
             eos_text = token_text("eos_token");
             out.bos_id = token_text("bos_token").and_then(|t| out.inner.token_to_id(&t));
-            out.chat = config["chat_template"]
-                .as_str()
-                .and_then(ChatTemplate::from_jinja);
+            let special: BTreeMap<String, String> = SPECIAL_TOKEN_KEYS
+                .iter()
+                .filter_map(|key| Some((key.to_string(), token_text(key)?)))
+                .collect();
+            let source = chat_template_source(&config, &dir)?;
+            out.jinja = source
+                .as_deref()
+                .map(|s| JinjaTemplate::new(s, special).map_err(|e| e.to_string()));
+            out.chat = native_layout(source.as_deref(), out.jinja.as_ref());
         }
         out.eos_ids = out.end_ids(eos_text.and_then(|t| out.inner.token_to_id(&t)));
         Ok(out)
@@ -169,13 +191,28 @@ impl TextTokenizer {
                 )))
             }
         };
+        let source = meta("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok())
+            .cloned();
+        let text_of = |key: &str| as_u32(key).and_then(|id| inner.id_to_token(id));
+        let special: BTreeMap<String, String> = [
+            ("bos_token", "tokenizer.ggml.bos_token_id"),
+            ("eos_token", "tokenizer.ggml.eos_token_id"),
+            ("unk_token", "tokenizer.ggml.unknown_token_id"),
+            ("pad_token", "tokenizer.ggml.padding_token_id"),
+        ]
+        .into_iter()
+        .filter_map(|(name, key)| Some((name.to_string(), text_of(key)?)))
+        .collect();
+        let jinja = source
+            .as_deref()
+            .map(|s| JinjaTemplate::new(s, special).map_err(|e| e.to_string()));
         let mut out = TextTokenizer {
-            inner,
             eos_ids: Vec::new(),
             bos_id: as_u32("tokenizer.ggml.bos_token_id"),
-            chat: meta("tokenizer.chat_template")
-                .and_then(|v| v.to_string().ok())
-                .and_then(|s| ChatTemplate::from_jinja(s)),
+            chat: native_layout(source.as_deref(), jinja.as_ref()),
+            jinja,
+            inner,
         };
         out.eos_ids = out.end_ids(as_u32("tokenizer.ggml.eos_token_id"));
         Ok(out)
@@ -225,9 +262,49 @@ impl TextTokenizer {
         self.bos_id
     }
 
-    /// The chat template, if the model has one.
+    /// The chat layout spar renders natively (ChatML), if the model's template is one.
     pub fn chat_template(&self) -> Option<&ChatTemplate> {
         self.chat.as_ref()
+    }
+
+    /// The model's own Jinja chat template, when it has one that minijinja compiles.
+    pub fn jinja_template(&self) -> Option<&JinjaTemplate> {
+        self.jinja.as_ref().and_then(|j| j.as_ref().ok())
+    }
+
+    /// Whether the model has a chat template of either kind.
+    pub fn has_chat_template(&self) -> bool {
+        self.chat.is_some() || self.jinja_template().is_some()
+    }
+
+    /// `messages` laid out by the model's chat template: the native layout when spar
+    /// recognises it (ChatML), else the Jinja template through minijinja
+    /// ([`TextTokenizer::render_template`]).
+    pub fn render_chat(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        match &self.chat {
+            Some(native) => Ok(native.render(messages, add_generation_prompt)),
+            None => self.render_template(messages, add_generation_prompt),
+        }
+    }
+
+    /// `messages` rendered by the model's Jinja chat template through minijinja, exactly as
+    /// `transformers`' `apply_chat_template` renders them ([`crate::jinja`]); an error when the
+    /// model has none or minijinja cannot compile it.
+    pub fn render_template(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        match &self.jinja {
+            Some(Ok(template)) => template.render(messages, add_generation_prompt),
+            Some(Err(why)) => Err(LmError::Tokenizer(why.clone())),
+            None => Err(LmError::Tokenizer(
+                "the model has no Jinja chat template (no chat_template in \
+                 tokenizer_config.json, no chat_template.jinja, no tokenizer.chat_template in \
+                 the GGUF file)"
+                    .into(),
+            )),
+        }
     }
 
     /// The underlying Hugging Face tokenizer.
@@ -251,13 +328,85 @@ impl TextTokenizer {
         if let Some(bos) = name(self.bos_id) {
             config["bos_token"] = json!(bos);
         }
-        if let Some(chat) = &self.chat {
-            config["chat_template"] = json!(chat.to_jinja());
+        match (self.jinja_template(), &self.chat) {
+            (Some(jinja), _) => {
+                config["chat_template"] = json!(jinja.source());
+                for (key, text) in jinja.special_tokens() {
+                    config
+                        .as_object_mut()
+                        .expect("an object")
+                        .entry(key.clone())
+                        .or_insert_with(|| json!(text));
+                }
+            }
+            (None, Some(chat)) => config["chat_template"] = json!(chat.to_jinja()),
+            (None, None) => {}
         }
         let text = serde_json::to_string_pretty(&config).expect("JSON value serialises");
         spar_core::atomic::write_atomic(&dir.join("tokenizer_config.json"), text.as_bytes())?;
         Ok(())
     }
+}
+
+/// The native layout of a Jinja chat template, kept only when it renders exactly what the
+/// template renders through minijinja on probe conversations (with and without a system
+/// message, several turns, with and without the generation prompt): a template that merely
+/// contains ChatML markers (Qwen2.5's, whose tool branch holds another system text) is left
+/// to minijinja. A template minijinja cannot compile keeps the recognised layout.
+fn native_layout(
+    source: Option<&str>,
+    jinja: Option<&std::result::Result<JinjaTemplate, String>>,
+) -> Option<ChatTemplate> {
+    let native = ChatTemplate::from_jinja(source?)?;
+    let template = match jinja? {
+        Err(_) => return Some(native),
+        Ok(t) => t,
+    };
+    let probes = [
+        vec![Message::new("user", "Hi")],
+        vec![
+            Message::new("system", "Be brief."),
+            Message::new("user", "Hi"),
+            Message::new("assistant", "Hello."),
+            Message::new("user", "Bye"),
+        ],
+    ];
+    let agrees = probes.iter().all(|messages| {
+        [true, false].into_iter().all(|add| {
+            template
+                .render(messages, add)
+                .is_ok_and(|text| text == native.render(messages, add))
+        })
+    });
+    agrees.then_some(native)
+}
+
+/// The special-token fields of `tokenizer_config.json` a chat template may print.
+const SPECIAL_TOKEN_KEYS: [&str; 4] = ["bos_token", "eos_token", "unk_token", "pad_token"];
+
+/// The Jinja chat template of a Hugging Face tokenizer directory: `chat_template` of
+/// `tokenizer_config.json` (a string, or a list of `{"name", "template"}` of which the one
+/// named `default` is used), else the file `chat_template.jinja` that newer `transformers`
+/// versions write beside it.
+fn chat_template_source(config: &serde_json::Value, dir: &Path) -> Result<Option<String>> {
+    match &config["chat_template"] {
+        serde_json::Value::String(s) => return Ok(Some(s.clone())),
+        serde_json::Value::Array(named) => {
+            return Ok(named
+                .iter()
+                .find(|t| t["name"] == "default")
+                .and_then(|t| t["template"].as_str())
+                .map(str::to_string))
+        }
+        _ => {}
+    }
+    let file = dir.join("chat_template.jinja");
+    if file.is_file() {
+        return std::fs::read_to_string(&file)
+            .map(Some)
+            .map_err(|e| LmError::io(&file, e));
+    }
+    Ok(None)
 }
 
 /// GPT-2-style byte-level BPE from GGUF metadata, with the pre-tokenizer llama.cpp uses for

@@ -406,7 +406,10 @@ impl Env for AttemptsEnv {
     fn observation(&self, player: Player) -> Observation {
         Observation {
             role: self.role(player),
-            system: self.task.system(),
+            system: self
+                .problem
+                .as_ref()
+                .map_or_else(|| self.task.system(), |p| self.task.system_for(p)),
             role_text: String::new(),
             state_text: self
                 .problem

@@ -122,6 +122,10 @@ impl Task for ChoiceTask {
         self.inner.system()
     }
 
+    fn system_for(&self, problem: &Problem) -> String {
+        self.inner.system_for(problem)
+    }
+
     fn answer_format(&self) -> String {
         "Answer with the letter of one option.".to_string()
     }

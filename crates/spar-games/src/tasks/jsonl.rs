@@ -1,24 +1,32 @@
-//! JSONL: question/answer rows of a file, with a normalised or numeric verifier.
+//! JSONL (and, with the `parquet` feature, Parquet): question/answer rows of a file, with a
+//! normalised or numeric verifier.
 //!
 //! # File format
-//! One JSON object per line; blank lines are skipped, unknown fields ignored:
+//! One JSON object per line (or one Parquet row); blank lines are skipped, unknown fields
+//! ignored:
 //!
 //! | field | required | meaning |
 //! |---|---|---|
-//! | `question` (or `prompt`) | yes | the text shown to the model (a string) |
-//! | `answer` | yes | the reference answer (a string or a JSON number) |
+//! | `question` (or `prompt`; `question_key=K` names another) | yes | the text shown to the model: a string, or a list of chat messages `[{"role": "system", "content": ...}, {"role": "user", "content": ...}]` (system messages, then one user message; the system text replaces the task's for that row) |
+//! | `answer` (`answer_key=K` names another) | yes | the reference answer (a string or a JSON number); a worked solution is reduced to its final answer: the text after the last `####` (GSM8K; `1,600` -> `1600`), else the inside of the last `\boxed{}` (MATH) |
 //! | `difficulty` | no, 0 | a whole number, for per-difficulty accuracy |
 //! | `split` | no | `"train"` or `"test"`; without it, the hash rule of generated tasks |
 //! | `id` | no, `<file stem>/<line>` | a string or number (line numbers count from 1) |
-//! | `solution` | no, the answer | a reference completion for warm starts |
+//! | `solution` | no, the answer field as written | a reference completion for warm starts |
+//!
+//! Specifications: `jsonl:PATH`, or `jsonl(path=PATH,question_key=K,answer_key=K)`
+//! (GSM8K: `jsonl(path=gsm8k.jsonl)` as it comes; MATH:
+//! `jsonl(path=math.jsonl,question_key=problem,answer_key=solution)`); `parquet:PATH` and
+//! `parquet(path=PATH,...)` read a Parquet file the same way (row numbers count from 1).
+//! Errors name the file, the line (or row) and the key.
 //!
 //! Both splits must be non-empty. `problem(split, index, seed)` is row `index % size` of
 //! the split in file order; the seed is unused.
 //!
 //! # Verifier
 //! 1. The answer part of the completion: the first non-empty line after the last
-//!    `Answer:` (any case) if there is one; else the inside of the last `\boxed{...}`;
-//!    else the last non-empty line.
+//!    `Answer:` (any case) if there is one; else the first after the last `####` (GSM8K's
+//!    marker); else the inside of the last `\boxed{...}`; else the last non-empty line.
 //! 2. Both it and the reference are normalised: trimmed, one final `.` dropped, runs of
 //!    whitespace made one space, lowercased.
 //! 3. When the reference is a number (`42`, `-0.5`, `1e3`), the answer's number is the
@@ -29,52 +37,113 @@
 //! `extract_answer` returns the normalised answer part, with a number written canonically
 //! (`42.0` -> `42`).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::{
-    after_answer_marker, last_boxed, last_number, split_of, Problem, Split, Task, Verdict,
-};
+use super::rows::{parse_object, Keys, Row};
+use super::{after_answer_marker, last_boxed, last_number, Problem, Split, Task, Verdict};
 
-/// A task read from a JSONL file (built by [`super::task_from_spec`]).
+/// The file format of a [`JsonlTask`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// A Parquet file (the `parquet` feature).
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    Parquet,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
+/// A task read from a JSONL or Parquet file (built by [`super::task_from_spec`]).
 #[derive(Debug, Clone)]
 pub struct JsonlTask {
     /// The path as given in the specification.
     path: String,
+    format: Format,
+    keys: Keys,
     train: Vec<Problem>,
     test: Vec<Problem>,
+    /// The system text of rows whose prompt was a message list with a system message, by
+    /// problem id.
+    systems: HashMap<String, String>,
 }
 
 impl JsonlTask {
-    /// Reads and checks the whole file.
-    pub(crate) fn load(path: &str) -> Result<Self, String> {
-        let name = format!("jsonl:{path}");
+    /// Reads and checks the whole JSONL file.
+    pub(crate) fn load(path: &str, keys: Keys) -> Result<Self, String> {
+        let name = spec_name(path, Format::Jsonl, &keys);
         let text = std::fs::read_to_string(path).map_err(|e| {
             format!(
                 "task {name}: cannot read {path:?}: {e}; give the path of a JSONL file \
                  (one JSON object per line), e.g. jsonl:data/problems.jsonl"
             )
         })?;
-        let stem = Path::new(path)
-            .file_stem()
-            .map_or_else(|| "jsonl".to_string(), |s| s.to_string_lossy().into_owned());
-        let mut task = Self {
-            path: path.to_string(),
-            train: Vec::new(),
-            test: Vec::new(),
-        };
+        let stem = file_stem(path);
+        let mut rows = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line_number = i + 1;
             let line = line.trim_start_matches('\u{feff}').trim();
             if line.is_empty() {
                 continue;
             }
-            let (split, problem) = parse_row(line, &stem, line_number)
-                .map_err(|reason| format!("task {name}: line {line_number}: {reason}"))?;
-            match split {
-                Split::Train => task.train.push(problem),
-                Split::Test => task.test.push(problem),
+            let row = serde_json::from_str::<Value>(line)
+                .map_err(|e| format!("bad JSON: {e}"))
+                .and_then(|value| match value {
+                    Value::Object(map) => parse_object(&map, &keys, &stem, line_number),
+                    _ => Err("expected a JSON object".to_string()),
+                })
+                .map_err(|reason| format!("task {name}: {path}: line {line_number}: {reason}"))?;
+            rows.push(row);
+        }
+        Self::from_rows(path, Format::Jsonl, keys, rows)
+    }
+
+    /// Reads and checks a whole Parquet file: each row as a JSON object (nested lists and
+    /// structs included), then as a JSONL line.
+    #[cfg(feature = "parquet")]
+    pub(crate) fn load_parquet(path: &str, keys: Keys) -> Result<Self, String> {
+        let name = spec_name(path, Format::Parquet, &keys);
+        let stem = file_stem(path);
+        let objects = super::parquet_rows::read(path)
+            .map_err(|reason| format!("task {name}: {path}: {reason}"))?;
+        let rows = objects
+            .into_iter()
+            .enumerate()
+            .map(|(i, object)| {
+                parse_object(&object, &keys, &stem, i + 1)
+                    .map_err(|reason| format!("task {name}: {path}: row {}: {reason}", i + 1))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Self::from_rows(path, Format::Parquet, keys, rows)
+    }
+
+    fn from_rows(path: &str, format: Format, keys: Keys, rows: Vec<Row>) -> Result<Self, String> {
+        let name = spec_name(path, format, &keys);
+        let mut task = Self {
+            path: path.to_string(),
+            format,
+            keys,
+            train: Vec::new(),
+            test: Vec::new(),
+            systems: HashMap::new(),
+        };
+        for row in rows {
+            if let Some(system) = row.system {
+                task.systems.insert(row.problem.id.clone(), system);
+            }
+            match row.split {
+                Split::Train => task.train.push(row.problem),
+                Split::Test => task.test.push(row.problem),
             }
         }
         for split in Split::ALL {
@@ -99,56 +168,30 @@ impl JsonlTask {
     }
 }
 
-/// One row: its split and problem, or why it is refused.
-fn parse_row(line: &str, stem: &str, line_number: usize) -> Result<(Split, Problem), String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
-    let Value::Object(row) = value else {
-        return Err("expected a JSON object".to_string());
-    };
-    let text_field = |key: &str| -> Result<Option<String>, String> {
-        match row.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) if key != "question" && key != "prompt" => {
-                Ok(Some(n.to_string()))
-            }
-            Some(other) => Err(format!("{key:?} must be a string, got {other}")),
-        }
-    };
-    let question = match text_field("question")? {
-        Some(q) => q,
-        None => text_field("prompt")?
-            .ok_or_else(|| "missing \"question\" (or \"prompt\")".to_string())?,
-    };
-    let answer = text_field("answer")?.ok_or_else(|| "missing \"answer\"".to_string())?;
-    let difficulty = match row.get("difficulty") {
-        None | Some(Value::Null) => 0,
-        Some(value) => value
-            .as_u64()
-            .and_then(|d| u32::try_from(d).ok())
-            .ok_or_else(|| format!("\"difficulty\" must be a whole number, got {value}"))?,
-    };
-    let split = match text_field("split")? {
-        None => split_of(&question),
-        Some(text) => text.parse::<Split>()?,
-    };
-    let id = text_field("id")?.unwrap_or_else(|| format!("{stem}/{line_number}"));
-    let solution = text_field("solution")?.unwrap_or_else(|| answer.clone());
-    Ok((
-        split,
-        Problem {
-            id,
-            question,
-            answer,
-            difficulty,
-            solution,
-        },
-    ))
+/// The task's specification: `jsonl:PATH` with the default keys, else the keyword form.
+fn spec_name(path: &str, format: Format, keys: &Keys) -> String {
+    if keys.is_default() {
+        format!("{}:{path}", format.name())
+    } else {
+        format!("{}(path={path}{})", format.name(), keys.spec_suffix())
+    }
+}
+
+/// The file name without its extension, for default row ids.
+fn file_stem(path: &str) -> String {
+    Path::new(path)
+        .file_stem()
+        .map_or_else(|| "jsonl".to_string(), |s| s.to_string_lossy().into_owned())
 }
 
 /// The answer part of a completion (see the module docs, step 1), trimmed.
 fn answer_text(completion: &str) -> Option<&str> {
-    let text = match after_answer_marker(completion) {
+    let after_hashes = || {
+        completion
+            .rfind("####")
+            .map(|at| &completion[at + "####".len()..])
+    };
+    let text = match after_answer_marker(completion).or_else(after_hashes) {
         Some(rest) => rest.lines().map(str::trim).find(|l| !l.is_empty())?,
         None => match last_boxed(completion) {
             Some(inside) => inside.trim(),
@@ -198,11 +241,18 @@ fn numbers_match(a: f64, b: f64) -> bool {
 
 impl Task for JsonlTask {
     fn name(&self) -> String {
-        format!("jsonl:{}", self.path)
+        spec_name(&self.path, self.format, &self.keys)
     }
 
     fn system(&self) -> String {
         "Answer the question.".to_string()
+    }
+
+    fn system_for(&self, problem: &Problem) -> String {
+        self.systems
+            .get(&problem.id)
+            .cloned()
+            .unwrap_or_else(|| self.system())
     }
 
     fn answer_format(&self) -> String {
@@ -264,7 +314,7 @@ impl Task for JsonlTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::task_from_spec;
+    use crate::tasks::{split_of, task_from_spec};
     use std::path::PathBuf;
 
     /// Writes `content` to a file unique to this process and test.
@@ -439,7 +489,7 @@ mod tests {
             (
                 "no-question",
                 "{\"answer\": \"a\"}\n",
-                "line 1: missing \"question\" (or \"prompt\")",
+                "line 1: missing \"question\" (or \"prompt\"",
             ),
             ("not-object", "[1, 2]\n", "line 1: expected a JSON object"),
             (
@@ -450,7 +500,7 @@ mod tests {
             (
                 "bad-difficulty",
                 "{\"question\": \"a\", \"answer\": \"b\", \"difficulty\": -1}\n",
-                "line 1: \"difficulty\" must be a whole number",
+                "line 1: key \"difficulty\" must be a whole number",
             ),
             (
                 "empty-test",
@@ -466,5 +516,64 @@ mod tests {
             assert!(err.contains(&path.display().to_string()), "{name}: {err}");
             std::fs::remove_file(path).unwrap();
         }
+    }
+
+    #[test]
+    fn gsm8k_rows_key_mapping_and_message_prompts() {
+        // Two rows as GSM8K publishes them, one MATH-style row read through the key mapping,
+        // one with a chat-message prompt.
+        let gsm8k = "{\"question\": \"Natalia sold 48 clips in April and half as many in May. How many in all?\", \"answer\": \"In May she sold 48/2 = <<48/2=24>>24.\\nIn all 48+24 = <<48+24=72>>72.\\n#### 72\", \"split\": \"train\"}\n{\"question\": \"Big sum?\", \"answer\": \"#### 1,600\", \"split\": \"test\"}\n";
+        let path = temp_file("gsm8k", gsm8k);
+        let task = task_from_spec(&format!("jsonl:{}", path.display())).unwrap();
+        let natalia = task.problem(Split::Train, 0, 0);
+        assert_eq!(natalia.answer, "72");
+        assert!(natalia.solution.ends_with("#### 72"));
+        assert_eq!(task.verify(&natalia, &natalia.solution), Verdict::Correct);
+        assert_eq!(task.verify(&natalia, "so\n#### 72"), Verdict::Correct);
+        assert!(!task.verify(&natalia, "#### 71").is_correct());
+        assert_eq!(task.problem(Split::Test, 0, 0).answer, "1600");
+        assert_eq!(task.system_for(&natalia), task.system());
+        std::fs::remove_file(path).unwrap();
+
+        let rows = "{\"problem\": \"Half of 1?\", \"solution\": \"It is $\\\\boxed{0.5}$.\", \"split\": \"train\"}\n{\"problem\": [{\"role\": \"system\", \"content\": \"Think step by step.\"}, {\"role\": \"user\", \"content\": \"1+1?\"}], \"solution\": \"2\", \"split\": \"test\"}\n";
+        let path = temp_file("math", rows);
+        let spec = format!(
+            "jsonl(path={},question_key=problem,answer_key=solution)",
+            path.display()
+        );
+        let task = task_from_spec(&spec).unwrap();
+        assert_eq!(task.name(), spec, "the name rebuilds the same task");
+        assert_eq!(task_from_spec(&task.name()).unwrap().name(), spec);
+        let half = task.problem(Split::Train, 0, 0);
+        assert_eq!(
+            (half.question.as_str(), half.answer.as_str()),
+            ("Half of 1?", "0.5")
+        );
+        assert_eq!(task.verify(&half, "\\boxed{0.5}"), Verdict::Correct);
+        let chat = task.problem(Split::Test, 0, 0);
+        assert_eq!(chat.question, "1+1?");
+        assert_eq!(task.system_for(&chat), "Think step by step.");
+        assert_eq!(task.system_for(&half), "Answer the question.");
+        // The default keys do not find these rows: the error names file, line and key.
+        let err = task_from_spec(&format!("jsonl:{}", path.display())).unwrap_err();
+        assert!(
+            err.contains(&path.display().to_string())
+                && err.contains("line 1")
+                && err.contains("missing \"question\""),
+            "{err}"
+        );
+        let err = task_from_spec(&format!(
+            "jsonl(path={},question_key=problem,answer_key=answer)",
+            path.display()
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("line 1: missing key \"answer\" (answer_key)"),
+            "{err}"
+        );
+        let err = task_from_spec(&format!("jsonl(path={},question=problem)", path.display()))
+            .unwrap_err();
+        assert!(err.contains("question_key, answer_key"), "{err}");
+        std::fs::remove_file(path).unwrap();
     }
 }

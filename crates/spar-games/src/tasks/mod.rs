@@ -11,7 +11,7 @@
 //! | `arithmetic(digits=1..2,terms=2,ops=+-)` | `37+5*2=`, integer answer | digits per operand |
 //! | `countdown(numbers=3..4,max=25,target_max=100)` | reach a target with + - * / | count of numbers |
 //! | `wordproblem(steps=1..3)` | a person's items after a few events | number of events |
-//! | `jsonl:PATH` or `jsonl(path=PATH)` | question/answer rows of a file | the row's `difficulty` |
+//! | `jsonl:PATH` or `jsonl(path=PATH,question_key=K,answer_key=K)`; `parquet:PATH` (feature `parquet`) | question/answer rows of a file (GSM8K `####` answers, chat-message prompts) | the row's `difficulty` |
 //! | `choice:SPEC` or `choice(options=4):SPEC` | any task's problems with lettered options | the task's |
 //!
 //! # Contract
@@ -59,6 +59,9 @@ mod choice;
 mod countdown;
 mod env;
 mod jsonl;
+#[cfg(feature = "parquet")]
+mod parquet_rows;
+mod rows;
 mod word;
 
 #[cfg(test)]
@@ -183,6 +186,13 @@ pub trait Task: Send + Sync + fmt::Debug {
     /// The rules (system prompt). Short: tiny byte-level models read it.
     fn system(&self) -> String;
 
+    /// The system prompt for `problem`: [`Task::system`] unless the problem brings its own
+    /// (a JSONL row whose prompt is a chat message list with a system message).
+    fn system_for(&self, problem: &Problem) -> String {
+        let _ = problem;
+        self.system()
+    }
+
     /// How to write the answer, e.g. `Answer with the number only.`
     fn answer_format(&self) -> String;
 
@@ -233,8 +243,8 @@ pub const TASKS: &[TaskInfo] = &[
     },
     TaskInfo {
         name: "jsonl",
-        description: "question/answer rows of a JSONL file: `jsonl:PATH`",
-        parameters: "path (required)",
+        description: "question/answer rows of a JSONL file: `jsonl:PATH` (Parquet: `parquet:PATH`, with the parquet feature)",
+        parameters: "path (required), question_key, answer_key (field names; default question/prompt, answer)",
     },
     TaskInfo {
         name: "choice",
@@ -251,7 +261,13 @@ pub const TASKS: &[TaskInfo] = &[
 pub fn task_from_spec(spec: &str) -> Result<Box<dyn Task>, String> {
     let trimmed = spec.trim();
     if let Some(path) = trimmed.strip_prefix("jsonl:") {
-        return Ok(Box::new(JsonlTask::load(path.trim())?));
+        return Ok(Box::new(JsonlTask::load(
+            path.trim(),
+            rows::Keys::default(),
+        )?));
+    }
+    if let Some(path) = trimmed.strip_prefix("parquet:") {
+        return parquet_task(spec, path.trim(), rows::Keys::default());
     }
     if let Some(choice) = ChoiceTask::from_spec(trimmed) {
         return Ok(Box::new(choice?));
@@ -263,19 +279,46 @@ pub fn task_from_spec(spec: &str) -> Result<Box<dyn Task>, String> {
         "arithmetic" => Ok(Box::new(Arithmetic::from_params(&params)?)),
         "countdown" => Ok(Box::new(Countdown::from_params(&params)?)),
         "wordproblem" => Ok(Box::new(WordProblem::from_params(&params)?)),
-        "jsonl" => {
-            params.check_known(&["path"])?;
+        name @ ("jsonl" | "parquet") => {
+            params.check_known(&["path", "question_key", "answer_key"])?;
             let path = parsed.params.get("path").ok_or_else(|| {
                 format!(
-                    "task spec {spec:?}: jsonl needs a file: `jsonl:PATH` or `jsonl(path=PATH)`"
+                    "task spec {spec:?}: {name} needs a file: `{name}:PATH` or \
+                     `{name}(path=PATH,question_key=KEY,answer_key=KEY)`"
                 )
             })?;
-            Ok(Box::new(JsonlTask::load(path)?))
+            let keys = rows::Keys {
+                question: parsed.params.get("question_key").cloned(),
+                answer: parsed.params.get("answer_key").cloned(),
+            };
+            if name == "jsonl" {
+                Ok(Box::new(JsonlTask::load(path, keys)?))
+            } else {
+                parquet_task(spec, path, keys)
+            }
         }
         other => Err(format!(
             "task spec {spec:?}: unknown task {other:?}; known tasks: {}",
             known_tasks()
         )),
+    }
+}
+
+/// A Parquet file's task; without the `parquet` feature, an error saying how to build it.
+fn parquet_task(spec: &str, path: &str, keys: rows::Keys) -> Result<Box<dyn Task>, String> {
+    #[cfg(feature = "parquet")]
+    {
+        let _ = spec;
+        Ok(Box::new(JsonlTask::load_parquet(path, keys)?))
+    }
+    #[cfg(not(feature = "parquet"))]
+    {
+        let _ = (path, keys);
+        Err(format!(
+            "task spec {spec:?}: this spar was built without Parquet support; rebuild with \
+             `cargo build --release -p spar-cli --features parquet`, or convert the file to \
+             JSONL"
+        ))
     }
 }
 

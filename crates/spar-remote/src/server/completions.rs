@@ -197,12 +197,12 @@ pub(super) fn chat(
     writer: &mut TcpStream,
 ) -> Result<Answer, ApiError> {
     let tokenizer = &shared.tokenizer;
-    let template = tokenizer.chat_template().ok_or_else(|| {
-        ApiError::new(
+    if !tokenizer.has_chat_template() {
+        return Err(ApiError::new(
             400,
             "this model has no chat template; use /v1/completions with a text prompt",
-        )
-    })?;
+        ));
+    }
     if r.messages.is_empty() {
         return Err(ApiError::new(400, "messages is empty").param("messages"));
     }
@@ -221,7 +221,8 @@ pub(super) fn chat(
         .map(|m| Message::new(&m.role, &m.content))
         .collect();
     let prompt = tokenizer
-        .encode(&template.render(&messages, true))
+        .render_chat(&messages, true)
+        .and_then(|text| tokenizer.encode(&text))
         .map_err(|e| ApiError::new(400, e.to_string()))?;
     let sampling = Sampling {
         max_tokens: r

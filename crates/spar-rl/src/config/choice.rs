@@ -176,12 +176,18 @@ impl Choice for View {
 }
 
 impl Choice for PromptStyle {
-    const ALL: &'static [Self] = &[PromptStyle::Auto, PromptStyle::Chat, PromptStyle::Raw];
+    const ALL: &'static [Self] = &[
+        PromptStyle::Auto,
+        PromptStyle::Chat,
+        PromptStyle::Template,
+        PromptStyle::Raw,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             PromptStyle::Auto => "auto",
             PromptStyle::Chat => "chat",
+            PromptStyle::Template => "template",
             PromptStyle::Raw => "raw",
         }
     }

@@ -272,7 +272,7 @@ pub fn make_any_player<G: Game + Heuristic + TextView + Clone + 'static>(
         };
         let api = match prompting.style {
             PromptStyle::Raw => RemoteApi::Completions,
-            PromptStyle::Auto | PromptStyle::Chat => RemoteApi::Chat,
+            PromptStyle::Auto | PromptStyle::Chat | PromptStyle::Template => RemoteApi::Chat,
         };
         Box::new(RemoteAnswerer {
             client,

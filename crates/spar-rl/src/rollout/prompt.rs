@@ -3,9 +3,13 @@
 //! A policy must be trained and evaluated on the same prompts. [`PromptStyle::Chat`] renders the
 //! observation with the tokenizer's chat template (system message = the rules, user message =
 //! [`Observation::prompt`], then the assistant header), as SPIRAL does with its models' chat
-//! templates; [`PromptStyle::Raw`] writes [`Observation::full_prompt`] followed by a newline,
-//! for small models trained from scratch that have no template. A completion ends with the
-//! tokenizer's first end-of-sequence token ([`stop_token`]).
+//! templates: natively when spar recognises the layout (ChatML), else the model's Jinja
+//! template through minijinja. [`PromptStyle::Template`] always renders the model's own Jinja
+//! template (`chat_template` of `tokenizer_config.json`) through minijinja, exactly as
+//! `transformers`' `apply_chat_template` does (`spar_lm::jinja`). [`PromptStyle::Raw`] writes
+//! [`Observation::full_prompt`] followed by a newline, for small models trained from scratch
+//! that have no template. A completion ends with the tokenizer's first end-of-sequence token
+//! ([`stop_token`]).
 
 use serde::{Deserialize, Serialize};
 use spar_core::Observation;
@@ -22,6 +26,9 @@ pub enum PromptStyle {
     Auto,
     /// The tokenizer's chat template (an error if it has none).
     Chat,
+    /// The model's Jinja chat template rendered by minijinja as `transformers` renders it (an
+    /// error if it has none).
+    Template,
     /// `full_prompt()` and a newline.
     Raw,
 }
@@ -33,9 +40,10 @@ impl std::str::FromStr for PromptStyle {
         match s {
             "auto" => Ok(PromptStyle::Auto),
             "chat" => Ok(PromptStyle::Chat),
+            "template" => Ok(PromptStyle::Template),
             "raw" => Ok(PromptStyle::Raw),
             other => Err(Error::Invalid(format!(
-                "prompt style {other:?} is not one of auto, chat, raw"
+                "prompt style {other:?} is not one of auto, chat, template, raw"
             ))),
         }
     }
@@ -47,27 +55,35 @@ pub fn prompt_text(
     observation: &Observation,
     style: PromptStyle,
 ) -> Result<String> {
-    let template = tokenizer.chat_template();
-    let chat = match (style, template) {
-        (PromptStyle::Raw, _) | (PromptStyle::Auto, None) => None,
-        (_, Some(t)) => Some(t),
-        (PromptStyle::Chat, None) => {
+    let has_template = tokenizer.has_chat_template();
+    let use_chat = match style {
+        PromptStyle::Raw => false,
+        PromptStyle::Auto => has_template,
+        PromptStyle::Chat if !has_template => {
             return Err(Error::Invalid(
                 "prompt style `chat` needs a tokenizer with a chat template; use `raw`".into(),
             ))
         }
+        PromptStyle::Chat | PromptStyle::Template => true,
     };
-    Ok(match chat {
-        Some(template) => {
-            let mut messages = Vec::new();
-            if !observation.system.trim().is_empty() {
-                messages.push(Message::new("system", observation.system.trim_end()));
-            }
-            messages.push(Message::new("user", &observation.prompt()));
-            template.render(&messages, true)
-        }
-        None => format!("{}\n", observation.full_prompt()),
-    })
+    if !use_chat {
+        return Ok(format!("{}\n", observation.full_prompt()));
+    }
+    let mut messages = Vec::new();
+    if !observation.system.trim().is_empty() {
+        messages.push(Message::new("system", observation.system.trim_end()));
+    }
+    messages.push(Message::new("user", &observation.prompt()));
+    let text = if style == PromptStyle::Template {
+        tokenizer.render_template(&messages, true).map_err(|e| {
+            Error::Invalid(format!(
+                "prompt style `template`: {e}; use `chat` (spar's native layout) or `raw`"
+            ))
+        })?
+    } else {
+        tokenizer.render_chat(&messages, true)?
+    };
+    Ok(text)
 }
 
 /// The token ids of the prompt for `observation`.
@@ -103,7 +119,7 @@ pub struct Prompting {
     pub game: String,
     /// Answer protocol (`boxed`, `bracketed`, `bare`).
     pub protocol: String,
-    /// Prompt style (`auto`, `chat`, `raw`).
+    /// Prompt style (`auto`, `chat`, `template`, `raw`).
     pub prompt_style: String,
     /// The observation view (`full`, `norules`, `compact`).
     pub view: String,
@@ -147,5 +163,56 @@ impl Prompting {
         let json = serde_json::to_string_pretty(self).expect("prompting serialises");
         spar_lm::checkpoint::write_atomic(&dir.join(Self::FILE), json.as_bytes())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spar_lm::jinja::JinjaTemplate;
+
+    /// Meta-Llama-3-8B-Instruct's chat template (as in spar-lm's golden template file).
+    const LLAMA3: &str = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+
+    fn observation() -> Observation {
+        Observation {
+            role: spar_core::Role::new("t", 0, "solver"),
+            system: "Rules.".into(),
+            role_text: String::new(),
+            state_text: "What is 2+2?".into(),
+            legal_actions: None,
+            answer_format: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_template_style_renders_the_models_jinja_template() {
+        let special = [("bos_token".to_string(), "<|begin_of_text|>".to_string())].into();
+        let tok = TextTokenizer::byte_level(&["<|eot_id|>"])
+            .unwrap()
+            .with_jinja_template(JinjaTemplate::new(LLAMA3, special).unwrap());
+        let want = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nRules.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+        let obs = observation();
+        assert_eq!(
+            prompt_text(&tok, &obs, PromptStyle::Template).unwrap(),
+            want
+        );
+        // Not ChatML: `chat` and `auto` fall back to the same Jinja rendering.
+        assert_eq!(prompt_text(&tok, &obs, PromptStyle::Chat).unwrap(), want);
+        assert_eq!(prompt_text(&tok, &obs, PromptStyle::Auto).unwrap(), want);
+        assert_eq!(
+            prompt_text(&tok, &obs, PromptStyle::Raw).unwrap(),
+            format!("{}\n", obs.full_prompt())
+        );
+        // Without a template, `template` is an error that says what to use instead.
+        let bare = TextTokenizer::byte_level(&["<|endoftext|>"]).unwrap();
+        let err = prompt_text(&bare, &obs, PromptStyle::Template)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`template`") && err.contains("`raw`"), "{err}");
+        assert_eq!(
+            "template".parse::<PromptStyle>().unwrap(),
+            PromptStyle::Template
+        );
     }
 }

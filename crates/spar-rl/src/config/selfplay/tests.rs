@@ -134,7 +134,7 @@ fn unknown_values_name_the_key_and_the_accepted_values() {
     );
     assert_eq!(
         error("opponents.prompt_style=plain"),
-        "config: opponents.prompt_style: \"plain\" is not one of auto, chat, raw"
+        "config: opponents.prompt_style: \"plain\" is not one of auto, chat, template, raw"
     );
     assert_eq!(
         error("game.invalid_move_rule=retry:-1"),
