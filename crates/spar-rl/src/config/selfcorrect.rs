@@ -39,6 +39,8 @@ pub struct SelfCorrectConfig {
     pub algorithm: SelfCorrectAlgorithm,
     /// Held-out evaluation.
     pub eval: SelfCorrectEval,
+    /// CoSC's stages and teacher (`method = "cosc"`; `config::cosc`).
+    pub cosc: crate::config::cosc::CoscSection,
 }
 
 /// `[selfcorrect]`.
@@ -223,6 +225,10 @@ pub enum Method {
     /// ReVISE (Lee et al. 2025, "ReVISE: Learning to Refine at Test-Time via Intrinsic
     /// Self-Verification"): DPO + NLL pairs between ending and refining an answer.
     Revise,
+    /// CoSC (Gao et al. 2024, arXiv 2410.10735): program, tool output, verification and
+    /// conclusion stages in one response; SFT on the teacher's trajectories, then on the
+    /// model's own right ones (`loops::selfcorrect::cosc`).
+    Cosc,
 }
 
 impl Method {
@@ -262,6 +268,7 @@ impl Choice for Method {
         Method::Spoc,
         Method::Scl,
         Method::Revise,
+        Method::Cosc,
     ];
 
     fn name(self) -> &'static str {
@@ -273,6 +280,7 @@ impl Choice for Method {
             Method::Spoc => "spoc",
             Method::Scl => "scl",
             Method::Revise => "revise",
+            Method::Cosc => "cosc",
         }
     }
 }
@@ -384,7 +392,23 @@ impl SelfCorrectConfig {
                 s.method.name()
             ));
         }
-        if !matches!(s.method, Method::Single | Method::Revise) && s.attempts < 2 {
+        if s.method == Method::Cosc {
+            self.cosc.validate()?;
+            if s.feedback != Feedback::None || s.fm_coef > 0.0 {
+                return bad(format!(
+                    "selfcorrect.feedback = {:?} / fm_coef = {} with selfcorrect.method = \
+                     \"cosc\": CoSC reads its programs' outputs, not feedback (set feedback = \
+                     \"none\", fm_coef = 0)",
+                    s.feedback.name(),
+                    s.fm_coef
+                ));
+            }
+            if let Ok(task) = spar_games::tasks::task_from_spec(&self.task.name) {
+                spar_games::tasks::ProgramKind::of(task.as_ref())
+                    .map_err(|e| Error::Invalid(format!("config: task.name: {e}")))?;
+            }
+        }
+        if !matches!(s.method, Method::Single | Method::Revise | Method::Cosc) && s.attempts < 2 {
             return bad(format!(
                 "selfcorrect.attempts = {} with selfcorrect.method = {:?}: a correction needs at \
                  least 2 attempts (or use method = \"single\")",

@@ -53,6 +53,7 @@ use crate::trainer::{
     UpdateStats, WarmStart,
 };
 
+pub mod cosc;
 mod evaluate;
 mod pairwise;
 mod revise;
@@ -161,6 +162,11 @@ impl SelfCorrectLoop {
     /// The loop of `config`, checked whole before anything is written.
     pub fn new(config: &SelfCorrectConfig) -> Result<SelfCorrectLoop> {
         config.validate()?;
+        if config.selfcorrect.method == Method::Cosc {
+            return Err(Error::Invalid(
+                "selfcorrect.method = \"cosc\" runs on its own loop: cosc::CoscLoop (run)".into(),
+            ));
+        }
         let task = std::sync::Arc::from(
             task_from_spec(&config.task.name)
                 .map_err(|e| Error::Invalid(format!("config: task.name: {e}")))?,
@@ -226,6 +232,8 @@ impl SelfCorrectLoop {
             Method::Single | Method::RltfSd => (k == 0).then_some((r, s.beta1)),
             // SCL and ReVISE learn from pairs (`pairwise.rs`), not rewarded samples.
             Method::Scl | Method::Revise => None,
+            // CoSC runs on its own loop (`cosc`), never here.
+            Method::Cosc => None,
             // SPOC: every message (attempt or verification) on its own oracle reward.
             Method::Naive | Method::Spoc => Some((r, s.beta1)),
             // Stage I (eq. 3): attempt 1 only pinned by beta2 (its advantage is zeroed after
@@ -672,6 +680,10 @@ pub fn run(
     resume: bool,
     mut on_metrics: impl FnMut(&crate::trainer::Line),
 ) -> Result<Vec<crate::trainer::Line>> {
+    if config.selfcorrect.method == Method::Cosc {
+        let mut lp = cosc::CoscLoop::new(config)?;
+        return crate::trainer::run(&mut lp, out, resume, &mut on_metrics);
+    }
     let mut lp = SelfCorrectLoop::new(config)?;
     crate::trainer::run(&mut lp, out, resume, &mut on_metrics)
 }
