@@ -37,8 +37,7 @@ pub const CONCLUDE: &str = "[CONCLUDE]";
 pub const CONTINUE: &str = "continue";
 
 /// The format, appended to the task's rules (short: tiny byte-level models read it).
-pub const RULES: &str = "Stages: [PROG] expression, its [OUT], [VERIFY] check, [CONCLUDE] \
-                         continue or \\boxed{answer}.";
+pub const RULES: &str = "Stages: [PROG] [OUT] [VERIFY] [CONCLUDE].";
 
 /// How an episode ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
