@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod cosc;
 mod evaluate;
 mod games;
 mod lm;

@@ -109,6 +109,15 @@ pub struct EvalArgs {
     /// AUROC of P([refine]) as a predictor of a wrong answer.
     #[arg(long, conflicts_with_all = ["attempts", "self_verify", "role_reversal"])]
     refine_vote: bool,
+    /// With a task: CoSC's staged episodes (program, tool output, verification, conclusion),
+    /// --k per problem: prints accuracy with its 95% interval, the first program's
+    /// accuracy, mean stages (per difficulty), the revision rate after a wrong output and
+    /// the invalid rate [default: on for a checkpoint with a cosc.json].
+    #[arg(long, conflicts_with_all = ["attempts", "self_verify", "refine_vote"])]
+    cosc: bool,
+    /// With --cosc: the stage limit [default: the checkpoint's cosc.json, else 3].
+    #[arg(long, conflicts_with_all = ["attempts", "self_verify", "refine_vote"])]
+    stages: Option<usize>,
 }
 
 /// The model's results in one seat.
@@ -195,6 +204,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             self_verify: args.self_verify,
             role_reversal: args.role_reversal,
             refine_vote: args.refine_vote,
+            cosc: args.cosc,
+            stages: args.stages,
         });
     }
     if args.games == 0 || args.batch == 0 {

@@ -71,6 +71,10 @@ pub struct TaskEvalSettings<'a> {
     /// ReVISE's confidence-aware decoding: answers split at the refine marker, votes
     /// weighted by `P(end)` against `P([refine])`.
     pub refine_vote: bool,
+    /// CoSC's staged episodes (default: on when the checkpoint has a cosc.json).
+    pub cosc: bool,
+    /// CoSC's stage limit (default: cosc.json, else 3).
+    pub stages: Option<usize>,
 }
 
 /// What `spar eval --task T --refine-vote` prints with `--json`.
@@ -177,6 +181,20 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
         max_tokens,
         seed: s.seed,
     };
+    let saved_cosc = match s.model.is_dir() {
+        true => spar_rl::loops::selfcorrect::cosc::CoscPrompting::load(s.model)?,
+        false => None,
+    };
+    let plain = s.attempts.is_some() || s.self_verify.is_some() || s.refine_vote;
+    if s.cosc || s.stages.is_some() || saved_cosc.is_some() && !plain {
+        let stages = s.stages.or(saved_cosc.map(|c| c.stages)).unwrap_or(3);
+        let setup = spar_rl::loops::selfcorrect::cosc::CoscSetup {
+            task: task.clone(),
+            task_seed,
+            stages,
+        };
+        return crate::cosc::evaluate(s, &loaded, &setup, style, &sampling, start);
+    }
     if s.refine_vote {
         let setup = spar_rl::loops::selfcorrect::AttemptsSetup {
             task: task.clone(),

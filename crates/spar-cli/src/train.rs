@@ -104,6 +104,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if spar_rl::config::selfcorrect::SelfCorrectConfig::is_selfcorrect_config(&text) {
         let config = spar_rl::config::selfcorrect::SelfCorrectConfig::parse(&text, &args.set)
             .map_err(|e| UsageError(format!("{}: {e}", config_path.display())))?;
+        if config.selfcorrect.method == spar_rl::config::selfcorrect::Method::Cosc {
+            return crate::cosc::train(&config, &config_path, &out, resume);
+        }
         // The loop is built (the task and the method checked) before the run directory is made.
         let lp = spar_rl::loops::selfcorrect::SelfCorrectLoop::new(&config)
             .map_err(|e| loop_error(&config_path, e))?;
@@ -276,7 +279,7 @@ fn run_selfcorrect(
 }
 
 /// The number named `key` in `m` (NaN when it is absent).
-fn number(m: &Line, key: &str) -> f64 {
+pub(crate) fn number(m: &Line, key: &str) -> f64 {
     m.number(key).unwrap_or(f64::NAN)
 }
 
@@ -408,7 +411,7 @@ fn print_selfplay_curves(history: &[Line]) {
 /// An error building a training loop: a bad setting reads as a config error does (`PATH:
 /// config: KEY: ...`, exit code 2); any other keeps its kind (a server that cannot be reached
 /// while building a `remote:` opponent).
-fn loop_error(config_path: &std::path::Path, error: spar_rl::Error) -> anyhow::Error {
+pub(crate) fn loop_error(config_path: &std::path::Path, error: spar_rl::Error) -> anyhow::Error {
     match error {
         spar_rl::Error::Invalid(message) => {
             UsageError(format!("{}: {message}", config_path.display())).into()
@@ -418,7 +421,7 @@ fn loop_error(config_path: &std::path::Path, error: spar_rl::Error) -> anyhow::E
 }
 
 /// The progress bar of a training run (and the run directory, on stderr).
-fn step_bar(steps: usize, out: &std::path::Path) -> ProgressBar {
+pub(crate) fn step_bar(steps: usize, out: &std::path::Path) -> ProgressBar {
     let bar = ProgressBar::new(steps as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed}<{eta}] {msg}")
@@ -429,7 +432,7 @@ fn step_bar(steps: usize, out: &std::path::Path) -> ProgressBar {
 }
 
 /// Moves the bar to `step` and prints the step's line above it.
-fn show_step(bar: &ProgressBar, step: usize, line: String) {
+pub(crate) fn show_step(bar: &ProgressBar, step: usize, line: String) {
     bar.set_position(step as u64);
     bar.set_message(line.clone());
     // indicatif draws nothing (println included) when stderr is not a terminal.

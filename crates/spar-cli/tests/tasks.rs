@@ -769,6 +769,14 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
         let lines = metrics(&out);
         assert_eq!(lines.len(), 2, "{name}");
         let last = &lines[1];
+        if name == "cosc" {
+            // CoSC's episodes are stages, not attempts: its own test (tests/cosc.rs) checks
+            // `spar eval --cosc` against the loop's evaluation.
+            assert!(last["selfcorrect/mean_stages"].is_number(), "{last}");
+            assert!(last["eval/countdown/accuracy"].is_number(), "{last}");
+            let _ = std::fs::remove_dir_all(&out);
+            continue;
+        }
         assert!(
             last["selfcorrect/accuracy_t2"].is_number(),
             "{name}: {last}"

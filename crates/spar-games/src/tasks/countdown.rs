@@ -210,7 +210,7 @@ impl Task for Countdown {
 }
 
 /// The numbers and target of `Numbers: 3 7 25. Target: 46.`
-fn parse_question(question: &str) -> Option<(Vec<u64>, i128)> {
+pub(crate) fn parse_question(question: &str) -> Option<(Vec<u64>, i128)> {
     let rest = question.trim().strip_prefix("Numbers:")?;
     let (numbers, target) = rest.split_once("Target:")?;
     let numbers = numbers

@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 mod arithmetic;
 mod attempts;
 mod choice;
+mod cosc;
 mod countdown;
 mod env;
 mod jsonl;
@@ -73,6 +74,10 @@ pub use attempts::{
     CRITIQUE_INSTRUCTION, DEFAULT_INSTRUCTION, VERIFY_FORMAT, VERIFY_INSTRUCTION,
 };
 pub use choice::ChoiceTask;
+pub use cosc::{
+    execute, teacher_turns, CoscEnd, CoscEnv, CoscEpisode, CoscStats, LevelStats, ProgramKind,
+    Stage, CONCLUDE, CONTINUE, OUT, PROG, RULES, VERIFY,
+};
 pub use countdown::Countdown;
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;

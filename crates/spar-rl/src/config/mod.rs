@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::rollout::prompt::PromptStyle;
 
 pub mod choice;
+pub mod cosc;
 pub mod selfcorrect;
 pub mod selfplay;
 pub mod tasks;

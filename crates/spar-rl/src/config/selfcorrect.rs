@@ -39,6 +39,8 @@ pub struct SelfCorrectConfig {
     pub algorithm: SelfCorrectAlgorithm,
     /// Held-out evaluation.
     pub eval: SelfCorrectEval,
+    /// CoSC's stages and teacher (`method = "cosc"`; `config::cosc`).
+    pub cosc: crate::config::cosc::CoscSection,
 }
 
 /// `[selfcorrect]`.
@@ -252,6 +254,10 @@ pub enum Method {
     /// Open-ended Reasoning"), text only: after each attempt the model critiques it from the
     /// asker's side, and the next attempt reads the critique.
     RoleReversal,
+    /// CoSC (Gao et al. 2024, arXiv 2410.10735): program, tool output, verification and
+    /// conclusion stages in one response; SFT on the teacher's trajectories, then on the
+    /// model's own right ones (`loops::selfcorrect::cosc`).
+    Cosc,
 }
 
 impl Method {
@@ -301,6 +307,7 @@ impl Choice for Method {
         Method::Star,
         Method::Refuel,
         Method::RoleReversal,
+        Method::Cosc,
     ];
 
     fn name(self) -> &'static str {
@@ -316,6 +323,7 @@ impl Choice for Method {
             Method::Star => "star",
             Method::Refuel => "refuel",
             Method::RoleReversal => "role_reversal",
+            Method::Cosc => "cosc",
         }
     }
 }
@@ -427,7 +435,23 @@ impl SelfCorrectConfig {
                 s.method.name()
             ));
         }
-        if !matches!(s.method, Method::Single | Method::Revise) && s.attempts < 2 {
+        if s.method == Method::Cosc {
+            self.cosc.validate()?;
+            if s.feedback != Feedback::None || s.fm_coef > 0.0 {
+                return bad(format!(
+                    "selfcorrect.feedback = {:?} / fm_coef = {} with selfcorrect.method = \
+                     \"cosc\": CoSC reads its programs' outputs, not feedback (set feedback = \
+                     \"none\", fm_coef = 0)",
+                    s.feedback.name(),
+                    s.fm_coef
+                ));
+            }
+            if let Ok(task) = spar_games::tasks::task_from_spec(&self.task.name) {
+                spar_games::tasks::ProgramKind::of(task.as_ref())
+                    .map_err(|e| Error::Invalid(format!("config: task.name: {e}")))?;
+            }
+        }
+        if !matches!(s.method, Method::Single | Method::Revise | Method::Cosc) && s.attempts < 2 {
             return bad(format!(
                 "selfcorrect.attempts = {} with selfcorrect.method = {:?}: a correction needs at \
                  least 2 attempts (or use method = \"single\")",

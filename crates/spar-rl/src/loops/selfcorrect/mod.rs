@@ -63,6 +63,7 @@ use crate::trainer::{
     UpdateStats, WarmStart,
 };
 
+pub mod cosc;
 mod evaluate;
 mod pairwise;
 mod refuel;
@@ -182,6 +183,11 @@ impl SelfCorrectLoop {
     /// The loop of `config`, checked whole before anything is written.
     pub fn new(config: &SelfCorrectConfig) -> Result<SelfCorrectLoop> {
         config.validate()?;
+        if config.selfcorrect.method == Method::Cosc {
+            return Err(Error::Invalid(
+                "selfcorrect.method = \"cosc\" runs on its own loop: cosc::CoscLoop (run)".into(),
+            ));
+        }
         let task = std::sync::Arc::from(
             task_from_spec(&config.task.name)
                 .map_err(|e| Error::Invalid(format!("config: task.name: {e}")))?,
@@ -250,6 +256,8 @@ impl SelfCorrectLoop {
             // SCL, ReVISE and REFUEL learn from pairs (`pairwise.rs`, `refuel.rs`), Re-ReST
             // and STaR from accepted answers (`selftrain.rs`), not from rewarded samples.
             Method::Scl | Method::Revise | Method::Refuel | Method::Rerest | Method::Star => None,
+            // CoSC runs on its own loop (`cosc`), never here.
+            Method::Cosc => None,
             // SPOC: every message (attempt or verification) on its own oracle reward; role
             // reversal: every attempt and critique (worth the next attempt) on its own.
             Method::Naive | Method::Spoc | Method::RoleReversal => Some((r, s.beta1)),
@@ -729,6 +737,10 @@ pub fn run(
     resume: bool,
     mut on_metrics: impl FnMut(&crate::trainer::Line),
 ) -> Result<Vec<crate::trainer::Line>> {
+    if config.selfcorrect.method == Method::Cosc {
+        let mut lp = cosc::CoscLoop::new(config)?;
+        return crate::trainer::run(&mut lp, out, resume, &mut on_metrics);
+    }
     let mut lp = SelfCorrectLoop::new(config)?;
     crate::trainer::run(&mut lp, out, resume, &mut on_metrics)
 }
