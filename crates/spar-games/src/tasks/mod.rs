@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `arithmetic(digits=1..2,terms=2,ops=+-)` | `37+5*2=`, integer answer | digits per operand |
 //! | `countdown(numbers=3..4,max=25,target_max=100)` | reach a target with + - * / | count of numbers |
+//! | `countdown_steps(numbers=3..4,turns=12)` | Countdown one step a line (also [`CountdownStepsEnv`]: one step a turn) | count of numbers |
 //! | `wordproblem(steps=1..3)` | a person's items after a few events | number of events |
 //! | `jsonl:PATH` or `jsonl(path=PATH)` | question/answer rows of a file | the row's `difficulty` |
 //! | `choice:SPEC` or `choice(options=4):SPEC` | any task's problems with lettered options | the task's |
@@ -57,6 +58,7 @@ mod arithmetic;
 mod attempts;
 mod choice;
 mod countdown;
+mod countdown_steps;
 mod env;
 mod jsonl;
 mod word;
@@ -71,6 +73,10 @@ pub use attempts::{
 };
 pub use choice::ChoiceTask;
 pub use countdown::Countdown;
+pub use countdown_steps::{
+    parse_step, question_numbers, solvable, CountdownSteps, CountdownStepsEnv, StepAction,
+    StepState,
+};
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;
 pub use word::WordProblem;
@@ -227,6 +233,12 @@ pub const TASKS: &[TaskInfo] = &[
         parameters: "numbers=3..4 (count, difficulty), max=25, target_max=100",
     },
     TaskInfo {
+        name: "countdown_steps",
+        description: "Countdown one step at a time (`25-3=22`, `undo`); an environment of one \
+                      step a turn for multi-step loops (Agent-R)",
+        parameters: "numbers=3..4, max=25, target_max=100, turns=12 (steps at most)",
+    },
+    TaskInfo {
         name: "wordproblem",
         description: "a person's items after a few buys, gifts, losses and doublings",
         parameters: "steps=1..3 (events, difficulty)",
@@ -262,6 +274,7 @@ pub fn task_from_spec(spec: &str) -> Result<Box<dyn Task>, String> {
     match parsed.name.as_str() {
         "arithmetic" => Ok(Box::new(Arithmetic::from_params(&params)?)),
         "countdown" => Ok(Box::new(Countdown::from_params(&params)?)),
+        "countdown_steps" => Ok(Box::new(CountdownSteps::from_params(&params)?)),
         "wordproblem" => Ok(Box::new(WordProblem::from_params(&params)?)),
         "jsonl" => {
             params.check_known(&["path"])?;
