@@ -441,6 +441,27 @@ impl CountdownStepsEnv {
         self.transcript.truncated
     }
 
+    /// Starts an episode on `problem` (a Countdown question: `Numbers: 3 7 25. Target:
+    /// 46.`), `seed` recorded in the transcript: what `reset` does with the split's problem,
+    /// for problems of your own. A question that is not Countdown's leaves no numbers and
+    /// target 0, so every step is invalid.
+    pub fn reset_with(&mut self, problem: Problem, seed: u64) {
+        let (numbers, target) = question_numbers(&problem.question).unwrap_or_default();
+        self.problem = Some(problem);
+        self.target = target;
+        self.state = StepState::new(&numbers);
+        self.lines.clear();
+        self.reached = false;
+        self.seen.clear();
+        self.repeated = 0;
+        self.transcript = Transcript {
+            env: self.task.name(),
+            seed,
+            invalid_moves: vec![0],
+            ..Transcript::default()
+        };
+    }
+
     fn refused(player: Player, reason: &str) -> Step {
         Step {
             player,
@@ -469,20 +490,7 @@ impl Env for CountdownStepsEnv {
 
     fn reset(&mut self, seed: u64) {
         let problem = self.task.problem(self.split, seed, self.seed);
-        let (numbers, target) = question_numbers(&problem.question).unwrap_or_default();
-        self.problem = Some(problem);
-        self.target = target;
-        self.state = StepState::new(&numbers);
-        self.lines.clear();
-        self.reached = false;
-        self.seen.clear();
-        self.repeated = 0;
-        self.transcript = Transcript {
-            env: self.task.name(),
-            seed,
-            invalid_moves: vec![0],
-            ..Transcript::default()
-        };
+        self.reset_with(problem, seed);
     }
 
     fn current_player(&self) -> Option<Player> {

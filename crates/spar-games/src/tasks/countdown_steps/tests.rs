@@ -6,21 +6,21 @@ fn task() -> Arc<CountdownSteps> {
     Arc::new(CountdownSteps::from_spec("countdown_steps(numbers=3,turns=6)").unwrap())
 }
 
-/// An environment on the hand-written problem `Numbers: 3 7 25. Target: 46.` (reset to a
-/// real problem, then its problem replaced, as `reset` would set it).
-fn hand_env() -> CountdownStepsEnv {
-    let mut env = CountdownStepsEnv::new(task(), Split::Train, 0);
-    env.reset(0);
-    let problem = Problem {
+/// The hand-written problem `Numbers: 3 7 25. Target: 46.`
+pub(crate) fn hand_problem() -> Problem {
+    Problem {
         id: "hand".into(),
         question: "Numbers: 3 7 25. Target: 46.".into(),
         answer: String::new(),
         difficulty: 3,
         solution: String::new(),
-    };
-    env.state = StepState::new(&[25, 3, 7]);
-    env.target = 46;
-    env.problem = Some(problem);
+    }
+}
+
+/// An environment on [`hand_problem`].
+fn hand_env() -> CountdownStepsEnv {
+    let mut env = CountdownStepsEnv::new(task(), Split::Train, 0);
+    env.reset_with(hand_problem(), 0);
     env
 }
 
