@@ -19,14 +19,17 @@
 //! one number left is a dead end, but the episode goes on: the player may `undo`.
 //!
 //! # Observation
-//! The system text is [`RULES`]; the state text is the question and one line per turn so
+//! There is no system text (the rules, [`RULES`], are the task's system text only: a tiny
+//! model trained from scratch learns the format from reference steps, and every byte of
+//! prompt costs it attention); the state text is the question and one line per turn so
 //! far: the step as the environment read it (`25-3=22`, `undo`), then `->` and the numbers
 //! left, or `invalid: <reason>`. There is no answer-format text.
 //!
 //! # As a task
 //! `countdown_steps(numbers=3..4,max=25,target_max=100,turns=12)` is also a [`Task`]: the
 //! problems are Countdown's (ids `countdown_steps/<split>/<index>`), the reference solution
-//! is the generator's expression as steps, innermost operation first, one a line, and
+//! is the generator's expression as steps, innermost operation first, one a line, written
+//! without their results (`3*7`, `25+21`: the arithmetic is the environment's), and
 //! [`Task::verify`] plays every non-empty line of a completion as one step: correct when the
 //! target is reached within `turns` steps.
 //!
@@ -223,7 +226,8 @@ impl StepState {
                 }
                 left.push(result);
                 left.sort_unstable();
-                self.history.push(std::mem::replace(&mut self.numbers, left));
+                self.history
+                    .push(std::mem::replace(&mut self.numbers, left));
                 Ok((format!("{a}{op}{b}={result}"), Some(result)))
             }
         }
@@ -260,15 +264,16 @@ pub fn solvable(numbers: &[u64], target: u64) -> bool {
     false
 }
 
-/// The steps of an expression over whole numbers, innermost first (`25+3*7` is `3*7=21`,
-/// `25+21=46`); `None` when a step is not a positive whole number.
+/// The steps of an expression over whole numbers, innermost first, without their results
+/// (`25+3*7` is `3*7`, `25+21`: the environment computes them); `None` when a step is not a
+/// positive whole number.
 fn steps_of(expr: &Expr, out: &mut Vec<String>) -> Option<u64> {
     match expr {
         Expr::Number(digits) => digits.parse().ok(),
         Expr::Binary(op, left, right) => {
             let (a, b) = (steps_of(left, out)?, steps_of(right, out)?);
             let r = operate(a, *op, b)?;
-            out.push(format!("{a}{op}{b}={r}"));
+            out.push(format!("{a}{op}{b}"));
             Some(r)
         }
     }
@@ -278,7 +283,11 @@ fn steps_of(expr: &Expr, out: &mut Vec<String>) -> Option<u64> {
 /// target is reached within `turns` lines, `Err` with the first refused step's reason.
 fn replay(numbers: &[u64], target: u64, completion: &str, turns: usize) -> Result<bool, String> {
     let mut state = StepState::new(numbers);
-    for (i, line) in completion.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+    for (i, line) in completion
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+    {
         if i == turns {
             return Ok(false);
         }
@@ -509,7 +518,10 @@ impl Env for CountdownStepsEnv {
         }
         Observation {
             role: self.role(player),
-            system: RULES.to_string(),
+            // The rules are the task's system text, not the observation's: every byte of
+            // prompt dilutes a tiny model's attention (`docs/adding-a-loop.md` measured it),
+            // and the step format is learnt from the warm start's reference steps.
+            system: String::new(),
             role_text: String::new(),
             state_text,
             legal_actions: None,

@@ -323,14 +323,21 @@ mod tests {
             .collect();
         assert_eq!(
             strings,
-            ["agent_r.splice", "env.name", "model.init", "model.prompt_style"]
+            [
+                "agent_r.splice",
+                "env.name",
+                "model.init",
+                "model.prompt_style"
+            ]
         );
     }
 
     #[test]
     fn configs_parse_round_trip_and_name_bad_keys() {
         assert!(AgentRConfig::is_agent_r_config(TEXT));
-        assert!(!AgentRConfig::is_agent_r_config("[task]\nname = \"arithmetic\"\n"));
+        assert!(!AgentRConfig::is_agent_r_config(
+            "[task]\nname = \"arithmetic\"\n"
+        ));
         let c = AgentRConfig::parse(TEXT, &["agent_r.splice=end".into()]).unwrap();
         assert_eq!(c.agent_r.splice, Splice::End);
         // The paper's MCTS defaults.

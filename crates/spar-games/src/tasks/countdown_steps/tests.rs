@@ -96,7 +96,10 @@ fn state_applies_and_refuses_steps_by_hand() {
     assert_eq!(s.numbers, [7, 22]);
     assert_eq!(s.apply(StepAction::Undo), Ok(("undo".into(), None)));
     assert_eq!(s.numbers, [3, 7, 25]);
-    assert!(s.apply(StepAction::Undo).unwrap_err().contains("nothing to undo"));
+    assert!(s
+        .apply(StepAction::Undo)
+        .unwrap_err()
+        .contains("nothing to undo"));
     // Equal numbers given twice may be combined.
     let mut twice = StepState::new(&[4, 4]);
     assert_eq!(twice.apply(op(4, '/', 4)), Ok(("4/4=1".into(), Some(1))));
@@ -123,7 +126,7 @@ fn an_episode_by_hand() {
     assert_eq!(env.current_player(), Some(0));
     let obs = env.observation(0);
     assert_eq!(obs.role.key(), "countdown_steps/solver");
-    assert_eq!(obs.full_prompt(), format!("{RULES}\n\nNumbers: 3 7 25. Target: 46."));
+    assert_eq!(obs.full_prompt(), "Numbers: 3 7 25. Target: 46.");
     // A wrong turn, an invalid one, its repetition, an undo, then the solution.
     let s = env.step(0, "25-3=22");
     assert!(!s.done && matches!(s.outcome, StepOutcome::Move { .. }));
@@ -143,7 +146,11 @@ fn an_episode_by_hand() {
     assert_eq!(env.returns(), vec![1.0]);
     assert!(env.reached());
     assert_eq!(env.transcript().invalid_moves, vec![2]);
-    assert_eq!(env.repeated_actions(), 1, "the second 7+7 in the same state");
+    assert_eq!(
+        env.repeated_actions(),
+        1,
+        "the second 7+7 in the same state"
+    );
     assert_eq!(env.turns_played(), 6);
     assert_eq!(env.current_player(), None);
     let after = env.step(0, "25+21");
@@ -153,7 +160,11 @@ fn an_episode_by_hand() {
     for text in ["25-3", "undo", "25-3", "undo", "undo"] {
         env.step(0, text);
     }
-    assert_eq!(env.repeated_actions(), 2, "25-3=22 redone, undo from 7 22 again");
+    assert_eq!(
+        env.repeated_actions(),
+        2,
+        "25-3=22 redone, undo from 7 22 again"
+    );
     // Six turns without the target: truncated, return 0.
     let s = env.step(0, "7*3");
     assert!(s.done && s.truncated && env.truncated());
@@ -179,7 +190,10 @@ fn the_environment_keeps_its_contract_on_hostile_text() {
                 break;
             }
             let s = env.step(0, text);
-            assert!(matches!(s.outcome, StepOutcome::Invalid { .. }), "{text:.20}");
+            assert!(
+                matches!(s.outcome, StepOutcome::Invalid { .. }),
+                "{text:.20}"
+            );
         }
         // Each reason quotes at most 20 characters of the text.
         assert!(env.observation(0).state_text.len() < 2_000);
@@ -217,7 +231,10 @@ fn the_task_replays_its_reference_steps() {
             reason: "the steps do not reach 46".into()
         }
     );
-    assert_eq!(t.extract_answer("3*7 = 21\n\n25+21"), Some("3*7;25+21".into()));
+    assert_eq!(
+        t.extract_answer("3*7 = 21\n\n25+21"),
+        Some("3*7;25+21".into())
+    );
     // The reference solution: the generator's expression, innermost step first.
     let q = t.problem(Split::Train, 5, 0);
     let c = task_from_spec("countdown(numbers=3)")

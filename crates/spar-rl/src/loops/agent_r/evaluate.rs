@@ -100,9 +100,18 @@ impl EpisodeStats {
         out.eval(&format!("{prefix}success_ci95_low"), ci.low);
         out.eval(&format!("{prefix}success_ci95_high"), ci.high);
         out.eval(&format!("{prefix}loop_rate"), self.loop_rate());
-        out.eval(&format!("{prefix}undo_rate"), Self::rate(self.undos, self.episodes));
-        out.eval(&format!("{prefix}invalid_rate"), Self::rate(self.invalid, self.turns));
-        out.eval(&format!("{prefix}mean_turns"), Self::rate(self.turns, self.episodes));
+        out.eval(
+            &format!("{prefix}undo_rate"),
+            Self::rate(self.undos, self.episodes),
+        );
+        out.eval(
+            &format!("{prefix}invalid_rate"),
+            Self::rate(self.invalid, self.turns),
+        );
+        out.eval(
+            &format!("{prefix}mean_turns"),
+            Self::rate(self.turns, self.episodes),
+        );
         out.eval(&format!("{prefix}episodes"), self.episodes);
     }
 }
@@ -151,7 +160,8 @@ pub fn injected_error(numbers: &[u64], target: u64, seed: u64) -> Option<String>
             }
         }
     }
-    (!wrong.is_empty()).then(|| wrong[(spar_core::seeds::splitmix64(seed) % wrong.len() as u64) as usize].clone())
+    (!wrong.is_empty())
+        .then(|| wrong[(spar_core::seeds::splitmix64(seed) % wrong.len() as u64) as usize].clone())
 }
 
 /// Plays `sampling.samples` episodes of each of the first `sampling.problems` test problems,

@@ -222,7 +222,10 @@ impl Loop for AgentRLoop {
         let mut data = Vec::new();
         for p in 0..w.problems as u64 {
             let mut env = self.env(Split::Train, p);
-            let solution = self.task.problem(Split::Train, p, self.config.env.seed).solution;
+            let solution = self
+                .task
+                .problem(Split::Train, p, self.config.env.seed)
+                .solution;
             for line in solution.lines() {
                 let prompt = prompt_ids(tokenizer, &env.observation(0), self.style)?;
                 data.push((prompt, completion_ids(tokenizer, line)?));
@@ -237,7 +240,12 @@ impl Loop for AgentRLoop {
         }))
     }
 
-    fn collect(&mut self, step: &StepInfo, _state: &mut (), line: &mut AgentRMetrics) -> Result<Batch> {
+    fn collect(
+        &mut self,
+        step: &StepInfo,
+        _state: &mut (),
+        line: &mut AgentRMetrics,
+    ) -> Result<Batch> {
         let (config, learner) = (&self.config, step.learner);
         let prompts = config.agent_r.prompts;
         let first = config.warm_start.problems + (step.index - 1) * prompts;
@@ -341,7 +349,12 @@ impl Loop for AgentRLoop {
             for mb in order.chunks(a.minibatch_size) {
                 let pairs: Vec<(Vec<u32>, Vec<u32>)> = mb
                     .iter()
-                    .map(|&i| (batch.samples[i].prompt.clone(), batch.samples[i].completion.clone()))
+                    .map(|&i| {
+                        (
+                            batch.samples[i].prompt.clone(),
+                            batch.samples[i].completion.clone(),
+                        )
+                    })
                     .collect();
                 // Maximum likelihood of the trained turns (Agent-R's SFT on revision and good
                 // trajectories, sec. 3.3): mean NLL per completion token.

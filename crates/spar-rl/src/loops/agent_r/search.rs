@@ -124,11 +124,7 @@ impl Tree {
         let depth = self.nodes[parent].depth + 1;
         let terminal = if env.reached() {
             Some(1.0)
-        } else if invalid
-            || env.is_done()
-            || env.state().numbers.len() < 2
-            || depth >= max_depth
-        {
+        } else if invalid || env.is_done() || env.state().numbers.len() < 2 || depth >= max_depth {
             Some(0.0)
         } else {
             None

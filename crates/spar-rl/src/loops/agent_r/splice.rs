@@ -78,10 +78,13 @@ pub fn pairs(tree: &Tree, alpha: f64, beta: f64, max_pairs: usize) -> Vec<Pair> 
                 (shared, g, path)
             })
             .filter(|(_, g, _)| tree.nodes[*g].mean() - tree.nodes[b].mean() > beta)
-            .fold(None, |best: Option<(usize, usize, Vec<usize>)>, x| match &best {
-                Some(b) if b.0 >= x.0 => best,
-                _ => Some(x),
-            });
+            .fold(
+                None,
+                |best: Option<(usize, usize, Vec<usize>)>, x| match &best {
+                    Some(b) if b.0 >= x.0 => best,
+                    _ => Some(x),
+                },
+            );
         if let Some((divergence, _, path)) = best {
             out.push(Pair {
                 good: path,

@@ -111,7 +111,14 @@ fn the_search_of_a_scripted_policy_by_hand() {
     let actions: Vec<&str> = tree.nodes.iter().map(|n| n.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["", "25-3=22", "3*7=21", "invalid:oops", "7*22=154", "25+21=46"]
+        [
+            "",
+            "25-3=22",
+            "3*7=21",
+            "invalid:oops",
+            "7*22=154",
+            "25+21=46"
+        ]
     );
     let parents: Vec<Option<usize>> = tree.nodes.iter().map(|n| n.parent).collect();
     assert_eq!(parents, [None, Some(0), Some(0), Some(0), Some(1), Some(2)]);
@@ -126,7 +133,13 @@ fn the_search_of_a_scripted_policy_by_hand() {
         [None, None, None, Some(0.0), Some(0.0), Some(1.0)]
     );
     // Expansions of the root and B (4 steps each) and one simulated step; one invalid.
-    assert_eq!(counts, SearchCounts { steps: 9, invalid: 1 });
+    assert_eq!(
+        counts,
+        SearchCounts {
+            steps: 9,
+            invalid: 1
+        }
+    );
     assert_eq!(tree.terminal_leaves(), [3, 4, 5]);
     assert_eq!(tree.path(4), [1, 4]);
     // The kept text is the model's own, thought included.
@@ -152,7 +165,10 @@ fn uct_selection_by_hand() {
     assert_eq!(tree.select(0.25), b);
     assert_eq!(tree.select(2.0), a);
     // A repeated step is the existing child; a step at max_depth is terminal with value 0.
-    assert_eq!(tree.add_child(0, "Thought: again.\n25 - 3 = 22", 10), (a, false));
+    assert_eq!(
+        tree.add_child(0, "Thought: again.\n25 - 3 = 22", 10),
+        (a, false)
+    );
     let (deep, new) = tree.add_child(a, "7+22", 2);
     assert!(new && tree.nodes[deep].terminal == Some(0.0) && tree.nodes[deep].depth == 2);
     assert_eq!(tree.nodes[deep].mean(), 0.0);

@@ -36,7 +36,11 @@ fn pairs_errors_and_splices_of_the_hand_tree() {
     // D's first error: A (25-3=22) already has value 0/1 < 0.5.
     let d = &pairs[1];
     assert_eq!(first_error(&tree, d, 0.5), 0);
-    assert_eq!(first_error(&tree, d, 0.0), 1, "nothing below 0: the last step");
+    assert_eq!(
+        first_error(&tree, d, 0.0),
+        1,
+        "nothing below 0: the last step"
+    );
     // Agent-R's splice: the bad step masked, one undo after the thought, the good path.
     let spliced = splice(&tree, d, 0, THOUGHT).unwrap();
     assert_eq!(
