@@ -9,6 +9,8 @@ use spar_rl::TrainConfig;
 
 use crate::UsageError;
 
+mod agent_r;
+
 /// Arguments of `spar train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -52,7 +54,7 @@ pub fn accepted_values() -> String {
         text
     };
     format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{}",
         section(
             "Config keys with a fixed set of values (another value is an error that names the key \
              and lists these):",
@@ -65,6 +67,10 @@ pub fn accepted_values() -> String {
         section(
             "In a self-correction config (one with a [selfcorrect] table):",
             spar_rl::config::selfcorrect::SelfCorrectConfig::choices(),
+        ),
+        section(
+            "In an Agent-R config (one with an [agent_r] table):",
+            spar_rl::config::agent_r::AgentRConfig::choices(),
         )
     )
 }
@@ -100,6 +106,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             out.display()
         ))
         .into());
+    }
+    if spar_rl::config::agent_r::AgentRConfig::is_agent_r_config(&text) {
+        return agent_r::run(&text, &args.set, &config_path, &out, resume);
     }
     if spar_rl::config::selfcorrect::SelfCorrectConfig::is_selfcorrect_config(&text) {
         let config = spar_rl::config::selfcorrect::SelfCorrectConfig::parse(&text, &args.set)

@@ -164,7 +164,14 @@ fn spar_tasks_lists_every_task_as_text_and_json() {
     let text = spar(&["tasks"]);
     succeeded(&text, "spar tasks");
     let text = String::from_utf8(text.stdout).unwrap();
-    for name in ["arithmetic", "countdown", "wordproblem", "jsonl", "choice"] {
+    for name in [
+        "arithmetic",
+        "countdown",
+        "countdown_steps",
+        "wordproblem",
+        "jsonl",
+        "choice",
+    ] {
         assert!(
             text.lines().any(|l| l.starts_with(name)),
             "no line for {name}: {text}"
@@ -181,7 +188,14 @@ fn spar_tasks_lists_every_task_as_text_and_json() {
         .collect();
     assert_eq!(
         names,
-        ["arithmetic", "countdown", "wordproblem", "jsonl", "choice"]
+        [
+            "arithmetic",
+            "countdown",
+            "countdown_steps",
+            "wordproblem",
+            "jsonl",
+            "choice"
+        ]
     );
     for t in listed.as_array().unwrap() {
         assert!(
@@ -749,6 +763,11 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        // Agent-R's config (an [agent_r] table) has a test of its own (tests/agent_r.rs).
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            spar_rl::config::selfcorrect::SelfCorrectConfig::is_selfcorrect_config(&text)
+        })
         .collect();
     configs.sort();
     assert!(!configs.is_empty(), "no configs/selfcorrect/*.toml");

@@ -59,6 +59,15 @@ pub struct Countdown {
 impl Countdown {
     pub(crate) fn from_params(params: &Params<'_>) -> Result<Self, String> {
         params.check_known(&["numbers", "max", "target_max"])?;
+        Self::from_params_except(params, &[])
+    }
+
+    /// [`Countdown::from_params`] for a task that also accepts the parameters `extra`
+    /// (`countdown_steps`'s `turns`), which are left for it to read.
+    pub(super) fn from_params_except(params: &Params<'_>, extra: &[&str]) -> Result<Self, String> {
+        let mut known = vec!["numbers", "max", "target_max"];
+        known.extend_from_slice(extra);
+        params.check_known(&known)?;
         let task = Self {
             numbers: params.range("numbers", (3, 4), 2, 6)?,
             max: params.number("max", 25, 1, 1000)?,

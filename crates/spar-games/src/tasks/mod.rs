@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `arithmetic(digits=1..2,terms=2,ops=+-)` | `37+5*2=`, integer answer | digits per operand |
 //! | `countdown(numbers=3..4,max=25,target_max=100)` | reach a target with + - * / | count of numbers |
+//! | `countdown_steps(numbers=3..4,turns=12)` | Countdown one step a line (also [`CountdownStepsEnv`]: one step a turn) | count of numbers |
 //! | `wordproblem(steps=1..3)` | a person's items after a few events | number of events |
 //! | `jsonl:PATH` or `jsonl(path=PATH,question_key=K,answer_key=K)`; `parquet:PATH` (feature `parquet`) | question/answer rows of a file (GSM8K `####` answers, chat-message prompts) | the row's `difficulty` |
 //! | `choice:SPEC` or `choice(options=4):SPEC` | any task's problems with lettered options | the task's |
@@ -58,6 +59,7 @@ mod attempts;
 mod choice;
 mod cosc;
 mod countdown;
+mod countdown_steps;
 mod env;
 mod jsonl;
 #[cfg(feature = "parquet")]
@@ -79,6 +81,10 @@ pub use cosc::{
     Stage, CONCLUDE, CONTINUE, OUT, PROG, RULES, VERIFY,
 };
 pub use countdown::Countdown;
+pub use countdown_steps::{
+    operate, parse_step, question_numbers, solvable, CountdownSteps, CountdownStepsEnv, StepAction,
+    StepState, NAME as COUNTDOWN_STEPS,
+};
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;
 pub use word::WordProblem;
@@ -242,6 +248,12 @@ pub const TASKS: &[TaskInfo] = &[
         parameters: "numbers=3..4 (count, difficulty), max=25, target_max=100",
     },
     TaskInfo {
+        name: "countdown_steps",
+        description: "Countdown one step at a time (`25-3=22`, `undo`); an environment of one \
+                      step a turn for multi-step loops (Agent-R)",
+        parameters: "numbers=3..4, max=25, target_max=100, turns=12 (steps at most)",
+    },
+    TaskInfo {
         name: "wordproblem",
         description: "a person's items after a few buys, gifts, losses and doublings",
         parameters: "steps=1..3 (events, difficulty)",
@@ -283,6 +295,7 @@ pub fn task_from_spec(spec: &str) -> Result<Box<dyn Task>, String> {
     match parsed.name.as_str() {
         "arithmetic" => Ok(Box::new(Arithmetic::from_params(&params)?)),
         "countdown" => Ok(Box::new(Countdown::from_params(&params)?)),
+        "countdown_steps" => Ok(Box::new(CountdownSteps::from_params(&params)?)),
         "wordproblem" => Ok(Box::new(WordProblem::from_params(&params)?)),
         name @ ("jsonl" | "parquet") => {
             params.check_known(&["path", "question_key", "answer_key"])?;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::rollout::prompt::PromptStyle;
 
+pub mod agent_r;
 pub mod choice;
 pub mod cosc;
 pub mod selfcorrect;

@@ -6,8 +6,12 @@
 //! * [`tasks`]: verifiable tasks (arithmetic, Countdown, word problems, JSONL files): a group
 //!   of answers per problem, verified, any estimator and loss, held-out pass@k;
 //! * [`selfcorrect`]: self-correction on those tasks (SCoRe, naive multi-turn RL,
-//!   single-turn RL): episodes of several attempts, per-attempt rewards and KL.
+//!   single-turn RL): episodes of several attempts, per-attempt rewards and KL;
+//! * [`agent_r`]: Agent-R's revision trajectories: tree search over a step-by-step
+//!   environment's steps, good and bad paths spliced through a revision turn, supervised
+//!   training.
 
+pub mod agent_r;
 pub mod selfcorrect;
 pub mod selfplay;
 pub mod tasks;
