@@ -9,6 +9,8 @@
 //! * [`env`]: any game or task as a text environment (`spar.make`), TextArena's shape.
 //! * [`exact`]: exact evaluation of tabular policies (NashConv, exploitability, best
 //!   responses, CFR and CFR+), the same functions `spar exploitability` and `spar solve` run.
+//! * [`model`]: a language model's exact policy on a game (`spar exploitability --policy
+//!   model:DIR`).
 //! * [`tasks`]: verifiable tasks, their problems and verifiers (the reward functions).
 //! * [`train`]: `spar train` and `spar eval --task` over the Rust loops.
 //!
@@ -22,6 +24,7 @@ use pyo3::prelude::*;
 mod env;
 mod error;
 mod exact;
+mod model;
 mod tasks;
 mod train;
 
@@ -37,6 +40,7 @@ fn _spar(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(exact::solve, m)?)?;
     m.add_function(wrap_pyfunction!(exact::info_states, m)?)?;
     m.add_function(wrap_pyfunction!(exact::policy_returns, m)?)?;
+    m.add_function(wrap_pyfunction!(model::model_policy, m)?)?;
     m.add_class::<tasks::TaskHandle>()?;
     m.add_function(wrap_pyfunction!(tasks::task, m)?)?;
     m.add_function(wrap_pyfunction!(tasks::task_names, m)?)?;

@@ -14,7 +14,8 @@ A policy is any of:
   a list of probabilities, one per legal action in order), asked once per information set;
 * a ``pyspiel`` / ``open_spiel`` policy: a C++ ``TabularPolicy`` (its ``policy_table()``), a
   Python ``TabularPolicy`` (its ``to_dict()``), or any policy with ``to_tabular()``;
-* a path to a policy file.
+* a path to a policy file, or ``"model:PATH"``: a language model's exact policy (see
+  ``model_policy``).
 
 For Kuhn Poker and Leduc Hold'em the information-state strings are OpenSpiel's, so
 OpenSpiel's tables evaluate here unchanged. Every table is checked as a policy file is
@@ -67,6 +68,8 @@ def policy_table(game: str, policy: Policy) -> dict[str, list[list]] | None:
     uniform policy), without checking it against the game (the evaluation functions do)."""
     if policy is None or (isinstance(policy, str) and policy == "uniform"):
         return None
+    if isinstance(policy, str) and policy.startswith("model:"):
+        return model_policy(game, policy[len("model:"):])["policy"]
     if isinstance(policy, (str, os.PathLike)):
         with open(policy, encoding="utf-8") as f:
             document = json.load(f)
@@ -90,6 +93,26 @@ def policy_table(game: str, policy: Policy) -> dict[str, list[list]] | None:
         f"cannot read a policy from {type(policy).__name__}: expected None or 'uniform', a "
         "dict of information states to distributions, a callable (info_state, legal_actions), "
         "a policy-file path, or a pyspiel/open_spiel tabular policy"
+    )
+
+
+def model_policy(
+    game: str,
+    model: str | os.PathLike,
+    *,
+    temperature: float | None = None,
+    protocol: str | None = None,
+    prompt_style: str | None = None,
+    view: str | None = None,
+) -> dict:
+    """The exact policy of the language model at ``model`` (a checkpoint directory or a
+    .gguf file) on ``game``, as ``spar exploitability --policy model:DIR --save-policy``
+    tabulates it: at every information set, the normalised probabilities of the legal
+    actions' canonical answers, prompted as the checkpoint's ``prompting.json`` says unless
+    overridden. Returns ``policy`` (a table), ``information_sets`` and the probability mass
+    outside the canonical answers (``outside_mass_mean``, ``outside_mass_max``)."""
+    return json.loads(
+        _spar.model_policy(game, str(model), temperature, protocol, prompt_style, view)
     )
 
 

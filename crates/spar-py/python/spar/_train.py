@@ -104,27 +104,56 @@ def eval(  # noqa: A001 - spar.eval is the public name
     model: str | os.PathLike,
     task: str | None = None,
     *,
+    game: str | None = None,
     problems: int = 100,
     samples: int = 16,
     pass_at: Sequence[int] | None = None,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     max_tokens: int | None = None,
     prompt_style: str | None = None,
     seed: int = 0,
 ) -> dict:
     """Held-out evaluation of a language model on a task's test split, as ``spar eval
-    --model MODEL --task TASK --json``: ``samples`` answers to each of the first
+    --model MODEL --task TASK --json``: ``samples`` answers (at ``temperature``, default 1.0) to each of the first
     ``problems`` test problems, unbiased ``pass_at`` (``{"1": ..., "16": ...}``; by default
     k = 1, 2, 4, ... and ``samples``), ``majority_accuracy``, ``unparsable_rate``,
     ``accuracy_by_difficulty``. ``model`` is a checkpoint directory (a task run's carries its
-    task, answer length and prompt style in ``task.json``) or a .gguf file."""
+    task, answer length and prompt style in ``task.json``) or a .gguf file.
+
+    On a game (``game="kuhn"``, or by default for a self-play checkpoint, whose
+    ``prompting.json`` names its game) the model's policy is evaluated exactly instead, as
+    ``spar exploitability --policy model:DIR --json``: ``exploitability``, ``nash_conv``,
+    ``best_response_values``, ``on_policy_values``, and the probability mass outside the
+    legal answers (``outside_mass_mean``, ``outside_mass_max``); ``temperature`` and
+    ``prompt_style`` override the checkpoint's prompting."""
+    model = Path(model)
+    if game is None and task is None and not (model / "task.json").is_file():
+        prompting = model / "prompting.json"
+        if prompting.is_file():
+            game = json.loads(prompting.read_text(encoding="utf-8"))["game"]
+    if game is not None:
+        if task is not None:
+            raise ValueError("give a task or a game, not both")
+        from ._exact import model_policy, nash_conv
+
+        table = model_policy(
+            game,
+            model,
+            temperature=temperature,
+            prompt_style=prompt_style,
+        )
+        report = nash_conv(game, table["policy"])
+        for key in ("information_sets", "outside_mass_mean", "outside_mass_max"):
+            report[key] = table[key]
+        report["model"] = str(model)
+        return report
     report = _spar.eval_task(
         str(model),
         task,
         problems,
         samples,
         None if pass_at is None else [int(k) for k in pass_at],
-        temperature,
+        1.0 if temperature is None else temperature,
         max_tokens,
         prompt_style,
         seed,

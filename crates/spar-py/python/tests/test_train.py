@@ -81,3 +81,36 @@ def test_dict_configs_become_the_same_toml():
 def test_eval_needs_a_task_for_a_model_without_task_json(tmp_path):
     with pytest.raises(ValueError):
         spar.eval(tmp_path)
+
+
+# The overrides the CLI's self-play test uses (crates/spar-cli/tests/train.rs).
+KUHN_TINY = {
+    "run.steps": 1,
+    "model.hidden": 16,
+    "model.layers": 1,
+    "model.heads": 2,
+    "warm_start.steps": 2,
+    "warm_start.episodes": 2,
+    "rollout.episodes": 2,
+    "rollout.max_tokens": 8,
+    "eval.games_vs_random": 1,
+    "eval.every": 1,
+}
+
+
+def test_self_play_and_the_exact_policy_of_its_model(tmp_path, cli):
+    out = tmp_path / "kuhn"
+    history = spar.train(ROOT / "configs" / "kuhn-spiral-tiny.toml", out=out, overrides=KUHN_TINY, progress=False)
+    assert [m["step"] for m in history] == [0, 1]
+    during = history[-1]["eval/kuhn/exploitability"]
+    checkpoint = out / "checkpoints" / "step-000001"
+    # spar.eval reads the game from the checkpoint's prompting.json and evaluates exactly.
+    report = spar.eval(checkpoint)
+    assert report["exploitability"] == pytest.approx(during, abs=1e-9)
+    assert report["information_sets"] == 12
+    from_cli = json.loads(cli("exploitability", "--game", "kuhn", "--policy", f"model:{checkpoint}", "--json"))
+    assert report["exploitability"] == from_cli["exploitability"]
+    # The tabulated policy is an ordinary table: every exact function takes it.
+    table = spar.model_policy("kuhn", checkpoint)["policy"]
+    assert spar.exploitability("kuhn", table) == report["exploitability"]
+    assert spar.exploitability("kuhn", f"model:{checkpoint}") == report["exploitability"]
