@@ -39,17 +39,36 @@ impl std::fmt::Debug for TextEnv {
     }
 }
 
-/// An observation with its assembled prompts, as Python receives it.
+/// An observation with its assembled prompts, as Python receives it (the role as its key).
 #[derive(Serialize)]
-struct ObservationView<'a> {
+struct ObservationView {
     player: usize,
     role: String,
-    #[serde(flatten)]
-    observation: &'a Observation,
+    system: String,
+    role_text: String,
+    state_text: String,
+    legal_actions: Option<Vec<String>>,
+    answer_format: String,
     /// [`Observation::prompt`]: the user message.
     prompt: String,
     /// [`Observation::full_prompt`]: system text and user message in one string.
     full_prompt: String,
+}
+
+impl ObservationView {
+    fn new(player: usize, observation: Observation) -> Self {
+        ObservationView {
+            player,
+            role: observation.role.key(),
+            prompt: observation.prompt(),
+            full_prompt: observation.full_prompt(),
+            system: observation.system,
+            role_text: observation.role_text,
+            state_text: observation.state_text,
+            legal_actions: observation.legal_actions,
+            answer_format: observation.answer_format,
+        }
+    }
 }
 
 impl TextEnv {
@@ -138,14 +157,8 @@ impl TextEnv {
     fn observation_json(&self, player: Option<usize>) -> PyResult<String> {
         Ok(self.with(|env| -> Result<String> {
             let player = self.seat(env, player)?;
-            let observation = env.observation(player);
-            Ok(serde_json::to_string(&ObservationView {
-                player,
-                role: observation.role.key(),
-                prompt: observation.prompt(),
-                full_prompt: observation.full_prompt(),
-                observation: &observation,
-            })?)
+            let view = ObservationView::new(player, env.observation(player));
+            Ok(serde_json::to_string(&view)?)
         })?)
     }
 

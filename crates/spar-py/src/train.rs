@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use serde::Serialize;
 use spar_rl::config::selfcorrect::SelfCorrectConfig;
 use spar_rl::config::tasks::TaskTrainConfig;
-use spar_rl::loops::tasks::{evaluate_task, TaskEvaluation, TaskPrompting};
+use spar_rl::loops::tasks::{default_pass_at, evaluate_task, TaskEvaluation, TaskPrompting};
 use spar_rl::trainer::Line;
 use spar_rl::{PromptStyle, TrainConfig};
 
@@ -209,16 +209,4 @@ fn evaluate(s: &EvalSettings<'_>) -> Result<String> {
         evaluation,
         seconds: start.elapsed().as_secs_f64(),
     })?)
-}
-
-/// The k reported by default: 1, 2, 4, ... up to `samples`, and `samples` itself (as
-/// `spar eval --task`).
-fn default_pass_at(samples: usize) -> Vec<usize> {
-    let mut ks: Vec<usize> = std::iter::successors(Some(1usize), |k| k.checked_mul(2))
-        .take_while(|&k| k <= samples)
-        .collect();
-    if ks.last() != Some(&samples) {
-        ks.push(samples);
-    }
-    ks
 }

@@ -51,7 +51,7 @@ mod metrics;
 mod reference;
 mod update;
 
-pub use evaluate::evaluate_task;
+pub use evaluate::{default_pass_at, evaluate_task};
 use evaluate::problem_prompt;
 pub use metrics::{AttemptsPrompting, TaskEvaluation, TaskMetrics, TaskPrompting};
 use reference::{presample_reference, ReferenceAnswer};
