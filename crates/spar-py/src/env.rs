@@ -211,18 +211,6 @@ pub fn make(
     split: Option<&str>,
     task_seed: u64,
 ) -> PyResult<TextEnv> {
-    Ok(build(spec, protocol, invalid_move_rule, max_turns, view, split, task_seed)?)
-}
-
-fn build(
-    spec: &str,
-    protocol: Option<&str>,
-    invalid_move_rule: Option<&str>,
-    max_turns: Option<usize>,
-    view: Option<&str>,
-    split: Option<&str>,
-    task_seed: u64,
-) -> Result<TextEnv> {
     let game = GameSpec::parse(spec)
         .ok()
         .filter(|g| spar_games::registry::GAMES.iter().any(|e| e.name == g.name));
@@ -242,7 +230,8 @@ fn build(
         if let Some((option, _)) = game_options.iter().find(|(_, given)| *given) {
             return Err(input(format!(
                 "{option} applies to games; {spec:?} is a task (one seat, free-text answers)"
-            )));
+            ))
+            .into());
         }
         let split: Split = split.unwrap_or("train").parse().map_err(input)?;
         let env = TaskEnv::new(Arc::from(task), split, task_seed);
@@ -253,9 +242,7 @@ fn build(
         });
     };
     if split.is_some() {
-        return Err(input(format!(
-            "split applies to tasks; {spec:?} is a game"
-        )));
+        return Err(input(format!("split applies to tasks; {spec:?} is a game")).into());
     }
     let mut options = TextOptions::default();
     if let Some(name) = protocol {
@@ -274,7 +261,8 @@ fn build(
     if let Some(view) = view {
         options.view = view.parse().map_err(input)?;
     }
-    let env = spar_games::with_game!(&game, |g| boxed_env(g, options))?;
+    let env: Result<Box<dyn Env>> = spar_games::with_game!(&game, |g| boxed_env(g, options));
+    let env = env?;
     Ok(TextEnv {
         env: Mutex::new(env),
         is_task: false,

@@ -1,6 +1,6 @@
 //! A language model's exact policy on a game, for Python (`spar.model_policy`): the table
 //! `spar exploitability --policy model:DIR --save-policy FILE` writes
-//! (`crates/spar-cli/src/players.rs`, `tabulate_model`). At every information set the model
+//! (`spar_rl::players::ModelPrompting::tabulate`, which the CLI calls too). At every information set the model
 //! scores the legal actions' canonical answers, prompted as it was trained (the checkpoint's
 //! `prompting.json`, unless overridden), and the normalised probabilities are its policy,
 //! which `spar.exploitability` and the other exact functions then evaluate.
@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 use serde::Serialize;
-use spar_core::{GameSpec, TabularPolicy, TextGame, TextOptions};
+use spar_core::{GameSpec, TabularPolicy};
 use spar_games::text::TextView;
 use spar_rl::players::{ModelPrompting, PromptFlags};
-use spar_rl::LmPolicyOptions;
 
 use crate::error::Result;
 
@@ -57,21 +56,7 @@ fn tabulate<G: TextView + Clone>(game: &G, path: &Path, flags: &PromptFlags) -> 
     let prompting = ModelPrompting::resolve(path, flags)?;
     let device = spar_lm::device::default_device();
     let loaded = spar_lm::load::load_model(path, spar_lm::load::GgufMode::Quantized, &device)?;
-    let env = TextGame::new(
-        game.clone(),
-        game.text_view(),
-        TextOptions {
-            protocol: prompting.protocol_box()?,
-            view: prompting.view,
-            ..TextOptions::default()
-        },
-    );
-    let options = LmPolicyOptions {
-        temperature: prompting.temperature,
-        style: prompting.style,
-        ..LmPolicyOptions::default()
-    };
-    let table = spar_rl::tabulate(&env, &loaded.model, &loaded.tokenizer, &options, |_, _| {})?;
+    let table = prompting.tabulate(game, &loaded.model, &loaded.tokenizer, |_, _| {})?;
     Ok(serde_json::to_string(&ModelPolicy {
         game: game.info().spec.clone(),
         information_sets: table.legal_mass.len(),
