@@ -16,8 +16,8 @@ use pyo3::prelude::*;
 use serde::Serialize;
 use spar_core::text::protocol_by_name;
 use spar_core::{Env, GameSpec, InvalidMoveRule, Observation, TextGame, TextOptions};
-use spar_games::text::TextView;
 use spar_games::tasks::{task_from_spec, Split, TaskEnv};
+use spar_games::text::TextView;
 
 use crate::error::{input, Result};
 
@@ -188,7 +188,9 @@ impl TextEnv {
 
     /// The JSON of the episode's transcript (`spar_core::Transcript`).
     fn transcript_json(&self) -> PyResult<String> {
-        Ok(self.with(|env| serde_json::to_string(env.transcript()).map_err(crate::error::Failure::from))?)
+        Ok(self.with(|env| {
+            serde_json::to_string(env.transcript()).map_err(crate::error::Failure::from)
+        })?)
     }
 
     /// The canonical answers naming each legal move of the player to move (games), or

@@ -78,13 +78,16 @@ pub fn best_response(
     policy_json: Option<&str>,
 ) -> PyResult<String> {
     let spec = parse_spec(game)?;
-    let text = py.detach(|| {
-        spar_games::with_game!(&spec, |g| best_response_of(&g, player, policy_json))
-    })?;
+    let text =
+        py.detach(|| spar_games::with_game!(&spec, |g| best_response_of(&g, player, policy_json)))?;
     Ok(text)
 }
 
-fn best_response_of<G: Game>(game: &G, player: Player, policy_json: Option<&str>) -> Result<String> {
+fn best_response_of<G: Game>(
+    game: &G,
+    player: Player,
+    policy_json: Option<&str>,
+) -> Result<String> {
     let players = game.info().num_players;
     if player >= players {
         return Err(input(format!(
@@ -107,9 +110,8 @@ pub fn policy_returns(
     policies_json: Vec<Option<String>>,
 ) -> PyResult<Vec<f64>> {
     let spec = parse_spec(game)?;
-    let returns = py.detach(|| {
-        spar_games::with_game!(&spec, |g| returns_of(&g, &policies_json))
-    })?;
+    let returns =
+        py.detach(|| spar_games::with_game!(&spec, |g| returns_of(&g, &policies_json)))?;
     Ok(returns)
 }
 

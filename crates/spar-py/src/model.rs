@@ -46,9 +46,7 @@ pub fn model_policy(
         prompt_style,
         view,
     };
-    let text = py.detach(|| {
-        spar_games::with_game!(&spec, |g| tabulate(&g, &model, &flags))
-    })?;
+    let text = py.detach(|| spar_games::with_game!(&spec, |g| tabulate(&g, &model, &flags)))?;
     Ok(text)
 }
 

@@ -88,7 +88,9 @@ impl TaskHandle {
             env.reset(index);
             let observation = env.observation(0);
             let Some(problem) = env.problem().cloned() else {
-                return Err(Failure::Running(format!("task {} drew no problem", self.task.name())).into());
+                return Err(
+                    Failure::Running(format!("task {} drew no problem", self.task.name())).into(),
+                );
             };
             problems.push(ProblemView {
                 problem,

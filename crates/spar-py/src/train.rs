@@ -53,7 +53,8 @@ pub fn train(
         };
         if SelfCorrectConfig::is_selfcorrect_config(config) {
             let config = SelfCorrectConfig::parse(config, &overrides).map_err(named)?;
-            let mut lp = spar_rl::loops::selfcorrect::SelfCorrectLoop::new(&config).map_err(named)?;
+            let mut lp =
+                spar_rl::loops::selfcorrect::SelfCorrectLoop::new(&config).map_err(named)?;
             return Ok(spar_rl::trainer::run(&mut lp, &out, resume, &mut on_line)?);
         }
         if TaskTrainConfig::is_task_config(config) {
@@ -164,9 +165,13 @@ fn evaluate(s: &EvalSettings<'_>) -> Result<String> {
                 s.model.display()
             ))
         })?;
-    let task: Arc<dyn spar_games::tasks::Task> =
-        Arc::from(spar_games::tasks::task_from_spec(&spec).map_err(|e| input(format!("task: {e}")))?);
-    let pass_at = s.pass_at.clone().unwrap_or_else(|| default_pass_at(s.samples));
+    let task: Arc<dyn spar_games::tasks::Task> = Arc::from(
+        spar_games::tasks::task_from_spec(&spec).map_err(|e| input(format!("task: {e}")))?,
+    );
+    let pass_at = s
+        .pass_at
+        .clone()
+        .unwrap_or_else(|| default_pass_at(s.samples));
     if let Some(&k) = pass_at.iter().find(|&&k| k == 0 || k > s.samples) {
         return Err(input(format!(
             "pass_at {k}: each k must be between 1 and samples ({})",

@@ -161,7 +161,13 @@ impl ModelPrompting {
             style: self.style,
             ..lm_policy::LmPolicyOptions::default()
         };
-        lm_policy::tabulate(&self.text_env(game)?, model, tokenizer, &options, on_progress)
+        lm_policy::tabulate(
+            &self.text_env(game)?,
+            model,
+            tokenizer,
+            &options,
+            on_progress,
+        )
     }
 }
 
