@@ -61,7 +61,7 @@ def test_invalid_moves_are_data_under_each_rule():
     done, info = env.step("I bet everything")
     assert done and info["invalid"]
     assert info["outcome"]["kind"] == "invalid" and info["outcome"]["retry"] is False
-    assert "boxed" in info["outcome"]["reason"]
+    assert "is not a legal action; legal actions: check, bet" in info["outcome"]["reason"]
     assert env.returns() == [-1.5, 0.5]
     assert env.close()[1][0]["invalid_moves"] == 1
     # retry:1 (TextArena-style): one retry, the same player answers again.

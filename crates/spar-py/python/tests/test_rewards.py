@@ -87,4 +87,4 @@ def test_task_splits_are_disjoint_and_problems_reproducible():
     test = {p["question"] for p in task.problems(50, split="test")}
     assert not train & test
     assert task.problems(3, start=5, seed=2) == task.problems(3, start=5, seed=2)
-    assert task.verify("1+1=", "2", "3") == {"verdict": "wrong", "got": "3", "reason": "value 3 != 2"}
+    assert task.verify("1+1=", "2", "3") == {"verdict": "wrong", "got": "3", "reason": "3 != 2"}
