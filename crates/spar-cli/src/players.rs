@@ -2,14 +2,14 @@
 //! `model:PATH`, `remote:URL[#NAME]`), the flags of language-model players, and a language
 //! model tabulated as an exact policy (`spar exploitability`, `spar eval`).
 
-use spar_core::{Game, Policy, TextGame, TextOptions};
+use spar_core::{Game, Policy};
 use spar_games::heuristic::Heuristic;
 use spar_games::text::TextView;
 
 use crate::report::progress;
 use spar_rl::players::PlayerOptions;
 pub use spar_rl::players::{LmCounters, ModelPrompting, PLAYERS};
-use spar_rl::{LmPolicyOptions, LmPolicyTable};
+use spar_rl::LmPolicyTable;
 
 /// How a language model is prompted (`spar exploitability --policy model:`, `spar eval`);
 /// each flag defaults to the checkpoint's `prompting.json` (written by `spar train`), then to
@@ -141,31 +141,11 @@ pub fn tabulate_model<G: TextView + Clone>(
     prompting: &ModelPrompting,
     quiet: bool,
 ) -> anyhow::Result<LmPolicyTable> {
-    let env = TextGame::new(
-        game.clone(),
-        game.text_view(),
-        TextOptions {
-            protocol: prompting.protocol_box()?,
-            view: prompting.view,
-            ..TextOptions::default()
-        },
-    );
-    let options = LmPolicyOptions {
-        temperature: prompting.temperature,
-        style: prompting.style,
-        ..LmPolicyOptions::default()
-    };
     let bar = progress(0, quiet, "scoring legal completions");
-    let table = spar_rl::tabulate(
-        &env,
-        &loaded.model,
-        &loaded.tokenizer,
-        &options,
-        |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-    )?;
+    let table = prompting.tabulate(game, &loaded.model, &loaded.tokenizer, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
     bar.finish_and_clear();
     Ok(table)
 }

@@ -25,16 +25,8 @@ struct TaskReport {
     seconds: f64,
 }
 
-/// The k reported by default: 1, 2, 4, ... up to `samples`, and `samples` itself.
-pub fn default_pass_at(samples: usize) -> Vec<usize> {
-    let mut ks: Vec<usize> = std::iter::successors(Some(1usize), |k| k.checked_mul(2))
-        .take_while(|&k| k <= samples)
-        .collect();
-    if ks.last() != Some(&samples) {
-        ks.push(samples);
-    }
-    ks
-}
+/// The k reported by default (also the Python package's): 1, 2, 4, ... and `samples`.
+pub use spar_rl::loops::tasks::default_pass_at;
 
 /// The settings of a task evaluation.
 #[derive(Debug)]

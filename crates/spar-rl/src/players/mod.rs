@@ -130,6 +130,45 @@ impl ModelPrompting {
             ))
         })
     }
+
+    /// `game` as the text environment the model plays in: its protocol and view.
+    pub fn text_env<G: TextView + Clone>(&self, game: &G) -> Result<TextGame<G, G::Text>> {
+        Ok(TextGame::new(
+            game.clone(),
+            game.text_view(),
+            TextOptions {
+                protocol: self.protocol_box()?,
+                view: self.view,
+                ..TextOptions::default()
+            },
+        ))
+    }
+
+    /// The model's exact policy on `game`, tabulated as training tabulates it
+    /// ([`lm_policy::tabulate`] on [`ModelPrompting::text_env`], at this temperature and prompt
+    /// style): at every information set, the normalised probabilities of the legal actions'
+    /// canonical answers (`spar exploitability --policy model:DIR`, `spar eval`, the Python
+    /// package's `spar.model_policy`). `on_progress(done, total)` counts scored answers.
+    pub fn tabulate<G: TextView + Clone>(
+        &self,
+        game: &G,
+        model: &spar_lm::Llama,
+        tokenizer: &spar_lm::tokenizer::TextTokenizer,
+        on_progress: impl FnMut(usize, usize),
+    ) -> Result<lm_policy::LmPolicyTable> {
+        let options = lm_policy::LmPolicyOptions {
+            temperature: self.temperature,
+            style: self.style,
+            ..lm_policy::LmPolicyOptions::default()
+        };
+        lm_policy::tabulate(
+            &self.text_env(game)?,
+            model,
+            tokenizer,
+            &options,
+            on_progress,
+        )
+    }
 }
 
 /// Settings of language-model players (`model:`, `remote:`).
@@ -221,15 +260,7 @@ pub fn make_any_player<G: Game + Heuristic + TextView + Clone + 'static>(
         max_tokens,
         ..SamplingParams::default()
     };
-    let env = TextGame::new(
-        game.clone(),
-        game.text_view(),
-        TextOptions {
-            protocol: prompting.protocol_box()?,
-            view: prompting.view,
-            ..TextOptions::default()
-        },
-    );
+    let env = prompting.text_env(game)?;
     let answerer: Box<dyn Answerer> = if kind == "model" {
         let device = spar_lm::device::default_device();
         let loaded = spar_lm::load::load_model(

@@ -65,6 +65,18 @@ pub(super) fn sample_answers(
     Ok(out)
 }
 
+/// The k of pass@k reported by default (`spar eval --task`, `spar.eval`): 1, 2, 4, ... up to
+/// `samples`, and `samples` itself.
+pub fn default_pass_at(samples: usize) -> Vec<usize> {
+    let mut ks: Vec<usize> = std::iter::successors(Some(1usize), |k| k.checked_mul(2))
+        .take_while(|&k| k <= samples)
+        .collect();
+    if ks.last() != Some(&samples) {
+        ks.push(samples);
+    }
+    ks
+}
+
 /// Held-out evaluation: `samples` answers at `temperature` to each of the first `problems`
 /// test problems of `task`; unbiased pass@k for every k of `pass_at`, majority vote, pass@1
 /// per difficulty, answer diversity. Answer `j` of problem `p` draws from stream

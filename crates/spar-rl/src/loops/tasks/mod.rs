@@ -51,8 +51,8 @@ mod metrics;
 mod reference;
 mod update;
 
-pub use evaluate::evaluate_task;
 use evaluate::problem_prompt;
+pub use evaluate::{default_pass_at, evaluate_task};
 pub use metrics::{AttemptsPrompting, TaskEvaluation, TaskMetrics, TaskPrompting};
 use reference::{presample_reference, ReferenceAnswer};
 use update::{update_pairs, update_tokens, Objective, UpdateContext};
