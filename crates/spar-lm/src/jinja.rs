@@ -130,12 +130,15 @@ fn raise_exception(message: String) -> std::result::Result<String, Error> {
 
 /// `tojson`, as `transformers` defines it: `json.dumps(x, ensure_ascii=False, indent=indent,
 /// separators=separators, sort_keys=sort_keys)`; maps keep their order, as Python's dicts do.
-fn tojson(value: Value, kwargs: Kwargs) -> std::result::Result<Value, Error> {
+// minijinja hands a filter its keyword arguments by value (`Kwargs` is not an argument type
+// by reference), and `assert_all_used` reads them.
+#[allow(clippy::needless_pass_by_value)]
+fn tojson(value: &Value, kwargs: Kwargs) -> std::result::Result<Value, Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
     kwargs.assert_all_used()?;
     let mut out = String::new();
-    python_json(&value, indent, sort_keys.unwrap_or(false), 0, &mut out)?;
+    python_json(value, indent, sort_keys.unwrap_or(false), 0, &mut out)?;
     Ok(Value::from_safe_string(out))
 }
 
@@ -216,12 +219,12 @@ fn python_json(
 
 /// `strftime_now(format)`: the current UTC time formatted with the directives of Python's
 /// `strftime` that chat templates use (`%d %m %Y %y %b %B %H %M %S %%`).
-fn strftime_now(format: String) -> std::result::Result<String, Error> {
+fn strftime_now(format: &str) -> std::result::Result<String, Error> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?
         .as_secs();
-    format_time(secs, &format)
+    format_time(secs, format)
 }
 
 const MONTHS: [&str; 12] = [
