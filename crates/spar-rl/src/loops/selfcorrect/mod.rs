@@ -181,21 +181,7 @@ impl SelfCorrectLoop {
             verify: s.method == Method::Spoc,
         };
         Ok(SelfCorrectLoop {
-            settings: Settings {
-                seed: config.run.seed,
-                steps: config.run.steps,
-                checkpoint_every: config.run.checkpoint_every,
-                tensorboard: config.run.tensorboard,
-                max_consecutive_skips: config.run.max_consecutive_skips,
-                model: config.model.clone(),
-                learning_rate: a.learning_rate,
-                weight_decay: a.weight_decay,
-                schedule: crate::trainer::LrSchedule::Constant,
-                warmup_steps: 0,
-                config_toml: config.to_toml(),
-                defaults_toml: SelfCorrectConfig::default().to_toml(),
-                log_learning_rate: true,
-            },
+            settings: settings(config),
             role_env: setup.env(Split::Train, 0).role(0).env,
             setup,
             style: config.model.prompt_style,
@@ -585,13 +571,7 @@ impl Loop for SelfCorrectLoop {
 
     fn evaluate(&mut self, step: &StepInfo, line: &mut SelfCorrectMetrics) -> Result<()> {
         let (config, learner) = (&self.config, step.learner);
-        let sampling = EvalSampling {
-            problems: config.eval.problems,
-            samples: config.eval.samples,
-            temperature: config.eval.temperature,
-            max_tokens: config.rollout.max_tokens,
-            seed: config.run.seed ^ 0xe7a1,
-        };
+        let sampling = eval_sampling(config);
         let model = learner.model.detached();
         let evaluation = if config.selfcorrect.method == Method::Revise {
             // ReVISE: the answers' refinements graded one by one, and the confidence vote.
@@ -671,6 +651,37 @@ fn write_episodes(dir: &Path, step: usize, envs: &[AttemptsEnv]) -> Result<()> {
     }
     write_atomic(&dir.join(format!("step-{step:06}.jsonl")), body.as_bytes())?;
     Ok(())
+}
+
+/// The kernel's settings of a self-correction config (every method, CoSC's loop included).
+fn settings(config: &SelfCorrectConfig) -> Settings {
+    let a = &config.algorithm;
+    Settings {
+        seed: config.run.seed,
+        steps: config.run.steps,
+        checkpoint_every: config.run.checkpoint_every,
+        tensorboard: config.run.tensorboard,
+        max_consecutive_skips: config.run.max_consecutive_skips,
+        model: config.model.clone(),
+        learning_rate: a.learning_rate,
+        weight_decay: a.weight_decay,
+        schedule: crate::trainer::LrSchedule::Constant,
+        warmup_steps: 0,
+        config_toml: config.to_toml(),
+        defaults_toml: SelfCorrectConfig::default().to_toml(),
+        log_learning_rate: true,
+    }
+}
+
+/// The held-out sampling of `[eval]`: the run's own evaluation seed `run.seed ^ 0xe7a1`.
+fn eval_sampling(config: &SelfCorrectConfig) -> EvalSampling {
+    EvalSampling {
+        problems: config.eval.problems,
+        samples: config.eval.samples,
+        temperature: config.eval.temperature,
+        max_tokens: config.rollout.max_tokens,
+        seed: config.run.seed ^ 0xe7a1,
+    }
 }
 
 /// Runs (or resumes) the self-correction run described by `config` in `out`.
