@@ -355,17 +355,8 @@ impl Loop for SelfCorrectLoop {
             return Ok(None);
         }
         let corrections = self.config.selfcorrect.warm_start_corrections;
-        let mut data = Vec::new();
-        for (observation, completion) in warm_start::pairs(&self.setup, w.problems, corrections)? {
-            data.push((
-                prompt_ids(&learner.tokenizer, &observation, self.style)?,
-                completion_ids(&learner.tokenizer, &completion)?,
-            ));
-        }
-        let seed = self.config.run.seed;
-        Ok(Some(crate::loops::tasks::shuffled_warm_start(
-            data, w, seed,
-        )))
+        let pairs = warm_start::pairs(&self.setup, w.problems, corrections)?;
+        tokenized_warm_start(learner, self.style, pairs, &self.config).map(Some)
     }
 
     fn prepare(
@@ -651,6 +642,28 @@ fn write_episodes(dir: &Path, step: usize, envs: &[AttemptsEnv]) -> Result<()> {
     }
     write_atomic(&dir.join(format!("step-{step:06}.jsonl")), body.as_bytes())?;
     Ok(())
+}
+
+/// The warm start of `[warm_start]` on `pairs` (observation, completion), tokenized for
+/// `learner` in `style` and shuffled by `run.seed`.
+fn tokenized_warm_start(
+    learner: &Learner,
+    style: PromptStyle,
+    pairs: Vec<(spar_core::Observation, String)>,
+    config: &SelfCorrectConfig,
+) -> Result<WarmStart> {
+    let mut data = Vec::with_capacity(pairs.len());
+    for (observation, completion) in pairs {
+        data.push((
+            prompt_ids(&learner.tokenizer, &observation, style)?,
+            completion_ids(&learner.tokenizer, &completion)?,
+        ));
+    }
+    Ok(crate::loops::tasks::shuffled_warm_start(
+        data,
+        &config.warm_start,
+        config.run.seed,
+    ))
 }
 
 /// The kernel's settings of a self-correction config (every method, CoSC's loop included).

@@ -33,7 +33,7 @@ use crate::config::choice::Choice;
 use crate::config::selfcorrect::SelfCorrectConfig;
 use crate::error::{Error, Result};
 use crate::loops::tasks::TaskPrompting;
-use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::rollout::prompt::PromptStyle;
 use crate::rollout::{groups, Rollout, Sample};
 use crate::trainer::{
     AdamW, Batch, Learner, Loop, Scope, Settings, StepInfo, StepMetrics, UpdateStats, WarmStart,
@@ -200,17 +200,8 @@ impl Loop for CoscLoop {
         if w.steps == 0 {
             return Ok(None);
         }
-        let mut data = Vec::new();
-        for (observation, completion) in self.seed_data()?.pairs {
-            data.push((
-                prompt_ids(&learner.tokenizer, &observation, self.style)?,
-                completion_ids(&learner.tokenizer, &completion)?,
-            ));
-        }
-        let seed = self.config.run.seed;
-        Ok(Some(crate::loops::tasks::shuffled_warm_start(
-            data, w, seed,
-        )))
+        let pairs = self.seed_data()?.pairs;
+        super::tokenized_warm_start(learner, self.style, pairs, &self.config).map(Some)
     }
 
     fn prepare(
