@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CoSC on Countdown with a tiny model (configs/selfcorrect/cosc.toml), 3 seeds per arm:
+# CoSC on arithmetic with a tiny model (configs/selfcorrect/cosc.toml), 3 seeds per arm:
 #   pot     (a) single-stage program of thought: SFT on one-stage teacher trajectories
 #               (cosc.stages = 1), the same problems and steps as phase 1;
 #   phase1  (b) CoSC phase 1: SFT on the teacher's staged trajectories (slips at
@@ -24,10 +24,10 @@ for seed in $SEEDS; do
 done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
 metrics=()
 for m in accuracy first_program_accuracy mean_stages revision_rate invalid_rate \
-    accuracy_by_difficulty/2 accuracy_by_difficulty/3 stages_by_difficulty/2 stages_by_difficulty/3; do
-    metrics+=(--metric "eval/countdown/$m")
+    accuracy_by_difficulty/1 accuracy_by_difficulty/2 stages_by_difficulty/1 stages_by_difficulty/2; do
+    metrics+=(--metric "eval/arithmetic/$m")
 done
-target/release/spar compare --title "CoSC on Countdown: program of thought vs phase 1 vs phases 1+2" \
+target/release/spar compare --title "CoSC on arithmetic: program of thought vs phase 1 vs phases 1+2" \
     --out experiments/cosc-stages/report \
     --arm pot=$RUNS/pot --arm phase1=$RUNS/phase1 --arm phase2=$RUNS/phase2 \
     "${metrics[@]}" --metric selfcorrect/kept_episodes --metric selfcorrect/accuracy

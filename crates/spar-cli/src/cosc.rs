@@ -54,14 +54,7 @@ pub fn train(
     let history = spar_rl::trainer::run(&mut lp, out, resume, on_line)
         .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
-    match spar_report::report::write_report(out) {
-        Ok(files) => eprintln!("report: {}", files.summary.display()),
-        Err(e) => eprintln!("report not written: {e}"),
-    }
-    if let Some(last) = history.last() {
-        println!("{}", serde_json::to_string(last)?);
-    }
-    Ok(())
+    crate::train::report_and_last_line(&history, out)
 }
 
 /// What `spar eval --task T --cosc` prints with `--json`.

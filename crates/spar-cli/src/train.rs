@@ -277,6 +277,12 @@ fn run_selfcorrect(
     let history = spar_rl::trainer::run(&mut lp, out, resume, on_line)
         .with_context(|| format!("training in {}", out.display()))?;
     bar.finish_and_clear();
+    report_and_last_line(&history, out)
+}
+
+/// The end of a run's `spar train`: the report written into the run directory (or why not,
+/// on stderr) and the last metrics line as JSON on stdout.
+pub(crate) fn report_and_last_line(history: &[Line], out: &std::path::Path) -> anyhow::Result<()> {
     match spar_report::report::write_report(out) {
         Ok(files) => eprintln!("report: {}", files.summary.display()),
         Err(e) => eprintln!("report not written: {e}"),

@@ -111,7 +111,9 @@ fn cosc_trains_resumes_exactly_and_its_checkpoint_evaluates_its_stages() {
     let ckpt = checkpoint.to_str().unwrap();
     let seed = 0xe7a1u64.to_string();
     let eval_args = ["eval", "--model", ckpt, "--k", "2", "--problems", "3"];
-    let report = json(&spar(&[&eval_args[..], &["--seed", &seed, "--json"]].concat()));
+    let report = json(&spar(
+        &[&eval_args[..], &["--seed", &seed, "--json"]].concat(),
+    ));
     let last = &a[3];
     for key in [
         "accuracy",

@@ -203,21 +203,7 @@ impl SelfCorrectLoop {
             critique: s.method == Method::RoleReversal,
         };
         Ok(SelfCorrectLoop {
-            settings: Settings {
-                seed: config.run.seed,
-                steps: config.run.steps,
-                checkpoint_every: config.run.checkpoint_every,
-                tensorboard: config.run.tensorboard,
-                max_consecutive_skips: config.run.max_consecutive_skips,
-                model: config.model.clone(),
-                learning_rate: a.learning_rate,
-                weight_decay: a.weight_decay,
-                schedule: crate::trainer::LrSchedule::Constant,
-                warmup_steps: 0,
-                config_toml: config.to_toml(),
-                defaults_toml: SelfCorrectConfig::default().to_toml(),
-                log_learning_rate: true,
-            },
+            settings: settings(config),
             role_env: setup.env(Split::Train, 0).role(0).env,
             setup,
             style: config.model.prompt_style,
@@ -394,17 +380,8 @@ impl Loop for SelfCorrectLoop {
             return Ok(None);
         }
         let corrections = self.config.selfcorrect.warm_start_corrections;
-        let mut data = Vec::new();
-        for (observation, completion) in warm_start::pairs(&self.setup, w.problems, corrections)? {
-            data.push((
-                prompt_ids(&learner.tokenizer, &observation, self.style)?,
-                completion_ids(&learner.tokenizer, &completion)?,
-            ));
-        }
-        let seed = self.config.run.seed;
-        Ok(Some(crate::loops::tasks::shuffled_warm_start(
-            data, w, seed,
-        )))
+        let pairs = warm_start::pairs(&self.setup, w.problems, corrections)?;
+        tokenized_warm_start(learner, self.style, pairs, &self.config).map(Some)
     }
 
     fn prepare(
@@ -641,13 +618,7 @@ impl Loop for SelfCorrectLoop {
 
     fn evaluate(&mut self, step: &StepInfo, line: &mut SelfCorrectMetrics) -> Result<()> {
         let (config, learner) = (&self.config, step.learner);
-        let sampling = EvalSampling {
-            problems: config.eval.problems,
-            samples: config.eval.samples,
-            temperature: config.eval.temperature,
-            max_tokens: config.rollout.max_tokens,
-            seed: config.run.seed ^ 0xe7a1,
-        };
+        let sampling = eval_sampling(config);
         let model = learner.model.detached();
         let evaluation = if config.selfcorrect.method == Method::Revise {
             // ReVISE: the answers' refinements graded one by one, and the confidence vote.
@@ -728,6 +699,59 @@ fn write_episodes(dir: &Path, step: usize, envs: &[AttemptsEnv]) -> Result<()> {
     }
     write_atomic(&dir.join(format!("step-{step:06}.jsonl")), body.as_bytes())?;
     Ok(())
+}
+
+/// The warm start of `[warm_start]` on `pairs` (observation, completion), tokenized for
+/// `learner` in `style` and shuffled by `run.seed`.
+fn tokenized_warm_start(
+    learner: &Learner,
+    style: PromptStyle,
+    pairs: Vec<(spar_core::Observation, String)>,
+    config: &SelfCorrectConfig,
+) -> Result<WarmStart> {
+    let mut data = Vec::with_capacity(pairs.len());
+    for (observation, completion) in pairs {
+        data.push((
+            prompt_ids(&learner.tokenizer, &observation, style)?,
+            completion_ids(&learner.tokenizer, &completion)?,
+        ));
+    }
+    Ok(crate::loops::tasks::shuffled_warm_start(
+        data,
+        &config.warm_start,
+        config.run.seed,
+    ))
+}
+
+/// The kernel's settings of a self-correction config (every method, CoSC's loop included).
+fn settings(config: &SelfCorrectConfig) -> Settings {
+    let a = &config.algorithm;
+    Settings {
+        seed: config.run.seed,
+        steps: config.run.steps,
+        checkpoint_every: config.run.checkpoint_every,
+        tensorboard: config.run.tensorboard,
+        max_consecutive_skips: config.run.max_consecutive_skips,
+        model: config.model.clone(),
+        learning_rate: a.learning_rate,
+        weight_decay: a.weight_decay,
+        schedule: crate::trainer::LrSchedule::Constant,
+        warmup_steps: 0,
+        config_toml: config.to_toml(),
+        defaults_toml: SelfCorrectConfig::default().to_toml(),
+        log_learning_rate: true,
+    }
+}
+
+/// The held-out sampling of `[eval]`: the run's own evaluation seed `run.seed ^ 0xe7a1`.
+fn eval_sampling(config: &SelfCorrectConfig) -> EvalSampling {
+    EvalSampling {
+        problems: config.eval.problems,
+        samples: config.eval.samples,
+        temperature: config.eval.temperature,
+        max_tokens: config.rollout.max_tokens,
+        seed: config.run.seed ^ 0xe7a1,
+    }
 }
 
 /// Runs (or resumes) the self-correction run described by `config` in `out`.

@@ -88,6 +88,13 @@ pub struct AttemptsPrompting {
 }
 
 impl TaskPrompting {
+    /// Writes `dir/task.json` (whole, or not at all).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("prompting serialises");
+        spar_core::atomic::write_atomic(&dir.join("task.json"), json.as_bytes())?;
+        Ok(())
+    }
+
     /// Reads `dir/task.json`, if there is one.
     pub fn load(dir: &Path) -> Result<Option<TaskPrompting>> {
         let path = dir.join("task.json");

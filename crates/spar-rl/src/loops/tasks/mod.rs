@@ -437,13 +437,7 @@ impl Loop for TaskLoop {
             max_tokens: c.rollout.max_tokens,
             attempts: None,
         };
-        write_atomic(
-            &dir.join("task.json"),
-            serde_json::to_string_pretty(&prompting)
-                .expect("prompting serialises")
-                .as_bytes(),
-        )?;
-        Ok(())
+        prompting.save(dir)
     }
 }
 

@@ -32,9 +32,8 @@ use spar_games::tasks::{task_from_spec, teacher_turns, CoscEnv, CoscStats, Split
 use crate::config::choice::Choice;
 use crate::config::selfcorrect::SelfCorrectConfig;
 use crate::error::{Error, Result};
-use crate::loops::selfcorrect::EvalSampling;
 use crate::loops::tasks::TaskPrompting;
-use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
+use crate::rollout::prompt::PromptStyle;
 use crate::rollout::{groups, Rollout, Sample};
 use crate::trainer::{
     AdamW, Batch, Learner, Loop, Scope, Settings, StepInfo, StepMetrics, UpdateStats, WarmStart,
@@ -92,6 +91,17 @@ impl StepMetrics for CoscMetrics {
     }
 }
 
+/// Phase 1's seed data ([`CoscLoop::seed_data`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedData {
+    /// Every message of the kept trajectories: what it read and what the teacher wrote.
+    pub pairs: Vec<(spar_core::Observation, String)>,
+    /// Trajectories kept (their final answer is right).
+    pub trajectories: usize,
+    /// Their mean number of stages.
+    pub mean_stages: f64,
+}
+
 /// The CoSC loop of one configuration.
 pub struct CoscLoop {
     config: SelfCorrectConfig,
@@ -125,23 +135,8 @@ impl CoscLoop {
             task_seed: config.task.seed,
             stages: config.cosc.stages,
         };
-        let a = &config.algorithm;
         Ok(CoscLoop {
-            settings: Settings {
-                seed: config.run.seed,
-                steps: config.run.steps,
-                checkpoint_every: config.run.checkpoint_every,
-                tensorboard: config.run.tensorboard,
-                max_consecutive_skips: config.run.max_consecutive_skips,
-                model: config.model.clone(),
-                learning_rate: a.learning_rate,
-                weight_decay: a.weight_decay,
-                schedule: crate::trainer::LrSchedule::Constant,
-                warmup_steps: 0,
-                config_toml: config.to_toml(),
-                defaults_toml: SelfCorrectConfig::default().to_toml(),
-                log_learning_rate: true,
-            },
+            settings: super::settings(config),
             role_env: setup.env(Split::Train, 0)?.role(0).env,
             setup,
             style: config.model.prompt_style,
@@ -150,10 +145,9 @@ impl CoscLoop {
     }
 
     /// Phase 1's seed data: the teacher's messages on the first `warm_start.problems`
-    /// training problems, as (observation, completion) pairs, from trajectories whose final
-    /// answer is right; with the trajectories kept and their mean stages. Problem `p`'s
-    /// slips draw from a generator seeded by `run.seed` and `p`.
-    pub fn seed_pairs(&self) -> Result<(Vec<(spar_core::Observation, String)>, usize, f64)> {
+    /// training problems, from trajectories whose final answer is right. Problem `p`'s slips
+    /// draw from a generator seeded by `run.seed` and `p`.
+    pub fn seed_data(&self) -> Result<SeedData> {
         let (mut pairs, mut kept, mut stages) = (Vec::new(), 0usize, 0usize);
         for p in 0..self.config.warm_start.problems as u64 {
             let mut env = self.setup.env(Split::Train, p)?;
@@ -175,7 +169,11 @@ impl CoscLoop {
                 pairs.extend(played);
             }
         }
-        Ok((pairs, kept, stages as f64 / kept.max(1) as f64))
+        Ok(SeedData {
+            pairs,
+            trajectories: kept,
+            mean_stages: stages as f64 / kept.max(1) as f64,
+        })
     }
 }
 
@@ -190,8 +188,8 @@ impl Loop for CoscLoop {
 
     fn before_warm_start(&mut self, _learner: &Learner, line: &mut CoscMetrics) -> Result<()> {
         if self.config.warm_start.steps > 0 {
-            let (_, kept, stages) = self.seed_pairs()?;
-            line.seed = Some((kept, stages));
+            let seed = self.seed_data()?;
+            line.seed = Some((seed.trajectories, seed.mean_stages));
         }
         Ok(())
     }
@@ -202,17 +200,8 @@ impl Loop for CoscLoop {
         if w.steps == 0 {
             return Ok(None);
         }
-        let mut data = Vec::new();
-        for (observation, completion) in self.seed_pairs()?.0 {
-            data.push((
-                prompt_ids(&learner.tokenizer, &observation, self.style)?,
-                completion_ids(&learner.tokenizer, &completion)?,
-            ));
-        }
-        let seed = self.config.run.seed;
-        Ok(Some(crate::loops::tasks::shuffled_warm_start(
-            data, w, seed,
-        )))
+        let pairs = self.seed_data()?.pairs;
+        super::tokenized_warm_start(learner, self.style, pairs, &self.config).map(Some)
     }
 
     fn prepare(
@@ -354,13 +343,7 @@ impl Loop for CoscLoop {
 
     fn evaluate(&mut self, step: &StepInfo, line: &mut CoscMetrics) -> Result<()> {
         let (config, learner) = (&self.config, step.learner);
-        let sampling = EvalSampling {
-            problems: config.eval.problems,
-            samples: config.eval.samples,
-            temperature: config.eval.temperature,
-            max_tokens: config.rollout.max_tokens,
-            seed: config.run.seed ^ 0xe7a1,
-        };
+        let sampling = super::eval_sampling(config);
         let model = learner.model.detached();
         let evaluation = evaluate_cosc(
             &model,
@@ -382,12 +365,7 @@ impl Loop for CoscLoop {
             max_tokens: c.rollout.max_tokens,
             attempts: None,
         };
-        write_atomic(
-            &dir.join("task.json"),
-            serde_json::to_string_pretty(&prompting)
-                .expect("prompting serialises")
-                .as_bytes(),
-        )?;
+        prompting.save(dir)?;
         CoscPrompting {
             stages: self.setup.stages,
         }
@@ -431,7 +409,11 @@ mod tests {
     #[test]
     fn seed_data_is_every_message_of_right_teacher_trajectories() {
         let cosc = lp(&["cosc.stages=3", "cosc.slip_rate=0.5"]);
-        let (pairs, kept, stages) = cosc.seed_pairs().unwrap();
+        let SeedData {
+            pairs,
+            trajectories: kept,
+            mean_stages: stages,
+        } = cosc.seed_data().unwrap();
         // Every teacher trajectory is right: all 40 kept, one message per stage plus one.
         assert_eq!(kept, 40);
         assert_eq!(pairs.len() as f64, 40.0 * (stages + 1.0));
@@ -443,10 +425,13 @@ mod tests {
         assert!(pairs[1].0.state_text.contains("\n[OUT] "));
         assert!(pairs.iter().all(|(_, c)| !c.contains("[OUT]")));
         // The same seed gives the same data; program of thought is one stage.
-        assert_eq!(cosc.seed_pairs().unwrap().0, pairs);
+        assert_eq!(cosc.seed_data().unwrap().pairs, pairs);
         let pot = lp(&["cosc.stages=1"]);
-        let (pairs, kept, stages) = pot.seed_pairs().unwrap();
-        assert_eq!((pairs.len(), kept, stages), (80, 40, 1.0));
+        let seed = pot.seed_data().unwrap();
+        assert_eq!(
+            (seed.pairs.len(), seed.trajectories, seed.mean_stages),
+            (80, 40, 1.0)
+        );
     }
 
     #[test]
