@@ -97,7 +97,8 @@ mod tests {
                 band: Vec::new(),
             })
             .collect();
-        let title = "Kuhn Poker: SPIRAL self-play against a fixed opponent with the role-conditioned \
+        let title =
+            "Kuhn Poker: SPIRAL self-play against a fixed opponent with the role-conditioned \
                      advantage estimator: eval/kuhn/exploitability (mean of runs; band: min..max)";
         let svg = render_svg(title, "exploitability", &series, &[], 2);
         let p = render("test", &svg).unwrap();
@@ -105,7 +106,10 @@ mod tests {
         // The title band (above the plot, 40 units): text drawn, none of it at an edge.
         let title_px = dark_columns(&p, 0..(38.0 * SCALE) as u32, 60);
         assert!(title_px.len() > 500, "{} dark title pixels", title_px.len());
-        let (lo, hi) = (title_px.iter().min().unwrap(), title_px.iter().max().unwrap());
+        let (lo, hi) = (
+            title_px.iter().min().unwrap(),
+            title_px.iter().max().unwrap(),
+        );
         assert!(*lo > 4 && *hi < p.width() - 5, "title spans {lo}..{hi}");
         // Nothing dark touches the right edge: the legend's long label fits.
         let all = dark_columns(&p, 0..p.height(), 60);

@@ -148,9 +148,14 @@ fn fit_line(text: &str, room: f64, max: f64, min: f64, em: f64) -> (f64, String)
     if size >= min {
         return (size, text.to_string());
     }
-    let keep = ((room / (min * em)).floor() as usize).saturating_sub(1).max(2);
+    let keep = ((room / (min * em)).floor() as usize)
+        .saturating_sub(1)
+        .max(2);
     let head: String = text.chars().take(keep / 2).collect();
-    let tail: String = text.chars().skip(chars as usize - (keep - keep / 2)).collect();
+    let tail: String = text
+        .chars()
+        .skip(chars as usize - (keep - keep / 2))
+        .collect();
     (min, format!("{head}\u{2026}{tail}"))
 }
 
@@ -171,7 +176,11 @@ pub(crate) fn fit_title(title: &str, room: f64) -> Vec<(f64, f64, String)> {
         return vec![(24.0, size, line)];
     };
     let (a, b) = (title[..split].trim(), title[split..].trim());
-    let longer = if a.chars().count() >= b.chars().count() { a } else { b };
+    let longer = if a.chars().count() >= b.chars().count() {
+        a
+    } else {
+        b
+    };
     let (size, _) = fit_line(longer, room, 13.0, 8.0, BOLD_EM);
     [(17.0, a), (33.0, b)]
         .into_iter()

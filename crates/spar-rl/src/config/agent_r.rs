@@ -275,15 +275,7 @@ impl AgentRConfig {
             ("run.checkpoint_every", self.run.checkpoint_every),
             ("run.max_consecutive_skips", self.run.max_consecutive_skips),
         ])?;
-        if self.warm_start.steps > 0
-            && (self.warm_start.problems == 0 || self.warm_start.batch_size == 0)
-        {
-            return bad(
-                "warm_start.problems and warm_start.batch_size must be >= 1 when \
-                 warm_start.steps > 0"
-                    .into(),
-            );
-        }
+        self.warm_start.validate()?;
         self.model.validate()?;
         Ok(())
     }

@@ -69,6 +69,20 @@ pub struct TaskWarmStart {
     pub learning_rate: f64,
 }
 
+impl TaskWarmStart {
+    /// Checks that a warm start that runs has data and batches.
+    pub fn validate(&self) -> Result<()> {
+        if self.steps > 0 && (self.problems == 0 || self.batch_size == 0) {
+            return Err(Error::Invalid(
+                "config: warm_start.problems and warm_start.batch_size must be >= 1 when \
+                 warm_start.steps > 0"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TaskWarmStart {
     fn default() -> Self {
         TaskWarmStart {
@@ -354,15 +368,7 @@ impl TaskTrainConfig {
                     .into(),
             );
         }
-        if self.warm_start.steps > 0
-            && (self.warm_start.problems == 0 || self.warm_start.batch_size == 0)
-        {
-            return bad(
-                "warm_start.problems and warm_start.batch_size must be >= 1 when \
-                 warm_start.steps > 0"
-                    .into(),
-            );
-        }
+        self.warm_start.validate()?;
         if let Some(&k) = self
             .eval
             .pass_at

@@ -403,33 +403,11 @@ impl Loop for SelfCorrectLoop {
         _state: &mut SelfCorrectState,
         line: &mut SelfCorrectMetrics,
     ) -> Result<Batch> {
-        let (config, learner) = (&self.config, step.learner);
-        let prompts = config.rollout.prompts;
-        let originals: Vec<AttemptsEnv> = (0..prompts)
-            .map(|i| {
-                let index = config.warm_start.problems + (step.index - 1) * prompts + i;
-                self.setup.env(Split::Train, index as u64)
-            })
-            .collect();
-        let g = config.rollout.group_size;
-        let mut envs = groups(&originals, g);
-        let params = spar_lm::sample::SamplingParams {
-            temperature: config.rollout.temperature,
-            max_tokens: config.rollout.max_tokens,
-            ..spar_lm::sample::SamplingParams::default()
-        };
-        let inference = learner.model.detached();
-        let engine = spar_lm::LocalEngine {
-            model: &inference,
-            tokenizer: &learner.tokenizer,
-        };
-        let rollout = Rollout {
-            group_size: g,
-            max_rounds: self.setup.max_messages() as u64,
-            ..Rollout::new(&engine, &learner.tokenizer, self.style, &params)
-        };
-        let seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
-        let played = rollout.play(&mut envs, &[], seed)?;
+        let config = &self.config;
+        let rounds = self.setup.max_messages() as u64;
+        let (envs, played) = play_step(config, step, self.style, rounds, |index| {
+            Ok(self.setup.env(Split::Train, index))
+        })?;
         line.train = Some(TrainEpisodes {
             stage: config.stage(step.index),
             stats: AttemptStats::of(&match config.selfcorrect.method {
@@ -444,7 +422,7 @@ impl Loop for SelfCorrectLoop {
             accepted: Vec::new(),
         });
         if config.selfcorrect.method == Method::Refuel {
-            let b = self.refuel_branches(step, &rollout, &envs, &played, seed)?;
+            let b = self.refuel_branches(step, &envs, &played)?;
             if let Some(t) = line.train.as_mut() {
                 t.pairs = vec![("identical", b.identical), ("refuel", b.pairs.len())];
             }
@@ -667,6 +645,58 @@ impl Loop for SelfCorrectLoop {
         )?;
         Ok(())
     }
+}
+
+/// Step `step`'s training episodes, played with the learner's current weights at the
+/// rollout's temperature and token budget: problem `i` of the step is training problem
+/// `warm_start.problems + (step - 1) * prompts + i` (`env` makes its environment from that
+/// index), played `group_size` times (a group), for at most `max_rounds` rounds, with the
+/// step's rollout seed. Returns the played environments and their samples.
+pub(super) fn play_step<E: Env + Clone>(
+    config: &SelfCorrectConfig,
+    step: &StepInfo,
+    style: PromptStyle,
+    max_rounds: u64,
+    env: impl Fn(u64) -> Result<E>,
+) -> Result<(Vec<E>, crate::rollout::Batch)> {
+    let prompts = config.rollout.prompts;
+    let first = config.warm_start.problems + (step.index - 1) * prompts;
+    let originals = (0..prompts)
+        .map(|i| env((first + i) as u64))
+        .collect::<Result<Vec<E>>>()?;
+    let mut envs = groups(&originals, config.rollout.group_size);
+    let seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
+    let played = play_envs(config, step, style, max_rounds, &mut envs, seed)?;
+    Ok((envs, played))
+}
+
+/// Plays `envs` (groups of `rollout.group_size`) from where they stand with the learner's
+/// current weights, random streams from `seed`.
+pub(super) fn play_envs<E: Env>(
+    config: &SelfCorrectConfig,
+    step: &StepInfo,
+    style: PromptStyle,
+    max_rounds: u64,
+    envs: &mut [E],
+    seed: u64,
+) -> Result<crate::rollout::Batch> {
+    let learner = step.learner;
+    let params = spar_lm::sample::SamplingParams {
+        temperature: config.rollout.temperature,
+        max_tokens: config.rollout.max_tokens,
+        ..spar_lm::sample::SamplingParams::default()
+    };
+    let inference = learner.model.detached();
+    let engine = spar_lm::LocalEngine {
+        model: &inference,
+        tokenizer: &learner.tokenizer,
+    };
+    let rollout = Rollout {
+        group_size: config.rollout.group_size,
+        max_rounds,
+        ..Rollout::new(&engine, &learner.tokenizer, style, &params)
+    };
+    rollout.play(envs, &[], seed)
 }
 
 /// `episodes/step-NNNNNN.jsonl`: every episode of the step, its attempts and verdicts.

@@ -27,7 +27,7 @@ use spar_games::tasks::{AttemptsEnv, Split};
 use super::SelfCorrectLoop;
 use crate::error::{Error, Result};
 use crate::objectives::losses::sequence_logp;
-use crate::rollout::{Batch as Played, Rollout, Sample};
+use crate::rollout::{Batch as Played, Sample};
 use crate::trainer::{AdamW, StepInfo, UpdateStats};
 
 /// One REFUEL pair: two answers at the same branching attempt of one problem.
@@ -61,11 +61,10 @@ impl SelfCorrectLoop {
     pub(super) fn refuel_branches(
         &self,
         step: &StepInfo,
-        rollout: &Rollout<'_>,
         envs: &[AttemptsEnv],
         played: &Played,
-        seed: u64,
     ) -> Result<Branches> {
+        let seed = spar_core::seeds::task_step(self.config.run.seed, step.index as u64);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x7ef0e1);
         let (g, prompts) = (self.config.rollout.group_size, self.config.rollout.prompts);
         let first = self.config.warm_start.problems + (step.index - 1) * prompts;
@@ -81,7 +80,15 @@ impl SelfCorrectLoop {
             heads.push(h);
             branches.push(branch);
         }
-        let replayed = rollout.play(&mut branches, &[], seed ^ 0xb7a9c4)?;
+        let rounds = self.setup.max_messages() as u64;
+        let replayed = super::play_envs(
+            &self.config,
+            step,
+            self.style,
+            rounds,
+            &mut branches,
+            seed ^ 0xb7a9c4,
+        )?;
         let at = |batch: &Played, e: usize, h: usize| -> Option<Sample> {
             batch
                 .turns

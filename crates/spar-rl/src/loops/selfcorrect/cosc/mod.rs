@@ -34,7 +34,7 @@ use crate::config::selfcorrect::SelfCorrectConfig;
 use crate::error::{Error, Result};
 use crate::loops::tasks::TaskPrompting;
 use crate::rollout::prompt::PromptStyle;
-use crate::rollout::{groups, Rollout, Sample};
+use crate::rollout::Sample;
 use crate::trainer::{
     AdamW, Batch, Learner, Loop, Scope, Settings, StepInfo, StepMetrics, UpdateStats, WarmStart,
 };
@@ -221,33 +221,10 @@ impl Loop for CoscLoop {
         _state: &mut CoscState,
         line: &mut CoscMetrics,
     ) -> Result<Batch> {
-        let (config, learner) = (&self.config, step.learner);
-        let prompts = config.rollout.prompts;
-        let originals = (0..prompts)
-            .map(|i| {
-                let index = config.warm_start.problems + (step.index - 1) * prompts + i;
-                self.setup.env(Split::Train, index as u64)
-            })
-            .collect::<Result<Vec<CoscEnv>>>()?;
-        let g = config.rollout.group_size;
-        let mut envs = groups(&originals, g);
-        let params = spar_lm::sample::SamplingParams {
-            temperature: config.rollout.temperature,
-            max_tokens: config.rollout.max_tokens,
-            ..spar_lm::sample::SamplingParams::default()
-        };
-        let inference = learner.model.detached();
-        let engine = spar_lm::LocalEngine {
-            model: &inference,
-            tokenizer: &learner.tokenizer,
-        };
-        let rollout = Rollout {
-            group_size: g,
-            max_rounds: self.setup.stages as u64 + 1,
-            ..Rollout::new(&engine, &learner.tokenizer, self.style, &params)
-        };
-        let seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
-        let played = rollout.play(&mut envs, &[], seed)?;
+        let rounds = self.setup.stages as u64 + 1;
+        let (envs, played) = super::play_step(&self.config, step, self.style, rounds, |index| {
+            self.setup.env(Split::Train, index)
+        })?;
         let episodes: Vec<_> = envs.iter().filter_map(CoscEnv::episode).collect();
         line.train = Some(CoscTrain {
             stats: CoscStats::of(&episodes),
