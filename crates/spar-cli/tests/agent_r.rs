@@ -32,9 +32,10 @@ const SMALL: &[&str] = &[
 /// `spar train CONFIG --out OUT` with [`SMALL`], `extra` and `run.steps=steps`.
 fn train(out: &Path, steps: usize, extra: &[&str]) -> std::process::Output {
     let steps = format!("run.steps={steps}");
+    let config = config();
     let mut args = vec![
         "train",
-        config().to_str().unwrap(),
+        config.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ];
