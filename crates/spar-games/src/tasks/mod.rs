@@ -74,8 +74,8 @@ pub use attempts::{
 pub use choice::ChoiceTask;
 pub use countdown::Countdown;
 pub use countdown_steps::{
-    operate, parse_step, question_numbers, solvable, CountdownSteps, CountdownStepsEnv, StepAction,
-    StepState, NAME as COUNTDOWN_STEPS,
+    operate, operations, parse_step, question_numbers, solvable, CountdownSteps, CountdownStepsEnv,
+    StepAction, StepState, NAME as COUNTDOWN_STEPS,
 };
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;
