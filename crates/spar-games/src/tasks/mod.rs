@@ -784,7 +784,7 @@ mod tests {
         let err = task_from_spec("algebra").unwrap_err();
         assert!(err.contains("unknown task \"algebra\""), "{err}");
         assert!(
-            err.contains("arithmetic, countdown, wordproblem, jsonl:PATH"),
+            err.contains("arithmetic, countdown, countdown_steps, wordproblem, jsonl:PATH"),
             "{err}"
         );
         let err = task_from_spec("arithmetic(digit=2)").unwrap_err();
