@@ -127,6 +127,15 @@ fn agent_r_trains_and_a_resumed_run_matches_an_uninterrupted_one() {
 
 #[test]
 fn bad_agent_r_settings_exit_2_and_write_nothing() {
+    // `spar train --help` lists the config's fixed-set keys with their values.
+    let help = spar(&["train", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    let help: Vec<&str> = help.split_whitespace().collect();
+    assert!(
+        help.join(" ")
+            .contains("agent_r.splice first_error, end, none"),
+        "{help:?}"
+    );
     for (set, mentions) in [
         (
             "agent_r.splice=middle",

@@ -160,7 +160,7 @@ pub fn operate(a: u64, op: char, b: u64) -> Option<u64> {
         '+' => a.checked_add(b)?,
         '-' => a.checked_sub(b)?,
         '*' => a.checked_mul(b)?,
-        '/' if b != 0 && a % b == 0 => a / b,
+        '/' if b != 0 && a.is_multiple_of(b) => a / b,
         _ => return None,
     };
     (1..=MAX_NUMBER).contains(&r).then_some(r)
@@ -234,34 +234,36 @@ impl StepState {
     }
 }
 
-/// Whether `target` can be made from `numbers` by the steps' operations (each number used at
-/// most once; not every number need be used): exhaustive search, for evaluation only (a loop
-/// must not show it to its search). Exponential in the count of numbers: meant for at most 6.
-pub fn solvable(numbers: &[u64], target: u64) -> bool {
-    if numbers.contains(&target) {
-        return true;
-    }
+/// Every valid operation on `numbers`: over ordered pairs of positions `(i, j)`, `i != j`,
+/// and `+ - * /` in that order, the step (`3+7=10`), its result and the numbers after it
+/// (the others in order, then the result).
+pub fn operations(numbers: &[u64]) -> Vec<(String, u64, Vec<u64>)> {
+    let mut out = Vec::new();
     for i in 0..numbers.len() {
-        for j in 0..numbers.len() {
-            if i == j {
-                continue;
-            }
-            let rest: Vec<u64> = (0..numbers.len())
-                .filter(|&k| k != i && k != j)
-                .map(|k| numbers[k])
-                .collect();
+        for j in (0..numbers.len()).filter(|&j| j != i) {
             for op in ['+', '-', '*', '/'] {
                 if let Some(r) = operate(numbers[i], op, numbers[j]) {
-                    let mut next = rest.clone();
+                    let mut next: Vec<u64> = (0..numbers.len())
+                        .filter(|&k| k != i && k != j)
+                        .map(|k| numbers[k])
+                        .collect();
                     next.push(r);
-                    if solvable(&next, target) {
-                        return true;
-                    }
+                    out.push((format!("{}{op}{}={r}", numbers[i], numbers[j]), r, next));
                 }
             }
         }
     }
-    false
+    out
+}
+
+/// Whether `target` can be made from `numbers` by the steps' operations (each number used at
+/// most once; not every number need be used): exhaustive search, for evaluation only (a loop
+/// must not show it to its search). Exponential in the count of numbers: meant for at most 6.
+pub fn solvable(numbers: &[u64], target: u64) -> bool {
+    numbers.contains(&target)
+        || operations(numbers)
+            .iter()
+            .any(|(_, _, next)| solvable(next, target))
 }
 
 /// The steps of an expression over whole numbers, innermost first, without their results

@@ -82,8 +82,8 @@ pub use cosc::{
 };
 pub use countdown::Countdown;
 pub use countdown_steps::{
-    operate, parse_step, question_numbers, solvable, CountdownSteps, CountdownStepsEnv, StepAction,
-    StepState, NAME as COUNTDOWN_STEPS,
+    operate, operations, parse_step, question_numbers, solvable, CountdownSteps, CountdownStepsEnv,
+    StepAction, StepState, NAME as COUNTDOWN_STEPS,
 };
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;
@@ -832,7 +832,7 @@ mod tests {
         let err = task_from_spec("algebra").unwrap_err();
         assert!(err.contains("unknown task \"algebra\""), "{err}");
         assert!(
-            err.contains("arithmetic, countdown, wordproblem, jsonl:PATH"),
+            err.contains("arithmetic, countdown, countdown_steps, wordproblem, jsonl:PATH"),
             "{err}"
         );
         let err = task_from_spec("arithmetic(digit=2)").unwrap_err();

@@ -118,6 +118,17 @@ fn solvability_by_hand() {
     // Not every number need be used.
     assert!(solvable(&[2, 3, 100], 5));
     assert!(!solvable(&[2, 2], 3));
+    // 2-4 is not positive and 2/4 not whole.
+    let steps: Vec<String> = operations(&[2, 4, 7])
+        .into_iter()
+        .map(|o| o.0)
+        .take(6)
+        .collect();
+    assert_eq!(
+        steps,
+        ["2+4=6", "2*4=8", "2+7=9", "2*7=14", "4+2=6", "4-2=2"]
+    );
+    assert_eq!(operations(&[2, 4, 7])[5].2, [7, 2]);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use spar_core::{Env, StepOutcome};
 use spar_eval::tournament::{wilson_interval, Interval};
-use spar_games::tasks::{operate, solvable, CountdownSteps, CountdownStepsEnv, Split};
+use spar_games::tasks::{operations, solvable, CountdownSteps, CountdownStepsEnv, Split};
 use spar_lm::sample::SamplingParams;
 use spar_lm::tokenizer::TextTokenizer;
 use spar_lm::Llama;
@@ -138,30 +138,14 @@ impl StepsEvaluation {
 /// valid step keeps the target reachable. Candidates are `a op b` over ordered pairs of the
 /// (sorted) numbers' positions and `+ - * /`, in that order.
 pub fn injected_error(numbers: &[u64], target: u64, seed: u64) -> Option<String> {
-    let mut wrong = Vec::new();
-    for i in 0..numbers.len() {
-        for j in 0..numbers.len() {
-            if i == j {
-                continue;
-            }
-            for op in ['+', '-', '*', '/'] {
-                let Some(r) = operate(numbers[i], op, numbers[j]) else {
-                    continue;
-                };
-                let mut rest: Vec<u64> = (0..numbers.len())
-                    .filter(|&k| k != i && k != j)
-                    .map(|k| numbers[k])
-                    .collect();
-                rest.push(r);
-                let step = format!("{}{op}{}={r}", numbers[i], numbers[j]);
-                if r != target && !solvable(&rest, target) && !wrong.contains(&step) {
-                    wrong.push(step);
-                }
-            }
+    let mut wrong: Vec<String> = Vec::new();
+    for (step, r, next) in operations(numbers) {
+        if r != target && !solvable(&next, target) && !wrong.contains(&step) {
+            wrong.push(step);
         }
     }
-    (!wrong.is_empty())
-        .then(|| wrong[(spar_core::seeds::splitmix64(seed) % wrong.len() as u64) as usize].clone())
+    let pick = spar_core::seeds::splitmix64(seed) % wrong.len().max(1) as u64;
+    wrong.get(pick as usize).cloned()
 }
 
 /// Plays `sampling.samples` episodes of each of the first `sampling.problems` test problems,

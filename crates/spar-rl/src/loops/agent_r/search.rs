@@ -159,7 +159,8 @@ impl Tree {
             let mut best = (f64::NEG_INFINITY, node.children[0]);
             for &child in &node.children {
                 let n = &self.nodes[child];
-                // UCT (Agent-R's selection score): Q/N + c sqrt(ln N_parent / N), +inf unvisited.
+                // UCT, Agent-R sec. 3.1 (mcts_raw.py's selection score):
+                // Q/N + c sqrt(ln N_parent / N), +inf for an unvisited child.
                 let score = match n.visits {
                     0 => f64::INFINITY,
                     v => n.value / f64::from(v) + c * (ln_parent / f64::from(v)).sqrt(),

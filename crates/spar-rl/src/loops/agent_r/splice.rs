@@ -77,6 +77,7 @@ pub fn pairs(tree: &Tree, alpha: f64, beta: f64, max_pairs: usize) -> Vec<Pair> 
                 let shared = path.iter().zip(&bad).take_while(|(x, y)| x == y).count();
                 (shared, g, path)
             })
+            // Agent-R sec. 3.2 (path_collection.py): v_high - v_low > beta, v_high > alpha.
             .filter(|(_, g, _)| tree.nodes[*g].mean() - tree.nodes[b].mean() > beta)
             .fold(
                 None,
