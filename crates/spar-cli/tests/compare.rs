@@ -77,11 +77,11 @@ fn compare_writes_plots_and_summaries_of_arms_over_seeds() {
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("| rae | 3 | 0.2 ± 0.1 | 0.1 | 0.3 |"),
+        stdout.contains("| rae | 3 | 0.20 ± 0.10 | 0.1 | 0.3 |"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("| reinforce | 3 | 0.35 ± 0.1 | 0.25 | 0.45 |"),
+        stdout.contains("| reinforce | 3 | 0.35 ± 0.10 | 0.25 | 0.45 |"),
         "{stdout}"
     );
     for file in [

@@ -31,6 +31,19 @@ pub fn fmt_number(v: f64) -> String {
     trim_zeros(&format!("{v:.decimals$}")).to_string()
 }
 
+/// `mean ± std` at the precision the spread allows: the std to two significant digits and the
+/// mean to the same decimal place (`0.09766 ± 0.0203` reads `0.098 ± 0.020`); a zero or
+/// non-finite std leaves both as [`fmt_number`] writes them, and so does a spread of 10^6 or
+/// more or below 10^-6 (exponent form).
+pub(crate) fn fmt_mean_std(mean: f64, std: f64) -> String {
+    if !(std.is_finite() && mean.is_finite()) || std <= 0.0 || !(1e-6..1e6).contains(&std) {
+        return format!("{} ± {}", fmt_number(mean), fmt_number(std));
+    }
+    // Two significant digits of the std: its leading digit's place, plus one.
+    let decimals = (1 - std.log10().floor() as i32).max(0) as usize;
+    format!("{mean:.decimals$} ± {std:.decimals$}")
+}
+
 /// `s` without trailing zeros after a decimal point (and without the point if nothing
 /// follows it).
 fn trim_zeros(s: &str) -> &str {
@@ -58,6 +71,16 @@ pub(crate) fn fmt_duration(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_and_spread_read_at_the_spreads_precision() {
+        assert_eq!(fmt_mean_std(0.09766, 0.0203), "0.098 ± 0.020");
+        assert_eq!(fmt_mean_std(0.2, 0.1), "0.20 ± 0.10");
+        assert_eq!(fmt_mean_std(0.36667, 0.033333), "0.367 ± 0.033");
+        assert_eq!(fmt_mean_std(1234.4, 56.7), "1234 ± 57");
+        assert_eq!(fmt_mean_std(0.5, 0.0), "0.5 ± 0");
+        assert_eq!(fmt_mean_std(0.5, f64::NAN), "0.5 ± NaN");
+    }
 
     #[test]
     fn numbers_read_at_four_significant_digits() {

@@ -311,14 +311,14 @@ fn unknown_metric(metric: &str, data: &[Vec<Vec<Record>>]) -> Error {
     }
 }
 
-/// `mean ± std` (just the mean for a single run), or `-`.
+/// `mean ± std` at the spread's precision (just the mean for a single run), or `-`.
 fn fmt_mean_std(stats: Option<&Stats>) -> String {
     match stats {
         Some(Stats {
             mean,
             std: Some(std),
             ..
-        }) => format!("{} ± {}", fmt_number(*mean), fmt_number(*std)),
+        }) => crate::format::fmt_mean_std(*mean, *std),
         Some(s) => fmt_number(s.mean),
         None => "-".into(),
     }
@@ -545,7 +545,7 @@ mod tests {
         let md = std::fs::read_to_string(&files.summary).unwrap();
         assert!(md.starts_with("# RAE vs REINFORCE\n"), "{md}");
         assert!(
-            md.contains("| rae | 3 | 0.2 ± 0.1 | 0.1 | 0.3 | 0.3667 ± 0.03333 | 4 |"),
+            md.contains("| rae | 3 | 0.20 ± 0.10 | 0.1 | 0.3 | 0.367 ± 0.033 | 4 |"),
             "{md}"
         );
         // reinforce's last 3: 0.4, 0.3, 0.4.
@@ -612,7 +612,7 @@ mod tests {
         assert_eq!(none.final_values, vec![None, Some(0.1)]);
         let md = std::fs::read_to_string(&files.summary).unwrap();
         assert!(
-            md.contains("| mixed | 2 | 0.25 ± 0.2121 | 0.1 | 0.4 |"),
+            md.contains("| mixed | 2 | 0.25 ± 0.21 | 0.1 | 0.4 |"),
             "{md}"
         );
         assert!(md.contains("| 2..4 |"), "{md}");
