@@ -20,4 +20,3 @@ target/release/spar compare --title "Re-ReST vs STaR self-training on arithmetic
     --arm rerest=$RUNS/rerest --arm star=$RUNS/star \
     "${metrics[@]}" --metric selfcorrect/accepted/first \
     --metric selfcorrect/accepted/corrections --metric selfcorrect/accuracy_t1
-bash experiments/png.sh experiments/rerest-vs-star/report
