@@ -19,4 +19,3 @@ target/release/spar compare --title "REFUEL vs naive multi-turn RL on arithmetic
     --out experiments/refuel-vs-naive/report \
     --arm refuel=$RUNS/refuel --arm naive=$RUNS/naive --arm naive_trloo=$RUNS/naive_trloo \
     "${metrics[@]}" --metric learner/pair_accuracy --metric selfcorrect/accuracy_t2
-bash experiments/png.sh experiments/refuel-vs-naive/report
