@@ -29,6 +29,7 @@ pub struct BenchArgs {
 enum BenchCommand {
     /// An OpenAI-compatible server under concurrent clients: requests/s, completion
     /// tokens/s, latency percentiles, failed requests.
+    #[command(after_help = crate::examples::BENCH_SERVE)]
     Serve(ServeBenchArgs),
 }
 
@@ -36,7 +37,7 @@ enum BenchCommand {
 #[derive(Debug, clap::Args)]
 struct PlayoutArgs {
     /// The game, e.g. `kuhn`, `leduc`, `kuhn(hands=5)`.
-    #[arg(long, required = true)]
+    #[arg(long, required = true, value_parser = crate::choices::game())]
     game: Option<String>,
     /// Number of playouts (default: as many as fit in `--seconds`).
     #[arg(long)]

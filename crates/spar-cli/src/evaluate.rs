@@ -18,7 +18,7 @@ use crate::UsageError;
 #[derive(Debug, clap::Args)]
 pub struct ExploitabilityArgs {
     /// The game (two-player zero-sum), e.g. `kuhn`, `leduc`.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::choices::game())]
     game: String,
     /// `uniform`, a tabular policy file (see docs/policy-format.md), or `model:PATH` (a
     /// language model: checkpoint directory or .gguf file, evaluated exactly at every
@@ -173,7 +173,7 @@ enum Algo {
 #[derive(Debug, clap::Args)]
 pub struct SolveArgs {
     /// The game (two-player zero-sum), e.g. `kuhn`, `leduc`.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::choices::game())]
     game: String,
     /// The algorithm.
     #[arg(long, value_enum, default_value = "cfr+")]
@@ -307,7 +307,7 @@ fn solve_game<G: Game>(game: &G, args: &SolveArgs) -> anyhow::Result<SolveReport
 #[derive(Debug, Clone, clap::Args)]
 pub struct TournamentArgs {
     /// The game, e.g. `tictactoe`, `kuhn(hands=5)` [default with --run: the run's game].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::choices::game())]
     game: Option<String>,
     /// A training run directory: every complete checkpoint (every --every-th, and the last)
     /// joins the players as `step-N=model:DIR/checkpoints/step-N`, so a round robin's Elo
@@ -317,11 +317,11 @@ pub struct TournamentArgs {
     /// With --run: keep every this-many-th checkpoint (and the last).
     #[arg(long, default_value_t = 1)]
     every: usize,
-    /// Comma-separated players: random, uniform, minimax, alphabeta[:DEPTH], tabular:FILE,
-    /// cfr:FILE, cfr+[:ITERATIONS], model:PATH (a language model here), remote:URL[#NAME] (a
-    /// model behind an OpenAI-compatible server). Two players play head to head; three or more
-    /// play a round robin with Elo.
-    #[arg(long, value_delimiter = ',')]
+    /// Comma-separated players, each optionally named (`NAME=PLAYER`): built-in players,
+    /// `model:PATH` (a language model here) or `remote:URL[#NAME]` (a model behind an
+    /// OpenAI-compatible server). Two players play head to head; three or more play a round
+    /// robin with Elo.
+    #[arg(long, value_delimiter = ',', value_parser = crate::choices::player())]
     players: Vec<String>,
     /// Games per pair of players (seats alternate).
     #[arg(long, default_value_t = 100)]

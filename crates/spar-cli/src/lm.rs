@@ -26,30 +26,42 @@ pub struct LmArgs {
 #[derive(Debug, clap::Subcommand)]
 enum LmCommand {
     /// Continue a prompt with a model (a checkpoint directory or a .gguf file).
+    #[command(after_help = crate::examples::LM_SAMPLE)]
     Sample(SampleCli),
     /// Train a small byte-level model on a text file (next-token prediction).
+    #[command(after_help = crate::examples::LM_PRETRAIN)]
     Pretrain(PretrainCli),
     /// Fine-tune a model on a text file (next-token prediction), in full or with a LoRA adapter.
+    #[command(after_help = crate::examples::LM_FINETUNE)]
     Finetune(FinetuneCli),
     /// Describe a model: architecture, size, tokenizer, chat template.
+    #[command(after_help = crate::examples::LM_INFO)]
     Info(InfoCli),
     /// Next-token logits after a prompt, as JSON (for comparisons with other implementations).
+    #[command(after_help = crate::examples::LM_LOGITS)]
     Logits(LogitsCli),
     /// Dequantise a .gguf file into a Hugging Face checkpoint directory.
+    #[command(after_help = crate::examples::LM_EXPORT)]
     Export(ExportCli),
     /// Fold a LoRA adapter into its base model and write a plain checkpoint.
+    #[command(after_help = crate::examples::LM_MERGE)]
     Merge(MergeCli),
     /// Time a training step and KV-cache sampling (configs A and B of docs/lm.md).
+    #[command(after_help = crate::examples::LM_BENCH)]
     Bench(BenchCli),
     /// Generate a data set: `spar lm data reversal --out DIR` (synthetic facts, JSONL).
+    #[command(after_help = crate::examples::LM_DATA)]
     Data(crate::reversal::DataCli),
     /// Train one arm of the reversal suite (causal, masked, spt, concept) on synthetic facts
     /// and print forward and reverse accuracy per split as JSON (docs/reversal.md).
+    #[command(after_help = crate::examples::LM_REVERSAL)]
     Reversal(crate::reversal::ReversalCli),
     /// Semantic-aware permutation of a text given as lines of units ("A | B | C"), for
     /// pretraining (SPT).
+    #[command(after_help = crate::examples::LM_SPT)]
     Spt(crate::reversal::SptCli),
     /// Fill the [MASK] blank of a text with a masked (bidirectional) model.
+    #[command(after_help = crate::examples::LM_INFILL)]
     Infill(crate::reversal::InfillCli),
 }
 
@@ -165,7 +177,7 @@ struct FinetuneCli {
     #[arg(long, default_value_t = 16.0)]
     lora_alpha: f64,
     /// Projections the adapter targets (comma-separated), or all-linear.
-    #[arg(long, value_delimiter = ',', default_value = "q_proj,v_proj")]
+    #[arg(long, value_delimiter = ',', default_value = "q_proj,v_proj", value_parser = crate::choices::lora_target())]
     lora_targets: Vec<String>,
     /// Optimiser steps.
     #[arg(long, default_value_t = 100)]
@@ -238,7 +250,7 @@ struct BenchCli {
     #[arg(long, default_value = "The capital of France is")]
     prompt: String,
     /// Which parts to run: train, sample, model (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "train,sample")]
+    #[arg(long, value_delimiter = ',', default_value = "train,sample", value_parser = crate::choices::bench_part())]
     parts: Vec<String>,
 }
 

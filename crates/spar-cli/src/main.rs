@@ -15,8 +15,10 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod choices;
 mod cosc;
 mod evaluate;
+mod examples;
 mod games;
 mod lm;
 mod model_eval;
@@ -42,36 +44,60 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List the games and their properties.
+    #[command(after_help = crate::examples::GAMES)]
     Games(games::GamesArgs),
     /// List the verifiable tasks and their parameters.
+    #[command(after_help = crate::examples::TASKS)]
     Tasks(tasks::TasksArgs),
     /// NashConv and exploitability of a policy (two-player zero-sum games).
+    #[command(after_help = crate::examples::EXPLOITABILITY)]
     Exploitability(evaluate::ExploitabilityArgs),
     /// Solve a game with CFR or CFR+, reporting exploitability as it goes.
+    #[command(after_help = crate::examples::SOLVE)]
     Solve(evaluate::SolveArgs),
     /// Play policies against each other: head to head, or a round robin with Elo.
+    #[command(after_help = crate::examples::TOURNAMENT)]
     Tournament(evaluate::TournamentArgs),
     /// Play a game as text, as a language model would: humans type completions.
+    #[command(after_help = crate::examples::PLAY)]
     Play(play::PlayArgs),
     /// Random playouts per second (for benchmarks against other engines).
+    #[command(after_help = crate::examples::BENCH)]
     Bench(bench::BenchArgs),
     /// Language models: sample, pretrain, inspect, compare, benchmark.
+    #[command(after_help = crate::examples::LM)]
     Lm(lm::LmArgs),
     /// Training from a TOML config: self-play on games (SPIRAL), or a verifiable task (a
     /// `[task]` config: GRPO, Dr. GRPO, RLOO, NFT, DPO, ...); --resume continues a run exactly.
-    #[command(after_help = train::accepted_values())]
+    #[command(after_help = train::after_help())]
     Train(train::TrainArgs),
     /// A language model against a built-in player in every seat (mean return, win rate,
     /// invalid answers), or on a task's test split (`--task`: pass@k).
+    #[command(after_help = crate::examples::EVAL)]
     Eval(model_eval::EvalArgs),
-    /// Plots (SVG) and a Markdown summary of a training run.
+    /// Plots (SVG and PNG) and a Markdown summary of a training run.
+    #[command(after_help = crate::examples::REPORT)]
     Report(train::ReportArgs),
-    /// Compare experiment arms over seeds: mean and min-max band per metric (SVG), and
+    /// Compare experiment arms over seeds: mean and min-max band per metric (SVG and PNG), and
     /// final values (mean ± std) in Markdown and JSON.
+    #[command(after_help = crate::examples::COMPARE)]
     Compare(train::CompareArgs),
     /// Serve a model over an OpenAI-compatible HTTP API (chat, completions, log-probs,
     /// streaming, LoRA and weight updates).
+    #[command(after_help = crate::examples::SERVE)]
     Serve(serve::ServeArgs),
+    /// A shell completion script on stdout: flags, subcommands and the listed values of
+    /// choice-valued flags (`spar completions bash > ~/.local/share/bash-completion/completions/spar`).
+    #[command(after_help = crate::examples::COMPLETIONS)]
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `spar completions`.
+#[derive(Debug, clap::Args)]
+struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
 /// Bad input: exits with code 2.
@@ -136,6 +162,16 @@ fn main() -> ExitCode {
         Command::Report(args) => train::report(&args),
         Command::Compare(args) => train::compare(&args),
         Command::Serve(args) => serve::serve(&args),
+        Command::Completions(args) => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "spar",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

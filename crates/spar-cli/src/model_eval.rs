@@ -31,11 +31,11 @@ pub struct EvalArgs {
     #[arg(long)]
     model: PathBuf,
     /// The game [default: the one in the checkpoint's prompting.json].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::choices::game())]
     game: Option<String>,
-    /// The opponent, a built-in player: random, minimax, alphabeta[:DEPTH], tabular:FILE,
-    /// cfr+[:ITERATIONS], ...
-    #[arg(long, default_value = "random")]
+    /// The opponent: a built-in player (`alphabeta:3` is depth-limited alpha-beta, `cfr+:200`
+    /// a CFR+ solution after 200 iterations, `tabular:FILE` a policy file).
+    #[arg(long, default_value = "random", value_parser = crate::choices::player())]
     vs: String,
     /// Games per seat of the model.
     #[arg(long, default_value_t = 100)]
@@ -54,10 +54,11 @@ pub struct EvalArgs {
     /// How the model answers: sample (free text, parsed) or legal (one of the legal actions'
     /// canonical completions, by normalised probability) [default: the checkpoint's
     /// prompting.json, else sample].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::choices::decode())]
     policy: Option<String>,
-    /// What an invalid answer costs: spiral, textarena, retry:N.
-    #[arg(long, default_value = "spiral")]
+    /// What an invalid answer costs (spiral: -1.5 to the offender, +0.5 to the others;
+    /// textarena: one retry, then a forfeit; retry:N: N retries, then a forfeit).
+    #[arg(long, default_value = "spiral", value_parser = crate::choices::invalid_move_rule())]
     invalid_move_rule: String,
     /// Skip the exact values (which score every legal answer at every information set once).
     #[arg(long)]
@@ -71,7 +72,7 @@ pub struct EvalArgs {
     /// A verifiable task (`arithmetic`, `countdown(numbers=3)`, `wordproblem`, `jsonl:PATH`;
     /// `spar tasks` lists them): report pass@k on its test split instead of playing a game
     /// [default for a checkpoint of a task run: its task.json].
-    #[arg(long, conflicts_with = "game")]
+    #[arg(long, conflicts_with = "game", value_parser = crate::choices::task())]
     task: Option<String>,
     /// With a task: answers sampled per test problem (the n of the unbiased pass@k).
     #[arg(long, default_value_t = 16)]
@@ -88,9 +89,10 @@ pub struct EvalArgs {
     /// episodes per problem [default: the checkpoint's task.json, else 1].
     #[arg(long)]
     attempts: Option<usize>,
-    /// With --attempts: what the model reads after each attempt: none, verdict, text
-    /// [default: the checkpoint's task.json, else none].
-    #[arg(long)]
+    /// With --attempts: what the model reads after each attempt (none; verdict: right or
+    /// wrong; text: the verifier's reason, "12 is too high") [default: the checkpoint's
+    /// task.json, else none].
+    #[arg(long, value_parser = crate::choices::feedback())]
     feedback: Option<String>,
     /// With --attempts: the model verifies each attempt (yes or no) and tries again after a
     /// "no", as SPOC trains it; prints the verifier's accuracy, false-yes and false-no rates

@@ -26,14 +26,13 @@ use crate::UsageError;
 #[derive(Debug, clap::Args)]
 pub struct PlayArgs {
     /// The game, e.g. `tictactoe`, `kuhn`, `kuhn(hands=5)`.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::choices::game())]
     game: String,
-    /// Player 0: `human` or a built-in player (random, minimax, alphabeta[:DEPTH],
-    /// tabular:FILE, ...).
-    #[arg(long, default_value = "human")]
+    /// Player 0: `human` (answers typed on stdin) or a built-in player.
+    #[arg(long, default_value = "human", value_parser = crate::choices::seat())]
     p0: String,
     /// Player 1: `human` or a built-in player.
-    #[arg(long, default_value = "random")]
+    #[arg(long, default_value = "random", value_parser = crate::choices::seat())]
     p1: String,
     /// Seed of chance and of the built-in players; episode `i` uses `seed + i`.
     #[arg(long, default_value_t = 0)]
@@ -44,18 +43,21 @@ pub struct PlayArgs {
     /// Write transcripts here as JSONL (one episode per line).
     #[arg(long)]
     transcript: Option<PathBuf>,
-    /// How completions carry answers: boxed (SPIRAL), bracketed (TextArena), bare.
-    #[arg(long, default_value = "boxed")]
+    /// How completions carry answers (boxed: SPIRAL's `\boxed{...}`; bracketed: TextArena's
+    /// `[...]`; bare: the action alone).
+    #[arg(long, default_value = "boxed", value_parser = crate::choices::protocol())]
     protocol: String,
-    /// What an invalid move costs: spiral, textarena, retry:N.
-    #[arg(long, default_value = "spiral")]
+    /// What an invalid move costs (spiral: -1.5 to the offender, +0.5 to the others;
+    /// textarena: one retry, then a forfeit; retry:N: N retries, then a forfeit).
+    #[arg(long, default_value = "spiral", value_parser = crate::choices::invalid_move_rule())]
     invalid_move_rule: String,
     /// Player turns before the episode is truncated as a draw (SPIRAL: 50).
     #[arg(long, default_value_t = 50)]
     max_turns: usize,
-    /// What observations hold: full (rules, role, state, legal actions, answer format),
-    /// norules, compact (the information-state string and the legal actions).
-    #[arg(long, default_value = "full")]
+    /// What observations hold (full: rules, role, state, legal actions, answer format;
+    /// norules: the same without the rules; compact: the information-state string and the
+    /// legal actions).
+    #[arg(long, default_value = "full", value_parser = crate::choices::view())]
     view: String,
     /// Print a JSON summary on stdout at the end (prompts still go to stdout for humans).
     #[arg(long)]

@@ -19,15 +19,19 @@ pub struct PromptArgs {
     /// Sampling temperature the model is evaluated at [default: prompting.json, else 1.0].
     #[arg(long)]
     pub temperature: Option<f64>,
-    /// Answer protocol (boxed, bracketed, bare) [default: prompting.json, else boxed].
-    #[arg(long)]
+    /// How answers are marked (boxed: SPIRAL's `\boxed{...}`; bracketed: TextArena's `[...]`;
+    /// bare: the action alone) [default: prompting.json, else boxed].
+    #[arg(long, value_parser = crate::choices::protocol())]
     pub protocol: Option<String>,
-    /// How prompts are written (auto: the chat template when the model has one; chat; raw)
+    /// How prompts are written (auto: the chat template when the model has one; chat; template:
+    /// the Jinja chat template as `transformers` renders it; raw)
     /// [default: prompting.json, else auto].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::choices::prompt_style())]
     pub prompt_style: Option<String>,
-    /// What observations hold: full, norules, compact [default: prompting.json, else full].
-    #[arg(long)]
+    /// What observations hold (full: rules, role, state, legal actions, answer format;
+    /// norules: the same without the rules; compact: the information-state string and the
+    /// legal actions) [default: prompting.json, else full].
+    #[arg(long, value_parser = crate::choices::view())]
     pub view: Option<String>,
 }
 
@@ -55,7 +59,7 @@ pub struct LmArgs {
     /// How `model:` players answer: sample (free text, parsed) or legal (the exact
     /// distribution over the legal actions' canonical answers) [default: prompting.json, else
     /// sample]. `remote:` players always sample.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::choices::decode())]
     pub policy: Option<String>,
     /// Seconds before a remote call times out (it is then retried).
     #[arg(long, default_value_t = 120.0)]

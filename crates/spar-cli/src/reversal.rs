@@ -27,6 +27,7 @@ pub struct DataCli {
 #[derive(Debug, clap::Subcommand)]
 enum DataKind {
     /// Synthetic facts for the reversal suite, as JSONL (docs/reversal.md).
+    #[command(after_help = crate::examples::LM_DATA)]
     Reversal(DataReversalCli),
 }
 
@@ -57,7 +58,7 @@ pub struct ReversalCli {
     #[arg(long)]
     config: Option<PathBuf>,
     /// The arm: causal, masked, spt or concept (overrides the config's).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::choices::reversal_arm())]
     arm: Option<String>,
     /// Seed of the run and of its corpus (overrides both of the config's).
     #[arg(long)]

@@ -28,6 +28,11 @@ pub struct TrainArgs {
     resume: Option<PathBuf>,
 }
 
+/// `spar train --help`'s closing text: examples, then the accepted values of config keys.
+pub fn after_help() -> String {
+    format!("{}\n\n{}", crate::examples::TRAIN, accepted_values())
+}
+
 /// The help paragraph of the config keys whose values come from a fixed list, and those
 /// lists (from the config types: `TrainConfig::choices`, `TaskTrainConfig::choices`).
 pub fn accepted_values() -> String {
