@@ -89,7 +89,7 @@ impl Generator for Arithmetic {
 
 /// The value of `operands[0] ops[0] operands[1] ...` with `*` before `+`/`-`; `None` when
 /// it overflows or leaves `i64`.
-fn evaluate(operands: &[i128], ops: &[char]) -> Option<i64> {
+pub(crate) fn evaluate(operands: &[i128], ops: &[char]) -> Option<i64> {
     let mut total: i128 = 0;
     let mut sign: i128 = 1;
     let mut product = operands[0];

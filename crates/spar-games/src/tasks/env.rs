@@ -74,17 +74,62 @@ impl TaskEnv {
     pub fn split(&self) -> Split {
         self.split
     }
+}
 
-    fn finished(&self, player: Player, reason: &str) -> Step {
-        Step {
-            player,
-            outcome: StepOutcome::Invalid {
-                reason: reason.to_string(),
-                retry: false,
+/// The answer to a step that cannot be played (before `reset`, after the end): an invalid
+/// move that ends nothing further, `done`.
+pub(crate) fn refused(player: Player, reason: &str) -> Step {
+    Step {
+        player,
+        outcome: StepOutcome::Invalid {
+            reason: reason.to_string(),
+            retry: false,
+        },
+        done: true,
+        truncated: false,
+    }
+}
+
+/// One turn of a one-seat, one-turn environment (the task's and the proposer's): a step by
+/// another seat than 0 is an invalid move with retry that ends nothing; seat 0's `completion`
+/// is judged by `judge` and ends the episode, an invalid judgement counted in the
+/// transcript's invalid moves. The turn goes into the transcript either way.
+pub(crate) fn play_turn(
+    transcript: &mut Transcript,
+    observation: &Observation,
+    player: Player,
+    completion: &str,
+    judge: impl FnOnce() -> StepOutcome,
+) -> Step {
+    let (outcome, done) = if player != 0 {
+        let reason = format!("player {player} is not to move (player 0 is)");
+        (
+            StepOutcome::Invalid {
+                reason,
+                retry: true,
             },
-            done: true,
-            truncated: false,
+            false,
+        )
+    } else {
+        let outcome = judge();
+        if matches!(outcome, StepOutcome::Invalid { .. }) {
+            transcript.invalid_moves[0] += 1;
         }
+        (outcome, true)
+    };
+    transcript.turns.push(TranscriptTurn {
+        role: observation.role.clone(),
+        player,
+        system: observation.system.clone(),
+        prompt: observation.prompt(),
+        completion: completion.to_string(),
+        outcome: outcome.clone(),
+    });
+    Step {
+        player,
+        outcome,
+        done,
+        truncated: false,
     }
 }
 
@@ -157,46 +202,31 @@ impl Env for TaskEnv {
     }
 
     fn step(&mut self, player: Player, completion: &str) -> Step {
-        let Some(problem) = self.problem.as_ref() else {
-            return self.finished(player, "no problem: call reset first");
+        let Some(problem) = self.problem.clone() else {
+            return refused(player, "no problem: call reset first");
         };
         if self.verdict.is_some() {
-            return self.finished(player, "the episode is over");
+            return refused(player, "the episode is over");
         }
         let observation = self.observation(player);
-        let (outcome, done) = if player != 0 {
-            let reason = format!("player {player} is not to move (player 0 is)");
-            (
-                StepOutcome::Invalid {
-                    reason,
-                    retry: true,
-                },
-                false,
-            )
-        } else {
-            let verdict = self.task.verify(problem, completion);
-            let outcome = verdict_outcome(self.task.as_ref(), completion, &verdict);
-            if matches!(verdict, Verdict::Unparsable { .. }) {
-                self.transcript.invalid_moves[0] += 1;
-            }
-            self.transcript.returns = Some(vec![verdict.reward()]);
-            self.verdict = Some(verdict);
-            (outcome, true)
-        };
-        self.transcript.turns.push(TranscriptTurn {
-            role: observation.role.clone(),
+        let task = self.task.clone();
+        let verdict = &mut self.verdict;
+        let step = play_turn(
+            &mut self.transcript,
+            &observation,
             player,
-            system: observation.system.clone(),
-            prompt: observation.prompt(),
-            completion: completion.to_string(),
-            outcome: outcome.clone(),
-        });
-        Step {
-            player,
-            outcome,
-            done,
-            truncated: false,
+            completion,
+            || {
+                let judged = task.verify(&problem, completion);
+                let outcome = verdict_outcome(task.as_ref(), completion, &judged);
+                *verdict = Some(judged);
+                outcome
+            },
+        );
+        if let Some(judged) = &self.verdict {
+            self.transcript.returns = Some(vec![judged.reward()]);
         }
+        step
     }
 
     fn returns(&self) -> Vec<f64> {

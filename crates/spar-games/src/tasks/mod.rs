@@ -64,6 +64,7 @@ mod env;
 mod jsonl;
 #[cfg(feature = "parquet")]
 mod parquet_rows;
+mod propose;
 mod rows;
 mod word;
 
@@ -87,6 +88,7 @@ pub use countdown_steps::{
 };
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;
+pub use propose::{parse_proposal, PosedTask, Proposal, ProposalRules, ProposerEnv};
 pub use word::WordProblem;
 
 /// Which half of a task's problems: training or held-out evaluation.

@@ -9,6 +9,8 @@
 //! * [`estimators`]: the math of the group estimators, pure functions of rewards and group
 //!   keys (GRPO, Dr. GRPO, RLOO, TRLOO, REINFORCE++ normalisation);
 //! * [`logprobs`]: the behaviour and reference log-probabilities of a step's samples;
+//! * [`policy_update`]: the minibatch policy-gradient update on rewarded samples (with a
+//!   per-sample KL coefficient) that the self-correction and proposer/solver loops share;
 //! * [`rae`]: the math of SPIRAL's role-conditioned baselines (RAE) and plain REINFORCE;
 //! * [`preference`]: the update on preference pairs (DPO/IPO, RPO's NLL term) that the task
 //!   and self-correction loops share;
@@ -19,6 +21,7 @@ pub mod advantages;
 pub mod estimators;
 pub mod logprobs;
 pub mod losses;
+pub mod policy_update;
 pub mod ppo;
 pub mod preference;
 pub mod rae;

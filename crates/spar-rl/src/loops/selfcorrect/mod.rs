@@ -38,8 +38,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::Tensor;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use spar_core::atomic::write_atomic;
@@ -51,10 +49,8 @@ use crate::config::choice::Choice;
 use crate::config::selfcorrect::{Method, SelfCorrectConfig};
 use crate::error::{Error, Result};
 use crate::objectives::advantages::{estimator, AdvantageEstimator, EstimatorKind, Groups};
-use crate::objectives::logprobs::fill_old_and_reference;
-use crate::objectives::losses::{
-    self, aggregate, token_grid, Aggregation, KlPenalty, TokenInputs, TokenLoss,
-};
+use crate::objectives::losses::{self, KlPenalty, TokenLoss};
+use crate::objectives::policy_update::PolicyUpdate;
 use crate::objectives::rae::RoleBaselines;
 use crate::rollout::prompt::{completion_ids, prompt_ids, PromptStyle};
 use crate::rollout::{groups, Rollout, Sample};
@@ -517,76 +513,20 @@ impl Loop for SelfCorrectLoop {
             return self.update_refuel(step, opt);
         }
         let (config, a) = (&self.config, &self.config.algorithm);
-        let temperature = config.rollout.temperature;
-        let model = &step.learner.model;
-        let reference = self.reference_model.as_ref();
-        {
-            let mut all: Vec<&mut Sample> = batch.samples.iter_mut().collect();
-            fill_old_and_reference(model, reference, &mut all, temperature)?;
-        }
-        let mut order: Vec<usize> = (0..batch.samples.len()).collect();
         let step_seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(step_seed ^ 0x3b);
-        let mut stats = UpdateStats {
-            samples: batch.samples.len(),
-            ..UpdateStats::default()
-        };
-        let (mut kl_sum, mut kl_terms) = (0.0, 0usize);
-        for _ in 0..a.epochs {
-            order.shuffle(&mut rng);
-            for mb in order.chunks(a.minibatch_size) {
-                let samples: Vec<&Sample> = mb.iter().map(|&i| &batch.samples[i]).collect();
-                let pairs: Vec<(Vec<u32>, Vec<u32>)> = samples
-                    .iter()
-                    .map(|s| (s.prompt.clone(), s.completion.clone()))
-                    .collect();
-                let scores = spar_lm::score::score_at_temperature(model, &pairs, temperature)?;
-                let device = scores.mask.device().clone();
-                let width = scores.token_logprobs.dim(1)?;
-                let grid = |f: &dyn Fn(&Sample) -> &[f32]| {
-                    let rows: Vec<&[f32]> = samples.iter().map(|s| f(s)).collect();
-                    token_grid(&rows, width, &device)
-                };
-                let old = grid(&|s| s.old_logprobs.as_slice())?;
-                let refs = grid(&|s| s.ref_logprobs.as_slice())?;
-                let column = |v: Vec<f32>| Tensor::from_vec(v, mb.len(), &device);
-                let adv = column(samples.iter().map(|s| s.advantage as f32).collect())?;
-                let inputs = TokenInputs {
-                    old_logp: Some(&old),
-                    ref_logp: reference.is_some().then_some(&refs),
-                    advantages: Some(&adv),
-                    ..TokenInputs::new(&scores.token_logprobs, &scores.mask)
-                };
-                let (mut per_token, pg) = self.policy.per_token(&inputs)?;
-                stats.clip_fraction += pg.clip_fraction;
-                stats.approx_kl += pg.approx_kl;
-                if reference.is_some() {
-                    let coef: Vec<f32> = mb.iter().map(|&i| self.kl_coefs[i] as f32).collect();
-                    let (kl, kl_stats) = self.kl.per_token(&inputs)?;
-                    let coef = column(coef)?.to_dtype(kl.dtype())?.unsqueeze(1)?;
-                    per_token = (per_token + kl.broadcast_mul(&coef)?)?;
-                    kl_sum += kl_stats.kl;
-                    kl_terms += 1;
-                }
-                let loss = aggregate(&per_token, &scores.mask, Aggregation::TokenMean)?;
-                match opt.apply(&loss, a.max_grad_norm)? {
-                    Some(applied) => {
-                        stats.loss += applied.loss;
-                        stats.grad_norm += applied.grad_norm;
-                        stats.minibatches += 1;
-                    }
-                    None => stats.skipped += 1,
-                }
-            }
+        PolicyUpdate {
+            model: &step.learner.model,
+            reference: self.reference_model.as_ref(),
+            policy: self.policy.as_ref(),
+            kl: &self.kl,
+            kl_coefs: &self.kl_coefs,
+            temperature: config.rollout.temperature,
+            epochs: a.epochs,
+            minibatch_size: a.minibatch_size,
+            max_grad_norm: a.max_grad_norm,
         }
-        let n = (stats.minibatches + stats.skipped).max(1) as f64;
-        let applied = stats.minibatches.max(1) as f64;
-        stats.loss /= applied;
-        stats.grad_norm /= applied;
-        stats.clip_fraction /= n;
-        stats.approx_kl /= n;
-        stats.kl_ref = reference.is_some().then(|| kl_sum / kl_terms.max(1) as f64);
-        Ok(stats)
+        .run(&mut batch.samples, &mut rng, opt)
     }
 
     fn evaluates(&self, step: usize, last: bool) -> bool {
