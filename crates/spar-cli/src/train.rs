@@ -10,6 +10,7 @@ use spar_rl::TrainConfig;
 use crate::UsageError;
 
 mod agent_r;
+mod propose;
 
 /// Arguments of `spar train`.
 #[derive(Debug, clap::Args)]
@@ -59,7 +60,7 @@ pub fn accepted_values() -> String {
         text
     };
     format!(
-        "{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}",
         section(
             "Config keys with a fixed set of values (another value is an error that names the key \
              and lists these):",
@@ -76,6 +77,10 @@ pub fn accepted_values() -> String {
         section(
             "In an Agent-R config (one with an [agent_r] table):",
             spar_rl::config::agent_r::AgentRConfig::choices(),
+        ),
+        section(
+            "In a proposer/solver config (one with a [propose] table):",
+            spar_rl::config::propose::ProposeConfig::choices(),
         )
     )
 }
@@ -114,6 +119,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     if spar_rl::config::agent_r::AgentRConfig::is_agent_r_config(&text) {
         return agent_r::run(&text, &args.set, &config_path, &out, resume);
+    }
+    if spar_rl::config::propose::ProposeConfig::is_propose_config(&text) {
+        return propose::run(&text, &args.set, &config_path, &out, resume);
     }
     if spar_rl::config::selfcorrect::SelfCorrectConfig::is_selfcorrect_config(&text) {
         let config = spar_rl::config::selfcorrect::SelfCorrectConfig::parse(&text, &args.set)

@@ -3,17 +3,11 @@
 //! the same metrics and weights as one that never stopped. The task has ten training
 //! questions, so a briefly warm-started tiny model answers some of them right.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use spar_rl::config::selfcorrect::SelfCorrectConfig;
 use spar_rl::loops::selfcorrect::run;
-use spar_rl::trainer::{checkpoint_dir, checkpoint_tensors, Line};
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spar-rl-cosc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use spar_rl::trainer::checkpoint_dir;
 
 fn config(steps: usize, sets: &[&str]) -> SelfCorrectConfig {
     let text = format!(
@@ -59,34 +53,9 @@ every = 1
     SelfCorrectConfig::parse(&text, &sets).unwrap()
 }
 
-fn without_time(ms: &[Line]) -> Vec<Line> {
-    ms.iter()
-        .map(|m| {
-            let mut m = m.clone();
-            m.remove("time/seconds");
-            m
-        })
-        .collect()
-}
-
-fn assert_same_weights(a: &Path, b: &Path, step: usize) {
-    let (ta, tb) = (
-        checkpoint_tensors(&checkpoint_dir(a, step)).unwrap(),
-        checkpoint_tensors(&checkpoint_dir(b, step)).unwrap(),
-    );
-    assert_eq!(ta.len(), tb.len());
-    for (name, t) in &ta {
-        let (x, y): (Vec<f32>, Vec<f32>) = (
-            t.flatten_all().unwrap().to_vec1().unwrap(),
-            tb[name].flatten_all().unwrap().to_vec1().unwrap(),
-        );
-        assert_eq!(x, y, "{name}");
-    }
-}
-
 #[test]
 fn cosc_learns_from_its_right_trajectories_and_resumes_exactly() {
-    let dir = temp("resume");
+    let dir = support::temp("cosc", "resume");
     // Phase 1 once (the warm start is the slow part); phase 2 runs start from its model.
     let phase1 = run(&config(0, &[]), &dir.join("phase1"), false, |_| {}).unwrap();
     assert_eq!(phase1.len(), 1);
@@ -156,7 +125,10 @@ fn cosc_learns_from_its_right_trajectories_and_resumes_exactly() {
     run(&config(2, &sets), &b, false, |_| {}).unwrap();
     std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
     let resumed = run(&config(3, &sets), &b, true, |_| {}).unwrap();
-    assert_eq!(without_time(&straight), without_time(&resumed));
-    assert_same_weights(&a, &b, 3);
+    assert_eq!(
+        support::without_time(&straight),
+        support::without_time(&resumed)
+    );
+    support::assert_same_weights(&a, &b, 3);
     let _ = std::fs::remove_dir_all(&dir);
 }

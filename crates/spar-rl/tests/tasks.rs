@@ -4,16 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+mod support;
+
 use spar_rl::config::tasks::TaskTrainConfig;
 use spar_rl::loops::tasks::run;
+use spar_rl::trainer::checkpoint_dir;
 use spar_rl::trainer::Line;
-use spar_rl::trainer::{checkpoint_dir, checkpoint_tensors};
-
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("spar-rl-task-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// A JSONL task whose answer is `7` or `8` by the parity of a number hidden in the question,
 /// so that a briefly warm-started tiny model answers some right and some wrong.
@@ -74,19 +70,9 @@ every = 1
     TaskTrainConfig::parse(&text, &sets).unwrap()
 }
 
-fn without_time(ms: &[Line]) -> Vec<Line> {
-    ms.iter()
-        .map(|m| {
-            let mut m = m.clone();
-            m.remove(spar_rl::trainer::metrics::SECONDS);
-            m
-        })
-        .collect()
-}
-
 #[test]
 fn every_loss_and_estimator_trains_from_a_config() {
-    let dir = temp("losses");
+    let dir = support::temp("task", "losses");
     let task = coin_task(&dir);
     let arms: &[(&str, &[&str])] = &[
         (
@@ -242,25 +228,9 @@ fn every_loss_and_estimator_trains_from_a_config() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Asserts that two runs' checkpoints at `step` hold the same tensors, bit for bit.
-fn assert_same_weights(a: &Path, b: &Path, step: usize) {
-    let (ta, tb) = (
-        checkpoint_tensors(&checkpoint_dir(a, step)).unwrap(),
-        checkpoint_tensors(&checkpoint_dir(b, step)).unwrap(),
-    );
-    assert_eq!(ta.len(), tb.len());
-    for (name, t) in &ta {
-        let (x, y): (Vec<f32>, Vec<f32>) = (
-            t.flatten_all().unwrap().to_vec1().unwrap(),
-            tb[name].flatten_all().unwrap().to_vec1().unwrap(),
-        );
-        assert_eq!(x, y, "{name}");
-    }
-}
-
 #[test]
 fn a_resumed_task_run_equals_an_uninterrupted_one() {
-    let dir = temp("resume");
+    let dir = support::temp("task", "resume");
     let task = coin_task(&dir);
     let sets = [
         "algorithm.divergence=js",
@@ -273,8 +243,11 @@ fn a_resumed_task_run_equals_an_uninterrupted_one() {
     // A stale line after the checkpoint (a crash between metrics and checkpoint) is dropped.
     std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
     let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
-    assert_eq!(without_time(&straight), without_time(&resumed));
-    assert_same_weights(&dir.join("a"), &b, 3);
+    assert_eq!(
+        support::without_time(&straight),
+        support::without_time(&resumed)
+    );
+    support::assert_same_weights(&dir.join("a"), &b, 3);
     // Resuming a directory without checkpoints is an error that says so.
     let e = run(&config(&task, 3, &[]), &dir.join("empty"), true, |_| {})
         .unwrap_err()
@@ -332,7 +305,7 @@ every = 1
 
     #[test]
     fn every_method_and_feedback_trains_from_a_config() {
-        let dir = temp("selfcorrect-methods");
+        let dir = support::temp("task", "selfcorrect-methods");
         let task = coin_task(&dir);
         for (name, sets) in [
             ("score", vec!["selfcorrect.feedback=text"]),
@@ -418,7 +391,7 @@ every = 1
 
     #[test]
     fn spoc_trains_every_message_and_resumes_exactly() {
-        let dir = temp("selfcorrect-spoc");
+        let dir = support::temp("task", "selfcorrect-spoc");
         let task = coin_task(&dir);
         let sets = [
             "selfcorrect.method=spoc",
@@ -466,8 +439,11 @@ every = 1
         let b = dir.join("b");
         run(&config(&task, 2, &sets), &b, false, |_| {}).unwrap();
         let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
-        assert_eq!(without_time(&straight), without_time(&resumed));
-        assert_same_weights(&a, &b, 3);
+        assert_eq!(
+            support::without_time(&straight),
+            support::without_time(&resumed)
+        );
+        support::assert_same_weights(&a, &b, 3);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -475,21 +451,25 @@ every = 1
     /// checkpoint: the same lines and the same weights, bit for bit.
     fn resumes_exactly(name: &str, task: &Path, sets: &[&str]) -> Vec<Line> {
         use spar_rl::loops::selfcorrect::run;
-        let dir = temp(&format!("selfcorrect-{name}-resume"));
+        let dir = support::temp("task", &format!("selfcorrect-{name}-resume"));
         let straight = run(&config(task, 3, sets), &dir.join("a"), false, |_| {}).unwrap();
         let b = dir.join("b");
         run(&config(task, 2, sets), &b, false, |_| {}).unwrap();
         std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
         let resumed = run(&config(task, 3, sets), &b, true, |_| {}).unwrap();
-        assert_eq!(without_time(&straight), without_time(&resumed), "{name}");
-        assert_same_weights(&dir.join("a"), &b, 3);
+        assert_eq!(
+            support::without_time(&straight),
+            support::without_time(&resumed),
+            "{name}"
+        );
+        support::assert_same_weights(&dir.join("a"), &b, 3);
         let _ = std::fs::remove_dir_all(&dir);
         straight
     }
 
     #[test]
     fn scl_learns_from_flipped_pairs_and_resumes_exactly() {
-        let dir = temp("selfcorrect-scl");
+        let dir = support::temp("task", "selfcorrect-scl");
         let task = coin_task(&dir);
         let sets = ["selfcorrect.method=scl", "algorithm.learning_rate=1e-2"];
         let lines = resumes_exactly("scl", &task, &sets);
@@ -525,7 +505,7 @@ every = 1
 
     #[test]
     fn revise_learns_from_stop_and_refine_pairs_and_resumes_exactly() {
-        let dir = temp("selfcorrect-revise");
+        let dir = support::temp("task", "selfcorrect-revise");
         let task = coin_task(&dir);
         let sets = [
             "selfcorrect.method=revise",
@@ -567,7 +547,7 @@ every = 1
 
     #[test]
     fn rerest_and_star_self_train_on_accepted_answers_and_resume_exactly() {
-        let dir = temp("selfcorrect-rerest");
+        let dir = support::temp("task", "selfcorrect-rerest");
         let task = coin_task(&dir);
         let sets = ["selfcorrect.method=rerest", "selfcorrect.feedback=text"];
         let lines = resumes_exactly("rerest", &task, &sets);
@@ -600,7 +580,7 @@ every = 1
 
     #[test]
     fn refuel_regresses_branched_answers_and_resumes_exactly() {
-        let dir = temp("selfcorrect-refuel");
+        let dir = support::temp("task", "selfcorrect-refuel");
         let task = coin_task(&dir);
         let sets = ["selfcorrect.method=refuel", "selfcorrect.attempts=3"];
         let lines = resumes_exactly("refuel", &task, &sets);
@@ -626,7 +606,7 @@ every = 1
 
     #[test]
     fn role_reversal_and_trloo_train_and_resume_exactly() {
-        let dir = temp("selfcorrect-role-reversal");
+        let dir = support::temp("task", "selfcorrect-role-reversal");
         let task = coin_task(&dir);
         let sets = [
             "selfcorrect.method=role_reversal",
@@ -649,7 +629,7 @@ every = 1
 
     #[test]
     fn a_resumed_selfcorrect_run_equals_an_uninterrupted_one() {
-        let dir = temp("selfcorrect-resume");
+        let dir = support::temp("task", "selfcorrect-resume");
         let task = coin_task(&dir);
         // Three steps cross the stage boundary (stage I is steps 1 and 2).
         let sets = ["algorithm.estimator=rae", "selfcorrect.stage1_steps=2"];

@@ -15,6 +15,7 @@ use crate::rollout::prompt::PromptStyle;
 pub mod agent_r;
 pub mod choice;
 pub mod cosc;
+pub mod propose;
 pub mod selfcorrect;
 pub mod selfplay;
 pub mod tasks;

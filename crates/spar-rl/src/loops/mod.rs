@@ -9,9 +9,12 @@
 //!   single-turn RL): episodes of several attempts, per-attempt rewards and KL;
 //! * [`agent_r`]: Agent-R's revision trajectories: tree search over a step-by-step
 //!   environment's steps, good and bad paths spliced through a revision turn, supervised
-//!   training.
+//!   training;
+//! * [`propose`]: proposer/solver self-play (Dr. Zero): the model writes the arithmetic
+//!   problems it answers, rewarded by their difficulty to it (HRPO grouping by hop count).
 
 pub mod agent_r;
+pub mod propose;
 pub mod selfcorrect;
 pub mod selfplay;
 pub mod tasks;

@@ -155,10 +155,15 @@ pub fn evaluate_task(
         pass.insert(k.to_string(), value);
     }
     let total = (problems * samples).max(1) as f64;
+    let per_problem: Vec<f64> = counts
+        .iter()
+        .map(|&(n, c)| c as f64 / n.max(1) as f64)
+        .collect();
     Ok(TaskEvaluation {
         problems,
         samples,
         pass_at: pass,
+        pass1_ci95: mean_ci95(&per_problem),
         majority_accuracy: majority as f64 / problems.max(1) as f64,
         accuracy_by_difficulty: spar_eval::pass_at_k::per_difficulty(&by_level)
             .into_iter()
@@ -168,4 +173,31 @@ pub fn evaluate_task(
         distinct_correct: distinct as f64 / problems.max(1) as f64,
         response_tokens: tokens as f64 / total,
     })
+}
+
+/// Half-width of the normal 95% interval of the mean of `values` (1.96 times the sample
+/// standard deviation over the square root of their number); 0 for fewer than two.
+pub(crate) fn mean_ci95(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    1.96 * (var / n as f64).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_interval_of_a_mean_by_hand() {
+        // [0, 1, 0, 1]: mean 1/2, sample variance 1/3, standard error sqrt(1/12).
+        let half = super::mean_ci95(&[0.0, 1.0, 0.0, 1.0]);
+        assert!(
+            (half - 1.96 * (1.0f64 / 12.0).sqrt()).abs() < 1e-15,
+            "{half}"
+        );
+        assert_eq!(super::mean_ci95(&[0.5]), 0.0);
+        assert_eq!(super::mean_ci95(&[0.25, 0.25, 0.25]), 0.0);
+    }
 }

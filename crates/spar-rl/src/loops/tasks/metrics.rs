@@ -18,6 +18,10 @@ pub struct TaskEvaluation {
     pub samples: usize,
     /// Unbiased pass@k (Chen et al. 2021) by k.
     pub pass_at: BTreeMap<String, f64>,
+    /// Half-width of the 95% interval of pass@1 over problems (each problem's fraction of
+    /// right answers is one observation).
+    #[serde(default)]
+    pub pass1_ci95: f64,
     /// Accuracy of the most frequent answer per problem (self-consistency).
     pub majority_accuracy: f64,
     /// pass@1 per difficulty level.
@@ -130,6 +134,7 @@ impl TaskEvaluation {
         for (k, v) in &self.pass_at {
             out.eval(&format!("{task}/pass_at/{k}"), *v);
         }
+        out.eval(&format!("{task}/pass1_ci95"), self.pass1_ci95);
         out.eval(&format!("{task}/majority_accuracy"), self.majority_accuracy);
         for (level, v) in &self.accuracy_by_difficulty {
             out.eval(&format!("{task}/accuracy_by_difficulty/{level}"), *v);

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Proposer/solver self-play (Dr. Zero's proposer reward, HRPO grouping) vs a fixed problem
+# distribution (the arithmetic task's own problems at the same hop counts, the same solver
+# compute), on arithmetic with a tiny model, 3 seeds per arm, every arm from the same
+# warm-started model per seed (configs/curriculum/propose.toml).
+#   bash experiments/propose-vs-fixed/run.sh      (JOBS=2 side by side)
+# Runs go to runs/experiments/propose/ (RUNS to change); the report to
+# experiments/propose-vs-fixed/report/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-runs/experiments/propose}
+BASE=configs/curriculum/propose.toml
+SEEDS=${SEEDS:-0 1 2}
+# 20 policy steps (the config's 40 halved to fit a two-core session), evaluated every 5.
+STEPS="--set run.steps=20 --set eval.every=5 --set run.checkpoint_every=10"
+cargo build --release -p spar-cli
+for seed in $SEEDS; do
+    echo "$RUNS/warm/seed$seed $BASE --set run.seed=$seed --set run.steps=0"
+done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
+for arm in model fixed; do
+    for seed in $SEEDS; do
+        echo "$RUNS/$arm/seed$seed $BASE --set run.seed=$seed --set warm_start.steps=0 --set model.init=$RUNS/warm/seed$seed/checkpoints/step-000000 --set propose.source=$arm $STEPS"
+    done
+done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
+metrics=(--metric eval/arithmetic/accuracy)
+for h in 1 2 3 4 5; do
+    metrics+=(--metric "eval/arithmetic/hops-$h/accuracy")
+done
+target/release/spar compare --title "Proposer/solver self-play vs a fixed distribution" \
+    --out experiments/propose-vs-fixed/report \
+    --arm proposer=$RUNS/model --arm fixed=$RUNS/fixed \
+    "${metrics[@]}" --metric propose/solver/accuracy --metric propose/problems/mean_hops \
+    --metric propose/problems/unsolved_rate --metric propose/problems/trivial_rate
