@@ -97,9 +97,9 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let api_key = match &args.api_key {
         Some(key) => Some(ApiKey::new(key).map_err(|e| UsageError(format!("--api-key: {e}")))?),
         None => match std::env::var("SPAR_API_KEY") {
-            Ok(key) if !key.trim().is_empty() => Some(
-                ApiKey::new(&key).map_err(|e| UsageError(format!("SPAR_API_KEY: {e}")))?,
-            ),
+            Ok(key) if !key.trim().is_empty() => {
+                Some(ApiKey::new(&key).map_err(|e| UsageError(format!("SPAR_API_KEY: {e}")))?)
+            }
             _ => None,
         },
     };

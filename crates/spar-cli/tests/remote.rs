@@ -561,7 +561,10 @@ fn spar_serve_takes_its_api_key_from_the_environment_and_logs_each_request() {
         .expect("spar serve starts");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let port = loop {
-        let line = lines.next().expect("spar serve printed its address").unwrap();
+        let line = lines
+            .next()
+            .expect("spar serve printed its address")
+            .unwrap();
         if let Some(rest) = line.split(" on http://0.0.0.0:").nth(1) {
             break rest.split('/').next().unwrap().to_string();
         }

@@ -23,8 +23,8 @@ use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH,
-    CONTENT_TYPE, WWW_AUTHENTICATE,
+    HeaderMap, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    WWW_AUTHENTICATE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -260,7 +260,9 @@ fn authorize(headers: &HeaderMap, shared: &Shared, path: &str) -> Result<(), Api
         Some(token) if key.matches(token) => Ok(()),
         Some(_) => Err(ApiError::new(
             401,
-            format!("{path} needs spar serve's API key; the `Authorization: Bearer` key sent is wrong"),
+            format!(
+                "{path} needs spar serve's API key; the `Authorization: Bearer` key sent is wrong"
+            ),
         )),
         None => Err(ApiError::new(
             401,
@@ -317,7 +319,8 @@ fn cut_answer() -> Response<AnswerBody> {
 
 fn full_response(status: u16, content_type: &'static str, body: Vec<u8>) -> Response<AnswerBody> {
     let mut response = Response::new(AnswerBody::Full(Some(Bytes::from(body))));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -33,4 +33,3 @@ pub fn tiny_model(dir: &Path, seed: u64) -> Checkpoint {
     ckpt.save(dir).unwrap();
     ckpt
 }
-
