@@ -329,16 +329,9 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// `spar serve` on 127.0.0.1 under hostile load, all at once: malformed JSON, bodies over
-/// `--max-body-bytes`, requests cut short, binary garbage, slow clients (a byte every few
-/// milliseconds), idle connections, and concurrent well-formed completions. No crash, every
-/// well-formed request answered 200, every hostile one answered 4xx (or closed), memory
-/// bounded (peak RSS under 1 GiB), and the server healthy after. Prints the figures recorded
-/// in docs/BENCHMARKS.md (`cargo test -p spar-cli --test remote hostile -- --nocapture`).
-#[test]
-fn spar_serve_survives_hostile_load_and_answers_every_well_formed_request() {
-    use std::time::{Duration, Instant};
-    let dir = scratch("hostile");
+/// The smallest Kuhn model `spar train` makes (hidden 16, one layer, one warm-start step),
+/// in `dir/run`; returns its checkpoint.
+fn smallest_model(dir: &Path) -> PathBuf {
     let out = dir.join("run");
     ok(&[
         "train",
@@ -363,8 +356,21 @@ fn spar_serve_survives_hostile_load_and_answers_every_well_formed_request() {
         "--out",
         out.to_str().unwrap(),
     ]);
+    out.join("checkpoints/step-000000")
+}
+
+/// `spar serve` on 127.0.0.1 under hostile load, all at once: malformed JSON, bodies over
+/// `--max-body-bytes`, requests cut short, binary garbage, slow clients (a byte every few
+/// milliseconds), idle connections, and concurrent well-formed completions. No crash, every
+/// well-formed request answered 200, every hostile one answered 4xx (or closed), memory
+/// bounded (peak RSS under 1 GiB), and the server healthy after. Prints the figures recorded
+/// in docs/BENCHMARKS.md (`cargo test -p spar-cli --test remote hostile -- --nocapture`).
+#[test]
+fn spar_serve_survives_hostile_load_and_answers_every_well_formed_request() {
+    use std::time::{Duration, Instant};
+    let dir = scratch("hostile");
     let server = serve(
-        &out.join("checkpoints/step-000000"),
+        &smallest_model(&dir),
         &["--max-body-bytes", "65536", "--max-connections", "128"],
     );
     let addr = server
@@ -519,32 +525,7 @@ fn spar_serve_survives_hostile_load_and_answers_every_well_formed_request() {
 /// or `--log` is a usage error (exit 2).
 #[test]
 fn spar_serve_takes_its_api_key_from_the_environment_and_logs_each_request() {
-    let dir = scratch("apikey");
-    let out = dir.join("run");
-    ok(&[
-        "train",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../configs/kuhn-spiral-tiny.toml"
-        ),
-        "--set",
-        "run.steps=0",
-        "--set",
-        "warm_start.steps=1",
-        "--set",
-        "model.hidden=16",
-        "--set",
-        "model.layers=1",
-        "--set",
-        "model.heads=2",
-        "--set",
-        "eval.every=0",
-        "--set",
-        "eval.exploitability=false",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let model = out.join("checkpoints/step-000000");
+    let model = smallest_model(&scratch("apikey"));
     let m = model.to_str().unwrap();
     for (flag, value) in [("--api-key", "two words"), ("--log", "spar_remote=loud")] {
         let refused = spar(&["serve", "--model", m, "--port", "0", flag, value]);
