@@ -1,8 +1,8 @@
 //! `spar serve` on the wire, with raw requests: `Expect: 100-continue` is answered with the
 //! interim `100 Continue` before the body is sent (and a refused request with its final answer
 //! instead), chunked request bodies are read and limited, two requests share one connection,
-//! and the endpoints that change the served model need the API key (401), or, without one,
-//! answer only on loopback (403).
+//! the endpoints that change the served model need the API key (401), or, without one, answer
+//! only on loopback (403), and connections over `--max-connections` are answered 503.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -321,4 +321,33 @@ fn beyond_loopback_without_a_key_the_model_cannot_be_changed() {
     let s = server("loopback", "127.0.0.1:0", |_| {});
     assert!(s.running.model_changes_open());
     assert!(update(&s, &s.client(None)).is_ok());
+}
+
+#[test]
+fn connections_over_the_limit_are_answered_503_until_one_closes() {
+    let s = server("limit", "127.0.0.1:0", |c| c.max_connections = 1);
+    let health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = s.connect();
+    first.get_mut().write_all(health).unwrap();
+    assert_eq!(read_reply(&mut first).status, 200);
+    // The first connection stays open (kept alive): a second one is over the limit.
+    let mut second = s.connect();
+    second.get_mut().write_all(health).unwrap();
+    let refused = read_reply(&mut second);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.error().contains("--max-connections"));
+    assert_eq!(refused.header("connection"), Some("close"));
+    // Once the first closes, a new connection is served (the server notices the close when it
+    // next reads, so the first attempts may still be refused).
+    drop(first);
+    let served = (0..200).any(|_| {
+        let mut conn = s.connect();
+        conn.get_mut().write_all(health).unwrap();
+        let status = read_reply(&mut conn).status;
+        if status != 200 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        status == 200
+    });
+    assert!(served, "no connection was served after the first closed");
 }
