@@ -61,7 +61,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "KEY")]
     api_key: Option<String>,
     /// Which log lines go to stderr (one per request at `info`: method, path, status,
-    /// milliseconds), as a tracing filter: `info`, `warn`, `spar_remote=debug,hyper=info`...
+    /// milliseconds), as a tracing filter: `info`, `warn` (no request lines), `spar_remote=info`...
     /// [default: the environment variable RUST_LOG, else `info`].
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
