@@ -351,3 +351,26 @@ fn connections_over_the_limit_are_answered_503_until_one_closes() {
     });
     assert!(served, "no connection was served after the first closed");
 }
+
+#[test]
+fn a_stopped_server_closes_idle_connections_and_accepts_no_more() {
+    let s = server("stop", "127.0.0.1:0", |_| {});
+    let mut idle = s.connect();
+    idle.get_mut()
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_reply(&mut idle).status, 200);
+    s.running.stop();
+    // The kept-alive connection, idle between requests, is closed without another word.
+    let mut rest = Vec::new();
+    assert_eq!(idle.read_to_end(&mut rest).unwrap(), 0);
+    // The listener closes as soon as the accept loop sees the stop.
+    let refused = (0..500).any(|_| match TcpStream::connect(s.addr) {
+        Err(_) => true,
+        Ok(_) => {
+            std::thread::sleep(Duration::from_millis(10));
+            false
+        }
+    });
+    assert!(refused, "the server still accepts connections after stop()");
+}

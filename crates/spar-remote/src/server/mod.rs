@@ -201,7 +201,8 @@ impl RunningServer {
         self.shared.0.config.api_key.is_none() && self.shared.0.loopback
     }
 
-    /// Stops accepting connections (open ones finish their request, for up to 30 s).
+    /// Stops accepting connections: requests in flight are answered (for up to 30 s), idle
+    /// kept-alive connections are closed.
     pub fn stop(&self) {
         self.stop.send_replace(true);
     }
