@@ -138,6 +138,18 @@ fn tokens(reply: &Reply) -> Vec<u32> {
         .tokens
 }
 
+/// `POST /tokenize` of `prompt` with a `Content-Length` on `conn`; the token ids answered.
+fn tokenize(conn: &mut BufReader<TcpStream>, prompt: &str) -> Vec<u32> {
+    let body = serde_json::json!({ "prompt": prompt }).to_string();
+    write!(
+        conn.get_mut(),
+        "POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    tokens(&read_reply(conn))
+}
+
 #[test]
 fn expect_100_continue_gets_the_interim_answer_before_the_body_is_sent() {
     let s = server("expect", "127.0.0.1:0", |c| c.max_body_bytes = 4096);
@@ -214,15 +226,10 @@ fn two_requests_share_one_kept_alive_connection() {
     let first = read_reply(&mut conn);
     assert_eq!((first.status, first.body.as_str()), (200, "ok"));
     assert_ne!(first.header("connection"), Some("close"));
-    let body = r#"{"prompt":"again"}"#;
-    write!(
-        conn.get_mut(),
-        "POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let second = read_reply(&mut conn);
-    assert_eq!(tokens(&second), s.tokenizer.encode("again").unwrap());
+    assert_eq!(
+        tokenize(&mut conn, "again"),
+        s.tokenizer.encode("again").unwrap()
+    );
     // A request asking to close is answered, then the connection ends.
     conn.get_mut()
         .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -288,16 +295,8 @@ fn the_api_key_guards_the_endpoints_that_change_the_model() {
     assert_eq!(reply.status, 401);
     assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
     // Generation and the token helpers need no key.
-    let body = r#"{"prompt":"free"}"#;
-    let mut conn = s.connect();
-    write!(
-        conn.get_mut(),
-        "POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
     assert_eq!(
-        tokens(&read_reply(&mut conn)),
+        tokenize(&mut s.connect(), "free"),
         s.tokenizer.encode("free").unwrap()
     );
 }
