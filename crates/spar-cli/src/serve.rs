@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use spar_remote::server::{Faults, ServeConfig};
+use spar_remote::server::{ApiKey, Faults, ServeConfig};
+use tracing_subscriber::EnvFilter;
 
 use crate::UsageError;
 
@@ -54,6 +55,16 @@ pub struct ServeArgs {
     /// drop=P,stall=P,error=P,stall_ms=MS,seed=S (cut connections, held answers, HTTP 500s).
     #[arg(long)]
     faults: Option<String>,
+    /// The key the adapter and weight endpoints require as `Authorization: Bearer KEY`
+    /// [default: the environment variable SPAR_API_KEY, which keeps it out of shell history].
+    /// Without a key, those endpoints answer only on loopback (403 elsewhere).
+    #[arg(long, value_name = "KEY")]
+    api_key: Option<String>,
+    /// Which log lines go to stderr (one per request at `info`: method, path, status,
+    /// milliseconds), as a tracing filter: `info`, `warn` (no request lines), `spar_remote=info`...
+    /// [default: the environment variable RUST_LOG, else `info`].
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
 }
 
 /// Runs `spar serve` until the process is stopped.
@@ -83,6 +94,27 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
+    let api_key = match &args.api_key {
+        Some(key) => Some(ApiKey::new(key).map_err(|e| UsageError(format!("--api-key: {e}")))?),
+        None => match std::env::var("SPAR_API_KEY") {
+            Ok(key) if !key.trim().is_empty() => {
+                Some(ApiKey::new(&key).map_err(|e| UsageError(format!("SPAR_API_KEY: {e}")))?)
+            }
+            _ => None,
+        },
+    };
+    let filter = match (&args.log, std::env::var("RUST_LOG")) {
+        (Some(filter), _) => EnvFilter::try_new(filter)
+            .map_err(|e| UsageError(format!("--log {filter:?}: {e} (e.g. --log info)")))?,
+        (None, Ok(filter)) if !filter.trim().is_empty() => EnvFilter::try_new(&filter)
+            .map_err(|e| UsageError(format!("RUST_LOG={filter:?}: {e} (e.g. RUST_LOG=info)")))?,
+        (None, _) => EnvFilter::new("info"),
+    };
+    // Another subscriber (a test harness's) may already be set: keep it.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     crate::lm::set_threads();
     let config = ServeConfig {
         served_name: args.served_model_name.clone(),
@@ -99,6 +131,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         },
         weight_version: args.weight_version.clone(),
         faults,
+        api_key,
         ..ServeConfig::new(&args.model, &format!("{}:{}", args.host, args.port))
     };
     spar_remote::server::serve(&config)?;

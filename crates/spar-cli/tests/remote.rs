@@ -329,16 +329,9 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// `spar serve` on 127.0.0.1 under hostile load, all at once: malformed JSON, bodies over
-/// `--max-body-bytes`, requests cut short, binary garbage, slow clients (a byte every few
-/// milliseconds), idle connections, and concurrent well-formed completions. No crash, every
-/// well-formed request answered 200, every hostile one answered 4xx (or closed), memory
-/// bounded (peak RSS under 1 GiB), and the server healthy after. Prints the figures recorded
-/// in docs/BENCHMARKS.md (`cargo test -p spar-cli --test remote hostile -- --nocapture`).
-#[test]
-fn spar_serve_survives_hostile_load_and_answers_every_well_formed_request() {
-    use std::time::{Duration, Instant};
-    let dir = scratch("hostile");
+/// The smallest Kuhn model `spar train` makes (hidden 16, one layer, one warm-start step),
+/// in `dir/run`; returns its checkpoint.
+fn smallest_model(dir: &Path) -> PathBuf {
     let out = dir.join("run");
     ok(&[
         "train",
@@ -363,8 +356,21 @@ fn spar_serve_survives_hostile_load_and_answers_every_well_formed_request() {
         "--out",
         out.to_str().unwrap(),
     ]);
+    out.join("checkpoints/step-000000")
+}
+
+/// `spar serve` on 127.0.0.1 under hostile load, all at once: malformed JSON, bodies over
+/// `--max-body-bytes`, requests cut short, binary garbage, slow clients (a byte every few
+/// milliseconds), idle connections, and concurrent well-formed completions. No crash, every
+/// well-formed request answered 200, every hostile one answered 4xx (or closed), memory
+/// bounded (peak RSS under 1 GiB), and the server healthy after. Prints the figures recorded
+/// in docs/BENCHMARKS.md (`cargo test -p spar-cli --test remote hostile -- --nocapture`).
+#[test]
+fn spar_serve_survives_hostile_load_and_answers_every_well_formed_request() {
+    use std::time::{Duration, Instant};
+    let dir = scratch("hostile");
     let server = serve(
-        &out.join("checkpoints/step-000000"),
+        &smallest_model(&dir),
         &["--max-body-bytes", "65536", "--max-connections", "128"],
     );
     let addr = server
@@ -511,4 +517,69 @@ fn spar_serve_survives_hostile_load_and_answers_every_well_formed_request() {
         p(0.99).as_secs_f64() * 1e3,
         peak.map_or("?".into(), |k| (k / 1024).to_string())
     );
+}
+
+/// `spar serve --host 0.0.0.0` with its key from `SPAR_API_KEY`: a weight update without the
+/// key is refused (401), spar's client with the key (from the same variable) gets it done, and
+/// stderr has one log line per request with method, path and status. A malformed `--api-key`
+/// or `--log` is a usage error (exit 2).
+#[test]
+fn spar_serve_takes_its_api_key_from_the_environment_and_logs_each_request() {
+    let model = smallest_model(&scratch("apikey"));
+    let m = model.to_str().unwrap();
+    for (flag, value) in [("--api-key", "two words"), ("--log", "spar_remote=loud")] {
+        let refused = spar(&["serve", "--model", m, "--port", "0", flag, value]);
+        assert_eq!(refused.status.code(), Some(2), "{flag} {value:?}");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains(flag));
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spar"))
+        .args(["serve", "--model", m, "--host", "0.0.0.0", "--port", "0"])
+        .env("SPAR_API_KEY", "k-123")
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spar serve starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .expect("spar serve printed its address")
+            .unwrap();
+        if let Some(rest) = line.split(" on http://0.0.0.0:").nth(1) {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    // Reached on loopback; the guard kills the server if an assertion fails first.
+    let mut server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}/v1"),
+    };
+    let request = spar_remote::protocol::UpdateWeightsRequest {
+        model_path: m.to_string(),
+        weight_version: Some("pushed".into()),
+    };
+    let client = |key: Option<&str>| {
+        let mut config = spar_remote::ClientConfig::new(&server.url);
+        config.api_key = key.map(str::to_string);
+        spar_remote::Client::new(config).unwrap()
+    };
+    match client(None).update_weights_from_disk(&request) {
+        Err(spar_remote::RemoteError::Status { status, .. }) => assert_eq!(status, 401),
+        other => panic!("an update without the key: {other:?}"),
+    }
+    client(Some("k-123"))
+        .update_weights_from_disk(&request)
+        .unwrap();
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let logged: Vec<String> = lines.map_while(Result::ok).collect();
+    for status in [401, 200] {
+        assert!(
+            logged.iter().any(|l| l.contains("method=POST")
+                && l.contains("path=/update_weights_from_disk")
+                && l.contains(&format!("status={status}"))),
+            "no log line for the {status}: {logged:#?}"
+        );
+    }
 }

@@ -10,7 +10,6 @@
 
 pub mod client;
 pub mod engine;
-pub mod http;
 pub mod protocol;
 pub mod server;
 

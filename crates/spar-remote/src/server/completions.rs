@@ -1,13 +1,13 @@
 //! The generation endpoints: `/v1/completions` (text or token-id prompts, scoring with `echo`)
 //! and `/v1/chat/completions` (the model's chat template).
 
-use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 
 use spar_lm::tokenizer::Message;
 
-use super::connection::{json, Answer};
+use super::http::Replier;
+use super::routes::{json, Answer};
 use super::submit::{collect, finish_reason, stream, submit, token_text, usage, Sampling};
 use super::{now, ApiError, Job, JobOutput, Shared};
 use crate::protocol::*;
@@ -16,7 +16,7 @@ pub(super) fn completions(
     r: &CompletionRequest,
     shared: &Shared,
     jobs: &Sender<Job>,
-    writer: &mut TcpStream,
+    reply: &mut Replier,
 ) -> Result<Answer, ApiError> {
     let tokenizer = &shared.tokenizer;
     let encode = |t: &str| {
@@ -124,7 +124,7 @@ pub(super) fn completions(
                 })
                 .collect()
         };
-        return stream(writer, rx, tokenizer, count, &stop, chunk, last);
+        return stream(reply, rx, tokenizer, count, &stop, chunk, last);
     }
     let out = collect(submit(
         shared,
@@ -194,7 +194,7 @@ pub(super) fn chat(
     r: &ChatRequest,
     shared: &Shared,
     jobs: &Sender<Job>,
-    writer: &mut TcpStream,
+    reply: &mut Replier,
 ) -> Result<Answer, ApiError> {
     let tokenizer = &shared.tokenizer;
     if !tokenizer.has_chat_template() {
@@ -307,7 +307,7 @@ pub(super) fn chat(
                 })
                 .collect()
         };
-        return stream(writer, rx, tokenizer, sampling.n, &stop, chunk, last);
+        return stream(reply, rx, tokenizer, sampling.n, &stop, chunk, last);
     }
     let out = collect(submit(
         shared,

@@ -1,5 +1,5 @@
-//! How `spar serve` runs: its configuration, the faults it can inject, and why it may fail to
-//! start.
+//! How `spar serve` runs: its configuration, its API key, the faults it can inject, and why it
+//! may fail to start.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -78,6 +78,42 @@ impl std::str::FromStr for Faults {
     }
 }
 
+/// The key the endpoints that change the served model require as `Authorization: Bearer KEY`
+/// (`spar serve --api-key`). Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// A key: printable ASCII without spaces (what an HTTP header carries), surrounding
+    /// whitespace trimmed.
+    pub fn new(key: &str) -> Result<ApiKey, String> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err("the API key is empty".into());
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "the API key must be printable ASCII without spaces (it travels in an HTTP \
+                 header)"
+                    .into(),
+            );
+        }
+        Ok(ApiKey(key.to_string()))
+    }
+
+    /// Whether `given` is this key, compared in time independent of where they differ.
+    pub fn matches(&self, given: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), given.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
 /// How `spar serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -105,6 +141,9 @@ pub struct ServeConfig {
     pub weight_version: String,
     /// Injected faults (none by default).
     pub faults: Faults,
+    /// The key the adapter and weight endpoints require; without one they answer on loopback
+    /// only (403 on any other address).
+    pub api_key: Option<ApiKey>,
 }
 
 impl ServeConfig {
@@ -123,6 +162,7 @@ impl ServeConfig {
             gguf_mode: GgufMode::Quantized,
             weight_version: "0".to_string(),
             faults: Faults::default(),
+            api_key: None,
         }
     }
 }
@@ -141,6 +181,9 @@ pub enum ServeError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The async runtime of the HTTP side did not start.
+    #[error("cannot start the HTTP runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 #[cfg(test)]
@@ -168,5 +211,18 @@ mod tests {
             .parse::<Faults>()
             .unwrap_err()
             .contains("unknown fault"));
+    }
+
+    #[test]
+    fn api_keys_compare_whole_and_never_print() {
+        let key = ApiKey::new("  s3cret-key ").unwrap();
+        assert!(key.matches("s3cret-key"));
+        assert!(!key.matches("s3cret-kez"));
+        assert!(!key.matches("s3cret-ke"));
+        assert!(!key.matches("s3cret-key2"));
+        assert!(!format!("{key:?}").contains("s3cret"));
+        assert!(ApiKey::new(" ").unwrap_err().contains("empty"));
+        assert!(ApiKey::new("a b").unwrap_err().contains("printable"));
+        assert!(ApiKey::new("ключ").unwrap_err().contains("printable"));
     }
 }

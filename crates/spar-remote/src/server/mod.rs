@@ -13,8 +13,8 @@
 //! | `POST /update_weights_from_disk` | `{model_path, weight_version}`: new base weights from a checkpoint directory |
 //! | `POST /tokenize`, `POST /detokenize` | vLLM's token helpers |
 //!
-//! One worker thread owns the model. Connection threads parse and check requests and queue
-//! them; the worker takes every request waiting (up to `max_batch` sequences, after waiting
+//! HTTP/1.1 is hyper's, on a tokio runtime (`http`). One worker thread owns the model. Each
+//! request is checked and queued by its endpoint on tokio's blocking pool; the worker takes every request waiting (up to `max_batch` sequences, after waiting
 //! `batch_window` for more to arrive) and samples each group of requests with the same model
 //! and sampling settings in one batch. Every sequence keeps its own random stream
 //! (`seed`, `seed_stream`), so a request gets the same tokens alone or batched with others, and
@@ -22,35 +22,39 @@
 //! the worker between batches, so no answer mixes two versions; every answer carries the
 //! `weight_version` that produced it.
 //!
-//! The module by concern: [`config`] (how it runs: [`ServeConfig`], [`Faults`], [`ServeError`]);
-//! this file (the shared state, the jobs connection threads hand the worker, and [`start`]);
-//! `connection` (reading requests, injected faults, routing, the small endpoints); `submit`
+//! Without `--api-key`, the endpoints that change the served model (adapters, weights) answer
+//! only on loopback (403 elsewhere); with it, they need `Authorization: Bearer KEY` (401).
+//!
+//! The module by concern: [`config`] (how it runs: [`ServeConfig`], [`ApiKey`], [`Faults`],
+//! [`ServeError`]); this file (the shared state, the jobs endpoints hand the worker, and
+//! [`start`]); `http` (the accept loop, the API key, injected faults, body limits, request
+//! logging, answers on the wire); `routes` (routing, the small endpoints); `submit`
 //! (a generation request's checks, queueing it, collecting or streaming its tokens);
 //! `completions` (the two generation endpoints); `worker` (the thread that owns the model:
 //! batching, weight updates, sampling).
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use spar_lm::sample::{Completion, SamplingParams};
 use spar_lm::{Lora, TextTokenizer};
+use tokio::sync::watch;
 
-use crate::http::write_response;
 use crate::protocol::*;
 
 mod completions;
 pub mod config;
-mod connection;
+mod http;
+mod routes;
 mod submit;
 mod worker;
 
-pub use config::{Faults, ServeConfig, ServeError};
+pub use config::{ApiKey, Faults, ServeConfig, ServeError};
 
-use connection::connection;
 use worker::Worker;
 
 /// An HTTP error answer.
@@ -78,6 +82,8 @@ impl ApiError {
     fn body(&self) -> Vec<u8> {
         let kind = match self.status {
             400 | 411 | 413 | 431 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
             404 => "not_found_error",
             405 => "method_not_allowed",
             409 => "conflict_error",
@@ -140,7 +146,7 @@ struct Adapter {
     version: String,
 }
 
-/// What connection threads may read without asking the worker.
+/// What the endpoints may read without asking the worker.
 struct Shared {
     name: String,
     tokenizer: TextTokenizer,
@@ -148,10 +154,11 @@ struct Shared {
     created: u64,
     versions: Mutex<BTreeMap<String, String>>,
     config: ServeConfig,
+    /// Whether the server listens on a loopback address only.
+    loopback: bool,
     requests: AtomicU64,
     connections: AtomicUsize,
     fault_draws: AtomicU64,
-    stop: AtomicBool,
 }
 
 /// A running server (see [`start`]).
@@ -159,6 +166,7 @@ struct Shared {
 pub struct RunningServer {
     addr: SocketAddr,
     shared: Arc<SharedHandle>,
+    stop: watch::Sender<bool>,
 }
 
 struct SharedHandle(Arc<Shared>);
@@ -187,11 +195,16 @@ impl RunningServer {
         self.shared.0.name.clone()
     }
 
-    /// Stops accepting connections (open ones finish their request).
+    /// Whether the endpoints that change the served model are open without an API key: only
+    /// on loopback.
+    pub fn model_changes_open(&self) -> bool {
+        self.shared.0.config.api_key.is_none() && self.shared.0.loopback
+    }
+
+    /// Stops accepting connections: requests in flight are answered (for up to 30 s), idle
+    /// kept-alive connections are closed.
     pub fn stop(&self) {
-        self.shared.0.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(self.addr);
+        self.stop.send_replace(true);
     }
 }
 
@@ -244,6 +257,12 @@ pub fn start(config: &ServeConfig) -> Result<RunningServer, ServeError> {
         addr: config.addr.clone(),
         source,
     })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServeError::Bind {
+            addr: config.addr.clone(),
+            source,
+        })?;
     let shared = Arc::new(Shared {
         name: name.clone(),
         tokenizer: loaded.tokenizer.clone(),
@@ -251,10 +270,10 @@ pub fn start(config: &ServeConfig) -> Result<RunningServer, ServeError> {
         created: now(),
         versions: Mutex::new(versions),
         config: config.clone(),
+        loopback: addr.ip().is_loopback(),
         requests: AtomicU64::new(0),
         connections: AtomicUsize::new(0),
         fault_draws: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
     });
     let (jobs, inbox) = channel::<Job>();
     let worker = Worker {
@@ -269,49 +288,23 @@ pub fn start(config: &ServeConfig) -> Result<RunningServer, ServeError> {
         .name("spar-serve-worker".into())
         .spawn(move || worker.run())
         .expect("spawn the worker thread");
-    let accept_shared = shared.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("spar-serve-http")
+        .build()
+        .map_err(ServeError::Runtime)?;
+    let (stop, stopped) = watch::channel(false);
+    let http_shared = shared.clone();
+    // The runtime lives on its own thread until the server stops; the worker ends when the
+    // last job sender (held by the runtime's tasks) is gone.
     std::thread::Builder::new()
         .name("spar-serve-accept".into())
-        .spawn(move || {
-            for stream in listener.incoming() {
-                if accept_shared.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let shared = accept_shared.clone();
-                let jobs = jobs.clone();
-                let open = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
-                let _ = std::thread::Builder::new()
-                    .name("spar-serve-conn".into())
-                    .spawn(move || {
-                        if open > shared.config.max_connections {
-                            let mut stream = stream;
-                            let error = ApiError::new(
-                                503,
-                                format!(
-                                    "the server has {} connections open, its limit \
-                                     (spar serve --max-connections); retry later",
-                                    shared.config.max_connections
-                                ),
-                            );
-                            let _ = write_response(
-                                &mut stream,
-                                503,
-                                "application/json",
-                                &error.body(),
-                                true,
-                            );
-                        } else {
-                            connection(stream, &shared, &jobs);
-                        }
-                        shared.connections.fetch_sub(1, Ordering::SeqCst);
-                    });
-            }
-        })
+        .spawn(move || runtime.block_on(http::run(listener, http_shared, jobs, stopped)))
         .expect("spawn the accept thread");
     Ok(RunningServer {
         addr,
         shared: Arc::new(SharedHandle(shared)),
+        stop,
     })
 }
 
@@ -323,6 +316,12 @@ pub fn serve(config: &ServeConfig) -> Result<(), ServeError> {
         server.model_name(),
         server.base_url()
     );
+    if config.api_key.is_none() && !server.model_changes_open() {
+        eprintln!(
+            "spar serve: listening beyond loopback without --api-key: the adapter and weight \
+             endpoints answer 403 (restart with --api-key KEY, or SPAR_API_KEY, to open them)"
+        );
+    }
     loop {
         std::thread::park();
     }

@@ -2,15 +2,14 @@
 //! its prompts checked and queued as one job, and its answer collected or streamed as
 //! server-sent events (whole characters, cut at stop strings).
 
-use std::net::TcpStream;
 use std::sync::mpsc::{channel, Receiver, Sender};
 
 use spar_lm::sample::{Completion, FinishReason, SamplingParams};
 use spar_lm::TextTokenizer;
 
-use super::connection::{check_ids, Answer};
+use super::http::Replier;
+use super::routes::{check_ids, Answer};
 use super::{ApiError, Event, GenJob, Job, JobOutput, Shared};
-use crate::http::SseWriter;
 use crate::protocol::*;
 
 /// The sampling settings shared by every request kind.
@@ -154,7 +153,7 @@ pub(super) fn collect(rx: Receiver<Event>) -> Result<JobOutput, ApiError> {
 /// Streams a job's tokens as server-sent events: `chunk(seq, delta, token, logprob)` makes an
 /// event's payload, `last(out)` the closing events.
 pub(super) fn stream(
-    writer: &mut TcpStream,
+    reply: &mut Replier,
     rx: Receiver<Event>,
     tokenizer: &TextTokenizer,
     sequences: usize,
@@ -162,7 +161,7 @@ pub(super) fn stream(
     mut chunk: impl FnMut(usize, String, Option<(u32, f32)>) -> String,
     last: impl FnOnce(&JobOutput) -> Vec<String>,
 ) -> Result<Answer, ApiError> {
-    let mut sse = SseWriter::start(writer).map_err(|e| ApiError::new(500, e.to_string()))?;
+    let mut sse = reply.stream()?;
     let mut detok: Vec<Detokenizer> = (0..sequences).map(|_| Detokenizer::new()).collect();
     let mut connected = true;
     for event in rx {
@@ -174,9 +173,7 @@ pub(super) fn stream(
             } => {
                 if connected {
                     let delta = detok[seq].push(tokenizer, token, stop);
-                    connected = sse
-                        .event(&chunk(seq, delta, Some((token, logprob))))
-                        .is_ok();
+                    connected = sse.event(&chunk(seq, delta, Some((token, logprob))));
                 }
             }
             Event::Done(Ok(out)) => {
@@ -185,20 +182,18 @@ pub(super) fn stream(
                 for (seq, c) in out.completions.iter().enumerate() {
                     let sent = detok.get(seq).map_or(0, |d| d.sent);
                     if connected && c.text.len() > sent && c.text.is_char_boundary(sent) {
-                        connected = sse
-                            .event(&chunk(seq, c.text[sent..].to_string(), None))
-                            .is_ok();
+                        connected = sse.event(&chunk(seq, c.text[sent..].to_string(), None));
                     }
                 }
                 for payload in last(&out) {
-                    let _ = sse.event(&payload);
+                    sse.event(&payload);
                 }
-                let _ = sse.finish();
+                sse.finish();
                 return Ok(Answer::Streamed);
             }
             Event::Done(Err(e)) => {
-                let _ = sse.event(&String::from_utf8_lossy(&e.body()));
-                let _ = sse.finish();
+                sse.event(&String::from_utf8_lossy(&e.body()));
+                sse.finish();
                 return Ok(Answer::Streamed);
             }
         }

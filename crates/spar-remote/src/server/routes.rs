@@ -1,103 +1,38 @@
-//! One connection: reading its requests, injected faults, routing, and the endpoints that
-//! need no sampling (models, adapters and weights through the worker, token helpers).
+//! Routing a request to its endpoint, and the endpoints that need no sampling (models,
+//! adapters and weights through the worker, token helpers). Synchronous code: `http` runs it on
+//! tokio's blocking pool.
 
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Sender};
-use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use bytes::Bytes;
 use serde::Serialize;
 
 use super::completions::{chat, completions};
+use super::http::Replier;
 use super::{Admin, ApiError, Job, Shared};
-use crate::http::{read_request, write_response, ReadError, Request};
 use crate::protocol::*;
 
-/// Serves one connection's requests until it closes.
-pub(super) fn connection(stream: TcpStream, shared: &Shared, jobs: &Sender<Job>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
-    let _ = stream.set_nodelay(true);
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut writer = stream;
-    loop {
-        let request = match read_request(&mut reader, shared.config.max_body_bytes) {
-            Ok(r) => r,
-            Err(ReadError::Closed) => return,
-            Err(ReadError::Bad { status, message }) => {
-                let error = ApiError::new(status, message);
-                let _ =
-                    write_response(&mut writer, status, "application/json", &error.body(), true);
-                return;
-            }
-        };
-        shared.requests.fetch_add(1, Ordering::Relaxed);
-        let close = request.wants_close();
-        let generation = request.method == "POST"
-            && matches!(
-                request.path.as_str(),
-                "/v1/completions" | "/v1/chat/completions"
-            );
-        if generation && inject_fault(shared, &mut writer) {
-            return;
-        }
-        let ok = match route(&request, shared, jobs, &mut writer) {
-            Ok(Answer::Json(body)) => {
-                write_response(&mut writer, 200, "application/json", &body, close).is_ok()
-            }
-            Ok(Answer::Text(body)) => {
-                write_response(&mut writer, 200, "text/plain", body.as_bytes(), close).is_ok()
-            }
-            Ok(Answer::Streamed) => true,
-            Err(error) => write_response(
-                &mut writer,
-                error.status,
-                "application/json",
-                &error.body(),
-                close,
-            )
-            .is_ok(),
-        };
-        if !ok || close {
-            return;
-        }
-    }
+/// A request as the endpoints see it: read whole, its body within `--max-body-bytes`.
+pub(super) struct Request {
+    /// `GET`, `POST`, ...
+    pub(super) method: String,
+    /// The path without the query string.
+    pub(super) path: String,
+    /// The body.
+    pub(super) body: Bytes,
 }
 
-/// Draws this request's fault; returns true when the connection must end now.
-fn inject_fault(shared: &Shared, writer: &mut TcpStream) -> bool {
-    let f = &shared.config.faults;
-    if f.drop + f.stall + f.error <= 0.0 {
-        return false;
-    }
-    let draw = shared.fault_draws.fetch_add(1, Ordering::SeqCst);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(f.seed);
-    rng.set_stream(draw);
-    let u: f64 = rng.gen();
-    if u < f.drop {
-        // Half an answer, then the connection is cut.
-        let _ = writer.write_all(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{\"id\":",
-        );
-        let _ = writer.flush();
-        let _ = writer.shutdown(std::net::Shutdown::Both);
-        return true;
-    }
-    if u < f.drop + f.stall {
-        std::thread::sleep(f.stall_for);
-        return false;
-    }
-    if u < f.drop + f.stall + f.error {
-        let error = ApiError::new(500, "injected fault (spar serve --faults)");
-        // The request is answered; the connection is closed (clients reconnect).
-        let _ = write_response(writer, 500, "application/json", &error.body(), true);
-        return true;
-    }
-    false
+/// The endpoints that change the served model (adapters, weights): `--api-key` guards them,
+/// and without one they are open on loopback only.
+pub(super) fn changes_model(path: &str) -> bool {
+    matches!(
+        path.trim_end_matches('/'),
+        "/v1/load_lora_adapter"
+            | "/load_lora_adapter"
+            | "/v1/unload_lora_adapter"
+            | "/unload_lora_adapter"
+            | "/update_weights_from_disk"
+    )
 }
 
 pub(super) enum Answer {
@@ -121,11 +56,12 @@ fn parse<T: serde::de::DeserializeOwned>(request: &Request) -> Result<T, ApiErro
     })
 }
 
-fn route(
+/// Answers `request` (a streamed answer goes out through `reply` as it is made).
+pub(super) fn route(
     request: &Request,
     shared: &Shared,
     jobs: &Sender<Job>,
-    writer: &mut TcpStream,
+    reply: &mut Replier,
 ) -> Result<Answer, ApiError> {
     let path = request.path.trim_end_matches('/');
     let method = request.method.as_str();
@@ -159,11 +95,11 @@ fn route(
         }
         "/v1/completions" => {
             post_only(method)?;
-            completions(&parse(request)?, shared, jobs, writer)
+            completions(&parse(request)?, shared, jobs, reply)
         }
         "/v1/chat/completions" => {
             post_only(method)?;
-            chat(&parse(request)?, shared, jobs, writer)
+            chat(&parse(request)?, shared, jobs, reply)
         }
         "/v1/load_lora_adapter" | "/load_lora_adapter" => {
             post_only(method)?;
