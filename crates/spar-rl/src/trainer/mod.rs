@@ -77,6 +77,33 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The settings of a loop whose learning rate is constant (every loop but self-play):
+    /// `[run]` and `[model]` as they are, no warm-up, `learner/learning_rate` logged.
+    pub fn constant_rate(
+        run: &crate::config::RunConfig,
+        model: &ModelConfig,
+        learning_rate: f64,
+        weight_decay: f64,
+        config_toml: String,
+        defaults_toml: String,
+    ) -> Settings {
+        Settings {
+            seed: run.seed,
+            steps: run.steps,
+            checkpoint_every: run.checkpoint_every,
+            tensorboard: run.tensorboard,
+            max_consecutive_skips: run.max_consecutive_skips,
+            model: model.clone(),
+            learning_rate,
+            weight_decay,
+            schedule: LrSchedule::Constant,
+            warmup_steps: 0,
+            config_toml,
+            defaults_toml,
+            log_learning_rate: true,
+        }
+    }
+
     /// Checks what the kernel itself cannot run with, whatever the loop's config checked:
     /// `run.checkpoint_every = 0` (a checkpoint every 0 steps has no meaning; step 0 and the
     /// last step are checkpointed anyway), `run.max_consecutive_skips = 0`, and a

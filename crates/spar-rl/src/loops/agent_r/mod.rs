@@ -139,21 +139,14 @@ impl AgentRLoop {
             .map_err(|e| Error::Invalid(format!("config: env.name: {e}")))?;
         let a = &config.algorithm;
         Ok(AgentRLoop {
-            settings: Settings {
-                seed: config.run.seed,
-                steps: config.run.steps,
-                checkpoint_every: config.run.checkpoint_every,
-                tensorboard: config.run.tensorboard,
-                max_consecutive_skips: config.run.max_consecutive_skips,
-                model: config.model.clone(),
-                learning_rate: a.learning_rate,
-                weight_decay: a.weight_decay,
-                schedule: crate::trainer::LrSchedule::Constant,
-                warmup_steps: 0,
-                config_toml: config.to_toml(),
-                defaults_toml: AgentRConfig::default().to_toml(),
-                log_learning_rate: true,
-            },
+            settings: Settings::constant_rate(
+                &config.run,
+                &config.model,
+                a.learning_rate,
+                a.weight_decay,
+                config.to_toml(),
+                AgentRConfig::default().to_toml(),
+            ),
             task: Arc::new(task),
             style: config.model.prompt_style,
             config: config.clone(),

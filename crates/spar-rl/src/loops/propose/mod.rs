@@ -154,21 +154,14 @@ impl ProposeLoop {
             .ok_or_else(|| Error::Invalid(format!("config: propose.digits: {:?}", p.digits)))?;
         let a = &config.algorithm;
         Ok(ProposeLoop {
-            settings: Settings {
-                seed: config.run.seed,
-                steps: config.run.steps,
-                checkpoint_every: config.run.checkpoint_every,
-                tensorboard: config.run.tensorboard,
-                max_consecutive_skips: config.run.max_consecutive_skips,
-                model: config.model.clone(),
-                learning_rate: a.learning_rate,
-                weight_decay: a.weight_decay,
-                schedule: crate::trainer::LrSchedule::Constant,
-                warmup_steps: 0,
-                config_toml: config.to_toml(),
-                defaults_toml: ProposeConfig::default().to_toml(),
-                log_learning_rate: false,
-            },
+            settings: Settings::constant_rate(
+                &config.run,
+                &config.model,
+                a.learning_rate,
+                a.weight_decay,
+                config.to_toml(),
+                ProposeConfig::default().to_toml(),
+            ),
             style: config.model.prompt_style,
             rules: ProposalRules {
                 max_digits,

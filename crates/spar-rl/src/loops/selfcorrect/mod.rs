@@ -696,21 +696,14 @@ fn tokenized_warm_start(
 /// The kernel's settings of a self-correction config (every method, CoSC's loop included).
 fn settings(config: &SelfCorrectConfig) -> Settings {
     let a = &config.algorithm;
-    Settings {
-        seed: config.run.seed,
-        steps: config.run.steps,
-        checkpoint_every: config.run.checkpoint_every,
-        tensorboard: config.run.tensorboard,
-        max_consecutive_skips: config.run.max_consecutive_skips,
-        model: config.model.clone(),
-        learning_rate: a.learning_rate,
-        weight_decay: a.weight_decay,
-        schedule: crate::trainer::LrSchedule::Constant,
-        warmup_steps: 0,
-        config_toml: config.to_toml(),
-        defaults_toml: SelfCorrectConfig::default().to_toml(),
-        log_learning_rate: true,
-    }
+    Settings::constant_rate(
+        &config.run,
+        &config.model,
+        a.learning_rate,
+        a.weight_decay,
+        config.to_toml(),
+        SelfCorrectConfig::default().to_toml(),
+    )
 }
 
 /// The held-out sampling of `[eval]`: the run's own evaluation seed `run.seed ^ 0xe7a1`.

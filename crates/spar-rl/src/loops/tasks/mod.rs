@@ -124,19 +124,17 @@ impl TaskLoop {
         let a = &config.algorithm;
         Ok(TaskLoop {
             settings: Settings {
-                seed: config.run.seed,
-                steps: config.run.steps,
-                checkpoint_every: config.run.checkpoint_every,
-                tensorboard: config.run.tensorboard,
-                max_consecutive_skips: config.run.max_consecutive_skips,
-                model: config.model.clone(),
-                learning_rate: a.learning_rate,
-                weight_decay: a.weight_decay,
-                schedule: crate::trainer::LrSchedule::Constant,
-                warmup_steps: 0,
-                config_toml: config.to_toml(),
-                defaults_toml: TaskTrainConfig::default().to_toml(),
+                // The task loop's metrics keep their values until its regression baselines are
+                // renewed (`Settings::log_learning_rate`).
                 log_learning_rate: false,
+                ..Settings::constant_rate(
+                    &config.run,
+                    &config.model,
+                    a.learning_rate,
+                    a.weight_decay,
+                    config.to_toml(),
+                    TaskTrainConfig::default().to_toml(),
+                )
             },
             style: config.model.prompt_style,
             estimator: estimator(&a.estimator_settings()),
