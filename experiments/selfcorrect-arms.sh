@@ -10,6 +10,9 @@
 #   single1                         single-attempt RL: one attempt, no verification
 #   rerest, star, refuel, role_reversal   selfcorrect.method = the arm
 #   naive_trloo                     naive multi-turn RL with TRLOO's turn returns
+#   first_error, end, none          Agent-R (configs/selfcorrect/agent_r.toml): agent_r.splice = the arm
+#   scl, scl_i_to_c                 SCL's DPO on both flip types / on wrong-then-right pairs only
+#   revise                          ReVISE (configs/selfcorrect/revise.toml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=$1
@@ -28,6 +31,9 @@ settings() {
         single1) echo "--set selfcorrect.method=single --set selfcorrect.attempts=1" ;;
         rerest | star | refuel | role_reversal) echo "--set selfcorrect.method=$1" ;;
         naive_trloo) echo "--set selfcorrect.method=naive --set algorithm.estimator=trloo" ;;
+        first_error | end | none) echo "--set agent_r.splice=$1" ;;
+        scl | revise) echo "--set selfcorrect.method=$1" ;;
+        scl_i_to_c) echo "--set selfcorrect.method=scl --set selfcorrect.scl_pairs=i_to_c" ;;
         *) echo "unknown arm $1" >&2; exit 2 ;;
     esac
 }
