@@ -257,6 +257,9 @@ mod tests {
         "url",
         "served-model-name",
         "faults",
+        // a secret, and a tracing filter (`info,spar_remote=debug`)
+        "api-key",
+        "log",
         // a policy file or a name: uniform, FILE or model:PATH
         "policy",
         // booleans with an optional value (true, false)

@@ -158,7 +158,8 @@ Examples:
 pub const SERVE: &str = "\
 Examples:
   spar serve --model models/SmolLM2-135M-Instruct.Q4_1.gguf --served-model-name smollm2
-  spar serve --model runs/kuhn/checkpoints/step-000300 --port 8000 --lora kuhn=adapters/kuhn";
+  spar serve --model runs/kuhn/checkpoints/step-000300 --port 8000 --lora kuhn=adapters/kuhn
+  spar serve --model models/tiny --host 0.0.0.0 --api-key \"$SPAR_API_KEY\" --log debug";
 
 /// `spar completions`.
 pub const COMPLETIONS: &str = "\
