@@ -12,8 +12,9 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use spar_core::{Env, Observation, Player, Role, Step, StepOutcome, Transcript, TranscriptTurn};
+use spar_core::{Env, Observation, Player, Role, Step, StepOutcome, Transcript};
 
+use super::env::record_turn;
 use super::{Problem, Split, Task, Verdict};
 
 /// SCoRe's fixed self-correction instruction `p`, shortened for tiny models (the paper's: "There
@@ -484,20 +485,14 @@ impl Env for AttemptsEnv {
         if done {
             self.transcript.returns = Some(self.returns());
         }
-        self.transcript.turns.push(TranscriptTurn {
-            role: observation.role.clone(),
+        record_turn(
+            &mut self.transcript,
+            &observation,
             player,
-            system: observation.system.clone(),
-            prompt: observation.prompt(),
-            completion: completion.to_string(),
-            outcome: outcome.clone(),
-        });
-        Step {
-            player,
+            completion,
             outcome,
             done,
-            truncated: false,
-        }
+        )
     }
 
     fn returns(&self) -> Vec<f64> {

@@ -117,6 +117,19 @@ pub(crate) fn play_turn(
         }
         (outcome, true)
     };
+    record_turn(transcript, observation, player, completion, outcome, done)
+}
+
+/// Appends the turn of `player` (what it read, wrote and what came of it) to `transcript`
+/// and returns its [`Step`]: the end of every task environment's `step`.
+pub(crate) fn record_turn(
+    transcript: &mut Transcript,
+    observation: &Observation,
+    player: Player,
+    completion: &str,
+    outcome: StepOutcome,
+    done: bool,
+) -> Step {
     transcript.turns.push(TranscriptTurn {
         role: observation.role.clone(),
         player,

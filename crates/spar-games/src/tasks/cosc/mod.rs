@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
-use spar_core::{Env, Observation, Player, Role, Step, StepOutcome, Transcript, TranscriptTurn};
+use spar_core::{Env, Observation, Player, Role, Step, StepOutcome, Transcript};
 
+use super::env::record_turn;
 use super::{last_boxed, Problem, Split, Task, Verdict};
 
 mod program;
@@ -371,20 +372,14 @@ impl Env for CoscEnv {
         if done {
             self.transcript.returns = Some(self.returns());
         }
-        self.transcript.turns.push(TranscriptTurn {
-            role: observation.role.clone(),
+        record_turn(
+            &mut self.transcript,
+            &observation,
             player,
-            system: observation.system.clone(),
-            prompt: observation.prompt(),
-            completion: completion.to_string(),
-            outcome: outcome.clone(),
-        });
-        Step {
-            player,
+            completion,
             outcome,
             done,
-            truncated: false,
-        }
+        )
     }
 
     fn returns(&self) -> Vec<f64> {
