@@ -13,6 +13,7 @@
 #   first_error, end, none          Agent-R (configs/selfcorrect/agent_r.toml): agent_r.splice = the arm
 #   scl, scl_i_to_c                 SCL's DPO on both flip types / on wrong-then-right pairs only
 #   revise                          ReVISE (configs/selfcorrect/revise.toml)
+#   revise_short                    ReVISE with a one-character refine marker ("?")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=$1
@@ -23,6 +24,7 @@ SEEDS=${SEEDS:-0 1 2}
 for seed in $SEEDS; do
     echo "$RUNS/warm/seed$seed $BASE --set run.seed=$seed --set run.steps=0"
 done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
+# (No line may end in a blank: xargs -L joins such a line with the next.)
 settings() {
     case $1 in
         score | naive | single | rltf_sd) echo "--set selfcorrect.method=$1" ;;
@@ -33,6 +35,7 @@ settings() {
         naive_trloo) echo "--set selfcorrect.method=naive --set algorithm.estimator=trloo" ;;
         first_error | end | none) echo "--set agent_r.splice=$1" ;;
         scl | revise) echo "--set selfcorrect.method=$1" ;;
+        revise_short) echo "--set selfcorrect.method=revise --set selfcorrect.refine_marker=?" ;;
         scl_i_to_c) echo "--set selfcorrect.method=scl --set selfcorrect.scl_pairs=i_to_c" ;;
         *) echo "unknown arm $1" >&2; exit 2 ;;
     esac
@@ -40,6 +43,6 @@ settings() {
 for arm in "$@"; do
     extra=$(settings "$arm")
     for seed in $SEEDS; do
-        echo "$RUNS/$arm/seed$seed $BASE --set run.seed=$seed --set warm_start.steps=0 --set model.init=$RUNS/warm/seed$seed/checkpoints/step-000000 $extra ${ARM_SETTINGS:-}"
+        echo "$RUNS/$arm/seed$seed $BASE --set run.seed=$seed --set warm_start.steps=0 --set model.init=$RUNS/warm/seed$seed/checkpoints/step-000000 $extra${ARM_SETTINGS:+ $ARM_SETTINGS}"
     done
 done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh

@@ -257,6 +257,7 @@ mod tests {
         "url",
         "served-model-name",
         "faults",
+        "refine-marker",
         // a secret, and a tracing filter (`info,spar_remote=debug`)
         "api-key",
         "log",

@@ -111,6 +111,10 @@ pub struct EvalArgs {
     /// AUROC of P([refine]) as a predictor of a wrong answer.
     #[arg(long, conflicts_with_all = ["attempts", "self_verify", "role_reversal"])]
     refine_vote: bool,
+    /// With --refine-vote: the refine marker the model was trained with
+    /// (`selfcorrect.refine_marker` of its run's config.toml).
+    #[arg(long, requires = "refine_vote", default_value = spar_rl::loops::selfcorrect::REFINE_MARKER)]
+    refine_marker: String,
     /// With a task: CoSC's staged episodes (program, tool output, verification, conclusion),
     /// --k per problem: prints accuracy with its 95% interval, the first program's
     /// accuracy, mean stages (per difficulty), the revision rate after a wrong output and
@@ -206,6 +210,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             self_verify: args.self_verify,
             role_reversal: args.role_reversal,
             refine_vote: args.refine_vote,
+            refine_marker: &args.refine_marker,
             cosc: args.cosc,
             stages: args.stages,
         });

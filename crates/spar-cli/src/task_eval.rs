@@ -63,6 +63,8 @@ pub struct TaskEvalSettings<'a> {
     /// ReVISE's confidence-aware decoding: answers split at the refine marker, votes
     /// weighted by `P(end)` against `P([refine])`.
     pub refine_vote: bool,
+    /// The refine marker of `refine_vote`.
+    pub refine_marker: &'a str,
     /// CoSC's staged episodes (default: on when the checkpoint has a cosc.json).
     pub cosc: bool,
     /// CoSC's stage limit (default: cosc.json, else 3).
@@ -147,6 +149,14 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
         .unwrap_or(64);
     // The problems a checkpoint was trained on come from its own generator seed.
     let task_seed = saved.as_ref().map_or(0, |p| p.task_seed);
+    if s.refine_marker.trim().is_empty() {
+        return Err(UsageError(format!(
+            "--refine-marker {:?}: the marker must have a visible character (the default is \
+             \"[refine]\")",
+            s.refine_marker
+        ))
+        .into());
+    }
     if s.refine_vote
         && (s.attempts.is_some_and(|a| a != 1)
             || s.self_verify == Some(true)
@@ -211,6 +221,7 @@ pub fn run(s: &TaskEvalSettings<'_>) -> anyhow::Result<()> {
             &setup,
             style,
             &sampling,
+            s.refine_marker,
         )?;
         let report = RefineReport {
             model: s.model.display().to_string(),

@@ -108,6 +108,15 @@ fn every_selfcorrect_config_trains_and_its_checkpoint_evaluates_its_attempts() {
                 "2",
             ]);
             assert_usage_error(&bad, &["--refine-vote", "--attempts"]);
+            let bad = spar(&[
+                "eval",
+                "--model",
+                checkpoint.to_str().unwrap(),
+                "--refine-vote",
+                "--refine-marker",
+                " ",
+            ]);
+            assert_usage_error(&bad, &["--refine-marker", "visible character"]);
             let _ = std::fs::remove_dir_all(&out);
             continue;
         }

@@ -108,6 +108,11 @@ pub struct SelfCorrectSection {
     /// `revise`: RPO's `alpha`, the coefficient of the chosen answer's NLL (masked to the
     /// tokens after the refine marker when it has one; ReVISE's 0.1).
     pub rpo_alpha: f64,
+    /// `revise`: the refine marker, the text an answer writes after an attempt to start a new
+    /// one (ReVISE's `[refine]` token). A byte-level model writes `[refine]` as 8 bytes; the
+    /// paper adds it as one token, and a one-character marker such as `"?"` is the closest
+    /// match for such a model (docs/self-correction.md).
+    pub refine_marker: String,
     /// `rerest`: also train the reflector (the later attempts) on its own accepted
     /// corrections, as the paper trains its reflector.
     pub rerest_reflector: bool,
@@ -133,6 +138,7 @@ impl Default for SelfCorrectSection {
             scl_pairs: SclPairs::Both,
             dpo_beta: 0.1,
             rpo_alpha: 0.1,
+            refine_marker: crate::loops::selfcorrect::REFINE_MARKER.to_string(),
             rerest_reflector: true,
             refuel_eta: 1.0,
         }
@@ -410,6 +416,13 @@ impl SelfCorrectConfig {
             return bad(format!(
                 "selfcorrect.attempts must be between 1 and 8, got {}",
                 s.attempts
+            ));
+        }
+        if s.refine_marker.trim().is_empty() {
+            return bad(format!(
+                "selfcorrect.refine_marker = {:?}: the marker must have a visible character \
+                 (ReVISE's default is \"[refine]\")",
+                s.refine_marker
             ));
         }
         if s.method == Method::Revise && s.attempts != 1 {

@@ -408,7 +408,11 @@ impl Loop for SelfCorrectLoop {
             stage: config.stage(step.index),
             stats: AttemptStats::of(&match config.selfcorrect.method {
                 // ReVISE: one answer's attempts, split at the refine marker.
-                Method::Revise => revise::outcomes(self.setup.task.as_ref(), &envs),
+                Method::Revise => revise::outcomes(
+                    self.setup.task.as_ref(),
+                    &envs,
+                    &config.selfcorrect.refine_marker,
+                ),
                 _ => evaluate::attempt_outcomes(&envs),
             }),
             unparsable_rate: played.invalid_rate(),
@@ -546,6 +550,7 @@ impl Loop for SelfCorrectLoop {
                 &self.setup,
                 self.style,
                 &sampling,
+                &config.selfcorrect.refine_marker,
             )?;
             line.refine = Some(vote);
             evaluation

@@ -53,7 +53,8 @@ impl SelfCorrectLoop {
                     let problem = self.problem_of(x, step).ok_or_else(|| {
                         Error::Invalid(format!("episode {} has no problem", x.episode))
                     })?;
-                    let graded = revise::graded(task, &problem, &x.text);
+                    let marker = &self.config.selfcorrect.refine_marker;
+                    let graded = revise::graded(task, &problem, &x.text, marker);
                     let tokenizer = &step.learner.tokenizer;
                     for (pair, stop) in revise::revise_pairs(
                         tokenizer,
@@ -61,6 +62,7 @@ impl SelfCorrectLoop {
                         &graded,
                         stage,
                         &problem.solution,
+                        marker,
                     )? {
                         *counts
                             .entry(if stop { "stop" } else { "refine" })

@@ -13,9 +13,11 @@
 //!   `P([refine])` is the model's confidence in it; several sampled answers vote with those
 //!   weights.
 //!
-//! The marker is the text [`REFINE_MARKER`], not a new vocabulary entry: spar's tokenizers
-//! are byte-level or a model's own, so the marker is scored as the sequence of its tokens
-//! (`P([refine] | x, y)` is the product of their probabilities) and generated as text.
+//! The marker is text (`selfcorrect.refine_marker`, [`REFINE_MARKER`] by default), not a new
+//! vocabulary entry: spar's tokenizers are byte-level or a model's own, so the marker is scored
+//! as the sequence of its tokens (`P([refine] | x, y)` is the product of their probabilities)
+//! and generated as text. The paper's marker is one new token; for a byte-level model a
+//! one-character marker is the closest match (docs/self-correction.md).
 
 use serde::{Deserialize, Serialize};
 use spar_games::tasks::{AttemptsEnv, Problem, Task, Verdict};
@@ -28,16 +30,16 @@ use crate::objectives::preference::PreferencePair;
 use crate::rollout::prompt::{stop_token, PromptStyle};
 use crate::trainer::Scope;
 
-/// The refine marker: after an attempt, the model writes it to start a new one.
+/// The default refine marker: after an attempt, the model writes it to start a new one.
 pub const REFINE_MARKER: &str = "[refine]";
 
 /// Scored sequences per forward pass of the confidence scoring.
 const SCORE_CHUNK: usize = 64;
 
-/// An answer's attempts: its text split at every [`REFINE_MARKER`] (an answer without the
-/// marker is one attempt).
-pub(super) fn attempts_of(text: &str) -> Vec<&str> {
-    text.split(REFINE_MARKER).collect()
+/// An answer's attempts: its text split at every `marker` (an answer without the marker is
+/// one attempt).
+pub(super) fn attempts_of<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
+    text.split(marker).collect()
 }
 
 /// An answer's attempts, each with whether the verifier accepts it.
@@ -45,8 +47,9 @@ pub(super) fn graded<'a>(
     task: &dyn Task,
     problem: &Problem,
     text: &'a str,
+    marker: &str,
 ) -> Vec<(bool, &'a str)> {
-    attempts_of(text)
+    attempts_of(text, marker)
         .into_iter()
         .map(|a| (task.verify(problem, a).is_correct(), a))
         .collect()
@@ -54,19 +57,28 @@ pub(super) fn graded<'a>(
 
 /// Per episode of `envs` (one answer each), its attempts graded: the outcomes of SCoRe's
 /// metrics, so Acc@t1 is the first attempt's accuracy and Acc@t2 the final answer's.
-pub(super) fn outcomes<'a>(task: &dyn Task, envs: &'a [AttemptsEnv]) -> Vec<Vec<(bool, &'a str)>> {
+pub(super) fn outcomes<'a>(
+    task: &dyn Task,
+    envs: &'a [AttemptsEnv],
+    marker: &str,
+) -> Vec<Vec<(bool, &'a str)>> {
     envs.iter()
         .map(|e| match (e.problem(), e.answers().first()) {
-            (Some(p), Some(text)) => graded(task, p, text),
+            (Some(p), Some(text)) => graded(task, p, text, marker),
             _ => Vec::new(),
         })
         .collect()
 }
 
-/// The token ids of `attempts` joined by the marker, each piece encoded on its own, with a
+/// The token ids of `attempts` joined by `marker`, each piece encoded on its own, with a
 /// marker after the last one too when `trailing_marker`.
-fn joined(tokenizer: &TextTokenizer, attempts: &[&str], trailing_marker: bool) -> Result<Vec<u32>> {
-    let marker = tokenizer.encode(REFINE_MARKER)?;
+fn joined(
+    tokenizer: &TextTokenizer,
+    attempts: &[&str],
+    trailing_marker: bool,
+    marker: &str,
+) -> Result<Vec<u32>> {
+    let marker = tokenizer.encode(marker)?;
     let mut ids = Vec::new();
     for (i, a) in attempts.iter().enumerate() {
         ids.extend(tokenizer.encode(a)?);
@@ -78,7 +90,7 @@ fn joined(tokenizer: &TextTokenizer, attempts: &[&str], trailing_marker: bool) -
 }
 
 /// ReVISE's pairs of one sampled answer to `prompt` whose attempts are `graded`, in
-/// `stage` (1 or 2), `gold` the reference solution. The `i`-th attempt's pairs complete the
+/// `stage` (1 or 2), `gold` the reference solution, `marker` the refine marker. The `i`-th attempt's pairs complete the
 /// prompt followed by the earlier attempts and their markers; attempts are taken in order up
 /// to and including the first wrong one (`make_dataset.py`). With `y` the attempt's tokens,
 /// `M` the marker's, `E` the end token (ReVISE's pair table):
@@ -93,15 +105,16 @@ pub(super) fn revise_pairs(
     graded: &[(bool, &str)],
     stage: usize,
     gold: &str,
+    marker_text: &str,
 ) -> Result<Vec<(PreferencePair, bool)>> {
     let end = stop_token(tokenizer)?;
-    let marker = tokenizer.encode(REFINE_MARKER)?;
+    let marker = tokenizer.encode(marker_text)?;
     let texts: Vec<&str> = graded.iter().map(|(_, a)| *a).collect();
     let mut out = Vec::new();
     for (i, &(right, attempt)) in graded.iter().enumerate() {
         let mut context = prompt.to_vec();
         if i > 0 {
-            context.extend(joined(tokenizer, &texts[..i], true)?);
+            context.extend(joined(tokenizer, &texts[..i], true, marker_text)?);
         }
         let y = tokenizer.encode(attempt)?;
         let ended: Vec<u32> = y.iter().copied().chain([end]).collect();
@@ -177,15 +190,16 @@ fn refine_probabilities(
     model: &Llama,
     tokenizer: &TextTokenizer,
     answers: &[(Vec<u32>, Vec<&str>)],
+    marker_text: &str,
 ) -> Result<Vec<f64>> {
     let end = stop_token(tokenizer)?;
-    let marker = tokenizer.encode(REFINE_MARKER)?;
+    let marker = tokenizer.encode(marker_text)?;
     let mut seqs = Vec::with_capacity(2 * answers.len());
     for (prompt, attempts) in answers {
         let (last, earlier) = attempts.split_last().expect("an answer has an attempt");
         let mut context = prompt.clone();
         if !earlier.is_empty() {
-            context.extend(joined(tokenizer, earlier, true)?);
+            context.extend(joined(tokenizer, earlier, true, marker_text)?);
         }
         let y = tokenizer.encode(last)?;
         seqs.push((context.clone(), y.iter().copied().chain([end]).collect()));
@@ -211,8 +225,8 @@ fn refine_probabilities(
 }
 
 /// ReVISE's held-out evaluation: `sampling.samples` answers to each of the first
-/// `sampling.problems` test problems (one-attempt episodes of `setup`), each split at the
-/// marker and its attempts graded (SCoRe's metrics over them: Acc@t1 the first attempt's,
+/// `sampling.problems` test problems (one-attempt episodes of `setup`), each split at
+/// `marker` and its attempts graded (SCoRe's metrics over them: Acc@t1 the first attempt's,
 /// Acc@t2 the final answer's), and the confidence-aware vote over each problem's final
 /// answers with the AUROC of `p_refine` as a predictor of a wrong one.
 pub fn evaluate_refine(
@@ -221,10 +235,11 @@ pub fn evaluate_refine(
     setup: &AttemptsSetup,
     style: PromptStyle,
     sampling: &EvalSampling,
+    marker: &str,
 ) -> Result<(AttemptsEvaluation, RefineVote)> {
     let (envs, batch) = play_test_episodes(model, tokenizer, setup, style, sampling)?;
     let task = setup.task.as_ref();
-    let outcomes = outcomes(task, &envs);
+    let outcomes = outcomes(task, &envs, marker);
     let mut prompts: Vec<Option<&[u32]>> = vec![None; envs.len()];
     for s in batch.turns.iter().filter(|s| s.role.seat == 0) {
         prompts[s.episode] = Some(&s.prompt);
@@ -242,7 +257,7 @@ pub fn evaluate_refine(
             }
         }
     }
-    let p = refine_probabilities(model, tokenizer, &answers)?;
+    let p = refine_probabilities(model, tokenizer, &answers, marker)?;
     let n = sampling.samples.max(1);
     let (mut majority, mut weighted, mut unparsable, mut total) = (0usize, 0usize, 0usize, 0usize);
     let mut wrong = Vec::with_capacity(outcomes.len());
@@ -321,7 +336,7 @@ mod tests {
             (1, cat(&[&bytes("7"), &m]), 9),
             (2, cat(&[&bytes("7"), &m, &bytes("8"), &[e]]), 9),
         ] {
-            let pairs = revise_pairs(&tok, &prompt, &graded, stage, "8").unwrap();
+            let pairs = revise_pairs(&tok, &prompt, &graded, stage, "8", REFINE_MARKER).unwrap();
             assert_eq!(pairs.len(), 1, "stage {stage}");
             let (p, stop) = &pairs[0];
             assert!(!stop);
@@ -333,7 +348,7 @@ mod tests {
         // "8[refine]9[refine]5": 8 right (stop pair), 9 wrong (refine pair, after "8[refine]"),
         // then nothing (5 is past the first wrong attempt).
         let graded = [(true, "8"), (false, "9"), (true, "5")];
-        let pairs = revise_pairs(&tok, &prompt, &graded, 1, "8").unwrap();
+        let pairs = revise_pairs(&tok, &prompt, &graded, 1, "8", REFINE_MARKER).unwrap();
         assert_eq!(pairs.len(), 2);
         let (p, stop) = &pairs[0];
         assert!(stop);
@@ -351,13 +366,21 @@ mod tests {
         assert_eq!(p.prompt, cat(&[&prompt, &bytes("8"), &m]));
         assert_eq!(p.chosen, cat(&[&bytes("9"), &m]));
         assert_eq!(p.rejected, cat(&[&bytes("9"), &[e]]));
+        // A one-character marker: the stage-2 refine pair of a wrong "7" is "7?8" + end, its
+        // NLL from the byte after the marker.
+        let graded = [(false, "7")];
+        let pairs = revise_pairs(&tok, &prompt, &graded, 2, "8", "?").unwrap();
+        let (p, _) = &pairs[0];
+        assert_eq!(p.chosen, cat(&[&bytes("7?8"), &[e]]));
+        assert_eq!(p.nll_from, 2);
     }
 
     #[test]
     fn answers_split_at_the_marker_and_p_refine_is_a_sigmoid() {
-        assert_eq!(attempts_of("12"), vec!["12"]);
-        assert_eq!(attempts_of("12[refine]13"), vec!["12", "13"]);
-        assert_eq!(attempts_of("12[refine]"), vec!["12", ""]);
+        assert_eq!(attempts_of("12", REFINE_MARKER), vec!["12"]);
+        assert_eq!(attempts_of("12[refine]13", REFINE_MARKER), vec!["12", "13"]);
+        assert_eq!(attempts_of("12[refine]", REFINE_MARKER), vec!["12", ""]);
+        assert_eq!(attempts_of("12?13?4", "?"), vec!["12", "13", "4"]);
         // P(E) = 0.6, P(M) = 0.2: p_refine = 0.2 / 0.8 = 1/4.
         assert!((p_refine(0.6f64.ln(), 0.2f64.ln()) - 0.25).abs() < 1e-12);
         assert_eq!(p_refine(0.0, 0.0), 0.5);
