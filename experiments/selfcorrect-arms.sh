@@ -14,6 +14,7 @@
 #   scl, scl_i_to_c                 SCL's DPO on both flip types / on wrong-then-right pairs only
 #   revise                          ReVISE (configs/selfcorrect/revise.toml)
 #   revise_short                    ReVISE with a one-character refine marker ("?")
+#   revise_fast                     revise_short at learning rate 2e-3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=$1
@@ -36,6 +37,7 @@ settings() {
         first_error | end | none) echo "--set agent_r.splice=$1" ;;
         scl | revise) echo "--set selfcorrect.method=$1" ;;
         revise_short) echo "--set selfcorrect.method=revise --set selfcorrect.refine_marker=?" ;;
+        revise_fast) echo "--set selfcorrect.method=revise --set selfcorrect.refine_marker=? --set algorithm.learning_rate=2e-3" ;;
         scl_i_to_c) echo "--set selfcorrect.method=scl --set selfcorrect.scl_pairs=i_to_c" ;;
         *) echo "unknown arm $1" >&2; exit 2 ;;
     esac

@@ -20,8 +20,8 @@
 
 use std::fmt;
 use std::io::{BufRead, BufReader};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::{Rng, SeedableRng};
@@ -31,6 +31,13 @@ use serde::Serialize;
 use serde_json::Value;
 use ureq::http::{HeaderValue, Response, Uri};
 use ureq::{Agent, Body};
+
+mod errors;
+mod limits;
+
+pub use errors::RemoteError;
+use errors::{error_message, excerpt};
+use limits::{lock, Counters, Semaphore};
 
 use crate::protocol::{
     ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, LoadLoraRequest, ModelList,
@@ -42,8 +49,6 @@ use crate::protocol::{
 const MAX_BODY_BYTES: u64 = 1 << 30;
 /// Largest error body read to find the server's message.
 const MAX_ERROR_BODY_BYTES: u64 = 1 << 20;
-/// Characters of a body quoted in an error.
-const EXCERPT_CHARS: usize = 200;
 /// The jitter added to a backoff, as a fraction of it.
 const JITTER: f64 = 0.1;
 
@@ -103,56 +108,6 @@ impl fmt::Debug for ClientConfig {
             .field("concurrency", &self.concurrency)
             .finish()
     }
-}
-
-/// Why a remote call failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum RemoteError {
-    /// The connection failed (refused, DNS, reset before an answer), after every retry.
-    #[error(
-        "the server at {url} could not be reached ({message}); check that it is running \
-         (spar's own: `spar serve --model DIR --port PORT`) and that the URL (scheme, host, \
-         port, `/v1`) is right"
-    )]
-    Unreachable {
-        /// The URL called.
-        url: String,
-        /// The transport's error.
-        message: String,
-    },
-    /// No full answer within the timeout, after every retry.
-    #[error(
-        "no full answer from {url} within {seconds} s, after every retry; the server may be \
-         overloaded, or the timeout too short for the request"
-    )]
-    Timeout {
-        /// The URL called.
-        url: String,
-        /// The timeout that ran out.
-        seconds: f64,
-    },
-    /// The server answered with a status other than 2xx.
-    #[error("{url} answered HTTP {status}: {message}")]
-    Status {
-        /// The URL called.
-        url: String,
-        /// The HTTP status.
-        status: u16,
-        /// The server's `error.message` when it sent OpenAI's error body, else an excerpt of
-        /// the body.
-        message: String,
-    },
-    /// A 2xx answer that is not the expected JSON, after every retry.
-    #[error("{url} answered with something other than the expected JSON: {message}")]
-    Garbage {
-        /// The URL called.
-        url: String,
-        /// The parse error and an excerpt of the body.
-        message: String,
-    },
-    /// The client's configuration or a request cannot work.
-    #[error("invalid remote client configuration: {0}")]
-    Invalid(String),
 }
 
 /// Counts since the client was built (shared by its clones).
@@ -767,115 +722,6 @@ fn backoff_delay(backoff: Duration, max: Duration, retry: u32, unit: f64) -> Dur
 fn parse_retry_after(value: &str) -> Option<Duration> {
     let seconds: f64 = value.trim().parse().ok()?;
     Duration::try_from_secs_f64(seconds).ok()
-}
-
-/// The server's message in an error body: OpenAI's `error.message`, Ollama's `error`,
-/// SGLang's `message`, FastAPI's `detail`, else an excerpt of the body.
-fn error_message(status: u16, body: &str) -> String {
-    if let Ok(json) = serde_json::from_str::<Value>(body) {
-        let found = [
-            json.pointer("/error/message"),
-            json.get("error"),
-            json.get("message"),
-            json.get("detail"),
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|v| match v {
-            Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-            Value::Array(_) => Some(v.to_string()),
-            _ => None,
-        });
-        if let Some(message) = found {
-            return message;
-        }
-    }
-    if body.trim().is_empty() {
-        let reason = ureq::http::StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("no reason");
-        format!("{reason} (empty body)")
-    } else {
-        excerpt(body)
-    }
-}
-
-/// At most [`EXCERPT_CHARS`] characters of `text`, with `…` when cut.
-fn excerpt(text: &str) -> String {
-    let text = text.trim();
-    match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_string(),
-    }
-}
-
-/// A mutex's contents, poisoned or not: the values guarded here stay consistent whatever
-/// panicked.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-#[derive(Default)]
-struct Counters {
-    requests: AtomicU64,
-    retries: AtomicU64,
-    failures: AtomicU64,
-    timeouts: AtomicU64,
-    server_errors: AtomicU64,
-    connection_errors: AtomicU64,
-}
-
-impl Counters {
-    fn snapshot(&self) -> ClientStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        ClientStats {
-            requests: get(&self.requests),
-            retries: get(&self.retries),
-            failures: get(&self.failures),
-            timeouts: get(&self.timeouts),
-            server_errors: get(&self.server_errors),
-            connection_errors: get(&self.connection_errors),
-        }
-    }
-}
-
-/// A counting semaphore: `acquire` blocks while every permit is out.
-struct Semaphore {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-struct Permit<'a> {
-    semaphore: &'a Semaphore,
-}
-
-impl Semaphore {
-    fn new(permits: usize) -> Semaphore {
-        Semaphore {
-            free: Mutex::new(permits),
-            freed: Condvar::new(),
-        }
-    }
-
-    fn acquire(&self) -> Permit<'_> {
-        let mut free = lock(&self.free);
-        while *free == 0 {
-            free = self
-                .freed
-                .wait(free)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        *free -= 1;
-        Permit { semaphore: self }
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *lock(&self.semaphore.free) += 1;
-        self.semaphore.freed.notify_one();
-    }
 }
 
 #[cfg(test)]
