@@ -114,3 +114,39 @@ fn the_fixed_distribution_trains_the_solver_alone() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_evolving_pool_feeds_the_next_step_and_resumes_exactly() {
+    let dir = support::temp("propose", "evolve");
+    let sets = [
+        "propose.source=evolve",
+        "propose.band_low=0.3",
+        "propose.band_high=0.7",
+    ];
+    let straight = run(&config(4, &sets), &dir.join("a"), false, |_| {}).unwrap();
+    let b = dir.join("b");
+    run(&config(2, &sets), &b, false, |_| {}).unwrap();
+    std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
+    let resumed = run(&config(4, &sets), &b, true, |_| {}).unwrap();
+    assert_eq!(
+        support::without_time(&straight),
+        support::without_time(&resumed)
+    );
+    support::assert_same_weights(&dir.join("a"), &b, 4);
+    let mut pool_before = 0.0;
+    for line in &straight[1..] {
+        let n = |k: &str| line.number(k).unwrap_or_else(|| panic!("no {k}: {line:?}"));
+        // 6 problems a step, 3 answers each, no proposer.
+        assert_eq!(n("learner/samples"), 18.0);
+        assert!(line.get("propose/proposer/reward").is_none());
+        // Every problem is in the band, or evolved up or down.
+        let judged =
+            n("propose/evolve/in_band") + n("propose/evolve/up") + n("propose/evolve/down");
+        assert_eq!(judged, 6.0, "{line:?}");
+        // The step's first problems are the previous step's pool.
+        assert_eq!(n("propose/evolve/from_pool"), pool_before, "{line:?}");
+        pool_before = n("propose/evolve/pool");
+        assert!(pool_before <= 6.0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

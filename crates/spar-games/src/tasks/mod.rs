@@ -88,7 +88,7 @@ pub use countdown_steps::{
 };
 pub use env::TaskEnv;
 pub use jsonl::JsonlTask;
-pub use propose::{parse_proposal, PosedTask, Proposal, ProposalRules, ProposerEnv};
+pub use propose::{parse_proposal, PosedTask, Proposal, ProposalRules, ProposerEnv, MAX_TERMS};
 pub use word::WordProblem;
 
 /// Which half of a task's problems: training or held-out evaluation.

@@ -41,9 +41,11 @@ pub struct ProposeConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProposeSection {
-    /// `model` (the model proposes; proposer/solver self-play) or `fixed` (problems drawn
+    /// `model` (the model proposes; proposer/solver self-play), `fixed` (problems drawn
     /// from the arithmetic task at the same hop counts: the fixed-distribution baseline, with
-    /// the same solver compute).
+    /// the same solver compute) or `evolve` (C2-Evo: a pool of problems kept near the
+    /// solver's frontier, evolved up or down by their solve rate; fresh task problems fill
+    /// the rest).
     #[serde(with = "choice")]
     pub source: Source,
     /// Digits of an operand (a number or range, `1..2`); proposals may use up to the top of
@@ -75,6 +77,16 @@ pub struct ProposeSection {
     pub max_tokens: usize,
     /// Seed of the arithmetic problems (warm start, `fixed` source, evaluation).
     pub seed: u64,
+    /// `evolve`: the solve-rate band a problem must fall in to stay in the pool (C2-Evo's
+    /// small-scale 0.2 to 0.8); above it the problem is evolved up, below it down.
+    pub band_low: f64,
+    /// `evolve`: the band's top.
+    pub band_high: f64,
+    /// `evolve`: the most steps one problem is answered in.
+    pub max_uses: usize,
+    /// `evolve`: the most problems the pool keeps (0: one step's problems,
+    /// `prompts * proposals_per_prompt`).
+    pub pool_size: usize,
 }
 
 impl Default for ProposeSection {
@@ -94,6 +106,10 @@ impl Default for ProposeSection {
             temperature: 1.0,
             max_tokens: 16,
             seed: 0,
+            band_low: 0.2,
+            band_high: 0.8,
+            max_uses: 2,
+            pool_size: 0,
         }
     }
 }
@@ -105,15 +121,18 @@ pub enum Source {
     Model,
     /// The arithmetic task's own problems (the fixed-distribution baseline).
     Fixed,
+    /// C2-Evo's difficulty-matched pool of evolved problems.
+    Evolve,
 }
 
 impl Choice for Source {
-    const ALL: &'static [Self] = &[Source::Model, Source::Fixed];
+    const ALL: &'static [Self] = &[Source::Model, Source::Fixed, Source::Evolve];
 
     fn name(self) -> &'static str {
         match self {
             Source::Model => "model",
             Source::Fixed => "fixed",
+            Source::Evolve => "evolve",
         }
     }
 }
@@ -224,6 +243,16 @@ impl Default for ProposeEval {
 }
 
 impl ProposeConfig {
+    /// `evolve`: the pool's capacity (`propose.pool_size`, or one step's problems).
+    pub fn pool_size(&self) -> usize {
+        let p = &self.propose;
+        if p.pool_size == 0 {
+            p.prompts * p.proposals_per_prompt
+        } else {
+            p.pool_size
+        }
+    }
+
     /// Whether a TOML text is a proposer/solver config (it has a `[propose]` table).
     pub fn is_propose_config(text: &str) -> bool {
         toml::from_str::<toml::Table>(text)
@@ -348,6 +377,21 @@ impl ProposeConfig {
             ("run.checkpoint_every", self.run.checkpoint_every),
             ("run.max_consecutive_skips", self.run.max_consecutive_skips),
         ])?;
+        if !(0.0..=1.0).contains(&p.band_low)
+            || !(0.0..=1.0).contains(&p.band_high)
+            || p.band_low > p.band_high
+        {
+            return bad(format!(
+                "propose.band_low and propose.band_high must be solve rates with 0 <= band_low \
+                 <= band_high <= 1, got {} and {}",
+                p.band_low, p.band_high
+            ));
+        }
+        if p.max_uses == 0 {
+            return bad(
+                "propose.max_uses must be at least 1 (steps a pool problem is answered in)".into(),
+            );
+        }
         if p.group_by == ProposerGroups::Prompt && p.proposals_per_prompt < 2 {
             return bad(
                 "propose.group_by = \"prompt\" needs propose.proposals_per_prompt >= 2 (a \

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::evolve::EvolveCounts;
 use crate::loops::tasks::TaskEvaluation;
 use crate::rollout::Sample;
 use crate::trainer::{Scope, StepMetrics};
@@ -35,6 +36,8 @@ pub struct ProposeMetrics {
     pub solver_accuracy_by_hops: BTreeMap<u32, f64>,
     /// Fraction of the solver's answers the verifier could not parse.
     pub solver_unparsable_rate: f64,
+    /// `source = "evolve"`: the step's pool evolution.
+    pub evolve: Option<EvolveCounts>,
     /// Held-out evaluation per hop count.
     pub eval: Option<BTreeMap<u32, TaskEvaluation>>,
     /// Whether the step collected episodes (step 0, after the warm start, did not).
@@ -129,6 +132,13 @@ impl StepMetrics for ProposeMetrics {
             for (h, accuracy) in &self.solver_accuracy_by_hops {
                 out.put(&format!("solver/hops-{h}/accuracy"), *accuracy);
             }
+        }
+        if let Some(e) = &self.evolve {
+            out.put("evolve/from_pool", e.from_pool as f64);
+            out.put("evolve/in_band", e.in_band as f64);
+            out.put("evolve/up", e.up as f64);
+            out.put("evolve/down", e.down as f64);
+            out.put("evolve/pool", e.pool as f64);
         }
         if let Some(by_hops) = &self.eval {
             let mut sum = 0.0;

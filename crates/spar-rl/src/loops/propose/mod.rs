@@ -35,7 +35,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use spar_core::Env;
 use spar_games::tasks::{
-    task_from_spec, PosedTask, Problem, ProposalRules, ProposerEnv, Split, Task, TaskEnv,
+    parse_proposal, task_from_spec, PosedTask, Problem, ProposalRules, ProposerEnv, Split, Task,
+    TaskEnv,
 };
 use spar_lm::sample::SamplingParams;
 
@@ -53,8 +54,10 @@ use crate::trainer::{
     AdamW, Batch, Learner, Line, Loop, Settings, StepInfo, UpdateStats, WarmStart,
 };
 
+mod evolve;
 mod metrics;
 
+pub use evolve::{EvolveCounts, PoolItem};
 pub use metrics::ProposeMetrics;
 
 /// Runs (or resumes) the proposer/solver run described by `config` in `out`; `on_metrics`
@@ -70,11 +73,14 @@ pub fn run(
 }
 
 /// What a proposer/solver run keeps between steps: the accepted proposals of the last
-/// `propose.recent_steps` steps, oldest first, for the repeat rate.
+/// `propose.recent_steps` steps, oldest first, for the repeat rate; with `source = "evolve"`,
+/// C2-Evo's pool of problems for the next step.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProposeState {
     #[serde(default)]
     recent: Vec<Vec<String>>,
+    #[serde(default)]
+    pool: Vec<PoolItem>,
 }
 
 /// Dr. Zero's difficulty of a problem `k` of whose `n` answers are right: `(n - k) / (n - 1)`
@@ -110,6 +116,8 @@ struct Posed {
     problem: Problem,
     /// The proposer sample's index in the step's samples (`None` for `source = "fixed"`).
     proposal: Option<usize>,
+    /// `source = "evolve"`: the steps it was answered in before this one.
+    uses: usize,
 }
 
 /// The proposer/solver loop of one configuration.
@@ -125,6 +133,8 @@ pub struct ProposeLoop {
     kl: KlPenalty,
     /// The step's group keys, one per sample.
     keys: Vec<String>,
+    /// `evolve`: problems the step took from the pool.
+    evolved_from_pool: usize,
 }
 
 impl std::fmt::Debug for ProposeLoop {
@@ -174,6 +184,7 @@ impl ProposeLoop {
                 estimator: KlEstimator::K3,
             },
             keys: Vec::new(),
+            evolved_from_pool: 0,
             config: config.clone(),
         })
     }
@@ -308,21 +319,40 @@ impl Loop for ProposeLoop {
                         posed.push(Posed {
                             problem: proposal.problem(id),
                             proposal: Some(index),
+                            uses: 0,
                         });
                     }
                 }
             }
-            Source::Fixed => {
-                for (i, r) in requests.iter().enumerate() {
-                    for j in 0..g {
-                        let index =
-                            config.warm_start.problems + ((step.index - 1) * p.prompts + i) * g + j;
-                        posed.push(Posed {
-                            problem: self.task_problem(r.hops, Split::Train, index as u64),
-                            proposal: None,
-                        });
-                    }
+            Source::Fixed | Source::Evolve => {
+                // `evolve`: the pool's problems first, then the task's problems of the
+                // remaining slots.
+                let from_pool = if p.source == Source::Evolve {
+                    state.pool.len().min(p.prompts * g)
+                } else {
+                    0
+                };
+                for (slot, item) in state.pool.drain(..from_pool).enumerate() {
+                    let proposal = parse_proposal(&item.expression, &self.rules).map_err(|e| {
+                        Error::Invalid(format!("pool problem {:?}: {e}", item.expression))
+                    })?;
+                    posed.push(Posed {
+                        problem: proposal.problem(format!("evolved/{}/{slot}", step.index)),
+                        proposal: None,
+                        uses: item.uses,
+                    });
                 }
+                for slot in from_pool..p.prompts * g {
+                    let (i, j) = (slot / g, slot % g);
+                    let index =
+                        config.warm_start.problems + ((step.index - 1) * p.prompts + i) * g + j;
+                    posed.push(Posed {
+                        problem: self.task_problem(requests[i].hops, Split::Train, index as u64),
+                        proposal: None,
+                        uses: 0,
+                    });
+                }
+                self.evolved_from_pool = from_pool;
             }
         }
         // 3: n answers to every problem.
@@ -363,6 +393,33 @@ impl Loop for ProposeLoop {
                 proposer_envs[sample.episode].set_return(sample.reward);
                 measured.proposal(&q.problem.question, matched, d, sample.reward);
             }
+        }
+        if p.source == Source::Evolve {
+            // C2-Evo: the pool for the next step, from this step's solve rates.
+            let answered: Vec<(String, usize, usize, usize)> = posed
+                .iter()
+                .zip(&right)
+                .map(|(q, &k)| {
+                    let e = q.problem.question.trim_end_matches('=').to_string();
+                    (e, q.uses, k, n)
+                })
+                .collect();
+            let mut counts = EvolveCounts {
+                from_pool: self.evolved_from_pool,
+                ..EvolveCounts::default()
+            };
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc2e0);
+            state.pool = evolve::next_pool(
+                std::mem::take(&mut state.pool),
+                &answered,
+                (p.band_low, p.band_high),
+                p.max_uses,
+                config.pool_size(),
+                &self.rules,
+                &mut rng,
+                &mut counts,
+            );
+            line.evolve = Some(counts);
         }
         measured.invalid = samples.iter().filter(|s| s.invalid).count();
         measured.proposals = samples.len();
