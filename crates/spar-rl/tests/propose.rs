@@ -150,3 +150,35 @@ fn the_evolving_pool_feeds_the_next_step_and_resumes_exactly() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn eva_evolves_the_informative_problems_and_resumes_exactly() {
+    let dir = support::temp("propose", "eva");
+    let sets = ["propose.source=eva", "propose.evolutions=2"];
+    let straight = run(&config(4, &sets), &dir.join("a"), false, |_| {}).unwrap();
+    let b = dir.join("b");
+    run(&config(2, &sets), &b, false, |_| {}).unwrap();
+    std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
+    let resumed = run(&config(4, &sets), &b, true, |_| {}).unwrap();
+    assert_eq!(
+        support::without_time(&straight),
+        support::without_time(&resumed)
+    );
+    support::assert_same_weights(&dir.join("a"), &b, 4);
+    let mut pool_before = 0.0;
+    for line in &straight[1..] {
+        let n = |k: &str| line.number(k).unwrap_or_else(|| panic!("no {k}: {line:?}"));
+        assert_eq!(n("learner/samples"), 18.0);
+        // ceil(0.25 * 6) = 2 problems drawn, 2 variants each: a pool of at most 4.
+        assert_eq!(n("propose/eva/selected"), 2.0);
+        assert!(n("propose/evolve/pool") <= 4.0);
+        // Informativeness p (1 - p) is at most 1/4, and the drawn ones are not below the
+        // step's mean when any problem is informative.
+        let (info, drawn) = (n("propose/eva/info"), n("propose/eva/selected_info"));
+        assert!((0.0..=0.25).contains(&info) && (0.0..=0.25).contains(&drawn));
+        assert_eq!(n("propose/evolve/from_pool"), pool_before, "{line:?}");
+        pool_before = n("propose/evolve/pool");
+        assert!(line.get("propose/evolve/in_band").is_none());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

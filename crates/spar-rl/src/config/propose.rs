@@ -45,7 +45,8 @@ pub struct ProposeSection {
     /// from the arithmetic task at the same hop counts: the fixed-distribution baseline, with
     /// the same solver compute) or `evolve` (C2-Evo: a pool of problems kept near the
     /// solver's frontier, evolved up or down by their solve rate; fresh task problems fill
-    /// the rest).
+    /// the rest) or `eva` (eva's creator: the step's most informative problems, drawn by the
+    /// variance of their rewards, each evolved into `evolutions` variants for the next step).
     #[serde(with = "choice")]
     pub source: Source,
     /// Digits of an operand (a number or range, `1..2`); proposals may use up to the top of
@@ -85,8 +86,16 @@ pub struct ProposeSection {
     /// `evolve`: the most steps one problem is answered in.
     pub max_uses: usize,
     /// `evolve`: the most problems the pool keeps (0: one step's problems,
-    /// `prompts * proposals_per_prompt`).
+    /// `propose.prompts * proposals_per_prompt`).
     pub pool_size: usize,
+    /// `eva`: the fraction of a step's problems drawn to evolve (eva's `sample_frac`, 0.25).
+    pub sample_frac: f64,
+    /// `eva`: variants evolved from each drawn problem (eva's `num_evolutions`, 4).
+    pub evolutions: usize,
+    /// `eva`: how problems are drawn: `weighted` by informativeness (eva) or `uniform` (the
+    /// paper's baseline that evolves without it).
+    #[serde(with = "choice")]
+    pub eva_sampling: EvaSampling,
 }
 
 impl Default for ProposeSection {
@@ -110,6 +119,9 @@ impl Default for ProposeSection {
             band_high: 0.8,
             max_uses: 2,
             pool_size: 0,
+            sample_frac: 0.25,
+            evolutions: 4,
+            eva_sampling: EvaSampling::Weighted,
         }
     }
 }
@@ -123,16 +135,39 @@ pub enum Source {
     Fixed,
     /// C2-Evo's difficulty-matched pool of evolved problems.
     Evolve,
+    /// eva's informativeness-weighted evolution.
+    Eva,
+}
+
+/// `propose.eva_sampling`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvaSampling {
+    /// Weighted by informativeness (eva's `importance_weighted`).
+    Weighted,
+    /// Uniform (evolution without informativeness).
+    Uniform,
+}
+
+impl Choice for EvaSampling {
+    const ALL: &'static [Self] = &[EvaSampling::Weighted, EvaSampling::Uniform];
+
+    fn name(self) -> &'static str {
+        match self {
+            EvaSampling::Weighted => "weighted",
+            EvaSampling::Uniform => "uniform",
+        }
+    }
 }
 
 impl Choice for Source {
-    const ALL: &'static [Self] = &[Source::Model, Source::Fixed, Source::Evolve];
+    const ALL: &'static [Self] = &[Source::Model, Source::Fixed, Source::Evolve, Source::Eva];
 
     fn name(self) -> &'static str {
         match self {
             Source::Model => "model",
             Source::Fixed => "fixed",
             Source::Evolve => "evolve",
+            Source::Eva => "eva",
         }
     }
 }
@@ -387,6 +422,18 @@ impl ProposeConfig {
                 p.band_low, p.band_high
             ));
         }
+        if !(p.sample_frac > 0.0 && p.sample_frac <= 1.0) {
+            return bad(format!(
+                "propose.sample_frac must be in (0, 1] (the fraction of a step's problems eva \
+                 evolves), got {}",
+                p.sample_frac
+            ));
+        }
+        if p.evolutions == 0 {
+            return bad(
+                "propose.evolutions must be at least 1 (variants per drawn problem)".into(),
+            );
+        }
         if p.max_uses == 0 {
             return bad(
                 "propose.max_uses must be at least 1 (steps a pool problem is answered in)".into(),
@@ -411,6 +458,7 @@ impl ProposeConfig {
             ("model.prompt_style", names::<PromptStyle>()),
             ("propose.source", names::<Source>()),
             ("propose.group_by", names::<ProposerGroups>()),
+            ("propose.eva_sampling", names::<EvaSampling>()),
             ("algorithm.estimator", names::<EstimatorKind>()),
             ("algorithm.loss", names::<SelfCorrectLoss>()),
         ]

@@ -16,6 +16,12 @@
 //! problems of the task (hop counts drawn by `propose.hop_weights`) fill the rest. Every
 //! evolved expression is read back by the proposer's own rules ([`parse_proposal`]), so its
 //! answer is computed by construction.
+//!
+//! eva's creator (Ye et al. 2024, "Evolving Alignment via Asymmetric Self-Play", arXiv
+//! 2411.00062, sec. 3-4; `propose.source = "eva"`, [`eva_pool`]) uses the same pool
+//! differently: after each step it scores every problem's informativeness from the solver's
+//! rewards, draws a fraction of them weighted by it, and evolves each drawn problem into
+//! several variants ([`mutate`]) that make the next step's pool.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -83,8 +89,161 @@ pub fn evolve_down(expression: &str, rules: &ProposalRules) -> Option<Proposal> 
     parse_proposal(&current.expression[..cut], rules).ok()
 }
 
-/// Counts of one step's evolution (`propose/evolve/*`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `expression` mutated once, the operator drawn among those that apply: one more operation
+/// ([`evolve_up`]), one fewer ([`evolve_down`]), or one operand replaced by another number of
+/// at most `max_digits` digits (eva's in-breadth evolution; its in-depth is the first).
+pub fn mutate(expression: &str, rules: &ProposalRules, rng: &mut impl Rng) -> Option<Proposal> {
+    let current = parse_proposal(expression, rules).ok()?;
+    let mut order = [0usize, 1, 2];
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.gen_range(0..=i));
+    }
+    for kind in order {
+        let mutated = match kind {
+            0 => evolve_up(&current.expression, rules, rng),
+            1 => evolve_down(&current.expression, rules),
+            _ => {
+                let terms: Vec<&str> = current.expression.split(|c| "+-*".contains(c)).collect();
+                let ops: Vec<char> = current
+                    .expression
+                    .chars()
+                    .filter(|c| "+-*".contains(*c))
+                    .collect();
+                let which = rng.gen_range(0..terms.len());
+                let digits = rng.gen_range(1..=rules.max_digits.max(1));
+                let low = if digits == 1 {
+                    0
+                } else {
+                    10u64.pow(digits - 1)
+                };
+                let operand = rng.gen_range(low..10u64.pow(digits)).to_string();
+                let mut text = String::new();
+                for (i, term) in terms.iter().enumerate() {
+                    if i > 0 {
+                        text.push(ops[i - 1]);
+                    }
+                    text.push_str(if i == which { &operand } else { term });
+                }
+                parse_proposal(&text, rules).ok()
+            }
+        };
+        if mutated.is_some() {
+            return mutated;
+        }
+    }
+    None
+}
+
+/// eva's informativeness of a problem `k` of whose `n` binary rewards were 1: the variance of
+/// its rewards, `p (1 - p)` with `p = k / n` (the `reward_var` proxy of eva's sampling
+/// script; its default `max - min` is 1 for every mixed group when rewards are binary).
+pub fn informativeness(k: usize, n: usize) -> f64 {
+    let p = k as f64 / n.max(1) as f64;
+    p * (1.0 - p)
+}
+
+/// eva's sampling weights: `info` min-max normalised and divided by their sum
+/// (`importance_weighted`); uniform when every value is the same, or when `uniform` (the
+/// baseline that evolves without informativeness).
+pub fn eva_weights(info: &[f64], uniform: bool) -> Vec<f64> {
+    let (lo, hi) = info
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    if uniform || !(hi > lo) {
+        return vec![1.0 / info.len().max(1) as f64; info.len()];
+    }
+    let norm: Vec<f64> = info.iter().map(|x| (x - lo) / (hi - lo)).collect();
+    let total: f64 = norm.iter().sum();
+    norm.iter().map(|x| x / total).collect()
+}
+
+/// `count` distinct indices drawn without replacement with probabilities proportional to
+/// `weights` (those of weight 0 only once every positive one is drawn).
+pub fn draw_without_replacement(weights: &[f64], count: usize, rng: &mut impl Rng) -> Vec<usize> {
+    let mut left: Vec<usize> = (0..weights.len()).collect();
+    let mut out = Vec::with_capacity(count.min(weights.len()));
+    while out.len() < count && !left.is_empty() {
+        let total: f64 = left.iter().map(|&i| weights[i]).sum();
+        let pick = if total > 0.0 {
+            let mut x = rng.gen::<f64>() * total;
+            let mut chosen = left.len() - 1;
+            for (j, &i) in left.iter().enumerate() {
+                if x < weights[i] {
+                    chosen = j;
+                    break;
+                }
+                x -= weights[i];
+            }
+            chosen
+        } else {
+            rng.gen_range(0..left.len())
+        };
+        out.push(left.remove(pick));
+    }
+    out
+}
+
+/// eva's numbers for one step (`propose/eva/*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EvaCounts {
+    /// Problems drawn to evolve.
+    pub selected: usize,
+    /// Mean informativeness of the step's problems.
+    pub info: f64,
+    /// Mean informativeness of the drawn ones.
+    pub selected_info: f64,
+}
+
+/// eva's pool after a step: `answered` as in [`next_pool`]; `ceil(sample_frac * len)` of them
+/// drawn by [`eva_weights`] of their [`informativeness`], each evolved into `evolutions`
+/// variants by [`mutate`]; the variants first, then `left` (the buffer of earlier problems),
+/// cut to `pool_size`.
+#[allow(clippy::too_many_arguments)]
+pub fn eva_pool(
+    left: Vec<PoolItem>,
+    answered: &[(String, usize, usize, usize)],
+    sample_frac: f64,
+    evolutions: usize,
+    uniform: bool,
+    pool_size: usize,
+    rules: &ProposalRules,
+    rng: &mut impl Rng,
+    counts: &mut EvolveCounts,
+) -> Vec<PoolItem> {
+    let info: Vec<f64> = answered
+        .iter()
+        .map(|(_, _, k, n)| informativeness(*k, *n))
+        .collect();
+    let weights = eva_weights(&info, uniform);
+    let count = (sample_frac * answered.len() as f64).ceil() as usize;
+    let drawn = draw_without_replacement(&weights, count, rng);
+    let mean = |v: &mut dyn Iterator<Item = f64>, n: usize| v.sum::<f64>() / n.max(1) as f64;
+    counts.eva = Some(EvaCounts {
+        selected: drawn.len(),
+        info: mean(&mut info.iter().copied(), info.len()),
+        selected_info: mean(&mut drawn.iter().map(|&i| info[i]), drawn.len()),
+    });
+    let mut pool = Vec::with_capacity(pool_size);
+    for &i in &drawn {
+        for _ in 0..evolutions {
+            if let Some(p) = mutate(&answered[i].0, rules, rng) {
+                pool.push(PoolItem {
+                    expression: p.expression,
+                    uses: 0,
+                });
+            }
+        }
+    }
+    pool.extend(left);
+    pool.truncate(pool_size);
+    counts.pool = pool.len();
+    pool
+}
+
+/// Counts of one step's evolution (`propose/evolve/*`, `propose/eva/*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct EvolveCounts {
     /// Problems answered from the pool this step.
     pub from_pool: usize,
@@ -96,6 +255,8 @@ pub struct EvolveCounts {
     pub down: usize,
     /// The pool's size after the step.
     pub pool: usize,
+    /// `source = "eva"`: its selection.
+    pub eva: Option<EvaCounts>,
 }
 
 /// The pool after a step: `answered` the step's problems (expression, uses before this step,
@@ -237,7 +398,8 @@ mod tests {
                 in_band: 2,
                 up: 1,
                 down: 2,
-                pool: 4
+                pool: 4,
+                eva: None,
             }
         );
         // The cut keeps the oldest.
@@ -254,5 +416,90 @@ mod tests {
         );
         assert_eq!(pool.len(), 1);
         assert_eq!(pool[0].expression, "1+2");
+    }
+
+    #[test]
+    fn eva_draws_by_informativeness_and_evolves_the_drawn() {
+        // p (1 - p): 0 for 0/4 and 4/4, 3/16 for 1/4 and 3/4, 1/4 for 2/4.
+        assert_eq!(informativeness(0, 4), 0.0);
+        assert_eq!(informativeness(1, 4), 0.1875);
+        assert_eq!(informativeness(2, 4), 0.25);
+        // Min-max normalised, then summed to 1: [0, 0.75, 1] / 1.75.
+        let w = eva_weights(&[0.0, 0.1875, 0.25], false);
+        assert!((w[1] - 0.75 / 1.75).abs() < 1e-12 && (w[2] - 1.0 / 1.75).abs() < 1e-12);
+        assert_eq!(w[0], 0.0);
+        assert_eq!(eva_weights(&[0.2, 0.2], false), vec![0.5, 0.5]);
+        assert_eq!(eva_weights(&[0.0, 0.25], true), vec![0.5, 0.5]);
+        // A weight-0 problem is drawn only after every positive one.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..20 {
+            let mut d = draw_without_replacement(&w, 2, &mut rng);
+            d.sort_unstable();
+            assert_eq!(d, vec![1, 2]);
+        }
+        // The frequency of a draw follows its weight: 3:1.
+        let (mut first, trials) = (0, 4000);
+        for _ in 0..trials {
+            first += usize::from(draw_without_replacement(&[0.75, 0.25], 1, &mut rng)[0] == 0);
+        }
+        assert!(
+            (first as f64 / trials as f64 - 0.75).abs() < 0.03,
+            "{first}"
+        );
+        // The pool: ceil(0.5 * 3) = 2 drawn (the two informative ones), 2 variants each,
+        // then the buffer.
+        let answered = [
+            ("1+2".to_string(), 0, 0, 4),
+            ("3+4".to_string(), 0, 1, 4),
+            ("5-6".to_string(), 0, 2, 4),
+        ];
+        let left = vec![PoolItem {
+            expression: "9-9".into(),
+            uses: 0,
+        }];
+        let mut counts = EvolveCounts::default();
+        let pool = eva_pool(
+            left,
+            &answered,
+            0.5,
+            2,
+            false,
+            10,
+            &rules(),
+            &mut rng,
+            &mut counts,
+        );
+        assert_eq!(pool.len(), 5);
+        assert_eq!(pool[4].expression, "9-9");
+        let eva = counts.eva.unwrap();
+        assert_eq!(eva.selected, 2);
+        assert!((eva.selected_info - (0.1875 + 0.25) / 2.0).abs() < 1e-12);
+        assert!((eva.info - (0.1875 + 0.25) / 3.0).abs() < 1e-12);
+        for item in &pool[..4] {
+            let p = parse_proposal(&item.expression, &rules()).unwrap();
+            assert!((1..=2).contains(&p.hops), "{}", item.expression);
+        }
+    }
+
+    #[test]
+    fn a_mutation_changes_one_thing() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..100 {
+            let m = mutate("3+4*2", &rules(), &mut rng).unwrap();
+            match m.hops {
+                3 => assert!(m.expression.starts_with("3+4*2")),
+                1 => assert_eq!(m.expression, "3+4"),
+                2 => {
+                    // One operand replaced, the operators kept.
+                    let ops: String = m
+                        .expression
+                        .chars()
+                        .filter(|c| "+-*".contains(*c))
+                        .collect();
+                    assert_eq!(ops, "+*", "{}", m.expression);
+                }
+                h => panic!("{h} operations: {}", m.expression),
+            }
+        }
     }
 }

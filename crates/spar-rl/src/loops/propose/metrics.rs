@@ -135,10 +135,16 @@ impl StepMetrics for ProposeMetrics {
         }
         if let Some(e) = &self.evolve {
             out.put("evolve/from_pool", e.from_pool as f64);
-            out.put("evolve/in_band", e.in_band as f64);
-            out.put("evolve/up", e.up as f64);
-            out.put("evolve/down", e.down as f64);
             out.put("evolve/pool", e.pool as f64);
+            if let Some(eva) = &e.eva {
+                out.put("eva/selected", eva.selected as f64);
+                out.put("eva/info", eva.info);
+                out.put("eva/selected_info", eva.selected_info);
+            } else {
+                out.put("evolve/in_band", e.in_band as f64);
+                out.put("evolve/up", e.up as f64);
+                out.put("evolve/down", e.down as f64);
+            }
         }
         if let Some(by_hops) = &self.eval {
             let mut sum = 0.0;

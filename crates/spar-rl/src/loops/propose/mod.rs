@@ -41,7 +41,7 @@ use spar_games::tasks::{
 use spar_lm::sample::SamplingParams;
 
 use crate::config::choice::Choice;
-use crate::config::propose::{ProposeConfig, ProposerGroups, Source};
+use crate::config::propose::{EvaSampling, ProposeConfig, ProposerGroups, Source};
 use crate::error::{Error, Result};
 use crate::loops::tasks::{evaluate_task, shuffled_warm_start, TaskPrompting};
 use crate::objectives::advantages::{estimator, AdvantageEstimator, Groups};
@@ -324,10 +324,10 @@ impl Loop for ProposeLoop {
                     }
                 }
             }
-            Source::Fixed | Source::Evolve => {
+            Source::Fixed | Source::Evolve | Source::Eva => {
                 // `evolve`: the pool's problems first, then the task's problems of the
                 // remaining slots.
-                let from_pool = if p.source == Source::Evolve {
+                let from_pool = if matches!(p.source, Source::Evolve | Source::Eva) {
                     state.pool.len().min(p.prompts * g)
                 } else {
                     0
@@ -394,8 +394,8 @@ impl Loop for ProposeLoop {
                 measured.proposal(&q.problem.question, matched, d, sample.reward);
             }
         }
-        if p.source == Source::Evolve {
-            // C2-Evo: the pool for the next step, from this step's solve rates.
+        if matches!(p.source, Source::Evolve | Source::Eva) {
+            // C2-Evo or eva: the pool for the next step, from this step's solve rates.
             let answered: Vec<(String, usize, usize, usize)> = posed
                 .iter()
                 .zip(&right)
@@ -409,16 +409,31 @@ impl Loop for ProposeLoop {
                 ..EvolveCounts::default()
             };
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc2e0);
-            state.pool = evolve::next_pool(
-                std::mem::take(&mut state.pool),
-                &answered,
-                (p.band_low, p.band_high),
-                p.max_uses,
-                config.pool_size(),
-                &self.rules,
-                &mut rng,
-                &mut counts,
-            );
+            let left = std::mem::take(&mut state.pool);
+            state.pool = if p.source == Source::Eva {
+                evolve::eva_pool(
+                    left,
+                    &answered,
+                    p.sample_frac,
+                    p.evolutions,
+                    p.eva_sampling == EvaSampling::Uniform,
+                    config.pool_size(),
+                    &self.rules,
+                    &mut rng,
+                    &mut counts,
+                )
+            } else {
+                evolve::next_pool(
+                    left,
+                    &answered,
+                    (p.band_low, p.band_high),
+                    p.max_uses,
+                    config.pool_size(),
+                    &self.rules,
+                    &mut rng,
+                    &mut counts,
+                )
+            };
             line.evolve = Some(counts);
         }
         measured.invalid = samples.iter().filter(|s| s.invalid).count();
