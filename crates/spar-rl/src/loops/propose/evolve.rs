@@ -151,7 +151,7 @@ pub fn eva_weights(info: &[f64], uniform: bool) -> Vec<f64> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
             (a.min(x), b.max(x))
         });
-    if uniform || !(hi > lo) {
+    if uniform || hi <= lo || hi.is_nan() {
         return vec![1.0 / info.len().max(1) as f64; info.len()];
     }
     let norm: Vec<f64> = info.iter().map(|x| (x - lo) / (hi - lo)).collect();
