@@ -6,7 +6,8 @@
 #          confidence term (= loss "sft" at rollout.temperature 0.7, group_size 8, with the
 #          monitors logged; docs/curriculum.md)
 #   bstar  configs/curriculum/bstar.toml: T in {0.5, 0.7, 0.9, 1.1, 1.3} x n in {4, 8}
-#   bash experiments/bstar-vs-star/run.sh      (JOBS=2 side by side)
+#   bash experiments/bstar-vs-star/run.sh      (JOBS=2 side by side; an arm line must not end in a
+#   blank: xargs -L would join it to the next)
 # Runs go to runs/experiments/bstar/ (RUNS to change); the report to experiments/bstar-vs-star/report/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +22,7 @@ done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
 settings() {
     case $1 in
         star) echo "--set bstar.temperatures=[0.7] --set bstar.counts=[8] --set bstar.dedup=false --set bstar.confidence_weight=0" ;;
-        bstar) echo "" ;;
+        bstar) echo "--set bstar.dedup=true" ;;
         *) echo "unknown arm $1" >&2; exit 2 ;;
     esac
 }

@@ -275,20 +275,31 @@ fn a_one_point_bstar_grid_is_rejection_sampling_fine_tuning() {
         "bstar.confidence_weight=0",
     ]);
     let a = run(&config(&task, 3, &rft), &dir.join("rft"), false, |_| {}).unwrap();
-    let b = run(&config(&task, 3, &one_point), &dir.join("bstar"), false, |_| {}).unwrap();
+    let b = run(
+        &config(&task, 3, &one_point),
+        &dir.join("bstar"),
+        false,
+        |_| {},
+    )
+    .unwrap();
     for (x, y) in a[1..].iter().zip(&b[1..]) {
         for key in ["tasks/train_accuracy", "learner/samples", "learner/loss"] {
             assert_eq!(x.number(key), y.number(key), "{key}");
         }
         // Every right answer kept, nothing else: precision 1 whenever one was kept.
         assert_eq!(y.number("tasks/bstar/temperature"), Some(0.7));
-        assert_eq!(y.number("tasks/bstar/selected"), x.number("learner/samples"));
+        assert_eq!(
+            y.number("tasks/bstar/selected"),
+            x.number("learner/samples")
+        );
         let kept = y.number("tasks/bstar/selected").unwrap();
         let precision = if kept > 0.0 { 1.0 } else { 0.0 };
         assert_eq!(y.number("tasks/bstar/precision"), Some(precision));
     }
     assert!(
-        a[1..].iter().any(|l| l.number("learner/samples") > Some(0.0)),
+        a[1..]
+            .iter()
+            .any(|l| l.number("learner/samples") > Some(0.0)),
         "no right answer in 3 steps"
     );
     support::assert_same_weights(&dir.join("rft"), &dir.join("bstar"), 3);

@@ -385,7 +385,8 @@ impl TaskTrainConfig {
             b.validate(self.rollout.prompts)?;
             if a.group_by == GroupBy::Prompt {
                 for &n in &b.counts {
-                    let why = format!("bstar.counts holding {n} with algorithm.group_by = \"prompt\"");
+                    let why =
+                        format!("bstar.counts holding {n} with algorithm.group_by = \"prompt\"");
                     check_fits(a.estimator, "algorithm.estimator", n, &why)?;
                 }
             }

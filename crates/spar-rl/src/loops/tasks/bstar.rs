@@ -58,7 +58,11 @@ pub fn select(answers: &[Answer], tau: f64, weight: f64, dedup: bool) -> Vec<usi
     let mut order: Vec<usize> = (0..answers.len())
         .filter(|&i| answers[i].score(weight) > tau)
         .collect();
-    order.sort_by(|&a, &b| answers[b].score(weight).total_cmp(&answers[a].score(weight)));
+    order.sort_by(|&a, &b| {
+        answers[b]
+            .score(weight)
+            .total_cmp(&answers[a].score(weight))
+    });
     let mut seen = BTreeSet::new();
     order.retain(|&i| !dedup || seen.insert(answers[i].text.as_str()));
     order
@@ -246,10 +250,7 @@ impl TaskLoop {
                 selected[index[q][i]] = true;
             }
         }
-        Ok((
-            selected,
-            monitors(&queries, &kept, config.target_correct),
-        ))
+        Ok((selected, monitors(&queries, &kept, config.target_correct)))
     }
 }
 
@@ -410,7 +411,10 @@ mod tests {
             vec![vec![a(true, 0.0, "3"), a(true, 0.0, "03")]],
         ];
         let c = choose(7, &probes, &config);
-        assert_eq!((c.step, c.temperature, c.count, c.balance), (7, 1.5, 2, 1.0));
+        assert_eq!(
+            (c.step, c.temperature, c.count, c.balance),
+            (7, 1.5, 2, 1.0)
+        );
         // Without the last temperature every point ties at 1/2 or less: the first maximum,
         // (0.5, 1), wins.
         let c = choose(7, &probes[..2], &config);
