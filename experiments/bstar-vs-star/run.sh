@@ -6,6 +6,7 @@
 #          confidence term (= loss "sft" at rollout.temperature 0.7, group_size 8, with the
 #          monitors logged; docs/curriculum.md)
 #   bstar  configs/curriculum/bstar.toml: T in {0.5, 0.7, 0.9, 1.1, 1.3} x n in {4, 8}
+#   bstar-probe32  the same, its choice scored on all 32 of the step's problems instead of 8
 #   bash experiments/bstar-vs-star/run.sh      (JOBS=2 side by side; an arm line must not end in a
 #   blank: xargs -L would join it to the next)
 # Runs go to runs/experiments/bstar/ (RUNS to change); the report to experiments/bstar-vs-star/report/.
@@ -23,11 +24,12 @@ settings() {
     case $1 in
         star) echo "--set bstar.temperatures=[0.7] --set bstar.counts=[8] --set bstar.dedup=false --set bstar.confidence_weight=0" ;;
         bstar) echo "--set bstar.dedup=true" ;;
+        bstar-probe32) echo "--set bstar.probe_prompts=32" ;;
         *) echo "unknown arm $1" >&2; exit 2 ;;
     esac
 }
 for seed in $SEEDS; do
-    for arm in star bstar; do
+    for arm in star bstar bstar-probe32; do
         echo "$RUNS/$arm/seed$seed $CONFIG --set run.seed=$seed --set warm_start.steps=0 --set model.init=$WARM/seed$seed/checkpoints/step-000000 $(settings $arm)"
     done
 done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
@@ -39,3 +41,9 @@ target/release/spar compare --title "Arithmetic: B-STaR vs STaR (T = 0.7, n = 8)
     --metric tasks/bstar/temperature --metric tasks/bstar/samples --metric tasks/bstar/tau \
     --metric tasks/bstar/pass_at_n --metric tasks/bstar/distinct_correct \
     --metric tasks/bstar/precision --metric tasks/bstar/selected --metric tasks/train_accuracy
+target/release/spar compare --title "Arithmetic: B-STaR (probe of 8 or 32 problems) vs STaR" \
+    --out experiments/bstar-vs-star/report-probe32 \
+    --arm star=$RUNS/star --arm bstar=$RUNS/bstar --arm bstar-probe32=$RUNS/bstar-probe32 \
+    --metric eval/arithmetic/pass_at/1 --metric eval/arithmetic/pass_at/16 \
+    --metric eval/arithmetic/majority_accuracy --metric tasks/bstar/temperature \
+    --metric tasks/bstar/samples --metric tasks/bstar/pass_at_n --metric tasks/bstar/selected
