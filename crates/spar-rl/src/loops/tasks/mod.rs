@@ -280,8 +280,10 @@ impl Loop for TaskLoop {
     }
 
     /// `rollout.prompts` training problems (problem `i` of step `s` is training problem
-    /// `warm_start.problems + (s - 1) * prompts + i`), `rollout.group_size` answers to each,
-    /// each played through the task's [`TaskEnv`] (its verifier gives the reward).
+    /// `warm_start.problems + (s - 1) * prompts + i`), `rollout.group_size` answers to each
+    /// at `rollout.temperature` (with `[bstar]`, the count and temperature B-STaR chooses on a
+    /// probe of them, and the answers it selects marked), each played through the task's
+    /// [`TaskEnv`] (its verifier gives the reward).
     fn collect(
         &mut self,
         step: &StepInfo,
