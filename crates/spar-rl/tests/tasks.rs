@@ -256,6 +256,56 @@ fn a_resumed_task_run_equals_an_uninterrupted_one() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// B-STaR with a one-point grid (the run's own temperature and group size), no deduplication
+/// and no confidence term keeps exactly the right answers (the sweep's best threshold lies
+/// between the scores 0 and 1) and learns at the sampling temperature: the same updates, bit
+/// for bit, as rejection-sampling fine-tuning (`loss = "sft"`), while it logs its monitors.
+#[test]
+fn a_one_point_bstar_grid_is_rejection_sampling_fine_tuning() {
+    let dir = support::temp("task", "bstar-rft");
+    let task = coin_task(&dir);
+    let rft = ["algorithm.loss=sft", "rollout.temperature=0.7"];
+    let mut one_point = rft.to_vec();
+    one_point.extend([
+        "bstar.temperatures=[0.7]",
+        "bstar.counts=[4]",
+        "bstar.probe_prompts=4",
+        "bstar.target_correct=4",
+        "bstar.dedup=false",
+        "bstar.confidence_weight=0",
+    ]);
+    let a = run(&config(&task, 3, &rft), &dir.join("rft"), false, |_| {}).unwrap();
+    let b = run(
+        &config(&task, 3, &one_point),
+        &dir.join("bstar"),
+        false,
+        |_| {},
+    )
+    .unwrap();
+    for (x, y) in a[1..].iter().zip(&b[1..]) {
+        for key in ["tasks/train_accuracy", "learner/samples", "learner/loss"] {
+            assert_eq!(x.number(key), y.number(key), "{key}");
+        }
+        // Every right answer kept, nothing else: precision 1 whenever one was kept.
+        assert_eq!(y.number("tasks/bstar/temperature"), Some(0.7));
+        assert_eq!(
+            y.number("tasks/bstar/selected"),
+            x.number("learner/samples")
+        );
+        let kept = y.number("tasks/bstar/selected").unwrap();
+        let precision = if kept > 0.0 { 1.0 } else { 0.0 };
+        assert_eq!(y.number("tasks/bstar/precision"), Some(precision));
+    }
+    assert!(
+        a[1..]
+            .iter()
+            .any(|l| l.number("learner/samples") > Some(0.0)),
+        "no right answer in 3 steps"
+    );
+    support::assert_same_weights(&dir.join("rft"), &dir.join("bstar"), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Self-correction on the coin task: episodes of two attempts (`spar_rl::loops::selfcorrect`).
 mod selfcorrect {
     use super::*;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::rollout::prompt::PromptStyle;
 
 pub mod agent_r;
+pub mod bstar;
 pub mod choice;
 pub mod cosc;
 pub mod propose;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::bstar::BStarConfig;
 use crate::config::choice::{self, Choice};
 use crate::config::{from_table, ModelConfig, RunConfig};
 use crate::error::{Error, Result};
@@ -32,6 +33,10 @@ pub struct TaskTrainConfig {
     pub algorithm: AlgorithmConfig,
     /// Held-out evaluation.
     pub eval: TaskEval,
+    /// B-STaR's per-step choice of temperature, sample count and threshold (with
+    /// `algorithm.loss = "sft"`; absent: the fixed `rollout.temperature` and `group_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bstar: Option<BStarConfig>,
 }
 
 /// `[task]`.
@@ -369,6 +374,23 @@ impl TaskTrainConfig {
             );
         }
         self.warm_start.validate()?;
+        if let Some(b) = &self.bstar {
+            if a.loss != TaskLoss::Sft {
+                return bad(format!(
+                    "[bstar] chooses the samples of rejection-sampling fine-tuning and needs \
+                     algorithm.loss = \"sft\", not {:?}",
+                    a.loss.name()
+                ));
+            }
+            b.validate(self.rollout.prompts)?;
+            if a.group_by == GroupBy::Prompt {
+                for &n in &b.counts {
+                    let why =
+                        format!("bstar.counts holding {n} with algorithm.group_by = \"prompt\"");
+                    check_fits(a.estimator, "algorithm.estimator", n, &why)?;
+                }
+            }
+        }
         if let Some(&k) = self
             .eval
             .pass_at

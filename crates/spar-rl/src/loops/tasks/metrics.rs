@@ -52,6 +52,8 @@ pub struct TaskMetrics {
     /// Held-out evaluation, at evaluation steps: the task's name in metric keys (its role's
     /// environment, `arithmetic`) and the evaluation.
     pub eval: Option<(String, TaskEvaluation)>,
+    /// `[bstar]`: the step's choice and the monitors of its batch.
+    pub bstar: Option<(super::bstar::BStarChoice, super::bstar::Monitors)>,
 }
 
 /// How a task checkpoint is prompted (`task.json` in every checkpoint; `spar eval --task`
@@ -119,6 +121,18 @@ impl StepMetrics for TaskMetrics {
         out.put("unparsable_rate", self.unparsable_rate);
         out.put("response_tokens", self.response_tokens);
         out.put_some("reference_mastered", self.reference_mastered);
+        if let Some((choice, m)) = &self.bstar {
+            out.put("bstar/temperature", choice.temperature);
+            out.put("bstar/samples", choice.count);
+            out.put("bstar/tau", choice.tau);
+            out.put("bstar/balance_score", choice.balance);
+            out.put("bstar/batch_balance_score", m.balance);
+            out.put("bstar/pass_at_n", m.pass_at_n);
+            out.put("bstar/distinct_correct", m.distinct_correct);
+            out.put("bstar/selected", m.selected);
+            out.put("bstar/precision", m.precision);
+            out.put("bstar/best_of_n", m.best_of_n);
+        }
         if let Some((task, e)) = &self.eval {
             e.write(task, out);
         }

@@ -17,6 +17,10 @@
 //!    to the reference (the model after the warm start) and DPH-RL's forward-KL or
 //!    Jensen-Shannon term on the reference's own answers to problems it masters.
 //!
+//! With `[bstar]` (B-STaR, [`bstar`]), step 2 samples at the temperature and answer count
+//! chosen that step by the balance score on a probe of the step's prompts, and the update
+//! learns from the answers scoring above the chosen threshold.
+//!
 //! Held-out evaluation ([`evaluate_task`]): unbiased pass@k, majority vote and accuracy per
 //! difficulty on the first `eval.problems` test problems, with common random numbers across
 //! evaluations.
@@ -46,11 +50,13 @@ use crate::trainer::{
     checkpoint_dir, AdamW, Batch, Learner, Line, Loop, Settings, StepInfo, UpdateStats, WarmStart,
 };
 
+pub mod bstar;
 mod evaluate;
 mod metrics;
 mod reference;
 mod update;
 
+use bstar::BStarChoice;
 use evaluate::problem_prompt;
 pub use evaluate::{default_pass_at, evaluate_task};
 pub use metrics::{AttemptsPrompting, TaskEvaluation, TaskMetrics, TaskPrompting};
@@ -81,6 +87,9 @@ pub struct TaskState {
     /// `estimator = "rae"`: the EMA baselines (exact bit patterns).
     #[serde(default)]
     baselines: RoleBaselines,
+    /// `[bstar]`: the choice of every step so far (absent in older checkpoints: empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    bstar: Vec<BStarChoice>,
 }
 
 /// The task loop of one configuration.
@@ -102,6 +111,10 @@ pub struct TaskLoop {
     /// and the metrics).
     problems: Vec<(Problem, Vec<u32>)>,
     verdicts: Vec<(Verdict, u32)>,
+    /// The step's sampling temperature (`rollout.temperature`, or B-STaR's choice).
+    temperature: f64,
+    /// `[bstar]`: per answer of the step, whether it is learnt from.
+    selected: Option<Vec<bool>>,
 }
 
 impl std::fmt::Debug for TaskLoop {
@@ -143,6 +156,8 @@ impl TaskLoop {
             reference: Vec::new(),
             problems: Vec::new(),
             verdicts: Vec::new(),
+            temperature: config.rollout.temperature,
+            selected: None,
             role_env: TaskEnv::new(task.clone(), Split::Train, config.task.seed)
                 .role(0)
                 .env,
@@ -153,6 +168,37 @@ impl TaskLoop {
 
     fn reference_path(out: &Path) -> std::path::PathBuf {
         out.join("reference_answers.json")
+    }
+
+    /// `g` answers at `temperature` to each problem of `envs` (answer `j` of problem `i` is
+    /// episode `i * g + j`), played through the task's environment from `seed`; the samples
+    /// and the played episodes (their verdicts).
+    fn sample_groups(
+        &self,
+        learner: &Learner,
+        envs: &[TaskEnv],
+        g: usize,
+        temperature: f64,
+        seed: u64,
+    ) -> Result<(Vec<Sample>, Vec<TaskEnv>)> {
+        let mut episodes = groups(envs, g);
+        let params = SamplingParams {
+            temperature,
+            max_tokens: self.config.rollout.max_tokens,
+            ..SamplingParams::default()
+        };
+        let inference = learner.model.detached();
+        let engine = spar_lm::LocalEngine {
+            model: &inference,
+            tokenizer: &learner.tokenizer,
+        };
+        let rollout = Rollout {
+            group_size: g,
+            max_rounds: 1,
+            ..Rollout::new(&engine, &learner.tokenizer, self.style, &params)
+        };
+        let samples = rollout.play(&mut episodes, &[], seed)?.turns;
+        Ok((samples, episodes))
     }
 }
 
@@ -234,12 +280,14 @@ impl Loop for TaskLoop {
     }
 
     /// `rollout.prompts` training problems (problem `i` of step `s` is training problem
-    /// `warm_start.problems + (s - 1) * prompts + i`), `rollout.group_size` answers to each,
-    /// each played through the task's [`TaskEnv`] (its verifier gives the reward).
+    /// `warm_start.problems + (s - 1) * prompts + i`), `rollout.group_size` answers to each
+    /// at `rollout.temperature` (with `[bstar]`, the count and temperature B-STaR chooses on a
+    /// probe of them, and the answers it selects marked), each played through the task's
+    /// [`TaskEnv`] (its verifier gives the reward).
     fn collect(
         &mut self,
         step: &StepInfo,
-        _state: &mut TaskState,
+        state: &mut TaskState,
         line: &mut TaskMetrics,
     ) -> Result<Batch> {
         let (config, learner) = (&self.config, step.learner);
@@ -258,25 +306,19 @@ impl Loop for TaskLoop {
             self.problems.push((problem, prompt));
             envs.push(env);
         }
-        let g = config.rollout.group_size;
-        let mut episodes = groups(&envs, g);
-        let params = SamplingParams {
-            temperature: config.rollout.temperature,
-            max_tokens: config.rollout.max_tokens,
-            ..SamplingParams::default()
-        };
-        let inference = learner.model.detached();
-        let engine = spar_lm::LocalEngine {
-            model: &inference,
-            tokenizer: &learner.tokenizer,
-        };
-        let rollout = Rollout {
-            group_size: g,
-            max_rounds: 1,
-            ..Rollout::new(&engine, &learner.tokenizer, self.style, &params)
-        };
         let seed = spar_core::seeds::task_step(config.run.seed, step.index as u64);
-        let samples = rollout.play(&mut episodes, &[], seed)?.turns;
+        let (mut g, mut temperature) = (config.rollout.group_size, config.rollout.temperature);
+        let choice = match &config.bstar {
+            Some(b) => {
+                let choice = self.choose_bstar(b, learner, &envs, step.index, seed)?;
+                (g, temperature) = (choice.count, choice.temperature);
+                state.bstar.push(choice);
+                Some(choice)
+            }
+            None => None,
+        };
+        self.temperature = temperature;
+        let (samples, episodes) = self.sample_groups(learner, &envs, g, temperature, seed)?;
         self.verdicts = samples
             .iter()
             .map(|s| {
@@ -290,6 +332,14 @@ impl Loop for TaskLoop {
                 (verdict, self.problems[s.group as usize].0.difficulty)
             })
             .collect();
+        self.selected = match (&config.bstar, choice) {
+            (Some(b), Some(choice)) => {
+                let (selected, monitors) = self.select_bstar(b, learner, &samples, &choice)?;
+                line.bstar = Some((choice, monitors));
+                Some(selected)
+            }
+            _ => None,
+        };
         let batch = Batch {
             returns: samples
                 .iter()
@@ -356,6 +406,8 @@ impl Loop for TaskLoop {
             model: &step.learner.model,
             reference_model: self.reference_model.as_ref(),
             reference: &self.reference,
+            temperature: self.temperature,
+            selected: self.selected.as_deref(),
         };
         let offset = &mut state.divergence_offset;
         let used = if self.objective.pair.is_some() {

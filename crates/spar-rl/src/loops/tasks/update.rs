@@ -117,6 +117,12 @@ pub(super) struct UpdateContext<'a> {
     pub(super) reference_model: Option<&'a Llama>,
     /// DPH-RL's reference answers.
     pub(super) reference: &'a [ReferenceAnswer],
+    /// The temperature the step's answers were sampled at (their log-probabilities are read
+    /// at it).
+    pub(super) temperature: f64,
+    /// `[bstar]`: per answer, whether B-STaR selected it (it replaces `sft`'s "correct
+    /// answers only").
+    pub(super) selected: Option<&'a [bool]>,
 }
 
 /// DPO/IPO: pairs of the i-th correct with the i-th wrong answer of each problem, learnt from
@@ -184,14 +190,18 @@ pub(super) fn update_tokens(
     let (config, a) = (cx.config, &cx.config.algorithm);
     let policy_loss = cx.objective.policy.as_ref().expect("a policy loss");
     let kl_loss = cx.objective.kl.as_ref();
-    let temperature = config.rollout.temperature;
+    let temperature = cx.temperature;
     // The answers learnt from, each with its group's correct rate (NFT's r_q).
     let mut samples: Vec<(Sample, f64)> = answers
         .iter()
         .zip(rates)
-        .filter(|(_, &rate)| !a.filter_degenerate || (rate > 0.0 && rate < 1.0))
-        .filter(|(x, _)| a.loss != TaskLoss::Sft || x.reward > 0.5)
-        .map(|(x, &rate)| (x.clone(), rate))
+        .enumerate()
+        .filter(|(_, (_, &rate))| !a.filter_degenerate || (rate > 0.0 && rate < 1.0))
+        .filter(|&(i, (x, _))| match cx.selected {
+            Some(selected) => selected[i],
+            None => a.loss != TaskLoss::Sft || x.reward > 0.5,
+        })
+        .map(|(_, (x, &rate))| (x.clone(), rate))
         .collect();
     // Old (behaviour) and reference log-probabilities, before the update.
     let reference = cx.reference_model.filter(|_| kl_loss.is_some());
