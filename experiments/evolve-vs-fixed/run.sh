@@ -13,20 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-runs/experiments/propose-hops1-2}
-BASE=configs/curriculum/propose.toml
-SETTINGS="--set propose.hops=[1,2] --set propose.hop_weights=[1.0,1.0] --set eval.hops=[1,2,3] --set warm_start.steps=1500"
-SEEDS=${SEEDS:-0 1 2}
 # 20 policy steps, evaluated every 5 (as propose-vs-fixed).
-STEPS="--set run.steps=20 --set eval.every=5 --set run.checkpoint_every=10"
-cargo build --release -p spar-cli
-for seed in $SEEDS; do
-    echo "$RUNS/warm/seed$seed $BASE --set run.seed=$seed --set run.steps=0 $SETTINGS"
-done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
-for arm in evolve fixed; do
-    for seed in $SEEDS; do
-        echo "$RUNS/$arm/seed$seed $BASE $SETTINGS --set run.seed=$seed --set warm_start.steps=0 --set model.init=$RUNS/warm/seed$seed/checkpoints/step-000000 --set propose.source=$arm $STEPS"
-    done
-done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
+SETTINGS="--set propose.hops=[1,2] --set propose.hop_weights=[1.0,1.0] --set eval.hops=[1,2,3] --set warm_start.steps=1500" \
+    STEPS="--set run.steps=20 --set eval.every=5 --set run.checkpoint_every=10" \
+    bash experiments/propose-arms.sh "$RUNS" evolve fixed
 metrics=(--metric eval/arithmetic/accuracy)
 for h in 1 2 3; do
     metrics+=(--metric "eval/arithmetic/hops-$h/accuracy")

@@ -18,19 +18,9 @@ case $ATTEMPT in
     *) echo "unknown ATTEMPT $ATTEMPT (hops1-4 or hops1-2)" >&2; exit 2 ;;
 esac
 RUNS=${RUNS:-runs/experiments/propose-$ATTEMPT}
-BASE=configs/curriculum/propose.toml
-SEEDS=${SEEDS:-0 1 2}
 # 20 policy steps (the config's 40 halved to fit a two-core session), evaluated every 5.
-STEPS="--set run.steps=20 --set eval.every=5 --set run.checkpoint_every=10"
-cargo build --release -p spar-cli
-for seed in $SEEDS; do
-    echo "$RUNS/warm/seed$seed $BASE --set run.seed=$seed --set run.steps=0 $SETTINGS"
-done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
-for arm in model fixed; do
-    for seed in $SEEDS; do
-        echo "$RUNS/$arm/seed$seed $BASE $SETTINGS --set run.seed=$seed --set warm_start.steps=0 --set model.init=$RUNS/warm/seed$seed/checkpoints/step-000000 --set propose.source=$arm $STEPS"
-    done
-done | xargs -P "${JOBS:-2}" -L 1 bash experiments/train-once.sh
+SETTINGS=$SETTINGS STEPS="--set run.steps=20 --set eval.every=5 --set run.checkpoint_every=10" \
+    bash experiments/propose-arms.sh "$RUNS" model fixed
 metrics=(--metric eval/arithmetic/accuracy)
 hops=$(python3 -c "import json; l=json.loads(open('$RUNS/model/seed0/metrics.jsonl').readline()); print(' '.join(sorted({k.split('/')[2][5:] for k in l if k.startswith('eval/arithmetic/hops-') and k.endswith('/accuracy')})))")
 for h in $hops; do
