@@ -271,6 +271,47 @@ fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
     }
 }
 
+/// Issue 21: the moving magnet's keys checked before anything is written: a rate outside
+/// [0, 1], a moving magnet without a KL term, over a LoRA adapter, and the exact KL without
+/// the action-level policy. Exit code 2, the key and the fix named, no run directory.
+#[test]
+fn train_refuses_bad_magnet_settings_before_writing() {
+    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/");
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "kuhn-mmd-tiny.toml",
+            &["ppo.magnet_rate=1.5"],
+            &["config: ppo.magnet_rate 1.5 is not in [0, 1]"],
+        ),
+        (
+            "kuhn-mmd-tiny.toml",
+            &["ppo.kl_coef=0"],
+            &["ppo.magnet_rate moves the magnet", "set ppo.kl_coef > 0"],
+        ),
+        (
+            "kuhn-spiral-tiny-lora.toml",
+            &["ppo.kl_coef=0.2", "ppo.magnet_rate=0.05"],
+            &["ppo.magnet_rate needs full fine-tuning", "[model.lora]"],
+        ),
+        (
+            "kuhn-mmd-tiny.toml",
+            &["rollout.policy=sample"],
+            &["ppo.kl_exact", "rollout.policy = \"legal\""],
+        ),
+    ];
+    for (i, (config, sets, mentions)) in cases.iter().enumerate() {
+        let out = temp_path(&format!("magnet-{i}"));
+        let _ = std::fs::remove_dir_all(&out);
+        let path = format!("{configs}{config}");
+        let mut args = vec!["train", &path, "--out", out.to_str().unwrap()];
+        for set in *sets {
+            args.extend(["--set", set]);
+        }
+        assert_usage_error(&spar(&args), mentions);
+        assert!(!out.exists(), "{sets:?}: a refused config wrote {}", out.display());
+    }
+}
+
 /// `spar train --help` and `spar --help` list the accepted values of every key with a fixed
 /// set, from the config types themselves.
 #[test]
