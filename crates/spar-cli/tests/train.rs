@@ -220,7 +220,6 @@ fn train_refuses_unknown_values_before_writing_a_run_directory() {
 /// estimators that fit named, nothing written.
 #[test]
 fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
-    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/");
     let cases: &[(&str, &[&str], &[&str])] = &[
         (
             "kuhn-spiral-tiny.toml",
@@ -254,8 +253,15 @@ fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
             ],
         ),
     ];
+    assert_refused_before_writing("unfit", cases);
+}
+
+/// Each case (a shipped config, `--set` overrides, what stderr must mention) is refused by
+/// `spar train` with exit code 2, and no run directory is written.
+fn assert_refused_before_writing(tag: &str, cases: &[(&str, &[&str], &[&str])]) {
+    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/");
     for (i, (config, sets, mentions)) in cases.iter().enumerate() {
-        let out = temp_path(&format!("unfit-{i}"));
+        let out = temp_path(&format!("{tag}-{i}"));
         let _ = std::fs::remove_dir_all(&out);
         let path = format!("{configs}{config}");
         let mut args = vec!["train", &path, "--out", out.to_str().unwrap()];
@@ -276,7 +282,6 @@ fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
 /// the action-level policy. Exit code 2, the key and the fix named, no run directory.
 #[test]
 fn train_refuses_bad_magnet_settings_before_writing() {
-    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/");
     let cases: &[(&str, &[&str], &[&str])] = &[
         (
             "kuhn-mmd-tiny.toml",
@@ -299,17 +304,7 @@ fn train_refuses_bad_magnet_settings_before_writing() {
             &["ppo.kl_exact", "rollout.policy = \"legal\""],
         ),
     ];
-    for (i, (config, sets, mentions)) in cases.iter().enumerate() {
-        let out = temp_path(&format!("magnet-{i}"));
-        let _ = std::fs::remove_dir_all(&out);
-        let path = format!("{configs}{config}");
-        let mut args = vec!["train", &path, "--out", out.to_str().unwrap()];
-        for set in *sets {
-            args.extend(["--set", set]);
-        }
-        assert_usage_error(&spar(&args), mentions);
-        assert!(!out.exists(), "{sets:?}: a refused config wrote {}", out.display());
-    }
+    assert_refused_before_writing("magnet", cases);
 }
 
 /// `spar train --help` and `spar --help` list the accepted values of every key with a fixed

@@ -153,6 +153,13 @@ mod tests {
         }
     }
 
+    /// Every weight of `checkpoint` as a trained variable (what full fine-tuning trains).
+    fn trained_vars(checkpoint: &Checkpoint) -> Vec<(String, Var)> {
+        let (_, varmap) = checkpoint.trainable().unwrap();
+        let data = varmap.data().lock().unwrap();
+        data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     fn values(t: &Tensor) -> Vec<f32> {
         t.flatten_all().unwrap().to_vec1().unwrap()
     }
@@ -161,14 +168,7 @@ mod tests {
     fn trailing_moves_every_weight_a_fraction_rate_towards_the_policy() {
         let (zeta0, theta) = (checkpoint(0), checkpoint(1));
         let mut magnet = Magnet::new(zeta0.clone()).unwrap();
-        let (_, varmap) = theta.trainable().unwrap();
-        let vars: Vec<(String, Var)> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let vars = trained_vars(&theta);
         magnet.trail(&vars, 0.25).unwrap();
         for (name, z) in magnet.tensors() {
             let (a, b) = (values(&zeta0.tensors[name]), values(&theta.tensors[name]));
@@ -221,14 +221,7 @@ mod tests {
         let err = Magnet::load(&dir, 3, &Device::Cpu).unwrap_err().to_string();
         assert!(err.contains(MAGNET_FILE), "{err}");
         let mut magnet = Magnet::new(model.clone()).unwrap();
-        let (_, varmap) = checkpoint(5).trainable().unwrap();
-        let vars: Vec<(String, Var)> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let vars = trained_vars(&checkpoint(5));
         magnet.trail(&vars, 0.1).unwrap();
         magnet.save(&dir).unwrap();
         let back = Magnet::load(&dir, 3, &Device::Cpu).unwrap();
