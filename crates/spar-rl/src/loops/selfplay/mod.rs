@@ -13,7 +13,9 @@
 //!    (`advantage.filter_zero`).
 //! 4. [`Loop::update`]: the sampling log-probabilities recomputed by the learner, then
 //!    `ppo.epochs` passes of PPO-clip minibatches, on tokens or on legal actions, with the
-//!    KL, entropy and PPO-ptx terms.
+//!    KL, entropy and PPO-ptx terms. The KL's reference is the step-0 model, or with
+//!    `ppo.magnet_rate` the moving magnet of magnetic mirror descent ([`Magnet`]), which
+//!    trails the policy's weights after every update and is saved in every checkpoint.
 //! 5. Every `eval.every` steps ([`Loop::evaluate`]): exact exploitability of the model's
 //!    policy (games spar can enumerate) and returns against the evaluation opponents per
 //!    seat.
