@@ -220,7 +220,6 @@ fn train_refuses_unknown_values_before_writing_a_run_directory() {
 /// estimators that fit named, nothing written.
 #[test]
 fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
-    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/");
     let cases: &[(&str, &[&str], &[&str])] = &[
         (
             "kuhn-spiral-tiny.toml",
@@ -254,8 +253,15 @@ fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
             ],
         ),
     ];
+    assert_refused_before_writing("unfit", cases);
+}
+
+/// Each case (a shipped config, `--set` overrides, what stderr must mention) is refused by
+/// `spar train` with exit code 2, and no run directory is written.
+fn assert_refused_before_writing(tag: &str, cases: &[(&str, &[&str], &[&str])]) {
+    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/");
     for (i, (config, sets, mentions)) in cases.iter().enumerate() {
-        let out = temp_path(&format!("unfit-{i}"));
+        let out = temp_path(&format!("{tag}-{i}"));
         let _ = std::fs::remove_dir_all(&out);
         let path = format!("{configs}{config}");
         let mut args = vec!["train", &path, "--out", out.to_str().unwrap()];
@@ -269,6 +275,36 @@ fn train_refuses_an_estimator_that_does_not_fit_the_loops_groups() {
             out.display()
         );
     }
+}
+
+/// Issue 21: the moving magnet's keys checked before anything is written: a rate outside
+/// [0, 1], a moving magnet without a KL term, over a LoRA adapter, and the exact KL without
+/// the action-level policy. Exit code 2, the key and the fix named, no run directory.
+#[test]
+fn train_refuses_bad_magnet_settings_before_writing() {
+    let cases: &[(&str, &[&str], &[&str])] = &[
+        (
+            "kuhn-mmd-tiny.toml",
+            &["ppo.magnet_rate=1.5"],
+            &["config: ppo.magnet_rate 1.5 is not in [0, 1]"],
+        ),
+        (
+            "kuhn-mmd-tiny.toml",
+            &["ppo.kl_coef=0"],
+            &["ppo.magnet_rate moves the magnet", "set ppo.kl_coef > 0"],
+        ),
+        (
+            "kuhn-spiral-tiny-lora.toml",
+            &["ppo.kl_coef=0.2", "ppo.magnet_rate=0.05"],
+            &["ppo.magnet_rate needs full fine-tuning", "[model.lora]"],
+        ),
+        (
+            "kuhn-mmd-tiny.toml",
+            &["rollout.policy=sample"],
+            &["ppo.kl_exact", "rollout.policy = \"legal\""],
+        ),
+    ];
+    assert_refused_before_writing("magnet", cases);
 }
 
 /// `spar train --help` and `spar --help` list the accepted values of every key with a fixed

@@ -566,3 +566,64 @@ fn multi_game_runs_train_every_game_and_resume_exactly() {
     std::fs::remove_dir_all(&straight).unwrap();
     std::fs::remove_dir_all(&split).unwrap();
 }
+
+/// Issue 21: magnetic mirror descent's moving magnet (`ppo.magnet_rate`, with the exact KL
+/// over the legal actions). The magnet moves each step (its checkpointed weights differ from
+/// step 0's model and between steps), it is saved in every checkpoint after step 0, and a run
+/// stopped after step 1 and resumed gives the same metrics, weights and magnet bit for bit (a
+/// resume that restarted the magnet from step 0 would give another KL at step 2).
+#[test]
+fn the_moving_magnet_trails_the_policy_and_resumes_exactly() {
+    use spar_rl::loops::selfplay::MAGNET_FILE;
+    let mmd = |steps| {
+        let mut c = tiny_config(steps);
+        c.rollout.policy = spar_rl::rollout::Decode::Legal;
+        c.rollout.episodes = 8;
+        c.ppo.kl_coef = 0.5;
+        c.ppo.kl_exact = true;
+        c.ppo.magnet_rate = 0.5;
+        c.ppo.learning_rate = 1e-2;
+        (c.eval.every, c.eval.average) = (0, false);
+        c
+    };
+    let straight = temp("mmd-straight");
+    let full = run(&mmd(2), &straight, false, |_| {}).unwrap();
+    assert_eq!(full.len(), 3);
+    for m in &full[1..] {
+        assert!(
+            m.number("learner/kl_ref").is_some_and(|k| k >= 0.0),
+            "{m:?}"
+        );
+    }
+    assert!(!checkpoint_dir(&straight, 0).join(MAGNET_FILE).exists());
+    let magnet = |out: &Path, step: usize| {
+        let path = checkpoint_dir(out, step).join(MAGNET_FILE);
+        candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap()
+    };
+    let model0 = checkpoint_tensors(&checkpoint_dir(&straight, 0)).unwrap();
+    let (m1, m2) = (magnet(&straight, 1), magnet(&straight, 2));
+    let model2 = checkpoint_tensors(&checkpoint_dir(&straight, 2)).unwrap();
+    let flat = |t: &candle_core::Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let name = "model.embed_tokens.weight";
+    assert_ne!(flat(&m1[name]), flat(&model0[name]), "the magnet moved");
+    assert_ne!(flat(&m2[name]), flat(&m1[name]), "and again at step 2");
+    // Rate 1/2: the magnet sits between where it was and the policy it trails.
+    for ((z2, z1), th) in flat(&m2[name])
+        .iter()
+        .zip(flat(&m1[name]))
+        .zip(flat(&model2[name]))
+    {
+        assert!((z2 - 0.5 * (z1 + th)).abs() < 1e-6, "{z2} {z1} {th}");
+    }
+    let split = temp("mmd-split");
+    run(&mmd(1), &split, false, |_| {}).unwrap();
+    let resumed = run(&mmd(2), &split, true, |_| {}).unwrap();
+    assert_eq!(without_time(&resumed), without_time(&full));
+    assert_same_weights(&straight, &split, 2);
+    let back = magnet(&split, 2);
+    for (n, t) in &m2 {
+        assert_eq!(flat(t), flat(&back[n]), "magnet {n} differs after resume");
+    }
+    std::fs::remove_dir_all(&straight).unwrap();
+    std::fs::remove_dir_all(&split).unwrap();
+}

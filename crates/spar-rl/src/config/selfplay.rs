@@ -440,6 +440,17 @@ pub struct PpoConfig {
     /// loss (PPO-ptx, Ouyang et al. 2022, eq. 2; 0: none). It anchors the answer format of a
     /// small model, and pulls each decision towards uniform legal play (a magnet).
     pub sft_coef: f64,
+    /// Magnetic mirror descent's moving magnet (Sokota et al. 2023, app. H.5): after every
+    /// step's update the magnet (the reference of `kl_coef`, at step 0 the warm-started
+    /// model) moves this fraction of the way to the policy's weights, `zeta <- (1 - r) zeta +
+    /// r theta`, so that the regularised equilibrium it pulls towards trails the policy
+    /// towards a Nash equilibrium. 0: a fixed magnet. Needs `kl_coef > 0` and full
+    /// fine-tuning; the magnet's weights are saved in every checkpoint (`magnet.safetensors`).
+    pub magnet_rate: f64,
+    /// With `rollout.policy = "legal"`: the KL to the magnet computed exactly over the legal
+    /// actions, `sum_a pi(a) (log pi(a) - log rho(a))` (MMD eq. 10's `KL(pi, rho)`), instead
+    /// of `kl_estimator` on the sampled action.
+    pub kl_exact: bool,
 }
 
 impl Default for PpoConfig {
@@ -459,6 +470,8 @@ impl Default for PpoConfig {
             kl_estimator: KlEstimator::K3,
             entropy_coef: 0.0,
             sft_coef: 0.0,
+            magnet_rate: 0.0,
+            kl_exact: false,
         }
     }
 }

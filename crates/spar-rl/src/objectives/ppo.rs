@@ -21,6 +21,9 @@ pub struct Regularisers {
     pub kl_estimator: KlEstimator,
     /// Coefficient of the entropy bonus (0: none).
     pub entropy_coef: f64,
+    /// Action-level only ([`ppo_loss_actions`]): the KL to the reference computed exactly over
+    /// each sample's legal actions instead of `kl_estimator` on the chosen one.
+    pub kl_exact: bool,
 }
 
 impl Default for Regularisers {
@@ -29,6 +32,7 @@ impl Default for Regularisers {
             kl_coef: 0.0,
             kl_estimator: KlEstimator::K3,
             entropy_coef: 0.0,
+            kl_exact: false,
         }
     }
 }
@@ -144,10 +148,20 @@ fn objective(
     Ok((loss, stats))
 }
 
-/// Normalised log-probabilities of the chosen alternative of each action-level sample, and
-/// the entropy of each sample's distribution over its alternatives, under `model` at
-/// `temperature` (differentiable).
-fn action_scores(model: &Llama, samples: &[&Sample], temperature: f64) -> Result<(Tensor, Tensor)> {
+/// An action-level sample's policy under `model`: the normalised log-probability of the
+/// chosen alternative, the entropy over the alternatives, and every alternative's normalised
+/// log-probability (differentiable).
+struct ActionScores {
+    /// `(B,)`: `log pi(a_chosen | s)`.
+    chosen: Tensor,
+    /// `(B,)`: `H(pi(. | s))`.
+    entropy: Tensor,
+    /// Per sample, `(n_alternatives,)`: `log pi(. | s)`.
+    log_pi: Vec<Tensor>,
+}
+
+/// The [`ActionScores`] of action-level samples under `model` at `temperature`.
+fn action_scores(model: &Llama, samples: &[&Sample], temperature: f64) -> Result<ActionScores> {
     let mut pairs = Vec::new();
     for s in samples {
         if s.alternatives.is_empty() || s.chosen >= s.alternatives.len() {
@@ -161,7 +175,7 @@ fn action_scores(model: &Llama, samples: &[&Sample], temperature: f64) -> Result
         }
     }
     let sums = score_with_entropy(model, &pairs, temperature, false)?.sums()?;
-    let (mut chosen, mut entropy) = (Vec::new(), Vec::new());
+    let (mut chosen, mut entropy, mut all) = (Vec::new(), Vec::new(), Vec::new());
     let mut offset = 0;
     for s in samples {
         let n = s.alternatives.len();
@@ -170,16 +184,59 @@ fn action_scores(model: &Llama, samples: &[&Sample], temperature: f64) -> Result
         let log_pi = candle_nn::ops::log_softmax(&logits, 0)?;
         chosen.push(log_pi.narrow(0, s.chosen, 1)?);
         entropy.push((log_pi.exp()? * &log_pi)?.sum_all()?.neg()?.reshape(1)?);
+        all.push(log_pi);
         offset += n;
     }
-    Ok((Tensor::cat(&chosen, 0)?, Tensor::cat(&entropy, 0)?))
+    Ok(ActionScores {
+        chosen: Tensor::cat(&chosen, 0)?,
+        entropy: Tensor::cat(&entropy, 0)?,
+        log_pi: all,
+    })
 }
 
 /// The normalised log-probability of each action-level sample's chosen alternative (no
 /// gradient): the `old_logprobs` / `ref_logprobs` of [`ppo_loss_actions`].
 pub fn action_logprobs(model: &Llama, samples: &[&Sample], temperature: f64) -> Result<Vec<f32>> {
-    let (chosen, _) = action_scores(model, samples, temperature)?;
-    Ok(chosen.detach().to_vec1()?)
+    let scores = action_scores(model, samples, temperature)?;
+    Ok(scores.chosen.detach().to_vec1()?)
+}
+
+/// Every alternative's normalised log-probability, per action-level sample (no gradient): the
+/// `ref_logprobs` of [`ppo_loss_actions`] with [`Regularisers::kl_exact`].
+pub fn action_distributions(
+    model: &Llama,
+    samples: &[&Sample],
+    temperature: f64,
+) -> Result<Vec<Vec<f32>>> {
+    let scores = action_scores(model, samples, temperature)?;
+    scores
+        .log_pi
+        .iter()
+        .map(|t| Ok(t.detach().to_vec1::<f32>()?))
+        .collect()
+}
+
+/// The exact `KL(pi || rho)` over each sample's alternatives, `(B,)`, from the policy's
+/// normalised log-probabilities (differentiable) and the reference's (`s.ref_logprobs`, one
+/// per alternative): `sum_a pi(a) (log pi(a) - log rho(a))` (MMD's magnet term
+/// `KL(pi, rho)`, Sokota et al. 2023, eq. 10).
+fn exact_kl(log_pi: &[Tensor], samples: &[&Sample]) -> Result<Tensor> {
+    let mut kls = Vec::with_capacity(samples.len());
+    for (lp, s) in log_pi.iter().zip(samples) {
+        if s.ref_logprobs.len() != s.alternatives.len() {
+            return Err(crate::Error::Invalid(format!(
+                "the exact KL needs the reference's log-probability of every legal action: \
+                 sample of episode {} has {} for {} actions",
+                s.episode,
+                s.ref_logprobs.len(),
+                s.alternatives.len()
+            )));
+        }
+        let rho = Tensor::from_slice(&s.ref_logprobs, s.ref_logprobs.len(), lp.device())?
+            .to_dtype(lp.dtype())?;
+        kls.push((lp.exp()? * (lp - rho)?)?.sum_all()?.reshape(1)?);
+    }
+    Ok(Tensor::cat(&kls, 0)?)
 }
 
 /// PPO-clip on the action-level policy of [`crate::rollout::Decode::Legal`]: one ratio per
@@ -196,7 +253,8 @@ pub fn ppo_loss_actions(
     temperature: f64,
     reg: &Regularisers,
 ) -> Result<(Tensor, PpoStats)> {
-    let (new, entropy) = action_scores(model, samples, temperature)?;
+    let scores = action_scores(model, samples, temperature)?;
+    let (new, entropy) = (scores.chosen, scores.entropy);
     let device = new.device().clone();
     let first = |v: &Vec<f32>, what: &str, s: &Sample| {
         v.first().copied().ok_or_else(|| {
@@ -211,7 +269,7 @@ pub fn ppo_loss_actions(
         .map(|s| first(&s.old_logprobs, "old", s))
         .collect::<Result<_>>()?;
     let n = samples.len();
-    let reference = if reg.kl_coef != 0.0 {
+    let reference = if reg.kl_coef != 0.0 && !reg.kl_exact {
         let values: Vec<f32> = samples
             .iter()
             .map(|s| first(&s.ref_logprobs, "reference", s))
@@ -233,7 +291,21 @@ pub fn ppo_loss_actions(
         entropy: (reg.entropy_coef != 0.0).then_some(&entropy),
         ..TokenInputs::new(&new, &mask)
     };
-    objective(&inputs, clip, reg, Aggregation::TokenMean)
+    if !(reg.kl_exact && reg.kl_coef != 0.0) {
+        return objective(&inputs, clip, reg, Aggregation::TokenMean);
+    }
+    // PPO-clip and the entropy bonus as above, plus beta times the mean exact KL to the
+    // reference over the legal actions.
+    let without_kl = Regularisers {
+        kl_coef: 0.0,
+        ..*reg
+    };
+    let (loss, mut stats) = objective(&inputs, clip, &without_kl, Aggregation::TokenMean)?;
+    let kl = exact_kl(&scores.log_pi, samples)?.mean_all()?;
+    stats.kl_ref = f64::from(kl.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+    let loss = (loss + (kl * reg.kl_coef)?)?;
+    stats.loss = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+    Ok((loss, stats))
 }
 
 #[cfg(test)]
@@ -474,6 +546,7 @@ mod tests {
             kl_coef: 0.1,
             kl_estimator: KlEstimator::K1,
             entropy_coef: 0.01,
+            kl_exact: false,
         };
         let (_, stats) = ppo_loss_actions(&model, &[&s], 0.2, 1.0, &reg).unwrap();
         let h = -(pi0 * pi0.ln() + (1.0 - pi0) * (1.0 - pi0).ln());
@@ -498,6 +571,73 @@ mod tests {
     }
 
     #[test]
+    fn exact_kl_over_the_legal_actions_matches_hand_computation() {
+        // Zero model: alternatives of 2 and 3 tokens get pi = (50/51, 1/51); the reference is
+        // uniform, rho = (1/2, 1/2). KL(pi || rho) = sum_a pi(a) ln(pi(a) / rho(a)).
+        let (model, _) = zero_model();
+        let pi = [50.0f64 / 51.0, 1.0 / 51.0];
+        let kl = pi.iter().map(|p| p * (p / 0.5).ln()).sum::<f64>();
+        let mut s = sample(2, 0.0, 0.0);
+        s.alternatives = vec![vec![0, 1], vec![0, 1, 2]];
+        s.chosen = 1;
+        s.old_logprobs = vec![pi[1].ln() as f32];
+        s.ref_logprobs = vec![0.5f32.ln(); 2];
+        let reg = Regularisers {
+            kl_coef: 0.1,
+            kl_exact: true,
+            ..Regularisers::default()
+        };
+        // A = 0 at ratio 1: the loss is beta * KL alone, whichever action was sampled.
+        let (loss, stats) = ppo_loss_actions(&model, &[&s], 0.2, 1.0, &reg).unwrap();
+        assert!((stats.kl_ref - kl).abs() < 1e-5, "{stats:?} vs {kl}");
+        assert!((stats.loss - 0.1 * kl).abs() < 1e-5, "{stats:?}");
+        assert!((f64::from(loss.to_scalar::<f32>().unwrap()) - 0.1 * kl).abs() < 1e-5);
+        // The no-gradient helper returns the whole normalised distribution.
+        let d = action_distributions(&model, &[&s], 1.0).unwrap();
+        assert_eq!(d[0].len(), 2);
+        for (got, p) in d[0].iter().zip(pi) {
+            assert!((f64::from(*got) - p.ln()).abs() < 1e-5);
+        }
+        // One reference value per action is required, not one for the chosen action.
+        s.ref_logprobs = vec![0.5f32.ln()];
+        assert!(ppo_loss_actions(&model, &[&s], 0.2, 1.0, &reg).is_err());
+    }
+
+    #[test]
+    fn a_gradient_step_on_the_exact_kl_moves_the_policy_towards_the_reference() {
+        let cfg = Config::tiny(50, 16, 1, 2);
+        let ckpt = Checkpoint {
+            tensors: spar_lm::model::init_weights(&cfg, 0.5, 3, &Device::Cpu).unwrap(),
+            config: cfg,
+            tokenizer: None,
+        };
+        let (model, varmap) = ckpt.trainable().unwrap();
+        let mut s = sample(1, 0.0, 0.0);
+        s.prompt = vec![1, 2, 3];
+        s.alternatives = vec![vec![4], vec![5], vec![6]];
+        s.chosen = 0;
+        s.old_logprobs = action_logprobs(&model, &[&s], 1.0).unwrap();
+        // A reference far from the policy: (0.7, 0.2, 0.1).
+        s.ref_logprobs = [0.7f32, 0.2, 0.1].iter().map(|p| p.ln()).collect();
+        let reg = Regularisers {
+            kl_coef: 1.0,
+            kl_exact: true,
+            ..Regularisers::default()
+        };
+        let (loss, before) = ppo_loss_actions(&model, &[&s], 0.2, 1.0, &reg).unwrap();
+        let grads = loss.backward().unwrap();
+        for v in varmap.all_vars() {
+            if let Some(g) = grads.get(v.as_tensor()) {
+                v.set(&(v.as_tensor() - (g * 0.05).unwrap()).unwrap())
+                    .unwrap();
+            }
+        }
+        let (_, after) = ppo_loss_actions(&model, &[&s], 0.2, 1.0, &reg).unwrap();
+        assert!(before.kl_ref > 0.0);
+        assert!(after.kl_ref < before.kl_ref, "{before:?} -> {after:?}");
+    }
+
+    #[test]
     fn kl_penalty_and_entropy_bonus_enter_the_loss() {
         // Zero model: every token has log-probability lp = -ln 50 and the next-token entropy
         // is ln 50 at every position.
@@ -508,6 +648,7 @@ mod tests {
             kl_coef: 0.1,
             kl_estimator: KlEstimator::K2,
             entropy_coef: 0.01,
+            kl_exact: false,
         };
         let (_, stats) = ppo_loss(&model, &[&s], 0.2, 1.0, Aggregation::TokenMean, &reg).unwrap();
         let h = 50f64.ln();

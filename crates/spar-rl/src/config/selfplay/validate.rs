@@ -65,6 +65,7 @@ impl TrainConfig {
             ("ppo.sft_coef", self.ppo.sft_coef),
         ])?;
         crate::config::check_positive(&[("ppo.learning_rate", self.ppo.learning_rate)])?;
+        self.check_magnet()?;
         self.model.validate()?;
         let run_games: Vec<String> = self
             .game
@@ -136,5 +137,42 @@ impl TrainConfig {
             smallest,
             &why,
         )
+    }
+}
+
+impl TrainConfig {
+    /// `ppo.magnet_rate` and `ppo.kl_exact`: in range, and with what they act on.
+    fn check_magnet(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("config: {m}")));
+        let p = &self.ppo;
+        if !(0.0..=1.0).contains(&p.magnet_rate) {
+            return bad(format!(
+                "ppo.magnet_rate {} is not in [0, 1] (the fraction of the way the magnet moves \
+                 to the policy each step; 0: a fixed magnet)",
+                p.magnet_rate
+            ));
+        }
+        if p.magnet_rate > 0.0 && p.kl_coef == 0.0 {
+            return bad(
+                "ppo.magnet_rate moves the magnet of the KL term, but ppo.kl_coef = 0: set \
+                 ppo.kl_coef > 0 (e.g. 0.2) or ppo.magnet_rate = 0"
+                    .into(),
+            );
+        }
+        if p.magnet_rate > 0.0 && self.model.lora.is_some() {
+            return bad(
+                "ppo.magnet_rate needs full fine-tuning (the magnet trails every weight), but \
+                 [model.lora] is set: remove [model.lora] or set ppo.magnet_rate = 0"
+                    .into(),
+            );
+        }
+        if p.kl_exact && self.rollout.policy != crate::rollout::Decode::Legal {
+            return bad(format!(
+                "ppo.kl_exact computes the KL over the legal actions, which needs \
+                 rollout.policy = \"legal\" (got {:?}); set it or ppo.kl_exact = false",
+                crate::config::choice::Choice::name(self.rollout.policy)
+            ));
+        }
+        Ok(())
     }
 }

@@ -13,7 +13,9 @@
 //!    (`advantage.filter_zero`).
 //! 4. [`Loop::update`]: the sampling log-probabilities recomputed by the learner, then
 //!    `ppo.epochs` passes of PPO-clip minibatches, on tokens or on legal actions, with the
-//!    KL, entropy and PPO-ptx terms.
+//!    KL, entropy and PPO-ptx terms. The KL's reference is the step-0 model, or with
+//!    `ppo.magnet_rate` the moving magnet of magnetic mirror descent ([`Magnet`]), which
+//!    trails the policy's weights after every update and is saved in every checkpoint.
 //! 5. Every `eval.every` steps ([`Loop::evaluate`]): exact exploitability of the model's
 //!    policy (games spar can enumerate) and returns against the evaluation opponents per
 //!    seat.
@@ -38,7 +40,9 @@ use crate::config::choice::Choice;
 use crate::config::{Opponent, TrainConfig};
 use crate::error::{Error, Result};
 use crate::objectives::advantages::{estimator, AdvantageEstimator, Groups};
-use crate::objectives::ppo::{action_logprobs, ppo_loss, ppo_loss_actions, Regularisers};
+use crate::objectives::ppo::{
+    action_distributions, action_logprobs, ppo_loss, ppo_loss_actions, Regularisers,
+};
 use crate::objectives::rae::RoleBaselines;
 use crate::players::lm_policy::LmPolicyOptions;
 use crate::rollout::prompt::{PromptStyle, Prompting};
@@ -52,10 +56,12 @@ use crate::trainer::{
 };
 
 mod evaluate;
+mod magnet;
 mod metrics;
 mod pool;
 mod track;
 
+pub use magnet::{Magnet, MAGNET_FILE};
 pub use metrics::{Evaluation, GameMetrics, GameRollouts, Metrics};
 use pool::{pick_pool_member, PoolRecord};
 use track::{evaluate_tracks, mixed_warm_start_data, GameTrack, StepContext, Track};
@@ -95,6 +101,8 @@ pub struct SelfPlay {
     estimator: Box<dyn AdvantageEstimator>,
     /// The frozen reference of the KL penalty: the model right after the warm start.
     reference: Option<Llama>,
+    /// `ppo.magnet_rate > 0`: the moving magnet that replaces `reference` (MMD, app. H.5).
+    magnet: Option<Magnet>,
     /// PPO-ptx's supervised term (Ouyang et al. 2022, eq. 2) on the warm-start data.
     sft_data: Vec<(Vec<u32>, Vec<u32>)>,
     /// Rollouts on servers (`rollout.servers`): weights are pushed before each step.
@@ -160,6 +168,7 @@ impl SelfPlay {
             tracks,
             estimator: estimator(&config.advantage.estimator_settings()),
             reference: None,
+            magnet: None,
             sft_data: Vec::new(),
             servers: None,
             pool_model: None,
@@ -255,9 +264,20 @@ impl Loop for SelfPlay {
         &mut self,
         learner: &Learner,
         out: &Path,
-        _fresh_line: Option<&mut Metrics>,
+        fresh_line: Option<&mut Metrics>,
     ) -> Result<()> {
-        if self.config.ppo.kl_coef > 0.0 {
+        if self.config.ppo.magnet_rate > 0.0 {
+            // A fresh run's magnet starts at the warm-started model; a resumed run's is the
+            // one saved in the checkpoint it resumes from (the latest complete one: damaged
+            // later ones were moved aside before this call).
+            let (step, dir) = match fresh_line {
+                Some(_) => (0, checkpoint_dir(out, 0)),
+                None => complete_checkpoints(out).pop().ok_or_else(|| {
+                    Error::Invalid(format!("{} has no checkpoint", out.display()))
+                })?,
+            };
+            self.magnet = Some(Magnet::load(&dir, step, learner.model.device())?);
+        } else if self.config.ppo.kl_coef > 0.0 {
             self.reference = Some(learner.load_frozen(&checkpoint_dir(out, 0))?);
         }
         if self.config.ppo.sft_coef > 0.0 {
@@ -410,21 +430,37 @@ impl Loop for SelfPlay {
             kl_coef: config.ppo.kl_coef,
             kl_estimator: config.ppo.kl_estimator,
             entropy_coef: config.ppo.entropy_coef,
+            kl_exact: config.ppo.kl_exact,
         };
+        // The KL's reference: the moving magnet, or the fixed warm-started model.
+        let reference = self
+            .magnet
+            .as_ref()
+            .map(Magnet::model)
+            .or(self.reference.as_ref());
         // The sampling policy's log-probabilities, recomputed by the learner (as SPIRAL does).
         let temperature = config.rollout.temperature;
         for chunk in samples.chunks_mut(config.ppo.minibatch_size) {
             if self.decode == Decode::Legal {
                 let refs: Vec<&Sample> = chunk.iter().collect();
                 let old = action_logprobs(&learner.model.detached(), &refs, temperature)?;
-                let reference_values = match &self.reference {
-                    Some(r) => Some(action_logprobs(r, &refs, temperature)?),
+                // With the exact KL, every legal action's value; else the chosen one's.
+                let reference_values = match reference {
+                    Some(r) if config.ppo.kl_exact => {
+                        Some(action_distributions(r, &refs, temperature)?)
+                    }
+                    Some(r) => Some(
+                        action_logprobs(r, &refs, temperature)?
+                            .into_iter()
+                            .map(|v| vec![v])
+                            .collect(),
+                    ),
                     None => None,
                 };
                 for (i, s) in chunk.iter_mut().enumerate() {
                     s.old_logprobs = vec![old[i]];
                     if let Some(r) = &reference_values {
-                        s.ref_logprobs = vec![r[i]];
+                        s.ref_logprobs = r[i].clone();
                     }
                 }
                 continue;
@@ -438,7 +474,7 @@ impl Loop for SelfPlay {
             for (s, v) in chunk.iter_mut().zip(values) {
                 s.old_logprobs = v;
             }
-            if let Some(reference) = &self.reference {
+            if let Some(reference) = reference {
                 let values = score_values_at_temperature(reference, &pairs, temperature)?;
                 for (s, v) in chunk.iter_mut().zip(values) {
                     s.ref_logprobs = v;
@@ -491,6 +527,11 @@ impl Loop for SelfPlay {
                 norms.push(applied.grad_norm);
             }
         }
+        let has_reference = reference.is_some();
+        if let Some(magnet) = self.magnet.as_mut() {
+            // MMD app. H.5: the magnet trails the updated policy (magnet.rs).
+            magnet.trail(&learner.named_vars(), config.ppo.magnet_rate)?;
+        }
         let mean = |v: &[f64]| {
             if v.is_empty() {
                 0.0
@@ -506,7 +547,7 @@ impl Loop for SelfPlay {
             clip_fraction: mean(&clips),
             approx_kl: mean(&kls),
             grad_norm: mean(&norms),
-            kl_ref: self.reference.is_some().then(|| mean(&ref_kls)),
+            kl_ref: has_reference.then(|| mean(&ref_kls)),
             entropy: (config.ppo.entropy_coef != 0.0).then(|| mean(&entropies)),
             sft_loss: (!self.sft_data.is_empty()).then(|| mean(&sft_losses)),
             divergence: None,
@@ -541,6 +582,9 @@ impl Loop for SelfPlay {
     }
 
     fn write_checkpoint_files(&self, dir: &Path) -> Result<()> {
+        if let Some(magnet) = &self.magnet {
+            magnet.save(dir)?;
+        }
         let c = &self.config;
         Prompting {
             game: c.game.name.clone(),
