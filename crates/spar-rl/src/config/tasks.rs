@@ -200,6 +200,9 @@ pub struct AlgorithmConfig {
     pub dpo_beta: f64,
     /// IPO's tau.
     pub ipo_tau: f64,
+    /// RLSP's weight of the verifier in the reward, `alpha * correct + (1 - alpha) *
+    /// explore` (`loops/tasks/explore.rs`, `docs/tasks.md`); 1: the verifier alone.
+    pub explore_alpha: f64,
 }
 
 impl Default for AlgorithmConfig {
@@ -231,6 +234,7 @@ impl Default for AlgorithmConfig {
             nft_normalize: 1,
             dpo_beta: 0.1,
             ipo_tau: 0.1,
+            explore_alpha: 1.0,
         }
     }
 }
@@ -372,6 +376,21 @@ impl TaskTrainConfig {
                  divergence"
                     .into(),
             );
+        }
+        if !(0.0..=1.0).contains(&a.explore_alpha) {
+            return bad(format!(
+                "algorithm.explore_alpha {} is not in [0, 1] (1: the verifier's reward alone)",
+                a.explore_alpha
+            ));
+        }
+        if a.explore_alpha < 1.0 && !matches!(a.loss, TaskLoss::Pg | TaskLoss::Ppo) {
+            return bad(format!(
+                "algorithm.explore_alpha = {} with algorithm.loss = {:?}: the exploration \
+                 reward needs a loss that learns from advantages, \"pg\" or \"ppo\" (the \
+                 others learn from the verifier's verdict alone)",
+                a.explore_alpha,
+                a.loss.name()
+            ));
         }
         self.warm_start.validate()?;
         if let Some(b) = &self.bstar {
@@ -671,6 +690,9 @@ mod tests {
             ("algorithm.clipp=0.1", "clipp"),
             ("algorithm.nft_normalize=3", "algorithm.nft_normalize"),
             ("eval.problems=0", "eval.problems"),
+            ("algorithm.explore_alpha=1.5", "algorithm.explore_alpha"),
+            ("algorithm.explore_alpha=-0.1", "algorithm.explore_alpha"),
+            ("algorithm.explore_alpha=nan", "algorithm.explore_alpha"),
         ] {
             let e = TaskTrainConfig::parse(text, &[set.into()])
                 .unwrap_err()

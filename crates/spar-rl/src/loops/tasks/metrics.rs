@@ -47,6 +47,9 @@ pub struct TaskMetrics {
     pub unparsable_rate: f64,
     /// Mean answer length in tokens.
     pub response_tokens: f64,
+    /// `algorithm.explore_alpha` < 1 (RLSP): the step's mean exploration term and mixed
+    /// reward.
+    pub explore: Option<super::explore::ExploreMeans>,
     /// Problems the reference masters, whose answers feed the divergence (step 0).
     pub reference_mastered: Option<usize>,
     /// Held-out evaluation, at evaluation steps: the task's name in metric keys (its role's
@@ -121,6 +124,10 @@ impl StepMetrics for TaskMetrics {
         out.put("unparsable_rate", self.unparsable_rate);
         out.put("response_tokens", self.response_tokens);
         out.put_some("reference_mastered", self.reference_mastered);
+        if let Some(e) = &self.explore {
+            out.put("explore_reward", e.explore);
+            out.put("mixed_reward", e.mixed);
+        }
         if let Some((choice, m)) = &self.bstar {
             out.put("bstar/temperature", choice.temperature);
             out.put("bstar/samples", choice.count);

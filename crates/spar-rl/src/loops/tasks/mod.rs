@@ -8,7 +8,8 @@
 //!    resumed run draws the same ones);
 //! 2. samples `rollout.group_size` answers to each from the model, through the task's
 //!    single-player [`TaskEnv`] (the same prompts as `spar eval --task`), and verifies them
-//!    (reward 1 for a correct answer, 0 otherwise);
+//!    (reward 1 for a correct answer, 0 otherwise; with `algorithm.explore_alpha` < 1, RLSP's
+//!    mix with a length reward, [`explore`]);
 //! 3. turns rewards into advantages with the configured estimator, grouped by prompt,
 //!    difficulty or the whole batch ([`crate::objectives::estimators`]);
 //! 4. updates the model with the configured loss ([`crate::objectives::losses`]): policy gradient,
@@ -52,6 +53,7 @@ use crate::trainer::{
 
 pub mod bstar;
 mod evaluate;
+mod explore;
 mod metrics;
 mod reference;
 mod update;
@@ -59,6 +61,7 @@ mod update;
 use bstar::BStarChoice;
 use evaluate::problem_prompt;
 pub use evaluate::{default_pass_at, evaluate_task};
+pub use explore::ExploreMeans;
 pub use metrics::{AttemptsPrompting, TaskEvaluation, TaskMetrics, TaskPrompting};
 use reference::{presample_reference, ReferenceAnswer};
 use update::{update_pairs, update_tokens, Objective, UpdateContext};
@@ -318,7 +321,7 @@ impl Loop for TaskLoop {
             None => None,
         };
         self.temperature = temperature;
-        let (samples, episodes) = self.sample_groups(learner, &envs, g, temperature, seed)?;
+        let (mut samples, episodes) = self.sample_groups(learner, &envs, g, temperature, seed)?;
         self.verdicts = samples
             .iter()
             .map(|s| {
@@ -340,6 +343,17 @@ impl Loop for TaskLoop {
             }
             _ => None,
         };
+        let total = samples.len().max(1) as f64;
+        line.train_accuracy = samples.iter().map(|s| s.reward).sum::<f64>() / total;
+        line.unparsable_rate = samples.iter().filter(|s| s.invalid).count() as f64 / total;
+        line.response_tokens =
+            samples.iter().map(|s| s.completion.len()).sum::<usize>() as f64 / total;
+        let alpha = config.algorithm.explore_alpha;
+        if alpha < 1.0 {
+            // RLSP: the verifier's 0/1 becomes alpha * correct + (1 - alpha) * explore.
+            let max_tokens = config.rollout.max_tokens;
+            line.explore = Some(explore::mix_rewards(&mut samples, alpha, max_tokens));
+        }
         let batch = Batch {
             returns: samples
                 .iter()
@@ -347,16 +361,6 @@ impl Loop for TaskLoop {
                 .collect(),
             samples,
         };
-        let total = batch.samples.len().max(1) as f64;
-        let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
-        line.train_accuracy = rewards.iter().sum::<f64>() / total;
-        line.unparsable_rate = batch.samples.iter().filter(|s| s.invalid).count() as f64 / total;
-        line.response_tokens = batch
-            .samples
-            .iter()
-            .map(|s| s.completion.len())
-            .sum::<usize>() as f64
-            / total;
         Ok(batch)
     }
 
@@ -374,9 +378,12 @@ impl Loop for TaskLoop {
         let groups = Groups::per_sample(&batch.samples, keys)?;
         self.estimator
             .estimate(&mut batch.samples, &groups, &mut state.baselines)?;
-        let rewards: Vec<f64> = batch.samples.iter().map(|s| s.reward).collect();
+        // The verifier's verdicts (not an exploration-mixed reward) make a group degenerate.
+        let correct: Vec<f64> = (self.verdicts.iter())
+            .map(|(v, _)| if v.is_correct() { 1.0 } else { 0.0 })
+            .collect();
         let by_prompt: Vec<u64> = batch.samples.iter().map(|s| s.group).collect();
-        line.degenerate_groups = estimators::degenerate_group_fraction(&rewards, &by_prompt);
+        line.degenerate_groups = estimators::degenerate_group_fraction(&correct, &by_prompt);
         write_episodes(
             &step.out.join("episodes"),
             step.index,
