@@ -13,6 +13,7 @@
 #   grpo-long, kl-long, forward-long, js-long: 80 steps; reverse KL 0.3; the DPH-RL terms with
 #            coefficients 1.0 (forward) and 2.0 (JS) and 4-of-4 mastery over 512 problems
 #   grpo-e4, nft-e4, rft-e4: 4 passes (epochs) over each step's answers (off-policy updates)
+#   rlsp-0.9, rlsp-0.5: GRPO on RLSP's reward, alpha * correct + (1 - alpha) * tokens / max_tokens
 # Runs go to runs/experiments/tasks/ARM/seedN (RUNS to change); JOBS runs side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,8 @@ settings() {
         grpo-e4) echo "--set algorithm.epochs=4" ;;
         nft-e4) echo "--set algorithm.epochs=4 --set algorithm.loss=nft --set algorithm.filter_degenerate=true" ;;
         rft-e4) echo "--set algorithm.epochs=4 --set algorithm.loss=sft" ;;
+        rlsp-0.9) echo "--set algorithm.explore_alpha=0.9" ;;
+        rlsp-0.5) echo "--set algorithm.explore_alpha=0.5" ;;
         *) echo "unknown arm $1" >&2; exit 2 ;;
     esac
 }

@@ -419,6 +419,20 @@ fn task_errors_exit_with_code_two_and_name_the_problem() {
         &spar(&["train", bad.to_str().unwrap(), "--out", out_s]),
         &["unknown field `batch`", "rollout"],
     );
+    // RLSP's exploration reward needs a loss that learns from advantages.
+    assert_usage_error(
+        &spar(&[
+            "train",
+            config_s,
+            "--out",
+            out_s,
+            "--set",
+            "algorithm.explore_alpha=0.5",
+            "--set",
+            "algorithm.loss=nft",
+        ]),
+        &["algorithm.explore_alpha = 0.5", "\"nft\"", "\"pg\" or \"ppo\""],
+    );
     assert!(!out.exists(), "a rejected config wrote {}", out.display());
     let _ = std::fs::remove_file(&bad);
     // Values outside a key's accepted ones: the key and every accepted value are named, and
@@ -441,6 +455,10 @@ fn task_errors_exit_with_code_two_and_name_the_problem() {
             "task.name=chess",
             "config: task.name: task spec \"chess\": unknown task \"chess\"; known tasks: \
              arithmetic",
+        ),
+        (
+            "algorithm.explore_alpha=1.5",
+            "config: algorithm.explore_alpha 1.5 is not in [0, 1]",
         ),
     ] {
         assert_usage_error(

@@ -228,6 +228,23 @@ fn every_loss_and_estimator_trains_from_a_config() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Runs `sets` for 3 steps straight and for 2 then resumed to 3 (the stale checkpoint of step 2
+/// removed) in `dir`; asserts equal metrics and weights, returns the straight run's lines.
+fn resumes_exactly(dir: &Path, task: &Path, sets: &[&str]) -> Vec<Line> {
+    let straight = run(&config(task, 3, sets), &dir.join("a"), false, |_| {}).unwrap();
+    let b = dir.join("b");
+    run(&config(task, 2, sets), &b, false, |_| {}).unwrap();
+    // A stale line after the checkpoint (a crash between metrics and checkpoint) is dropped.
+    std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
+    let resumed = run(&config(task, 3, sets), &b, true, |_| {}).unwrap();
+    assert_eq!(
+        support::without_time(&straight),
+        support::without_time(&resumed)
+    );
+    support::assert_same_weights(&dir.join("a"), &b, 3);
+    straight
+}
+
 #[test]
 fn a_resumed_task_run_equals_an_uninterrupted_one() {
     let dir = support::temp("task", "resume");
@@ -237,22 +254,45 @@ fn a_resumed_task_run_equals_an_uninterrupted_one() {
         "algorithm.divergence_coef=0.1",
         "algorithm.estimator=rae",
     ];
-    let straight = run(&config(&task, 3, &sets), &dir.join("a"), false, |_| {}).unwrap();
-    let b = dir.join("b");
-    run(&config(&task, 2, &sets), &b, false, |_| {}).unwrap();
-    // A stale line after the checkpoint (a crash between metrics and checkpoint) is dropped.
-    std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
-    let resumed = run(&config(&task, 3, &sets), &b, true, |_| {}).unwrap();
-    assert_eq!(
-        support::without_time(&straight),
-        support::without_time(&resumed)
-    );
-    support::assert_same_weights(&dir.join("a"), &b, 3);
+    let lines = resumes_exactly(&dir, &task, &sets);
+    assert!(lines[1].number("tasks/explore_reward").is_none());
     // Resuming a directory without checkpoints is an error that says so.
     let e = run(&config(&task, 3, &[]), &dir.join("empty"), true, |_| {})
         .unwrap_err()
         .to_string();
     assert!(e.contains("no complete checkpoint"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// RLSP's reward (`algorithm.explore_alpha` < 1): every step logs the exploration term (the
+/// mean answer length over `rollout.max_tokens` = 3) and the mixed reward, `alpha` times the
+/// verifier's accuracy plus `1 - alpha` times that term (means are linear); the training
+/// accuracy stays the verifier's, each episode's reward is the mixed one, and the run resumes
+/// bit for bit.
+#[test]
+fn the_exploration_reward_is_logged_beside_the_verifier_and_resumes_exactly() {
+    let dir = support::temp("task", "explore");
+    let task = coin_task(&dir);
+    let lines = resumes_exactly(&dir, &task, &["algorithm.explore_alpha=0.25"]);
+    for line in &lines[1..] {
+        let n = |key: &str| line.number(key).unwrap_or_else(|| panic!("{key}"));
+        let (accuracy, explore) = (n("tasks/train_accuracy"), n("tasks/explore_reward"));
+        assert!((explore - n("tasks/response_tokens") / 3.0).abs() < 1e-12);
+        let mixed = 0.25 * accuracy + 0.75 * explore;
+        assert!((n("tasks/mixed_reward") - mixed).abs() < 1e-12, "{mixed}");
+    }
+    let episodes = std::fs::read_to_string(dir.join("a/episodes/step-000001.jsonl")).unwrap();
+    let mut right = 0.0;
+    for row in episodes.lines() {
+        let row: serde_json::Value = serde_json::from_str(row).unwrap();
+        let correct = row["verdict"]["verdict"] == "correct";
+        right += f64::from(u8::from(correct));
+        // 0.25 * correct + 0.75 * tokens / 3, with 1 to 3 tokens.
+        let explore = (row["reward"].as_f64().unwrap() - 0.25 * f64::from(u8::from(correct))) / 0.75;
+        assert!([1.0, 2.0, 3.0].iter().any(|t| (explore - t / 3.0).abs() < 1e-12), "{row}");
+    }
+    let accuracy = right / episodes.lines().count() as f64;
+    assert_eq!(lines[1].number("tasks/train_accuracy"), Some(accuracy));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
