@@ -431,7 +431,11 @@ fn task_errors_exit_with_code_two_and_name_the_problem() {
             "--set",
             "algorithm.loss=nft",
         ]),
-        &["algorithm.explore_alpha = 0.5", "\"nft\"", "\"pg\" or \"ppo\""],
+        &[
+            "algorithm.explore_alpha = 0.5",
+            "\"nft\"",
+            "\"pg\" or \"ppo\"",
+        ],
     );
     assert!(!out.exists(), "a rejected config wrote {}", out.display());
     let _ = std::fs::remove_file(&bad);

@@ -288,8 +288,14 @@ fn the_exploration_reward_is_logged_beside_the_verifier_and_resumes_exactly() {
         let correct = row["verdict"]["verdict"] == "correct";
         right += f64::from(u8::from(correct));
         // 0.25 * correct + 0.75 * tokens / 3, with 1 to 3 tokens.
-        let explore = (row["reward"].as_f64().unwrap() - 0.25 * f64::from(u8::from(correct))) / 0.75;
-        assert!([1.0, 2.0, 3.0].iter().any(|t| (explore - t / 3.0).abs() < 1e-12), "{row}");
+        let explore =
+            (row["reward"].as_f64().unwrap() - 0.25 * f64::from(u8::from(correct))) / 0.75;
+        assert!(
+            [1.0, 2.0, 3.0]
+                .iter()
+                .any(|t| (explore - t / 3.0).abs() < 1e-12),
+            "{row}"
+        );
     }
     let accuracy = right / episodes.lines().count() as f64;
     assert_eq!(lines[1].number("tasks/train_accuracy"), Some(accuracy));
