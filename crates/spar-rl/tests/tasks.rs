@@ -228,21 +228,33 @@ fn every_loss_and_estimator_trains_from_a_config() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Runs `sets` for 3 steps straight and for 2 then resumed to 3 (the stale checkpoint of step 2
-/// removed) in `dir`; asserts equal metrics and weights, returns the straight run's lines.
-fn resumes_exactly(dir: &Path, task: &Path, sets: &[&str]) -> Vec<Line> {
-    let straight = run(&config(task, 3, sets), &dir.join("a"), false, |_| {}).unwrap();
+/// Three steps straight in `dir/a`, and two then resumed to three in `dir/b` after losing the
+/// step-2 checkpoint (a crash between metrics and checkpoint: its stale metrics line is
+/// dropped): asserts the same lines and weights, bit for bit; the straight run's lines.
+fn straight_and_resumed<C>(
+    dir: &Path,
+    config: impl Fn(usize) -> C,
+    run: impl Fn(&C, &Path, bool) -> Vec<Line>,
+) -> Vec<Line> {
+    let straight = run(&config(3), &dir.join("a"), false);
     let b = dir.join("b");
-    run(&config(task, 2, sets), &b, false, |_| {}).unwrap();
-    // A stale line after the checkpoint (a crash between metrics and checkpoint) is dropped.
+    run(&config(2), &b, false);
     std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
-    let resumed = run(&config(task, 3, sets), &b, true, |_| {}).unwrap();
+    let resumed = run(&config(3), &b, true);
     assert_eq!(
         support::without_time(&straight),
         support::without_time(&resumed)
     );
     support::assert_same_weights(&dir.join("a"), &b, 3);
     straight
+}
+
+/// [`straight_and_resumed`] for a task run of `sets`.
+fn resumes_exactly(dir: &Path, task: &Path, sets: &[&str]) -> Vec<Line> {
+    let config = |steps| config(task, steps, sets);
+    straight_and_resumed(dir, config, |c, out, resume| {
+        run(c, out, resume, |_| {}).unwrap()
+    })
 }
 
 #[test]
@@ -543,22 +555,13 @@ every = 1
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// Three steps straight, and two then resumed to three after losing the step-2
-    /// checkpoint: the same lines and the same weights, bit for bit.
+    /// [`straight_and_resumed`] for a self-correction run of `sets`.
     fn resumes_exactly(name: &str, task: &Path, sets: &[&str]) -> Vec<Line> {
-        use spar_rl::loops::selfcorrect::run;
         let dir = support::temp("task", &format!("selfcorrect-{name}-resume"));
-        let straight = run(&config(task, 3, sets), &dir.join("a"), false, |_| {}).unwrap();
-        let b = dir.join("b");
-        run(&config(task, 2, sets), &b, false, |_| {}).unwrap();
-        std::fs::remove_dir_all(checkpoint_dir(&b, 2)).unwrap();
-        let resumed = run(&config(task, 3, sets), &b, true, |_| {}).unwrap();
-        assert_eq!(
-            support::without_time(&straight),
-            support::without_time(&resumed),
-            "{name}"
-        );
-        support::assert_same_weights(&dir.join("a"), &b, 3);
+        let config = |steps| config(task, steps, sets);
+        let straight = straight_and_resumed(&dir, config, |c, out, resume| {
+            spar_rl::loops::selfcorrect::run(c, out, resume, |_| {}).unwrap()
+        });
         let _ = std::fs::remove_dir_all(&dir);
         straight
     }
