@@ -133,8 +133,6 @@ pub struct ProposeLoop {
     kl: KlPenalty,
     /// The step's group keys, one per sample.
     keys: Vec<String>,
-    /// `evolve`: problems the step took from the pool.
-    evolved_from_pool: usize,
 }
 
 impl std::fmt::Debug for ProposeLoop {
@@ -184,7 +182,6 @@ impl ProposeLoop {
                 estimator: KlEstimator::K3,
             },
             keys: Vec::new(),
-            evolved_from_pool: 0,
             config: config.clone(),
         })
     }
@@ -297,6 +294,8 @@ impl Loop for ProposeLoop {
         let mut samples: Vec<Sample> = Vec::new();
         let mut posed: Vec<Posed> = Vec::new();
         let mut proposer_envs: Vec<ProposerEnv> = Vec::new();
+        // Problems taken from the pool this step (`evolve`, `eva`).
+        let mut from_pool = 0;
         match p.source {
             Source::Model => {
                 let envs: Vec<ProposerEnv> = requests
@@ -325,13 +324,9 @@ impl Loop for ProposeLoop {
                 }
             }
             Source::Fixed | Source::Evolve | Source::Eva => {
-                // `evolve`: the pool's problems first, then the task's problems of the
-                // remaining slots.
-                let from_pool = if matches!(p.source, Source::Evolve | Source::Eva) {
-                    state.pool.len().min(p.prompts * g)
-                } else {
-                    0
-                };
+                // The pool's problems first (`evolve`, `eva`; `fixed` keeps none), then the
+                // task's problems of the remaining slots.
+                from_pool = state.pool.len().min(p.prompts * g);
                 for (slot, item) in state.pool.drain(..from_pool).enumerate() {
                     let proposal = parse_proposal(&item.expression, &self.rules).map_err(|e| {
                         Error::Invalid(format!("pool problem {:?}: {e}", item.expression))
@@ -352,7 +347,6 @@ impl Loop for ProposeLoop {
                         uses: 0,
                     });
                 }
-                self.evolved_from_pool = from_pool;
             }
         }
         // 3: n answers to every problem.
@@ -405,7 +399,7 @@ impl Loop for ProposeLoop {
                 })
                 .collect();
             let mut counts = EvolveCounts {
-                from_pool: self.evolved_from_pool,
+                from_pool,
                 ..EvolveCounts::default()
             };
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xc2e0);
